@@ -1,0 +1,1 @@
+"""Physics algorithms: MET reconstruction and rebuilding, event generation, ATLAS import."""

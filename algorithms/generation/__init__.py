@@ -1,0 +1,1 @@
+"""Event generation: synthetic source and Pythia8 with a toy detector."""

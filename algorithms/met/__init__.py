@@ -1,0 +1,1 @@
+"""MET reconstruction (association maps) and analysis-time rebuilding (METMaker)."""

@@ -1,0 +1,1 @@
+"""Reading ATLAS PHYSLITE files (uproot) into the metflow EDM."""

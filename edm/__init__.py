@@ -1,0 +1,1 @@
+"""Event data model: columnar containers, links, MissingET classes, persistence."""

@@ -1,0 +1,1 @@
+"""Physics-free event-processing framework: components, store, scheduler, runner."""

@@ -1,0 +1,1 @@
+"""Job-option files shipped with metflow."""
