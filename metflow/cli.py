@@ -1,6 +1,88 @@
+"""The `metflow` command line: framework commands plus the physics tools."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
 import sys
+from collections.abc import Sequence
+
+from metflow import __version__
+from metflow.framework import cli as framework_cli
+
+#: modules whose Algorithm subclasses `metflow list` shows (plugins come from entry points)
+BUILTIN_ALGORITHM_MODULES = (
+    "metflow.algorithms.demo",
+    "metflow.algorithms.met.reco",
+    "metflow.algorithms.met.maker",
+    "metflow.algorithms.met.selection",
+    "metflow.algorithms.met.systematics",
+    "metflow.algorithms.met.significance",
+)
+
+#: command -> (module with add_arguments(parser) and run(args), help)
+TOOL_COMMANDS = {
+    "generate": ("metflow.algorithms.generation.cli", "generate events (Pythia8 + toy detector)"),
+    "import-physlite": ("metflow.algorithms.physlite.cli", "convert an ATLAS PHYSLITE file"),
+    "inspect": ("metflow.edm.inspect", "containers, counts and bytes/event of a Parquet file"),
+}
 
 
-def main(argv=None):
-    print("metflow: CLI under construction", file=sys.stderr)
-    return 1
+def available_algorithm_modules() -> list[str]:
+    """The built-in modules that exist in this installation."""
+    modules = []
+    for name in BUILTIN_ALGORITHM_MODULES:
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        modules.append(name)
+    return modules
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="metflow", description="Athena-like multithreaded event processing and ATLAS "
+        "dynamic missing transverse momentum.")
+    parser.add_argument("--version", action="version", version=f"metflow {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    run = sub.add_parser("run", help="run a job")
+    framework_cli.add_run_arguments(run)
+    graph = sub.add_parser("graph", help="print a job's data-flow graph")
+    graph.add_argument("job")
+    graph.add_argument("--format", choices=["text", "dot", "mermaid"], default="text")
+    graph.add_argument("--set", action="append", default=[], metavar="FLAG=VALUE")
+    sub.add_parser("list", help="list algorithms (built-in and plugins) and jobs")
+    for command, (module_name, help_text) in TOOL_COMMANDS.items():
+        tool = sub.add_parser(command, help=help_text)
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if not module_name.startswith(exc.name or "\0"):
+                raise
+            tool.set_defaults(tool_missing=module_name)
+            continue
+        module.add_arguments(tool)
+        tool.set_defaults(tool_run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "run":
+        return framework_cli.cmd_run(args)
+    if args.command == "graph":
+        return framework_cli.cmd_graph(args)
+    if args.command == "list":
+        return framework_cli.cmd_list(args, available_algorithm_modules())
+    if getattr(args, "tool_missing", None):
+        print(f"metflow: {args.command} is not available in this installation "
+              f"({args.tool_missing} missing)", file=sys.stderr)
+        return 2
+    return int(args.tool_run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

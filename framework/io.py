@@ -1,0 +1,259 @@
+"""Sources and sinks: the protocols and the generic Parquet implementations.
+
+The framework does not know what the objects are. A sink writes any object that has
+`to_arrow()` (one entry per event of the block) or a numpy array of length n_events; a Parquet
+source turns each column back into an object with the job's `decode(key, array)` callable.
+Outputs are written to a temporary file and renamed on success, so a failed job never leaves
+a truncated output that looks complete.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from .errors import MissingKeyError, SinkError, SourceError
+
+
+class Source:
+    """Provides the same set of keys for every block of events."""
+
+    name: str = "source"
+    thread_safe: bool = True
+
+    def keys(self) -> list[str]:
+        raise NotImplementedError
+
+    def n_events(self) -> int | None:
+        return None
+
+    def select(self, keys: Sequence[str]) -> None:
+        """Told before the run which of its keys the job consumes (sources may read fewer)."""
+
+    def read(self, first: int, n: int) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release files; called once at the end of the run."""
+
+
+class Sink:
+    """Receives blocks in event order."""
+
+    name: str = "sink"
+
+    def keys(self) -> list[str]:
+        raise NotImplementedError
+
+    def open(self) -> None:
+        pass
+
+    def write(self, first: int, n: int, data: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def close(self, success: bool) -> None:
+        pass
+
+    def summary(self) -> str:
+        return ""
+
+
+def _identity_decode(key: str, array: Any) -> Any:
+    return array
+
+
+class ParquetSource(Source):
+    """Reads blocks of events (rows) from Parquet files; one column per key."""
+
+    def __init__(self, paths: str | Sequence[str],
+                 decode: Callable[[str, Any], Any] = _identity_decode):
+        import pyarrow.parquet as pq
+
+        self.paths = [os.fspath(p) for p in ([paths] if isinstance(paths, (str, os.PathLike)) else paths)]
+        if not self.paths:
+            raise SourceError("ParquetSource: no input files given")
+        self.decode = decode
+        self.name = ", ".join(self.paths)
+        self._starts: list[int] = [0]
+        self._columns: list[str] | None = None
+        self._selected: list[str] | None = None
+        self._rg_starts: list[list[int]] = []
+        for path in self.paths:
+            try:
+                meta = pq.ParquetFile(path).metadata
+            except FileNotFoundError:
+                raise SourceError(f"input file {path!r} does not exist") from None
+            except Exception as exc:  # pyarrow raises ArrowInvalid/OSError for corrupt files
+                raise SourceError(f"input file {path!r} is not a readable Parquet file: {exc}") from exc
+            columns = [meta.schema.column(i).path.split(".")[0] for i in range(meta.num_columns)]
+            columns = list(dict.fromkeys(columns))
+            if self._columns is None:
+                self._columns = columns
+            elif columns != self._columns:
+                missing = sorted(set(self._columns) - set(columns))
+                raise SourceError(f"input file {path!r} has different columns from "
+                                  f"{self.paths[0]!r} (missing {missing})")
+            rg = [0]
+            for i in range(meta.num_row_groups):
+                rg.append(rg[-1] + meta.row_group(i).num_rows)
+            self._rg_starts.append(rg)
+            self._starts.append(self._starts[-1] + meta.num_rows)
+        self._local = threading.local()
+
+    def keys(self) -> list[str]:
+        return list(self._columns or [])
+
+    def n_events(self) -> int:
+        return self._starts[-1]
+
+    def select(self, keys: Sequence[str]) -> None:
+        self._selected = [k for k in self.keys() if k in set(keys)]
+
+    def _row_group(self, file_index: int, rg_index: int) -> Any:
+        """Row group table, cached per thread (so batch size 1 does not re-read it per event)."""
+        import pyarrow.parquet as pq
+
+        cache = getattr(self._local, "cache", None)
+        if cache is not None and cache[0] == (file_index, rg_index):
+            return cache[1]
+        path = self.paths[file_index]
+        files = getattr(self._local, "files", None)
+        if files is None:
+            files = self._local.files = {}
+        try:
+            pf = files.get(file_index)
+            if pf is None:
+                pf = files[file_index] = pq.ParquetFile(path)
+            table = pf.read_row_group(rg_index, columns=self._selected)
+        except Exception as exc:
+            raise SourceError(f"cannot read row group {rg_index} of {path!r}: {exc}") from exc
+        self._local.cache = ((file_index, rg_index), table)
+        return table
+
+    def read(self, first: int, n: int) -> dict[str, Any]:
+        import bisect
+
+        import pyarrow as pa
+
+        if first < 0 or first + n > self.n_events():
+            raise SourceError(f"{self.name}: events [{first}, {first + n}) out of range "
+                              f"(0..{self.n_events()})")
+        pieces = []
+        event = first
+        while event < first + n:
+            fi = bisect.bisect_right(self._starts, event) - 1
+            local = event - self._starts[fi]
+            rgs = self._rg_starts[fi]
+            ri = bisect.bisect_right(rgs, local) - 1
+            table = self._row_group(fi, ri)
+            offset = local - rgs[ri]
+            take = min(first + n - event, rgs[ri + 1] - local)
+            pieces.append(table.slice(offset, take))
+            event += take
+        table = pieces[0] if len(pieces) == 1 else pa.concat_tables(pieces)
+        data = {}
+        for key in table.column_names:
+            column = table.column(key)
+            array = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+            try:
+                data[key] = self.decode(key, array)
+            except Exception as exc:
+                raise SourceError(f"{self.name}: cannot decode column {key!r} for events "
+                                  f"[{first}, {first + n}): {exc}") from exc
+        return data
+
+
+class ParquetSink(Sink):
+    """Writes the given keys, one row per event, to a Parquet file (temp file, then rename)."""
+
+    def __init__(self, path: str, keys: Sequence[str], compression: str = "zstd",
+                 row_group_size: int = 4096):
+        self.path = os.fspath(path)
+        self._keys = list(keys)
+        self.name = self.path
+        self.compression = compression
+        self.row_group_size = row_group_size
+        self._writer = None
+        self._tmp = f"{self.path}.tmp-{os.getpid()}"
+        self.events_written = 0
+        self._pending: list[Any] = []
+        self._pending_rows = 0
+
+    def keys(self) -> list[str]:
+        return list(self._keys)
+
+    def open(self) -> None:
+        directory = os.path.dirname(os.path.abspath(self.path))
+        if not os.path.isdir(directory):
+            raise SinkError(f"output directory {directory!r} of {self.path!r} does not exist")
+
+    def _to_arrow(self, key: str, obj: Any, n: int) -> Any:
+        import pyarrow as pa
+
+        if hasattr(obj, "to_arrow"):
+            array = obj.to_arrow()
+        elif isinstance(obj, np.ndarray) and obj.ndim == 1:
+            array = pa.array(obj)
+        else:
+            raise SinkError(f"{self.path}: cannot write key {key!r}: object of type "
+                            f"{type(obj).__name__} has no to_arrow()")
+        if len(array) != n:
+            raise SinkError(f"{self.path}: key {key!r} has {len(array)} entries for a block of "
+                            f"{n} events")
+        return array
+
+    def write(self, first: int, n: int, data: dict[str, Any]) -> None:
+        import pyarrow as pa
+
+        columns = {}
+        for key in self._keys:
+            if key not in data:
+                raise MissingKeyError(key, f"ParquetSink({self.path})", data.keys())
+            columns[key] = self._to_arrow(key, data[key], n)
+        self._pending.append(pa.table(columns))
+        self._pending_rows += n
+        if self._pending_rows >= self.row_group_size:
+            self._flush()
+
+    def _flush(self) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        if not self._pending:
+            return
+        table = pa.concat_tables(self._pending) if len(self._pending) > 1 else self._pending[0]
+        self._pending, self._pending_rows = [], 0
+        try:
+            if self._writer is None:
+                self._writer = pq.ParquetWriter(self._tmp, table.schema,
+                                                compression=self.compression)
+            self._writer.write_table(table, row_group_size=self.row_group_size)
+        except Exception as exc:
+            raise SinkError(f"{self.path}: writing failed: {exc}") from exc
+        self.events_written += table.num_rows
+
+    def close(self, success: bool) -> None:
+        try:
+            self._flush()  # on failure too: the events already processed are kept in .partial
+        except SinkError:
+            if success:
+                raise
+        finally:
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
+        if not os.path.exists(self._tmp):
+            if success:
+                raise SinkError(f"{self.path}: no events were written")
+            return
+        if success:
+            os.replace(self._tmp, self.path)
+        else:
+            os.replace(self._tmp, self.path + ".partial")
+
+    def summary(self) -> str:
+        return f"wrote {self.events_written} events to {self.path}"

@@ -1,0 +1,275 @@
+"""The runner: configure a job from flags, validate its graph, run it, report.
+
+`run_job` is what `metflow run` calls; it returns a `RunResult` with the per-algorithm timing
+table, the failed blocks and (optionally) the timeline. Exit codes: 0 success, 1 a failure
+(an algorithm, the source or a sink raised, or events were skipped), 2 a configuration error.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+from .errors import AlgorithmError, ConfigurationError, MetflowError, SinkError
+from .flags import Flags, standard_flags
+from .graph import DataFlowGraph
+from .job import Job, load_job_module, make_job
+from .scheduler import (READ, Completion, FailedBlock, Scheduler, SerialExecutor,
+                        ThreadPoolExecutor, drive)
+
+
+@dataclass
+class RunOptions:
+    """Execution settings (command-line flags of `metflow run`)."""
+
+    events: int | None = None
+    skip: int = 0
+    threads: int = 1
+    slots: int | None = None
+    batch_size: int = 256
+    on_error: str = "abort"
+    timeline: str | None = None
+    failed_events: str | None = None
+    progress: bool | None = None
+    quiet: bool = False
+
+
+@dataclass
+class RunResult:
+    events: int
+    wall_s: float
+    stats: dict[str, tuple[int, int]]       # component -> (calls, total ns)
+    failed: list[FailedBlock] = field(default_factory=list)
+    timeline: list[Completion] = field(default_factory=list)
+    sink_summaries: list[str] = field(default_factory=list)
+
+    @property
+    def events_per_s(self) -> float:
+        return self.events / self.wall_s if self.wall_s > 0 else 0.0
+
+    def table(self) -> str:
+        rows = [f"{'component':<34} {'calls':>8} {'total [s]':>10} {'mean [ms]':>10}"]
+        for name, (calls, total) in self.stats.items():
+            if calls == 0:
+                continue
+            label = "source read" if name == READ else name
+            rows.append(f"{label:<34} {calls:>8d} {total / 1e9:>10.3f} "
+                        f"{total / calls / 1e6:>10.3f}")
+        return "\n".join(rows)
+
+    def summary(self) -> str:
+        lines = [f"events: {self.events}   wall: {self.wall_s:.2f} s   "
+                 f"throughput: {self.events_per_s:.1f} events/s"]
+        if self.failed:
+            lines.append(f"FAILED blocks: {len(self.failed)} "
+                         f"({sum(f.n_events for f in self.failed)} events skipped)")
+        lines.append(self.table())
+        lines.extend(s for s in self.sink_summaries if s)
+        return "\n".join(lines)
+
+
+def event_blocks(total: int | None, skip: int, events: int | None,
+                 batch_size: int) -> list[tuple[int, int]]:
+    """Cut [skip, skip + events) into blocks of batch_size."""
+    if batch_size < 1:
+        raise ConfigurationError(f"--batch-size must be >= 1, got {batch_size}")
+    if skip < 0:
+        raise ConfigurationError(f"--skip must be >= 0, got {skip}")
+    if total is None and events is None:
+        raise ConfigurationError("the source does not know its event count: give --events")
+    stop = skip + events if events is not None else total
+    if total is not None:
+        stop = min(stop, total) if stop is not None else total
+    assert stop is not None
+    return [(first, min(batch_size, stop - first)) for first in range(skip, stop, batch_size)]
+
+
+class _Progress:
+    """A one-line events/s progress bar on a terminal."""
+
+    def __init__(self, total: int, stream: TextIO, enabled: bool):
+        self.total, self.stream, self.enabled = total, stream, enabled
+        self.done = 0
+        self.start = time.perf_counter()
+        self.last = 0.0
+
+    def update(self, n: int) -> None:
+        self.done += n
+        now = time.perf_counter()
+        if self.enabled and (now - self.last > 0.2 or self.done == self.total):
+            self.last = now
+            rate = self.done / max(now - self.start, 1e-9)
+            width = 30
+            filled = int(width * self.done / max(self.total, 1))
+            self.stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] "
+                              f"{self.done}/{self.total} events  {rate:,.0f} events/s")
+            self.stream.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            self.stream.write("\n")
+
+
+def write_timeline(path: str, completions: Sequence[Completion],
+                   scheduler: Scheduler) -> None:
+    """Chrome/Perfetto trace: one track per thread, one slice per execution."""
+    threads: dict[str, int] = {}
+    origin = min((c.start_ns for c in completions), default=0)
+    events: list[dict[str, Any]] = []
+    for c in completions:
+        tid = threads.setdefault(c.thread, len(threads))
+        first, n = scheduler.blocks[c.task.block]
+        events.append({"name": "source read" if c.task.component == READ else c.task.component,
+                       "cat": "algorithm", "ph": "X", "pid": 1, "tid": tid,
+                       "ts": (c.start_ns - origin) / 1e3, "dur": (c.stop_ns - c.start_ns) / 1e3,
+                       "args": {"slot": c.task.slot, "events": f"[{first}, {first + n})",
+                                "failed": c.error is not None}})
+    for name, tid in threads.items():
+        events.append({"name": "thread_name", "ph": "M", "pid": 1, "tid": tid,
+                       "args": {"name": name}})
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump({"traceEvents": events, "displayTimeUnit": "ms"}, f)
+    os.replace(tmp, path)
+
+
+def _initialize(job: Job) -> None:
+    for alg in job.algorithms:
+        try:
+            alg.initialize()
+        except Exception as exc:
+            raise AlgorithmError(f"algorithm {alg.name} ({type(alg).__name__}) failed in "
+                                 f"initialize(): {type(exc).__name__}: {exc}",
+                                 algorithm=alg.name) from exc
+        alg.lock()
+
+
+def _finalize(job: Job, errors: list[BaseException]) -> None:
+    for alg in job.algorithms:
+        try:
+            alg.finalize()
+        except Exception as exc:
+            wrapped = AlgorithmError(f"algorithm {alg.name} ({type(alg).__name__}) failed in "
+                                     f"finalize(): {type(exc).__name__}: {exc}",
+                                     algorithm=alg.name)
+            wrapped.__cause__ = exc
+            errors.append(wrapped)
+
+
+def prepare(job: Job) -> DataFlowGraph:
+    """Tell the source what is consumed and validate the graph (before event 1)."""
+    consumed = {k for alg in job.algorithms for k in alg.input_keys()}
+    consumed |= {k for sink in job.sinks for k in sink.keys()}
+    job.source.select(sorted(consumed))
+    return DataFlowGraph.build(job.algorithms, job.source.keys(), job.sinks)
+
+
+def run_job(job: Job, options: RunOptions, stream: TextIO | None = None) -> RunResult:
+    """Run a configured job; raises on abort, returns the result otherwise."""
+    stream = stream or sys.stderr
+    graph = prepare(job)
+    blocks = event_blocks(job.source.n_events(), options.skip, options.events, options.batch_size)
+    n_events = sum(n for _, n in blocks)
+    threads = max(1, options.threads)
+    slots = options.slots if options.slots is not None else threads + 1
+    if slots < 1:
+        raise ConfigurationError(f"--slots must be >= 1, got {slots}")
+    scheduler = Scheduler(graph, job.source, blocks, job.sinks, slots, options.on_error)
+    show = options.progress if options.progress is not None else (
+        not options.quiet and stream.isatty())
+    progress = _Progress(n_events, stream, show)
+    completions: list[Completion] = []
+    record = completions.append if options.timeline else None
+    errors: list[BaseException] = []
+    executor: Any = None
+    opened: list[Any] = []
+    start = time.perf_counter()
+    try:
+        _initialize(job)
+        for sink in job.sinks:
+            sink.open()
+            opened.append(sink)
+        executor = SerialExecutor() if threads == 1 else ThreadPoolExecutor(threads)
+
+        def write_block(block: int, ctx: Any) -> None:
+            first, n = blocks[block]
+            if ctx is not None:
+                data = {}
+                for sink in job.sinks:
+                    for key in sink.keys():
+                        data[key] = ctx.store.retrieve(key, f"sink {sink.name}", ctx.events)
+                    try:
+                        sink.write(first, n, data)
+                    except MetflowError:
+                        raise
+                    except Exception as exc:
+                        raise SinkError(f"sink {sink.name} failed writing events "
+                                        f"[{first}, {first + n}): {exc}") from exc
+            progress.update(n)
+
+        drive(scheduler, executor, write_block, record)
+    except BaseException as exc:
+        errors.append(exc)
+    finally:
+        if executor is not None:
+            executor.shutdown()
+        progress.close()
+    _finalize(job, errors)
+    wall = time.perf_counter() - start
+    success = not errors
+    for sink in opened:
+        try:
+            sink.close(success)
+        except Exception as exc:
+            errors.append(exc)
+    try:
+        job.source.close()
+    except Exception as exc:
+        errors.append(exc)
+    if options.timeline:
+        write_timeline(options.timeline, completions, scheduler)
+    if errors:
+        raise errors[0]
+    result = RunResult(events=n_events - sum(f.n_events for f in scheduler.failed), wall_s=wall,
+                       stats={k: (v[0], v[1]) for k, v in scheduler.stats.items()},
+                       failed=scheduler.failed, timeline=completions,
+                       sink_summaries=[s.summary() for s in job.sinks])
+    if job.summary is not None:
+        result.sink_summaries.append(job.summary())
+    return result
+
+
+def configure_job(spec: str, sets: Sequence[str] = (), inputs: Sequence[str] = (),
+                  output: str | None = None, events: int | None = None,
+                  skip: int = 0) -> tuple[Job, Flags]:
+    """Load a job file, declare and override its flags, lock them and call configure()."""
+    module = load_job_module(spec)
+    flags = standard_flags()
+    declare = getattr(module, "declare_flags", None)
+    if declare is not None:
+        declare(flags)
+    if inputs:
+        flags.set("input.files", list(inputs))
+    if output:
+        flags.set("output.file", output)
+    if events is not None:
+        flags.set("input.events", events + skip)
+    for assignment in sets:
+        flags.set_from_string(assignment)
+    flags.lock()
+    job = make_job(module, flags)
+    if job.name == "job":
+        job.name = spec
+    return job, flags
+
+
+def write_failed_events(path: str, failed: Sequence[FailedBlock]) -> None:
+    with open(path, "w") as f:
+        json.dump([{"first": b.first, "n_events": b.n_events, "component": b.component,
+                    "error": b.message} for b in failed], f, indent=1)
+

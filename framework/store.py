@@ -1,0 +1,111 @@
+"""EventContext and EventStore: one slot processing a block of events [first, first + n).
+
+The store is write-once: recording an existing key fails, recorded numpy arrays become
+read-only and objects with a `freeze()` method are frozen. Algorithms reach the store only
+through the context, which checks every access against the algorithm's declarations.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .errors import DuplicateKeyError, MissingKeyError, UndeclaredAccessError, did_you_mean
+
+
+def freeze(obj: Any) -> Any:
+    """Make `obj` immutable where we can: read-only numpy arrays, frozen containers."""
+    if isinstance(obj, np.ndarray):
+        obj.flags.writeable = False
+    elif hasattr(obj, "freeze"):
+        obj.freeze()
+    elif isinstance(obj, (list, tuple)):
+        for item in obj:
+            freeze(item)
+    elif isinstance(obj, dict):
+        for item in obj.values():
+            freeze(item)
+    return obj
+
+
+class EventStore:
+    """Write-once mapping key -> object for one context."""
+
+    __slots__ = ("_data", "_producers")
+
+    def __init__(self) -> None:
+        self._data: dict[str, Any] = {}
+        self._producers: dict[str, str] = {}
+
+    def record(self, key: str, obj: Any, producer: str) -> None:
+        if key in self._data:
+            raise DuplicateKeyError(
+                f"{producer}: key {key!r} already recorded by {self._producers[key]} "
+                f"(the event store is write-once)")
+        self._data[key] = freeze(obj)
+        self._producers[key] = producer
+
+    def retrieve(self, key: str, requester: str, events: str = "") -> Any:
+        try:
+            return self._data[key]
+        except KeyError:
+            raise MissingKeyError(key, requester, self._data.keys(), events) from None
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._data
+
+    def keys(self) -> list[str]:
+        return list(self._data)
+
+    def clear(self) -> None:
+        self._data.clear()
+        self._producers.clear()
+
+
+class EventContext:
+    """One slot's block of events [first, first + n_events) and its store."""
+
+    __slots__ = ("first", "n_events", "slot", "store", "source_name")
+
+    def __init__(self, first: int, n_events: int, slot: int = 0, source_name: str = ""):
+        self.first = first
+        self.n_events = n_events
+        self.slot = slot
+        self.store = EventStore()
+        self.source_name = source_name
+
+    @property
+    def events(self) -> str:
+        return f"[{self.first}, {self.first + self.n_events})"
+
+    def _check(self, alg: Any, key: str, declared: list[str], what: str) -> None:
+        if key not in declared:
+            raise UndeclaredAccessError(
+                f"algorithm {alg.name} ({type(alg).__name__}) {what} undeclared key {key!r}"
+                f"{did_you_mean(key, declared)}; declared: {declared}")
+
+    def read(self, alg: Any, attr: str) -> Any:
+        """The object(s) of `alg`'s input declaration `attr` (a list for a list of keys)."""
+        keys = alg.key(attr)
+        if isinstance(keys, str):
+            return self.read_key(alg, keys)
+        return [self.read_key(alg, k) for k in keys]
+
+    def read_key(self, alg: Any, key: str) -> Any:
+        self._check(alg, key, alg.input_keys(), "read")
+        return self.store.retrieve(key, f"{alg.name} ({type(alg).__name__})", self.events)
+
+    def record(self, alg: Any, attr: str, obj: Any) -> None:
+        key = alg.key(attr)
+        if not isinstance(key, str):
+            raise UndeclaredAccessError(
+                f"{alg.name}: output {attr!r} is a list of keys {list(key)}; use record_key")
+        self.record_key(alg, key, obj)
+
+    def record_key(self, alg: Any, key: str, obj: Any) -> None:
+        self._check(alg, key, alg.output_keys(), "recorded")
+        self.store.record(key, obj, alg.name)
+
+    def __repr__(self) -> str:
+        return f"EventContext(slot={self.slot}, events={self.events})"

@@ -1,0 +1,5 @@
+import sys
+
+from metflow.cli import main
+
+sys.exit(main())
