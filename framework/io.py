@@ -216,25 +216,29 @@ class ParquetSink(Sink):
             columns[key] = self._to_arrow(key, data[key], n)
         self._pending.append(pa.table(columns))
         self._pending_rows += n
-        if self._pending_rows >= self.row_group_size:
-            self._flush()
+        while self._pending_rows >= self.row_group_size:
+            self._flush(self.row_group_size)
 
-    def _flush(self) -> None:
+    def _flush(self, rows: int | None = None) -> None:
+        """Write `rows` pending rows (all if None): row groups do not depend on the batch size."""
         import pyarrow as pa
         import pyarrow.parquet as pq
 
         if not self._pending:
             return
         table = pa.concat_tables(self._pending) if len(self._pending) > 1 else self._pending[0]
-        self._pending, self._pending_rows = [], 0
+        rows = table.num_rows if rows is None else rows
+        head, rest = table.slice(0, rows), table.slice(rows)
+        self._pending = [rest] if rest.num_rows else []
+        self._pending_rows = rest.num_rows
         try:
             if self._writer is None:
-                self._writer = pq.ParquetWriter(self._tmp, table.schema,
+                self._writer = pq.ParquetWriter(self._tmp, head.schema,
                                                 compression=self.compression)
-            self._writer.write_table(table, row_group_size=self.row_group_size)
+            self._writer.write_table(head, row_group_size=self.row_group_size)
         except Exception as exc:
             raise SinkError(f"{self.path}: writing failed: {exc}") from exc
-        self.events_written += table.num_rows
+        self.events_written += head.num_rows
 
     def close(self, success: bool) -> None:
         try:
