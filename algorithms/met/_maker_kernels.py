@@ -1,0 +1,448 @@
+"""Numba kernels of METMaker: object terms, jet term and soft terms over a block of events.
+
+Every kernel loops over the events of the block itself and touches only arrays: the
+association map (read-only, passed as the tuple built by `maker.map_arrays`), the helper's
+per-association selection masks (`selected`, uint64, mutated), the objects' columns and the
+float64 output accumulators. Kernels release the GIL, so several threads rebuild at once.
+
+Layout of the map tuple `m` (see docs/internals.md, MissingETAssociationMap):
+  0 assoc_offsets  1 jet_index  2 is_misc  3 obj_offsets  4 obj_container  5 obj_index
+  6 obj_type  7 ovl_offsets  8 ovl_index  9 ovl_type  10 cal_offsets  11 cal_key
+  12..16 cal_px, cal_py, cal_pz, cal_e, cal_sumpt  17 trk_offsets  18 trk_key
+  19..23 trk_px, trk_py, trk_pz, trk_e, trk_sumpt  24..28 jettrk_px, _py, _pz, _e, _sumpt
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from metflow.edm.units import GeV
+
+# xAOD::Type values of the objects held in the associations.
+TYPE_JET = 2
+TYPE_ELECTRON = 6
+TYPE_PHOTON = 7
+TYPE_MUON = 8
+TYPE_TAU = 9
+MUON_CALO_TAGGED = 3
+
+_ONE = np.uint64(1)
+_ZERO = np.uint64(0)
+_EL_TRK_PT_MIN = 90.0 * GeV       # electrons above this pT enter the jet electron-track rule
+_JET_UNIQUE_TRK_MIN = 10.0 * GeV  # unique jet track pT for passJetForEl
+
+# Indices into the float parameter array of `rebuild_jets`.
+P_CEN_PT, P_FWD_PT, P_ETA_FORW, P_ETA_MAX, P_JVT_CUT, P_JVT_PT_MAX, P_JVT_ETA_MAX, \
+    P_MIN_EFRAC, P_MIN_WEIGHTED_PT, P_MU_JET_PT_RATIO, P_MU_TRK_FRAC, P_MU_TRK_N = range(12)
+N_FLOAT_PARAMS = 12
+# Indices into the integer flag array of `rebuild_jets`.
+F_DO_JVT, F_CORRECT_PHI, F_REMOVE_MUON_JETS, F_REMOVE_ELEC_TRKS, F_TRACKS_FOR_HARD_JETS, \
+    F_DO_CST, F_CST_CENTRAL_ONLY, F_DO_TST, F_TST_CENTRAL_ONLY, F_JET_CONTAINER, \
+    F_MUON_CONTAINER, F_ELE_CONTAINER = range(12)
+N_FLAGS = 12
+# Columns of the jet-kernel output (n_events, 9): jet term, cluster soft term, track soft term.
+O_JET, O_CST, O_TST = 0, 3, 6
+# Per-jet status written by `rebuild_jets`.
+JET_NOT_PROCESSED, JET_HARD, JET_SOFT, JET_REJECTED, JET_NO_ASSOC = 0, 1, 2, 3, 4
+
+_jit = numba.njit(nogil=True, cache=True)
+
+
+@_jit
+def _bit(i):
+    return _ONE << np.uint64(i)
+
+
+@_jit
+def _find_object(m, a0, a1, container, index, found_assoc, found_obj):
+    """Associations of event range [a0, a1) holding object (container, index); returns count."""
+    obj_offsets, obj_container, obj_index = m[3], m[4], m[5]
+    n = 0
+    for a in range(a0, a1):
+        for o in range(obj_offsets[a], obj_offsets[a + 1]):
+            if obj_container[o] == container and obj_index[o] == index:
+                found_assoc[n] = a
+                found_obj[n] = o
+                n += 1
+                break
+    return n
+
+
+@_jit
+def _is_selected_anywhere(m, selected, found_assoc, found_obj, n):
+    obj_offsets = m[3]
+    for k in range(n):
+        a = found_assoc[k]
+        if selected[a] & _bit(found_obj[k] - obj_offsets[a]):
+            return True
+    return False
+
+
+@_jit
+def _has_overlaps(m, selected, a, o, policy_mask):
+    """MissingETAssociation::hasOverlaps: a selected overlapping object with a policy type bit."""
+    if policy_mask == 0:
+        return False
+    ovl_offsets, ovl_index, ovl_type = m[7], m[8], m[9]
+    for q in range(ovl_offsets[o], ovl_offsets[o + 1]):
+        if (selected[a] & _bit(ovl_index[q])) and (ovl_type[q] & policy_mask) != 0:
+            return True
+    return False
+
+
+@_jit
+def _key_sum(offsets, keys, px, py, sumpt, a, mask, want_intersect, out):
+    """Sum of the entries of association a whose key intersects `mask` (or, if not
+    `want_intersect`, does not); out = (px, py, sumpt, e) accumulators, pz omitted."""
+    for k in range(offsets[a], offsets[a + 1]):
+        hit = (keys[k] & mask) != _ZERO
+        if hit == want_intersect:
+            out[0] += px[k]
+            out[1] += py[k]
+            out[2] += sumpt[k]
+
+
+@_jit
+def rebuild_objects(m, selected, container, ev_offsets, px, py, orig_index, use, muon_type,
+                    policy_mask, remove_overlap, is_electron, greedy_mode, or_calo_tagged,
+                    constituent_scale, constituent_trk, out, weight):
+    """METMaker::rebuildMET for one object collection over a block.
+
+    out: float64[n_events, 3] (mpx, mpy, sumet) accumulated in place; weight: float32 per
+    object, 1 for objects added to the term. greedy_mode: 0 none, 1 flag overlapping
+    electrons, 2 also jets (set by the caller for photons only).
+    """
+    assoc_offsets, obj_offsets, obj_type = m[0], m[3], m[6]
+    ovl_offsets, ovl_index = m[7], m[8]
+    cal_offsets, cal_key, cal_px, cal_py = m[10], m[11], m[12], m[13]
+    trk_offsets, trk_key, trk_px, trk_py = m[17], m[18], m[19], m[20]
+    n_events = ev_offsets.shape[0] - 1
+    max_assoc = 1
+    for e in range(n_events):
+        max_assoc = max(max_assoc, assoc_offsets[e + 1] - assoc_offsets[e])
+    found_assoc = np.empty(max_assoc, np.int64)
+    found_obj = np.empty(max_assoc, np.int64)
+    for e in range(n_events):
+        a0 = assoc_offsets[e]
+        a1 = assoc_offsets[e + 1]
+        for i in range(ev_offsets[e], ev_offsets[e + 1]):
+            weight[i] = 0.0
+            if not use[i]:
+                continue
+            n = _find_object(m, a0, a1, container, orig_index[i], found_assoc, found_obj)
+            if n == 0 and is_electron:
+                continue  # an electron missing from the map stays in the soft term
+            if _is_selected_anywhere(m, selected, found_assoc, found_obj, n):
+                continue
+            overlap = False
+            for k in range(n):
+                if _has_overlaps(m, selected, found_assoc[k], found_obj[k], policy_mask):
+                    overlap = True
+                    break
+            if not overlap:
+                for k in range(n):
+                    a = found_assoc[k]
+                    selected[a] |= _bit(found_obj[k] - obj_offsets[a])
+            chosen = (not overlap) or (not remove_overlap)
+            if chosen and greedy_mode > 0:
+                for k in range(n):
+                    a = found_assoc[k]
+                    o = found_obj[k]
+                    for q in range(ovl_offsets[o], ovl_offsets[o + 1]):
+                        t = obj_type[obj_offsets[a] + ovl_index[q]]
+                        if t == TYPE_ELECTRON or (greedy_mode == 2 and t == TYPE_JET):
+                            selected[a] |= _bit(ovl_index[q])
+            if chosen and or_calo_tagged and not remove_overlap and muon_type.shape[0] > 0 \
+                    and muon_type[i] == MUON_CALO_TAGGED:
+                for k in range(n):
+                    a = found_assoc[k]
+                    o = found_obj[k]
+                    for q in range(ovl_offsets[o], ovl_offsets[o + 1]):
+                        j = ovl_index[q]
+                        if obj_type[obj_offsets[a] + j] == TYPE_ELECTRON and (selected[a] & _bit(j)):
+                            chosen = False
+            if not chosen:
+                continue
+            if constituent_scale:
+                acc = np.zeros(4)
+                for k in range(n):
+                    a = found_assoc[k]
+                    mask = _bit(found_obj[k] - obj_offsets[a])
+                    if constituent_trk:
+                        _key_sum(trk_offsets, trk_key, trk_px, trk_py, m[23], a, mask, True, acc)
+                    else:
+                        _key_sum(cal_offsets, cal_key, cal_px, cal_py, m[16], a, mask, True, acc)
+                out[e, 0] -= acc[0]
+                out[e, 1] -= acc[1]
+                out[e, 2] += np.hypot(acc[0], acc[1])
+            else:
+                opx = np.float64(px[i])
+                opy = np.float64(py[i])
+                out[e, 0] -= opx
+                out[e, 1] -= opy
+                out[e, 2] += np.hypot(opx, opy)
+            weight[i] = 1.0
+
+
+@_jit
+def jet_track_moments(ev_offsets, ghost_offsets, ghost_values, trk_offsets, trk_px, trk_py,
+                      trk_vertex, min_pt, out_sumpt, out_n):
+    """SumPtTrkPt500[PV] and NumTrkPt500[PV] from ghost tracks: PV (vertex 0) tracks above min_pt."""
+    n_events = ev_offsets.shape[0] - 1
+    for e in range(n_events):
+        t0 = trk_offsets[e]
+        for j in range(ev_offsets[e], ev_offsets[e + 1]):
+            s = 0.0
+            c = 0
+            for g in range(ghost_offsets[j], ghost_offsets[j + 1]):
+                t = t0 + ghost_values[g]
+                if trk_vertex[t] != 0:
+                    continue
+                pt = np.hypot(np.float64(trk_px[t]), np.float64(trk_py[t]))
+                if pt > min_pt:
+                    s += pt
+                    c += 1
+            out_sumpt[j] = s
+            out_n[j] = c
+
+
+@_jit
+def _lookup(ev_offsets, orig_index, values, e, index, default):
+    for i in range(ev_offsets[e], ev_offsets[e + 1]):
+        if orig_index[i] == index:
+            return values[i]
+    return default
+
+
+@_jit
+def rebuild_jets(m, selected, par, flags, ev_offsets, px, py, pz, cpx, cpy, cpz, ce, jvt,
+                 orig_index, use, rejected, jet_trk_sumpt, jet_trk_n,
+                 mu_offsets, mu_orig, mu_id_pt, el_offsets, el_orig, el_pt,
+                 out, weight, status):
+    """METMaker::rebuildJetMET / rebuildTrackMET over a block.
+
+    out: float64[n_events, 9], columns O_JET, O_CST, O_TST (mpx, mpy, sumet) accumulated in
+    place on top of what the caller put there (the core soft terms). weight: uniquefrac per
+    jet; status: JET_* code per jet.
+    """
+    assoc_offsets, jet_index, is_misc, obj_offsets = m[0], m[1], m[2], m[3]
+    obj_container, obj_index, obj_type = m[4], m[5], m[6]
+    cal_offsets, cal_key, cal_px, cal_py, cal_pz, cal_e, cal_sumpt = \
+        m[10], m[11], m[12], m[13], m[14], m[15], m[16]
+    trk_offsets, trk_key, trk_px, trk_py, trk_sumpt = m[17], m[18], m[19], m[20], m[23]
+    jt_px, jt_py, jt_e, jt_sumpt = m[24], m[25], m[27], m[28]
+    do_jvt = flags[F_DO_JVT] != 0
+    tracks_for_hard = flags[F_TRACKS_FOR_HARD_JETS] != 0
+    do_cst = flags[F_DO_CST] != 0
+    do_tst = flags[F_DO_TST] != 0
+    jet_cont = flags[F_JET_CONTAINER]
+    mu_cont = flags[F_MUON_CONTAINER]
+    el_cont = flags[F_ELE_CONTAINER]
+    n_events = ev_offsets.shape[0] - 1
+    max_assoc = 1
+    for e in range(n_events):
+        max_assoc = max(max_assoc, assoc_offsets[e + 1] - assoc_offsets[e])
+    found_assoc = np.empty(max_assoc, np.int64)
+    found_obj = np.empty(max_assoc, np.int64)
+    tmp = np.zeros(4)
+    for e in range(n_events):
+        a0 = assoc_offsets[e]
+        a1 = assoc_offsets[e + 1]
+        for i in range(ev_offsets[e], ev_offsets[e + 1]):
+            weight[i] = 0.0
+            status[i] = JET_NOT_PROCESSED
+            if not use[i]:
+                continue
+            ji = orig_index[i]
+            a = a0 + ji
+            if ji < 0 or a >= a1 or jet_index[a] != ji or is_misc[a]:
+                a = -1
+                for b in range(a0, a1):
+                    if jet_index[b] == ji and not is_misc[b]:
+                        a = b
+                        break
+                if a < 0:
+                    status[i] = JET_NO_ASSOC
+                    continue
+            jpx = np.float64(px[i])
+            jpy = np.float64(py[i])
+            jpt = np.hypot(jpx, jpy)
+            aeta = np.abs(np.arcsinh(np.float64(pz[i]) / jpt)) if jpt > 0 else np.inf
+            # a. kinematic selection, b. rejection (eta, JVT, user decoration)
+            if aeta < par[P_ETA_FORW]:
+                is_sel = jpt > par[P_CEN_PT]
+            else:
+                is_sel = jpt > par[P_FWD_PT]
+            reject = par[P_ETA_MAX] > 0 and aeta > par[P_ETA_MAX]
+            if do_jvt and jpt < par[P_JVT_PT_MAX] and aeta < par[P_JVT_ETA_MAX]:
+                reject = jvt[i] < par[P_JVT_CUT]
+            if rejected[i]:
+                reject = True
+            # c. energy of selected objects inside the jet
+            mask = selected[a]
+            c_px = 0.0
+            c_py = 0.0
+            c_e = 0.0
+            for k in range(cal_offsets[a], cal_offsets[a + 1]):
+                if cal_key[k] & mask:
+                    c_px += cal_px[k]
+                    c_py += cal_py[k]
+                    c_e += cal_e[k]
+            caloverlap = c_e > 0
+            # d. alternate constituent vector: express the overlap at the jet's constituent scale
+            jpos = -1
+            for o in range(obj_offsets[a], obj_offsets[a + 1]):
+                if obj_type[o] == TYPE_JET and obj_container[o] == jet_cont and obj_index[o] == ji:
+                    jpos = o - obj_offsets[a]
+                    break
+            jce = np.float64(ce[i])
+            if jpos >= 0:
+                alt_e = 0.0
+                jbit = _bit(jpos)
+                for k in range(cal_offsets[a], cal_offsets[a + 1]):
+                    if cal_key[k] & jbit:
+                        alt_e += cal_e[k]
+                sf = jce / alt_e if alt_e > 1e-9 else 0.0
+                c_px *= sf
+                c_py *= sf
+                c_e *= sf
+            kpx = np.float64(cpx[i])
+            kpy = np.float64(cpy[i])
+            kpt = np.hypot(kpx, kpy)
+            opx = kpx - c_px
+            opy = kpy - c_py
+            # f. selected muons and high-pT electrons among the jet's objects
+            mu_mask = _ZERO
+            el_trk_px = 0.0
+            el_trk_py = 0.0
+            n_el = 0
+            for o in range(obj_offsets[a], obj_offsets[a + 1]):
+                local = o - obj_offsets[a]
+                if obj_type[o] == TYPE_MUON:
+                    n = _find_object(m, a0, a1, obj_container[o], obj_index[o], found_assoc,
+                                     found_obj)
+                    if not _is_selected_anywhere(m, selected, found_assoc, found_obj, n):
+                        continue
+                    mu_mask |= _bit(local)
+                    # h. DoRemoveMuonJets: the jet is the muon's own track (+ FSR)
+                    if not reject and flags[F_REMOVE_MUON_JETS] != 0 and obj_container[o] == mu_cont:
+                        mu_pt = _lookup(mu_offsets, mu_orig, mu_id_pt, e, obj_index[o], 0.0)
+                        trk_sum = jet_trk_sumpt[i]
+                        if 0.9999 * mu_pt > trk_sum:
+                            trk_sum += mu_pt
+                        if mu_pt > 1e-9 and trk_sum > 1e-9 \
+                                and jpt / mu_pt < par[P_MU_JET_PT_RATIO] \
+                                and mu_pt / trk_sum > par[P_MU_TRK_FRAC] \
+                                and jet_trk_n[i] < par[P_MU_TRK_N]:
+                            reject = True
+                elif obj_type[o] == TYPE_ELECTRON and flags[F_REMOVE_ELEC_TRKS] != 0 \
+                        and obj_container[o] == el_cont and (mask & _bit(local)):
+                    if _lookup(el_offsets, el_orig, el_pt, e, obj_index[o], 0.0) > _EL_TRK_PT_MIN:
+                        tmp[:] = 0.0
+                        _key_sum(trk_offsets, trk_key, trk_px, trk_py, trk_sumpt, a, _bit(local),
+                                 True, tmp)
+                        el_trk_px += tmp[0]
+                        el_trk_py += tmp[1]
+                        n_el += 1
+            # g. electron-track rule
+            pass_jet_for_el = False
+            if flags[F_REMOVE_ELEC_TRKS] != 0 and n_el > 0:
+                tmp[:] = 0.0
+                _key_sum(trk_offsets, trk_key, trk_px, trk_py, trk_sumpt, a, mask, True, tmp)
+                unique_trk = np.float64(jt_sumpt[a]) - tmp[2]
+                pass_jet_for_el = np.hypot(el_trk_px, el_trk_py) > 1e-9 and \
+                    unique_trk > _JET_UNIQUE_TRK_MIN
+            # i. muon calorimeter deposits are handed back to the jet
+            m_px = 0.0
+            m_py = 0.0
+            m_e = 0.0
+            if mu_mask != _ZERO:
+                for k in range(cal_offsets[a], cal_offsets[a + 1]):
+                    if cal_key[k] & mu_mask:
+                        m_px += cal_px[k]
+                        m_py += cal_py[k]
+                        m_e += cal_e[k]
+            opx += m_px
+            opy += m_py
+            opt = np.hypot(opx, opy)
+            ovl_e = c_e - m_e
+            if ovl_e == 0.0:
+                uniquefrac = 1.0
+            elif jce > 0:
+                uniquefrac = 1.0 - ovl_e / jce
+            else:
+                uniquefrac = 0.0
+            # l. hard jet
+            hard = False
+            if is_sel and not reject:
+                if not caloverlap:
+                    hard = True
+                    if not tracks_for_hard:
+                        out[e, O_JET] -= jpx
+                        out[e, O_JET + 1] -= jpy
+                        out[e, O_JET + 2] += jpt
+                elif (uniquefrac > par[P_MIN_EFRAC] or pass_jet_for_el) \
+                        and opt > par[P_MIN_WEIGHTED_PT]:
+                    hard = True
+                    if not tracks_for_hard:
+                        if flags[F_CORRECT_PHI] != 0:
+                            jes = jpt / kpt if kpt > 0 else 0.0
+                            out[e, O_JET] -= opx * jes
+                            out[e, O_JET + 1] -= opy * jes
+                            out[e, O_JET + 2] += opt * jes
+                        else:
+                            out[e, O_JET] -= uniquefrac * jpx
+                            out[e, O_JET + 1] -= uniquefrac * jpy
+                            out[e, O_JET + 2] += uniquefrac * jpt
+            weight[i] = uniquefrac
+            if hard:
+                status[i] = JET_HARD
+            elif reject:
+                status[i] = JET_REJECTED
+            else:
+                status[i] = JET_SOFT
+            # m. cluster soft term
+            if not hard and do_cst and not reject:
+                if aeta < 2.5 or flags[F_CST_CENTRAL_ONLY] == 0:
+                    out[e, O_CST] -= opx
+                    out[e, O_CST + 1] -= opy
+                    out[e, O_CST + 2] += opt
+            # n. track soft term (or jet tracks in track-MET mode)
+            if do_tst and (not hard or tracks_for_hard):
+                if jt_e[a] > 1e-9:
+                    tmp[:] = 0.0
+                    _key_sum(trk_offsets, trk_key, trk_px, trk_py, trk_sumpt, a, mask, True, tmp)
+                    tpx = np.float64(jt_px[a]) - tmp[0]
+                    tpy = np.float64(jt_py[a]) - tmp[1]
+                    tpt = np.float64(jt_sumpt[a]) - tmp[2]
+                else:
+                    tpx = 0.0
+                    tpy = 0.0
+                    tpt = 0.0
+                if hard:
+                    out[e, O_JET] -= tpx
+                    out[e, O_JET + 1] -= tpy
+                    out[e, O_JET + 2] += tpt
+                elif aeta < 2.5 or flags[F_TST_CENTRAL_ONLY] == 0:
+                    out[e, O_TST] -= tpx
+                    out[e, O_TST + 1] -= tpy
+                    out[e, O_TST + 2] += tpt
+        # 3. unselected objects of the misc association go to the soft terms
+        for b in range(a1 - 1, a0 - 1, -1):
+            if is_misc[b]:
+                if do_tst:
+                    tmp[:] = 0.0
+                    _key_sum(trk_offsets, trk_key, trk_px, trk_py, trk_sumpt, b, selected[b],
+                             False, tmp)
+                    out[e, O_TST] -= tmp[0]
+                    out[e, O_TST + 1] -= tmp[1]
+                    out[e, O_TST + 2] += tmp[2]
+                if do_cst:
+                    tmp[:] = 0.0
+                    _key_sum(cal_offsets, cal_key, cal_px, cal_py, cal_sumpt, b, selected[b],
+                             False, tmp)
+                    out[e, O_CST] -= tmp[0]
+                    out[e, O_CST + 1] -= tmp[1]
+                    out[e, O_CST + 2] += tmp[2]
+                break
