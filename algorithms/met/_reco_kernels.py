@@ -1,0 +1,506 @@
+"""Numba kernels of the MET association-map reconstruction (private).
+
+Every kernel works on one block of events in columnar form: per-event ``offsets`` (int64,
+n_events+1) and per-object columns, with link lists as (offsets, values) pairs. Indices that the
+kernels exchange between each other are *block-global* (event offset + event-local index); the
+public outputs convert back to event-local indices where the EDM wants links.
+
+Kernels never raise: bad input is reported through a status code plus the position of the first
+offence, and the Python caller turns that into an error naming event, container and key.
+Sums are accumulated in float64 in a fixed per-event order, so results do not depend on how events
+are grouped into blocks.
+"""
+
+import numba
+import numpy as np
+
+KIND_CAL = 0  # calorimeter-like signal: TopoCluster or PFO
+KIND_TRK = 1  # InDet track
+
+OK = 0
+ERR_LINK_RANGE = 1  # a link points outside its target container (event-local)
+ERR_SHARED_CONSTITUENT = 2  # a constituent belongs to two jets
+ERR_TOO_MANY_OBJECTS = 3  # more than 64 objects in one association
+
+MAX_OBJECTS_PER_ASSOCIATION = 64
+
+_kernel = numba.njit(nogil=True, cache=True)
+
+
+@_kernel
+def accept_tracks(trk_offsets, px, py, pz, z0, d0, vertex, passes_quality,
+                  pv_offsets, pv_z, pv_is_hard_scatter,
+                  min_pt, max_abs_eta, max_z0_sin_theta, max_d0):
+    """Per-track acceptTrack decision: hard-scatter vertex 0 exists, track from it, quality, kinematics.
+
+    z0 is taken relative to the hard-scatter vertex z (|(z0 - z_PV) sin(theta)|).
+    """
+    n_events = trk_offsets.shape[0] - 1
+    accepted = np.zeros(px.shape[0], dtype=np.bool_)
+    for ev in range(n_events):
+        first_pv = pv_offsets[ev]
+        if pv_offsets[ev + 1] == first_pv or not pv_is_hard_scatter[first_pv]:
+            continue
+        z_pv = np.float64(pv_z[first_pv])
+        for t in range(trk_offsets[ev], trk_offsets[ev + 1]):
+            if vertex[t] != 0 or not passes_quality[t]:
+                continue
+            tx = np.float64(px[t])
+            ty = np.float64(py[t])
+            tz = np.float64(pz[t])
+            pt = np.hypot(tx, ty)
+            if pt <= min_pt:
+                continue
+            p = np.sqrt(pt * pt + tz * tz)
+            # |eta| < max  <=>  |pz| < p * tanh(max)
+            if abs(tz) >= p * np.tanh(max_abs_eta):
+                continue
+            sin_theta = pt / p
+            if abs((np.float64(z0[t]) - z_pv) * sin_theta) >= max_z0_sin_theta:
+                continue
+            if abs(np.float64(d0[t])) >= max_d0:
+                continue
+            accepted[t] = True
+    return accepted
+
+
+@_kernel
+def build_jet_associations(jet_offsets, const_offsets, const_values, ghost_offsets, ghost_values,
+                           sig_offsets, sig_track, trk_offsets, trk_px, trk_py, trk_pz, trk_e,
+                           track_accepted, pflow):
+    """One association per jet plus misc per event; constituent->association lookup; jettrk sums.
+
+    Cluster mode: the cache holds the jet's clusters and its accepted ghost tracks; jettrk sums the
+    accepted ghost tracks. PFlow mode: the cache holds the jet's PFOs; jettrk sums the tracks of the
+    jet's charged PFOs whose track is accepted.
+    Returns (status, bad_event, bad_jet, assoc_offsets, jet_index, sig_assoc, trk_assoc, jettrk[5, n]).
+    """
+    n_events = jet_offsets.shape[0] - 1
+    n_jets = jet_offsets[n_events]
+    n_assoc = n_jets + n_events
+    assoc_offsets = np.empty(n_events + 1, dtype=np.int64)
+    jet_index = np.full(n_assoc, -1, dtype=np.int32)
+    sig_assoc = np.full(sig_offsets[n_events], -1, dtype=np.int32)
+    trk_assoc = np.full(trk_offsets[n_events], -1, dtype=np.int32)
+    jettrk = np.zeros((5, n_assoc), dtype=np.float64)
+    assoc_offsets[0] = 0
+    for ev in range(n_events):
+        assoc_offsets[ev + 1] = jet_offsets[ev + 1] + ev + 1
+    for ev in range(n_events):
+        s0 = sig_offsets[ev]
+        n_sig = sig_offsets[ev + 1] - s0
+        t0 = trk_offsets[ev]
+        n_trk = trk_offsets[ev + 1] - t0
+        for j in range(jet_offsets[ev], jet_offsets[ev + 1]):
+            a = assoc_offsets[ev] + (j - jet_offsets[ev])
+            jet_index[a] = j - jet_offsets[ev]
+            for k in range(const_offsets[j], const_offsets[j + 1]):
+                local = const_values[k]
+                if local < 0 or local >= n_sig:
+                    return ERR_LINK_RANGE, ev, j - jet_offsets[ev], assoc_offsets, jet_index, sig_assoc, trk_assoc, jettrk
+                c = s0 + local
+                if sig_assoc[c] >= 0:
+                    return ERR_SHARED_CONSTITUENT, ev, j - jet_offsets[ev], assoc_offsets, jet_index, sig_assoc, trk_assoc, jettrk
+                sig_assoc[c] = a
+                if pflow:
+                    tl = sig_track[c]
+                    if tl >= 0:
+                        if tl >= n_trk:
+                            return ERR_LINK_RANGE, ev, j - jet_offsets[ev], assoc_offsets, jet_index, sig_assoc, trk_assoc, jettrk
+                        t = t0 + tl
+                        if track_accepted[t]:
+                            _add_vec(jettrk, a, trk_px[t], trk_py[t], trk_pz[t], trk_e[t])
+            if not pflow:
+                for k in range(ghost_offsets[j], ghost_offsets[j + 1]):
+                    local = ghost_values[k]
+                    if local < 0 or local >= n_trk:
+                        return ERR_LINK_RANGE, ev, j - jet_offsets[ev], assoc_offsets, jet_index, sig_assoc, trk_assoc, jettrk
+                    t = t0 + local
+                    if not track_accepted[t]:
+                        continue
+                    if trk_assoc[t] >= 0:
+                        return ERR_SHARED_CONSTITUENT, ev, j - jet_offsets[ev], assoc_offsets, jet_index, sig_assoc, trk_assoc, jettrk
+                    trk_assoc[t] = a
+                    _add_vec(jettrk, a, trk_px[t], trk_py[t], trk_pz[t], trk_e[t])
+    return OK, -1, -1, assoc_offsets, jet_index, sig_assoc, trk_assoc, jettrk
+
+
+@_kernel
+def _add_vec(target, a, px, py, pz, e):
+    x = np.float64(px)
+    y = np.float64(py)
+    target[0, a] += x
+    target[1, a] += y
+    target[2, a] += np.float64(pz)
+    target[3, a] += np.float64(e)
+    target[4, a] += np.hypot(x, y)
+
+
+@_kernel
+def order_objects(obj_offsets, px, py, min_pt):
+    """Selected objects per event: pT >= min_pt, sorted by descending pT (ties keep input order).
+
+    Returns (sel_offsets int64[n_events+1], sel_index int32 block-global object indices).
+    """
+    n_events = obj_offsets.shape[0] - 1
+    sel = np.empty(obj_offsets[n_events], dtype=np.int32)
+    sel_offsets = np.zeros(n_events + 1, dtype=np.int64)
+    n = 0
+    for ev in range(n_events):
+        start = n
+        for o in range(obj_offsets[ev], obj_offsets[ev + 1]):
+            pt = np.hypot(np.float64(px[o]), np.float64(py[o]))
+            if pt < min_pt:
+                continue
+            # insertion into the descending-pT run of this event (stable for equal pT)
+            pos = n
+            while pos > start:
+                q = sel[pos - 1]
+                if np.hypot(np.float64(px[q]), np.float64(py[q])) >= pt:
+                    break
+                sel[pos] = q
+                pos -= 1
+            sel[pos] = o
+            n += 1
+        sel_offsets[ev + 1] = n
+    return sel_offsets, sel[:n]
+
+
+@_kernel
+def associate_objects(obj_offsets, sel_offsets, sel_index,
+                      cal_link_offsets, cal_link_values, trk_link_offsets, trk_link_values,
+                      sig_offsets, sig_e, sig_track, trk_offsets, track_accepted,
+                      sig_assoc, trk_assoc, assoc_offsets, pflow):
+    """Constituents of each selected object, grouped by the association that owns them.
+
+    cal links point into the signal container (clusters, or PFOs in PFlow mode), trk links into the
+    tracks (cluster mode only). Kept: clusters / neutral PFOs with E > 0, tracks and charged PFOs
+    whose track is accepted. Constituents in no jet go to the event's misc association; an object
+    without constituents gets one empty misc piece. Pieces of one object are in increasing
+    association order; constituents of a piece in increasing (kind, index) order, duplicates removed.
+    Returns (status, bad_event, bad_object, piece_offsets, piece_assoc, const_offsets, const_kind,
+    const_index) where const_index is block-global.
+    """
+    n_events = obj_offsets.shape[0] - 1
+    n_sel = sel_index.shape[0]
+    n_links = cal_link_values.shape[0] + trk_link_values.shape[0]
+    piece_offsets = np.zeros(n_sel + 1, dtype=np.int64)
+    piece_assoc = np.empty(n_links + n_sel, dtype=np.int32)
+    const_offsets = np.zeros(n_links + n_sel + 1, dtype=np.int64)
+    const_kind = np.empty(n_links, dtype=np.uint8)
+    const_index = np.empty(n_links, dtype=np.int32)
+    sort_keys = np.empty(n_links, dtype=np.int64)
+    n_piece = 0
+    n_const = 0
+    big = np.int64(1) << 32
+    for ev in range(n_events):
+        s0 = sig_offsets[ev]
+        n_sig = sig_offsets[ev + 1] - s0
+        t0 = trk_offsets[ev]
+        n_trk = trk_offsets[ev + 1] - t0
+        misc = assoc_offsets[ev + 1] - 1
+        for s in range(sel_offsets[ev], sel_offsets[ev + 1]):
+            o = sel_index[s]
+            local_o = o - obj_offsets[ev]
+            n_keys = 0
+            for k in range(cal_link_offsets[o], cal_link_offsets[o + 1]):
+                local = cal_link_values[k]
+                if local < 0 or local >= n_sig:
+                    return (ERR_LINK_RANGE, ev, local_o, piece_offsets, piece_assoc, const_offsets,
+                            const_kind, const_index)
+                c = s0 + local
+                keep = False
+                if pflow and sig_track[c] >= 0:
+                    tl = sig_track[c]
+                    if tl >= n_trk:
+                        return (ERR_LINK_RANGE, ev, local_o, piece_offsets, piece_assoc, const_offsets,
+                                const_kind, const_index)
+                    keep = track_accepted[t0 + tl]
+                else:
+                    keep = sig_e[c] > 0
+                if keep:
+                    a = sig_assoc[c]
+                    if a < 0:
+                        a = misc
+                    sort_keys[n_keys] = (np.int64(a) * 2 + KIND_CAL) * big + c
+                    n_keys += 1
+            for k in range(trk_link_offsets[o], trk_link_offsets[o + 1]):
+                local = trk_link_values[k]
+                if local < 0 or local >= n_trk:
+                    return (ERR_LINK_RANGE, ev, local_o, piece_offsets, piece_assoc, const_offsets,
+                            const_kind, const_index)
+                t = t0 + local
+                if track_accepted[t]:
+                    a = trk_assoc[t]
+                    if a < 0:
+                        a = misc
+                    sort_keys[n_keys] = (np.int64(a) * 2 + KIND_TRK) * big + t
+                    n_keys += 1
+            if n_keys == 0:
+                piece_assoc[n_piece] = misc
+                n_piece += 1
+                const_offsets[n_piece] = n_const
+            else:
+                keys = np.sort(sort_keys[:n_keys])
+                last_assoc = -1
+                last_key = -1
+                for k in range(n_keys):
+                    key = keys[k]
+                    if key == last_key:
+                        continue
+                    last_key = key
+                    a = key // big // 2
+                    if a != last_assoc:
+                        if last_assoc >= 0:
+                            n_piece += 1
+                            const_offsets[n_piece] = n_const
+                        piece_assoc[n_piece] = a
+                        last_assoc = a
+                    const_kind[n_const] = (key // big) % 2
+                    const_index[n_const] = key % big
+                    n_const += 1
+                n_piece += 1
+                const_offsets[n_piece] = n_const
+            piece_offsets[s + 1] = n_piece
+    return (OK, -1, -1, piece_offsets, piece_assoc[:n_piece].copy(), const_offsets[:n_piece + 1].copy(),
+            const_kind[:n_const].copy(), const_index[:n_const].copy())
+
+
+@_kernel
+def identify_overlaps(assoc_offsets, piece_order, piece_assoc, piece_obj_container, piece_obj_index,
+                      piece_obj_type, const_offsets, const_kind, const_index,
+                      sig_px, sig_py, sig_pz, sig_e, sig_track, sig_type_bit,
+                      trk_px, trk_py, trk_pz, trk_e, trk_type_bit, pflow, max_ovl):
+    """Assemble the association map of a block (MissingETAssociation::identifyOverlaps per association).
+
+    ``piece_order`` lists the pieces sorted by association (stable: associator order, then object
+    order). Per association: owner mask per constituent (bit = object slot), one cal and one trk
+    entry per distinct mask in increasing mask order, and the symmetric overlap graph with the OR of
+    the shared constituents' type bits. Charged PFOs go to cal (PFO 4-vector) and trk (its track).
+    Returns a tuple: status, bad assoc, obj_offsets, obj_container, obj_index, obj_type, ovl_offsets,
+    ovl_index, ovl_type, cal_offsets, cal_key, cal[5, n], trk_offsets, trk_key, trk[5, n].
+    """
+    n_assoc = assoc_offsets[assoc_offsets.shape[0] - 1]
+    n_obj = piece_order.shape[0]
+    n_const = const_index.shape[0]
+    obj_offsets = np.zeros(n_assoc + 1, dtype=np.int64)
+    obj_container = np.empty(n_obj, dtype=np.uint8)
+    obj_index = np.empty(n_obj, dtype=np.int32)
+    obj_type = np.empty(n_obj, dtype=np.uint8)
+    ovl_offsets = np.zeros(n_obj + 1, dtype=np.int64)
+    ovl_index = np.empty(max_ovl, dtype=np.int32)
+    ovl_type = np.empty(max_ovl, dtype=np.uint8)
+    cal_offsets = np.zeros(n_assoc + 1, dtype=np.int64)
+    cal_key = np.empty(n_const, dtype=np.uint64)
+    cal = np.zeros((5, n_const), dtype=np.float64)
+    trk_offsets = np.zeros(n_assoc + 1, dtype=np.int64)
+    trk_key = np.empty(n_const, dtype=np.uint64)
+    trk = np.zeros((5, n_const), dtype=np.float64)
+
+    sig_owner = np.zeros(sig_px.shape[0], dtype=np.uint64)
+    trk_owner = np.zeros(trk_px.shape[0], dtype=np.uint64)
+    touched_kind = np.empty(n_const, dtype=np.uint8)
+    touched_index = np.empty(n_const, dtype=np.int32)
+    shared = np.zeros((MAX_OBJECTS_PER_ASSOCIATION, MAX_OBJECTS_PER_ASSOCIATION), dtype=np.uint8)
+    masks = np.empty(n_const, dtype=np.uint64)
+    acc = np.zeros((5, n_const), dtype=np.float64)
+    order = np.empty(n_const, dtype=np.int64)
+
+    n_o = 0
+    n_ovl = 0
+    n_cal = 0
+    n_trk = 0
+    p = 0
+    for a in range(n_assoc):
+        first_obj = n_o
+        n_touched = 0
+        while p < n_obj and piece_assoc[piece_order[p]] == a:
+            q = piece_order[p]
+            slot = n_o - first_obj
+            if slot >= MAX_OBJECTS_PER_ASSOCIATION:
+                return (ERR_TOO_MANY_OBJECTS, a, obj_offsets, obj_container, obj_index, obj_type,
+                        ovl_offsets, ovl_index, ovl_type, cal_offsets, cal_key, cal, trk_offsets,
+                        trk_key, trk)
+            obj_container[n_o] = piece_obj_container[q]
+            obj_index[n_o] = piece_obj_index[q]
+            obj_type[n_o] = piece_obj_type[q]
+            bit = np.uint64(1) << np.uint64(slot)
+            for k in range(const_offsets[q], const_offsets[q + 1]):
+                c = const_index[k]
+                if const_kind[k] == KIND_CAL:
+                    if sig_owner[c] == 0:
+                        touched_kind[n_touched] = KIND_CAL
+                        touched_index[n_touched] = c
+                        n_touched += 1
+                    sig_owner[c] |= bit
+                else:
+                    if trk_owner[c] == 0:
+                        touched_kind[n_touched] = KIND_TRK
+                        touched_index[n_touched] = c
+                        n_touched += 1
+                    trk_owner[c] |= bit
+            n_o += 1
+            p += 1
+        obj_offsets[a + 1] = n_o
+        n_here = n_o - first_obj
+
+        # overlap graph: OR of type bits of constituents shared by two objects
+        for t in range(n_touched):
+            c = touched_index[t]
+            if touched_kind[t] == KIND_CAL:
+                m = sig_owner[c]
+                tb = sig_type_bit
+            else:
+                m = trk_owner[c]
+                tb = trk_type_bit
+            if m & (m - np.uint64(1)) == 0:
+                continue
+            for i in range(n_here):
+                if (m >> np.uint64(i)) & np.uint64(1) == 0:
+                    continue
+                for j in range(i + 1, n_here):
+                    if (m >> np.uint64(j)) & np.uint64(1):
+                        shared[i, j] |= tb
+                        shared[j, i] |= tb
+        for i in range(n_here):
+            for j in range(n_here):
+                if shared[i, j] != 0:
+                    ovl_index[n_ovl] = j
+                    ovl_type[n_ovl] = shared[i, j]
+                    shared[i, j] = 0
+                    n_ovl += 1
+            ovl_offsets[first_obj + i + 1] = n_ovl
+
+        # keyed sums, calorimeter then tracks
+        for kind in range(2):
+            n_masks = 0
+            for t in range(n_touched):
+                c = touched_index[t]
+                tk = touched_kind[t]
+                if kind == 0:
+                    if tk == KIND_CAL:
+                        m = sig_owner[c]
+                        vx = sig_px[c]
+                        vy = sig_py[c]
+                        vz = sig_pz[c]
+                        ve = sig_e[c]
+                    else:
+                        continue
+                else:
+                    if tk == KIND_TRK:
+                        m = trk_owner[c]
+                        tr = c
+                    elif pflow and sig_track[c] >= 0:
+                        m = sig_owner[c]
+                        tr = sig_track[c]
+                    else:
+                        continue
+                    vx = trk_px[tr]
+                    vy = trk_py[tr]
+                    vz = trk_pz[tr]
+                    ve = trk_e[tr]
+                slot = -1
+                for u in range(n_masks):
+                    if masks[u] == m:
+                        slot = u
+                        break
+                if slot < 0:
+                    slot = n_masks
+                    masks[slot] = m
+                    for w in range(5):
+                        acc[w, slot] = 0.0
+                    n_masks += 1
+                x = np.float64(vx)
+                y = np.float64(vy)
+                acc[0, slot] += x
+                acc[1, slot] += y
+                acc[2, slot] += np.float64(vz)
+                acc[3, slot] += np.float64(ve)
+                acc[4, slot] += np.hypot(x, y)
+            # increasing mask order (insertion sort: few masks per association)
+            for u in range(n_masks):
+                order[u] = u
+            for u in range(1, n_masks):
+                v = order[u]
+                w = u
+                while w > 0 and masks[order[w - 1]] > masks[v]:
+                    order[w] = order[w - 1]
+                    w -= 1
+                order[w] = v
+            for u in range(n_masks):
+                src = order[u]
+                if kind == 0:
+                    cal_key[n_cal] = masks[src]
+                    for w in range(5):
+                        cal[w, n_cal] = acc[w, src]
+                    n_cal += 1
+                else:
+                    trk_key[n_trk] = masks[src]
+                    for w in range(5):
+                        trk[w, n_trk] = acc[w, src]
+                    n_trk += 1
+        cal_offsets[a + 1] = n_cal
+        trk_offsets[a + 1] = n_trk
+
+        for t in range(n_touched):
+            if touched_kind[t] == KIND_CAL:
+                sig_owner[touched_index[t]] = 0
+            else:
+                trk_owner[touched_index[t]] = 0
+
+    return (OK, -1, obj_offsets, obj_container, obj_index, obj_type, ovl_offsets,
+            ovl_index[:n_ovl].copy(), ovl_type[:n_ovl].copy(), cal_offsets, cal_key[:n_cal].copy(),
+            cal[:, :n_cal].copy(), trk_offsets, trk_key[:n_trk].copy(), trk[:, :n_trk].copy())
+
+
+@_kernel
+def soft_core(sig_offsets, sig_px, sig_py, sig_e, sig_track, trk_offsets, trk_px, trk_py,
+              track_accepted, sig_assoc, trk_assoc, misc_kind, misc_index, pflow):
+    """Core soft terms per event: signals and accepted tracks in no association.
+
+    ``misc_kind``/``misc_index`` list the constituents of objects in misc associations (block-global).
+    Cluster mode: clusters with E > 0 -> cal; accepted tracks -> trk. PFlow mode: neutral PFOs with
+    E > 0 -> cal; charged PFOs with an accepted track -> PFO to cal, its track to trk.
+    Returns (soft[n_events, 2 terms, 3] = (mpx, mpy, sumet), sig_soft bool, trk_soft bool).
+    """
+    n_events = sig_offsets.shape[0] - 1
+    sig_used = sig_assoc >= 0
+    trk_used = trk_assoc >= 0
+    for k in range(misc_index.shape[0]):
+        if misc_kind[k] == KIND_CAL:
+            sig_used[misc_index[k]] = True
+        else:
+            trk_used[misc_index[k]] = True
+    sig_soft = np.zeros(sig_px.shape[0], dtype=np.bool_)
+    trk_soft = np.zeros(trk_px.shape[0], dtype=np.bool_)
+    soft = np.zeros((n_events, 2, 3), dtype=np.float64)
+    for ev in range(n_events):
+        t0 = trk_offsets[ev]
+        for c in range(sig_offsets[ev], sig_offsets[ev + 1]):
+            if sig_used[c]:
+                continue
+            if pflow and sig_track[c] >= 0:
+                t = t0 + sig_track[c]
+                if not track_accepted[t]:
+                    continue
+                trk_soft[t] = True
+            elif not sig_e[c] > 0:
+                continue
+            sig_soft[c] = True
+            x = np.float64(sig_px[c])
+            y = np.float64(sig_py[c])
+            soft[ev, 0, 0] -= x
+            soft[ev, 0, 1] -= y
+            soft[ev, 0, 2] += np.hypot(x, y)
+        if not pflow:
+            for t in range(t0, trk_offsets[ev + 1]):
+                if track_accepted[t] and not trk_used[t]:
+                    trk_soft[t] = True
+        for t in range(t0, trk_offsets[ev + 1]):
+            if trk_soft[t]:
+                x = np.float64(trk_px[t])
+                y = np.float64(trk_py[t])
+                soft[ev, 1, 0] -= x
+                soft[ev, 1, 1] -= y
+                soft[ev, 1, 2] += np.hypot(x, y)
+    return soft, sig_soft, trk_soft

@@ -1,0 +1,547 @@
+"""MET reconstruction: association maps and core soft terms, one scheduled algorithm per step.
+
+For one jet collection the chain is (all keys from :mod:`metflow.edm.keys`)::
+
+    METJetAssocTool        jets, signals, tracks, vertices -> met_jet_assoc_key(jet)   (JetAssociations)
+    MET<X>Associator (xN)  objects, signals, tracks, jet assoc -> met_object_assoc_key(jet, objects)
+    METAssocMapBuilder     jet assoc + [fragments], signals, tracks -> met_assoc_key(jet)
+    METSoftAssociator      jet assoc + [fragments], signals, tracks -> met_core_key(jet)
+
+The object associators only depend on the jet associations, so they run concurrently; the map
+builder and the soft associator both read the same fragment list and also run concurrently.
+A plugin associator is a subclass of :class:`METObjectAssociator`; adding its fragment key to the
+builder's and soft associator's ``fragments`` list is all it takes (see ``config.met_reco_cfg``).
+
+Signal basis (athena_met.md B.2-B.5 adapted to input schema v1):
+
+* PFlow mode (``pflow=True``, AntiKt4EMPFlow): constituents are PFOs. A charged PFO (``track >= 0``)
+  counts if its track passes the track selection and then contributes to the cal sums (PFO
+  4-vector) *and* the trk sums (its track's 4-vector); a neutral PFO counts if E > 0 (cal only).
+* Cluster mode (``pflow=False``, AntiKt4EMTopo): constituents are TopoClusters with E > 0 (cal)
+  plus selected tracks (trk); a jet's tracks are its selected ghost tracks.
+
+Track selection (``acceptTrack``): the event has a hard-scatter vertex at PrimaryVertices index 0,
+the track is associated to it (``vertex == 0``), ``passes_quality``, pT > 0.5 GeV, |eta| < 2.5,
+|(z0 - z_PV) sin(theta)| < 3 mm, |d0| < 2 mm. Without a hard-scatter vertex every track is
+rejected. The E/p track cleaning (``isGoodEoverP``) needs isolation variables the input schema
+does not have and is omitted.
+
+Object constituents come from the objects' own link lists (electrons, photons, taus: ``clusters``,
+``tracks``, ``pfos``; muons: ``id_track``, ``clusters``, ``pfos``); the egamma ΔR/energy cluster
+matching and the tau ΔR < 0.2 cone of Athena are replaced by these links. Objects below ``min_pt``
+(4 GeV; muons: none) are skipped; the others are inserted in descending pT.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from metflow.edm import keys as K
+from metflow.edm.errors import LinkError, MapConsistencyError, SchemaError, TooManyObjectsError
+from metflow.edm.met import MissingETAssociationMap, MissingETContainer, ObjectType, Source
+from metflow.edm.units import GeV, mm
+from metflow.framework.component import Algorithm, Property, ReadHandleKey, WriteHandleKey
+
+from . import _reco_kernels as kern
+
+DEFAULT_JET_COLLECTION = "AntiKt4EMPFlow"
+
+# MissingETBase::Source patterns of the core terms (athena_met.md A.3).
+SOURCE_SOFT_CLUS_CORE = Source.soft_event() | Source.cluster_lc()
+SOURCE_PV_SOFT_TRK_CORE = Source.soft_event() | Source.track()
+
+_FRAGMENT_COLUMNS = ("obj_offsets", "obj_index", "piece_offsets", "piece_assoc", "const_offsets",
+                     "const_kind", "const_index")
+
+
+def _freeze_arrays(obj: Any, names: tuple[str, ...]) -> None:
+    for name in names:
+        getattr(obj, name).flags.writeable = False
+
+
+@dataclass(frozen=True, eq=False)
+class JetAssociations:
+    """Output of :class:`METJetAssocTool` for one block: associations and the constituent cache.
+
+    Association indices are block-global: event ``i`` owns ``assoc_offsets[i]:assoc_offsets[i+1]``,
+    one per jet in jet order, the misc association last. ``signal_assoc`` / ``track_assoc`` give,
+    per signal (PFO or cluster) and per track of the block, the owning jet association or -1.
+    """
+
+    jet_collection: str
+    pflow: bool
+    signals_key: str
+    assoc_offsets: np.ndarray  # int64[n_events+1]
+    jet_index: np.ndarray  # int32[n_assoc], -1 for misc
+    signal_assoc: np.ndarray  # int32[n_signals]
+    track_assoc: np.ndarray  # int32[n_tracks]
+    track_accepted: np.ndarray  # bool[n_tracks]
+    jettrk: np.ndarray  # float64[5, n_assoc]: px, py, pz, e, sumpt of the jet's selected tracks
+
+    _ARRAYS: ClassVar[tuple[str, ...]] = ("assoc_offsets", "jet_index", "signal_assoc", "track_assoc",
+                                          "track_accepted", "jettrk")
+
+    @property
+    def n_events(self) -> int:
+        return self.assoc_offsets.shape[0] - 1
+
+    @property
+    def n_assoc(self) -> int:
+        return int(self.assoc_offsets[-1])
+
+    @property
+    def is_misc(self) -> np.ndarray:
+        return self.jet_index < 0
+
+    def freeze(self) -> "JetAssociations":
+        _freeze_arrays(self, self._ARRAYS)
+        return self
+
+
+@dataclass(frozen=True, eq=False)
+class ObjectAssociations:
+    """Output of one object associator: its selected objects split into per-association pieces.
+
+    Selected objects of event ``i`` are ``obj_offsets[i]:obj_offsets[i+1]`` (descending pT),
+    ``obj_index`` event-local. Object ``s`` owns pieces ``piece_offsets[s]:piece_offsets[s+1]``,
+    each going to association ``piece_assoc`` (block-global, increasing) with constituents
+    ``const_offsets[p]:const_offsets[p+1]`` of kind ``const_kind`` (0 signal, 1 track) and
+    block-global ``const_index``.
+    """
+
+    container_key: str
+    object_type: int
+    jet_collection: str
+    pflow: bool
+    obj_offsets: np.ndarray
+    obj_index: np.ndarray
+    piece_offsets: np.ndarray
+    piece_assoc: np.ndarray
+    const_offsets: np.ndarray
+    const_kind: np.ndarray
+    const_index: np.ndarray
+
+    @property
+    def n_events(self) -> int:
+        return self.obj_offsets.shape[0] - 1
+
+    @property
+    def n_objects(self) -> int:
+        return int(self.obj_offsets[-1])
+
+    def freeze(self) -> "ObjectAssociations":
+        _freeze_arrays(self, _FRAGMENT_COLUMNS)
+        return self
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers shared by the algorithms
+
+
+def _event_number(ctx: Any, ev: int) -> int:
+    return ev + (ctx.first if ctx is not None else 0)
+
+
+def _list_column(container: Any, name: str, key: str):
+    col = container.get(name) if hasattr(container, "get") else None
+    if col is None:
+        raise SchemaError(f"column {name!r} is required by the MET associators", key=key, column=name)
+    if hasattr(col, "offsets") and hasattr(col, "values"):
+        return np.asarray(col.offsets, dtype=np.int64), np.asarray(col.values, dtype=np.int32)
+    # a single link column (int32, -1 = none) as a list of at most one entry
+    links = np.asarray(col, dtype=np.int32)
+    valid = links >= 0
+    offsets = np.zeros(links.shape[0] + 1, dtype=np.int64)
+    np.cumsum(valid, out=offsets[1:])
+    return offsets, links[valid]
+
+
+def _column(container: Any, name: str, key: str) -> np.ndarray:
+    col = container.get(name)
+    if col is None:
+        raise SchemaError(f"column {name!r} is required by the MET associators", key=key, column=name)
+    return np.asarray(col)
+
+
+def _signal_track(signals: Any, pflow: bool, key: str) -> np.ndarray:
+    if pflow:
+        if signals.get("track") is None:
+            raise SchemaError("pflow=True needs PFO signals with a 'track' column; is this a "
+                              "TopoCluster container? (set pflow=False for cluster jets)",
+                              key=key, column="track")
+        return np.asarray(signals["track"], dtype=np.int32)
+    return np.full(len(signals), -1, dtype=np.int32)
+
+
+def _check_same_block(owner: str, what: dict[str, int]) -> None:
+    counts = set(what.values())
+    if len(counts) > 1:
+        detail = ", ".join(f"{k}: {v}" for k, v in what.items())
+        raise SchemaError(f"{owner}: inputs cover different numbers of events ({detail})")
+
+
+def _check_jet_assoc(owner: str, jet_assoc: JetAssociations, pflow: bool, signals: Any,
+                     tracks: Any, signals_key: str, tracks_key: str) -> None:
+    if not isinstance(jet_assoc, JetAssociations):
+        raise TypeError(f"{owner}: jet_assoc must be a JetAssociations, got {type(jet_assoc).__name__}")
+    if jet_assoc.pflow != pflow:
+        raise SchemaError(f"{owner}: pflow={pflow} but the jet associations of "
+                          f"{jet_assoc.jet_collection!r} were built with pflow={jet_assoc.pflow}")
+    if jet_assoc.signal_assoc.shape[0] != len(signals):
+        raise SchemaError(f"{owner}: {len(signals)} signals but the jet associations were built "
+                          f"from {jet_assoc.signal_assoc.shape[0]} ({jet_assoc.signals_key!r})",
+                          key=signals_key)
+    if jet_assoc.track_assoc.shape[0] != len(tracks):
+        raise SchemaError(f"{owner}: {len(tracks)} tracks but the jet associations were built "
+                          f"from {jet_assoc.track_assoc.shape[0]}", key=tracks_key)
+
+
+def _p4(container: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    return (np.asarray(container["px"]), np.asarray(container["py"]), np.asarray(container["pz"]),
+            np.asarray(container["e"]))
+
+
+# ---------------------------------------------------------------------------------------------
+# algorithms
+
+
+class METJetAssocTool(Algorithm):
+    """One association per jet (constituent cache, jettrk sums) plus misc; also selects tracks."""
+
+    jets = ReadHandleKey(K.jet_container_key(DEFAULT_JET_COLLECTION), doc="reference jets")
+    signals = ReadHandleKey(K.PFOS, doc="jet constituents: PFOs (pflow) or TopoClusters")
+    tracks = ReadHandleKey(K.TRACKS, doc="InDet tracks (ghost tracks, PFO tracks)")
+    vertices = ReadHandleKey(K.PRIMARY_VERTICES, doc="primary vertices, index 0 the hard scatter")
+    jet_assoc = WriteHandleKey(K.met_jet_assoc_key(DEFAULT_JET_COLLECTION),
+                               doc="JetAssociations: associations, constituent cache, selected tracks")
+    pflow = Property(bool, True, doc="constituents are PFOs (True) or TopoClusters (False)")
+    track_min_pt = Property(float, 0.5 * GeV, doc="track selection: minimum pT", unit="MeV")
+    track_max_abs_eta = Property(float, 2.5, doc="track selection: maximum |eta|")
+    track_max_z0_sin_theta = Property(float, 3 * mm, doc="track selection: max |(z0 - z_PV) sin(theta)|",
+                                      unit="mm")
+    track_max_d0 = Property(float, 2 * mm, doc="track selection: maximum |d0|", unit="mm")
+
+    def compute(self, jets, signals, tracks, vertices, ctx=None):
+        jets_key, signals_key, tracks_key = self.key("jets"), self.key("signals"), self.key("tracks")
+        _check_same_block(self.name, {jets_key: jets.n_events, signals_key: signals.n_events,
+                                      tracks_key: tracks.n_events,
+                                      self.key("vertices"): vertices.n_events})
+        accepted = kern.accept_tracks(
+            tracks.offsets, *_p4(tracks)[:3], _column(tracks, "z0", tracks_key),
+            _column(tracks, "d0", tracks_key), _column(tracks, "vertex", tracks_key),
+            _column(tracks, "passes_quality", tracks_key), vertices.offsets,
+            _column(vertices, "z", self.key("vertices")),
+            _column(vertices, "is_hard_scatter", self.key("vertices")),
+            self.track_min_pt, self.track_max_abs_eta, self.track_max_z0_sin_theta, self.track_max_d0)
+        const_offsets, const_values = _list_column(jets, "constituents", jets_key)
+        ghost_offsets, ghost_values = _list_column(jets, "ghost_tracks", jets_key)
+        sig_track = _signal_track(signals, self.pflow, signals_key)
+        status, ev, jet, assoc_offsets, jet_index, sig_assoc, trk_assoc, jettrk = \
+            kern.build_jet_associations(jets.offsets, const_offsets, const_values, ghost_offsets,
+                                        ghost_values, signals.offsets, sig_track, tracks.offsets,
+                                        *_p4(tracks), accepted, self.pflow)
+        if status == kern.ERR_LINK_RANGE:
+            raise LinkError(f"{self.name}: jet {jet} has a constituent, ghost-track or PFO-track "
+                            f"link out of range of {signals_key!r}/{tracks_key!r}",
+                            key=jets_key, event=_event_number(ctx, ev))
+        if status == kern.ERR_SHARED_CONSTITUENT:
+            raise MapConsistencyError(f"{self.name}: jet {jet} shares a constituent or selected "
+                                      f"ghost track with an earlier jet", key=jets_key,
+                                      event=_event_number(ctx, ev))
+        return JetAssociations(jet_collection=K.jet_collection_of(jets_key) if jets_key.endswith("Jets")
+                               else jets_key, pflow=self.pflow, signals_key=signals_key,
+                               assoc_offsets=assoc_offsets, jet_index=jet_index, signal_assoc=sig_assoc,
+                               track_assoc=trk_assoc, track_accepted=accepted, jettrk=jettrk)
+
+
+class METObjectAssociator(Algorithm):
+    """Generic object associator: constituents by link, grouped into jet associations or misc.
+
+    Subclasses choose the object container and xAOD type (and the link fields when they differ);
+    a plugin associator for a new object collection is such a subclass.
+    """
+
+    object_type: ClassVar[int] = int(ObjectType.Electron)
+    cluster_links: ClassVar[str] = "clusters"  # -> TopoClusters (cluster mode)
+    track_links: ClassVar[str] = "tracks"  # -> InDetTracks (cluster mode); list or single link
+    pfo_links: ClassVar[str] = "pfos"  # -> PFOs (PFlow mode)
+
+    objects = ReadHandleKey(K.ELECTRONS, doc="objects to associate")
+    signals = ReadHandleKey(K.PFOS, doc="jet constituents: PFOs (pflow) or TopoClusters")
+    tracks = ReadHandleKey(K.TRACKS, doc="InDet tracks")
+    jet_assoc = ReadHandleKey(K.met_jet_assoc_key(DEFAULT_JET_COLLECTION), doc="JetAssociations")
+    fragment = WriteHandleKey(K.met_object_assoc_key(DEFAULT_JET_COLLECTION, K.ELECTRONS),
+                              doc="ObjectAssociations: this associator's part of the map")
+    pflow = Property(bool, True, doc="constituents are PFOs (True) or TopoClusters (False)")
+    min_pt = Property(float, 4 * GeV, doc="objects below this pT are not associated", unit="MeV")
+
+    @classmethod
+    def default_objects_key(cls) -> str:
+        return cls.inputs_declared()["objects"].default
+
+    def compute(self, objects, signals, tracks, jet_assoc, ctx=None):
+        objects_key, signals_key, tracks_key = self.key("objects"), self.key("signals"), self.key("tracks")
+        _check_same_block(self.name, {objects_key: objects.n_events, signals_key: signals.n_events,
+                                      tracks_key: tracks.n_events, "jet associations": jet_assoc.n_events})
+        _check_jet_assoc(self.name, jet_assoc, self.pflow, signals, tracks, signals_key, tracks_key)
+        px, py = _column(objects, "px", objects_key), _column(objects, "py", objects_key)
+        sel_offsets, sel_index = kern.order_objects(objects.offsets, px, py, self.min_pt)
+        if self.pflow:
+            cal_offsets, cal_values = _list_column(objects, self.pfo_links, objects_key)
+            trk_offsets = np.zeros(len(objects) + 1, dtype=np.int64)
+            trk_values = np.zeros(0, dtype=np.int32)
+        else:
+            cal_offsets, cal_values = _list_column(objects, self.cluster_links, objects_key)
+            trk_offsets, trk_values = _list_column(objects, self.track_links, objects_key)
+        status, ev, obj, piece_offsets, piece_assoc, const_offsets, const_kind, const_index = \
+            kern.associate_objects(objects.offsets, sel_offsets, sel_index, cal_offsets, cal_values,
+                                   trk_offsets, trk_values, signals.offsets,
+                                   _column(signals, "e", signals_key),
+                                   _signal_track(signals, self.pflow, signals_key), tracks.offsets,
+                                   jet_assoc.track_accepted, jet_assoc.signal_assoc,
+                                   jet_assoc.track_assoc, jet_assoc.assoc_offsets, self.pflow)
+        if status == kern.ERR_LINK_RANGE:
+            raise LinkError(f"{self.name}: object {obj} has a constituent link out of range of "
+                            f"{signals_key!r}/{tracks_key!r}", key=objects_key,
+                            event=_event_number(ctx, ev))
+        obj_event = np.repeat(np.arange(objects.n_events), np.diff(sel_offsets))
+        obj_local = (sel_index - objects.offsets[obj_event]).astype(np.int32)
+        return ObjectAssociations(container_key=objects_key, object_type=self.object_type,
+                                  jet_collection=jet_assoc.jet_collection, pflow=self.pflow,
+                                  obj_offsets=sel_offsets, obj_index=obj_local,
+                                  piece_offsets=piece_offsets, piece_assoc=piece_assoc,
+                                  const_offsets=const_offsets, const_kind=const_kind,
+                                  const_index=const_index)
+
+
+class METElectronAssociator(METObjectAssociator):
+    """Associates electrons (clusters + tracks, or PFOs) to jets and misc."""
+
+    object_type = ObjectType.Electron
+    objects = ReadHandleKey(K.ELECTRONS, doc="electrons")
+    fragment = WriteHandleKey(K.met_object_assoc_key(DEFAULT_JET_COLLECTION, K.ELECTRONS),
+                              doc="ObjectAssociations of the electrons")
+
+
+class METPhotonAssociator(METObjectAssociator):
+    """Associates photons (clusters + conversion tracks, or PFOs) to jets and misc."""
+
+    object_type = ObjectType.Photon
+    objects = ReadHandleKey(K.PHOTONS, doc="photons")
+    fragment = WriteHandleKey(K.met_object_assoc_key(DEFAULT_JET_COLLECTION, K.PHOTONS),
+                              doc="ObjectAssociations of the photons")
+
+
+class METTauAssociator(METObjectAssociator):
+    """Associates hadronic taus (clusters + core tracks, or PFOs) to jets and misc."""
+
+    object_type = ObjectType.Tau
+    objects = ReadHandleKey(K.TAUS, doc="hadronic taus")
+    fragment = WriteHandleKey(K.met_object_assoc_key(DEFAULT_JET_COLLECTION, K.TAUS),
+                              doc="ObjectAssociations of the taus")
+
+
+class METMuonAssociator(METObjectAssociator):
+    """Associates muons (ID track + calorimeter MIP clusters, or PFOs); every muon, no pT cut."""
+
+    object_type = ObjectType.Muon
+    track_links = "id_track"
+    objects = ReadHandleKey(K.MUONS, doc="muons")
+    fragment = WriteHandleKey(K.met_object_assoc_key(DEFAULT_JET_COLLECTION, K.MUONS),
+                              doc="ObjectAssociations of the muons")
+    min_pt = Property(float, 0.0, doc="muons below this pT are not associated (default: all)",
+                      unit="MeV")
+
+
+# Default associator order (athena_met.md B.1): muons, electrons, photons, taus.
+STANDARD_ASSOCIATORS: tuple[type[METObjectAssociator], ...] = (
+    METMuonAssociator, METElectronAssociator, METPhotonAssociator, METTauAssociator)
+
+_DEFAULT_FRAGMENTS = tuple(K.met_object_assoc_key(DEFAULT_JET_COLLECTION, cls.default_objects_key())
+                           for cls in STANDARD_ASSOCIATORS)
+
+
+def _check_fragments(owner: str, jet_assoc: JetAssociations, fragments: list,
+                     fragment_keys: tuple[str, ...]) -> None:
+    for key, frag in zip(fragment_keys, fragments):
+        if not isinstance(frag, ObjectAssociations):
+            raise TypeError(f"{owner}: fragment {key!r} must be an ObjectAssociations, "
+                            f"got {type(frag).__name__}")
+        if frag.n_events != jet_assoc.n_events or frag.pflow != jet_assoc.pflow:
+            raise SchemaError(f"{owner}: fragment {key!r} ({frag.n_events} events, pflow={frag.pflow}) "
+                              f"does not match the jet associations ({jet_assoc.n_events} events, "
+                              f"pflow={jet_assoc.pflow})", key=key)
+
+
+class METAssocMapBuilder(Algorithm):
+    """Merges the jet associations and the object associators' fragments into METAssoc_<Jet>.
+
+    Objects enter each association in fragment-list order, then in each associator's pT order;
+    identifyOverlaps (keys, keyed cal/trk sums, overlap graph) runs in one kernel over the block.
+    """
+
+    jet_assoc = ReadHandleKey(K.met_jet_assoc_key(DEFAULT_JET_COLLECTION), doc="JetAssociations")
+    fragments = ReadHandleKey(list(_DEFAULT_FRAGMENTS), doc="ObjectAssociations, in association order")
+    jets = ReadHandleKey(K.jet_container_key(DEFAULT_JET_COLLECTION), doc="reference jets")
+    signals = ReadHandleKey(K.PFOS, doc="jet constituents: PFOs (pflow) or TopoClusters")
+    tracks = ReadHandleKey(K.TRACKS, doc="InDet tracks")
+    assoc_map = WriteHandleKey(K.met_assoc_key(DEFAULT_JET_COLLECTION), doc="MissingETAssociationMap")
+
+    def compute(self, jet_assoc, fragments, jets, signals, tracks, ctx=None):
+        fragment_keys = self.key("fragments")
+        fragment_keys = (fragment_keys,) if isinstance(fragment_keys, str) else fragment_keys
+        fragments = list(fragments) if isinstance(fragments, (list, tuple)) else [fragments]
+        _check_jet_assoc(self.name, jet_assoc, jet_assoc.pflow, signals, tracks, self.key("signals"),
+                         self.key("tracks"))
+        _check_fragments(self.name, jet_assoc, fragments, fragment_keys)
+        if len(jets) + jets.n_events != jet_assoc.n_assoc:
+            raise SchemaError(f"{self.name}: {len(jets)} jets in {jets.n_events} events do not match "
+                              f"the {jet_assoc.n_assoc} jet associations", key=self.key("jets"))
+        fields = build_map_fields(jet_assoc, fragments, signals, tracks)
+        if fields["status"] == kern.ERR_TOO_MANY_OBJECTS:
+            a = fields["bad_assoc"]
+            ev = int(np.searchsorted(jet_assoc.assoc_offsets, a, side="right") - 1)
+            raise TooManyObjectsError(event=_event_number(ctx, ev), jet_index=int(jet_assoc.jet_index[a]),
+                                      n_objects=int(fields["bad_count"]), key=self.key("assoc_map"))
+        return make_association_map(fields, jet_key=self.key("jets"), key=self.key("assoc_map"))
+
+
+def build_map_fields(jet_assoc: JetAssociations, fragments: list[ObjectAssociations],
+                     signals: Any, tracks: Any) -> dict[str, Any]:
+    """The columnar fields of the association map (internals.md) from jet associations + fragments."""
+    container_keys: list[str] = []
+    piece_assoc, piece_cont, piece_idx, piece_type = [], [], [], []
+    const_offsets, const_kind, const_index = [np.zeros(1, dtype=np.int64)], [], []
+    n_const = 0
+    for frag in fragments:
+        if frag.container_key not in container_keys:
+            container_keys.append(frag.container_key)
+        cont_id = container_keys.index(frag.container_key)
+        n_pieces = np.diff(frag.piece_offsets)
+        piece_assoc.append(frag.piece_assoc)
+        piece_cont.append(np.full(frag.piece_assoc.shape[0], cont_id, dtype=np.uint8))
+        piece_idx.append(np.repeat(frag.obj_index, n_pieces))
+        piece_type.append(np.full(frag.piece_assoc.shape[0], frag.object_type, dtype=np.uint8))
+        const_offsets.append(frag.const_offsets[1:] + n_const)
+        const_kind.append(frag.const_kind)
+        const_index.append(frag.const_index)
+        n_const += frag.const_index.shape[0]
+
+    def cat(parts, dtype):
+        return np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros(0, dtype=dtype)
+
+    p_assoc = cat(piece_assoc, np.int32)
+    counts = np.bincount(p_assoc, minlength=jet_assoc.n_assoc) if p_assoc.size else \
+        np.zeros(jet_assoc.n_assoc, dtype=np.int64)
+    too_many = np.flatnonzero(counts > kern.MAX_OBJECTS_PER_ASSOCIATION)
+    if too_many.size:
+        return {"status": kern.ERR_TOO_MANY_OBJECTS, "bad_assoc": int(too_many[0]),
+                "bad_count": int(counts[too_many[0]])}
+    max_ovl = int(np.sum(counts.astype(np.int64) * (counts - 1)))
+    order = np.argsort(p_assoc, kind="stable").astype(np.int64)
+    sig_px, sig_py, sig_pz, sig_e = _p4(signals)
+    trk_px, trk_py, trk_pz, trk_e = _p4(tracks)
+    pflow = jet_assoc.pflow
+    sig_track = _signal_track(signals, pflow, jet_assoc.signals_key)
+    # block-global track index of each charged PFO (links are event-local)
+    sig_track = np.where(sig_track >= 0, sig_track + tracks.offsets[:-1][signals.event_of_object()],
+                         -1).astype(np.int32)
+    sig_bit = np.uint8(1 << (ObjectType.ParticleFlow if pflow else ObjectType.CaloCluster))
+    trk_bit = np.uint8(1 << ObjectType.TrackParticle)
+    (status, bad, obj_offsets, obj_container, obj_index, obj_type, ovl_offsets, ovl_index, ovl_type,
+     cal_offsets, cal_key, cal, trk_offsets, trk_key, trk) = kern.identify_overlaps(
+        jet_assoc.assoc_offsets, order, p_assoc, cat(piece_cont, np.uint8), cat(piece_idx, np.int32),
+        cat(piece_type, np.uint8), cat(const_offsets, np.int64), cat(const_kind, np.uint8),
+        cat(const_index, np.int32), sig_px, sig_py, sig_pz, sig_e, sig_track, sig_bit,
+        trk_px, trk_py, trk_pz, trk_e, trk_bit, pflow, max_ovl)
+    fields: dict[str, Any] = {"status": status, "bad_assoc": bad, "bad_count": 0,
+                              "container_keys": tuple(container_keys),
+                              "assoc_offsets": jet_assoc.assoc_offsets,
+                              "jet_index": jet_assoc.jet_index, "is_misc": jet_assoc.jet_index < 0,
+                              "obj_offsets": obj_offsets, "obj_container": obj_container,
+                              "obj_index": obj_index, "obj_type": obj_type,
+                              "ovl_offsets": ovl_offsets, "ovl_index": ovl_index, "ovl_type": ovl_type,
+                              "cal_offsets": cal_offsets, "cal_key": cal_key,
+                              "trk_offsets": trk_offsets, "trk_key": trk_key}
+    for w, comp in enumerate(("px", "py", "pz", "e", "sumpt")):
+        fields[f"cal_{comp}"] = cal[w].astype(np.float32)
+        fields[f"trk_{comp}"] = trk[w].astype(np.float32)
+        fields[f"jettrk_{comp}"] = jet_assoc.jettrk[w].astype(np.float32)
+    return fields
+
+
+_MAP_FIELDS = ("container_keys", "assoc_offsets", "jet_index", "is_misc", "obj_offsets", "obj_container",
+               "obj_index", "obj_type", "ovl_offsets", "ovl_index", "ovl_type", "cal_offsets", "cal_key",
+               "cal_px", "cal_py", "cal_pz", "cal_e", "cal_sumpt", "trk_offsets", "trk_key", "trk_px",
+               "trk_py", "trk_pz", "trk_e", "trk_sumpt", "jettrk_px", "jettrk_py", "jettrk_pz",
+               "jettrk_e", "jettrk_sumpt")
+
+
+def make_association_map(fields: dict[str, Any], *, jet_key: str | None = None,
+                         key: str | None = None) -> MissingETAssociationMap:
+    """A MissingETAssociationMap from the columnar fields of :func:`build_map_fields`."""
+    return MissingETAssociationMap(fields["container_keys"], jet_key=jet_key, key=key,
+                                   **{name: fields[name] for name in _MAP_FIELDS[1:]})
+
+
+class METSoftAssociator(Algorithm):
+    """Core soft terms: signals and selected PV tracks in no association -> MET_Core_<Jet>.
+
+    Reads the jet associations and the same fragment list as the map builder (not the map), so
+    it runs concurrently with it. Terms: SoftClusCore (softEvent|clusterLC), PVSoftTrkCore
+    (softEvent|track).
+    """
+
+    jet_assoc = ReadHandleKey(K.met_jet_assoc_key(DEFAULT_JET_COLLECTION), doc="JetAssociations")
+    fragments = ReadHandleKey(list(_DEFAULT_FRAGMENTS), doc="ObjectAssociations of all associators")
+    signals = ReadHandleKey(K.PFOS, doc="jet constituents: PFOs (pflow) or TopoClusters")
+    tracks = ReadHandleKey(K.TRACKS, doc="InDet tracks")
+    core = WriteHandleKey(K.met_core_key(DEFAULT_JET_COLLECTION), doc="core soft terms")
+
+    def compute(self, jet_assoc, fragments, signals, tracks):
+        fragment_keys = self.key("fragments")
+        fragment_keys = (fragment_keys,) if isinstance(fragment_keys, str) else fragment_keys
+        fragments = list(fragments) if isinstance(fragments, (list, tuple)) else [fragments]
+        _check_jet_assoc(self.name, jet_assoc, jet_assoc.pflow, signals, tracks, self.key("signals"),
+                         self.key("tracks"))
+        _check_fragments(self.name, jet_assoc, fragments, fragment_keys)
+        soft, _, _ = soft_core_terms(jet_assoc, fragments, signals, tracks)
+        return make_core_container(soft, key=self.key("core"))
+
+
+def soft_core_terms(jet_assoc: JetAssociations, fragments: list[ObjectAssociations], signals: Any,
+                    tracks: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(soft[n_events, 2, 3] as (mpx, mpy, sumet) of SoftClusCore, PVSoftTrkCore; soft signal mask;
+    soft track mask)."""
+    kinds = [f.const_kind for f in fragments]
+    index = [f.const_index for f in fragments]
+    misc_kind = np.concatenate(kinds) if kinds else np.zeros(0, dtype=np.uint8)
+    misc_index = np.concatenate(index) if index else np.zeros(0, dtype=np.int32)
+    pflow = jet_assoc.pflow
+    return kern.soft_core(signals.offsets, np.asarray(signals["px"]), np.asarray(signals["py"]),
+                          np.asarray(signals["e"]), _signal_track(signals, pflow, jet_assoc.signals_key),
+                          tracks.offsets, np.asarray(tracks["px"]), np.asarray(tracks["py"]),
+                          jet_assoc.track_accepted, jet_assoc.signal_assoc, jet_assoc.track_assoc,
+                          misc_kind, misc_index, pflow)
+
+
+CORE_TERMS = ((K.SOFT_CLUS_CORE, SOURCE_SOFT_CLUS_CORE), (K.PV_SOFT_TRK_CORE, SOURCE_PV_SOFT_TRK_CORE))
+
+
+def make_core_container(soft: np.ndarray, *, key: str | None = None) -> MissingETContainer:
+    """A MissingETContainer with the two core terms for every event of the block."""
+    return MissingETContainer(key=key, names=tuple(name for name, _ in CORE_TERMS),
+                              sources=np.array([src for _, src in CORE_TERMS], dtype=np.uint64),
+                              mpx=soft[:, :, 0].astype(np.float32),
+                              mpy=soft[:, :, 1].astype(np.float32),
+                              sumet=soft[:, :, 2].astype(np.float32))
+
+
+__all__ = ["JetAssociations", "ObjectAssociations", "METJetAssocTool", "METObjectAssociator",
+           "METElectronAssociator", "METPhotonAssociator", "METTauAssociator", "METMuonAssociator",
+           "METAssocMapBuilder", "METSoftAssociator", "STANDARD_ASSOCIATORS", "build_map_fields",
+           "soft_core_terms", "make_association_map", "make_core_container",
+           "SOURCE_SOFT_CLUS_CORE", "SOURCE_PV_SOFT_TRK_CORE", "CORE_TERMS"]
