@@ -28,9 +28,6 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--on-error", choices=["abort", "skip"], default="abort")
     parser.add_argument("--failed-events", metavar="FILE.json",
                         help="where --on-error skip lists failed events (default failed_events.json)")
-    parser.add_argument("--executor", choices=["local", "dask"], default="local")
-    parser.add_argument("--scheduler", metavar="ADDRESS", help="dask scheduler address")
-    parser.add_argument("--workers", type=int, help="dask LocalCluster workers")
     parser.add_argument("--dry-run", action="store_true",
                         help="configure and validate, print the graph, process nothing")
     parser.add_argument("--flags", action="store_true", help="print the job's flags and exit")
@@ -52,9 +49,6 @@ def _print_error(exc: BaseException, debug: bool) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     try:
-        if args.executor == "dask":
-            raise ConfigurationError("--executor dask is not available yet in this version; "
-                                     "use --executor local")
         job, flags = configure_job(args.job, args.set, args.input, args.output, args.events,
                                    args.skip)
         if args.flags:
