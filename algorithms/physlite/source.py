@@ -1,0 +1,125 @@
+"""A framework Source that serves PHYSLITE files (Run-2 TTree or Run-3 RNTuple) as metflow EDM.
+
+Keys provided (default :data:`~.naming.ATLAS_NAMING`): ``EventInfo``, ``TruthMET``,
+``AnalysisElectrons``, ``AnalysisPhotons``, ``AnalysisMuons``, ``AnalysisTauJets``,
+``AnalysisJets``, ``METAssoc_AnalysisMET`` (MissingETAssociationMap) and
+``MET_Core_AnalysisMET`` (MissingETContainer with SoftClusCore and PVSoftTrkCore).
+Several files are read one after the other as one event sequence.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from metflow.edm.met import MissingETAssociationMap, MissingETContainer
+from metflow.framework.io import Source
+
+from . import convert
+from .naming import PhysliteNaming, naming_for
+from .reader import PhysliteFile
+
+
+def make_association_map(columns: dict, *, key: str, jet_key: str) -> MissingETAssociationMap:
+    """Build the EDM ``MissingETAssociationMap`` from its columnar fields."""
+    arrays = dict(columns)
+    container_keys = arrays.pop("container_keys")
+    return MissingETAssociationMap(container_keys, jet_key=jet_key, key=key, **arrays)
+
+
+def make_met_container(terms: dict, *, key: str) -> MissingETContainer:
+    """Build the EDM ``MissingETContainer`` from names, sources and [n_events, n_terms] arrays."""
+    return MissingETContainer(terms["names"], terms["sources"], terms["mpx"], terms["mpy"],
+                              terms["sumet"], key=key)
+
+
+def read_physlite_block(pfile: PhysliteFile, first: int, n: int,
+                        naming: PhysliteNaming, wanted: Sequence[str] | None = None) -> dict[str, Any]:
+    """Events ``[first, first+n)`` of one file converted to EDM objects, keyed by store key.
+
+    ``wanted`` limits the keys produced (the map is range-checked against the object
+    containers whenever they are read too).
+    """
+    stop = min(first + n, pfile.n_events)
+    wanted = set(naming.all_keys() if wanted is None else wanted)
+    out: dict[str, Any] = {}
+    object_converters = {
+        naming.electrons: convert.convert_electrons, naming.photons: convert.convert_photons,
+        naming.muons: convert.convert_muons, naming.taus: convert.convert_taus,
+        naming.jets: convert.convert_jets,
+    }
+    for key, fn in object_converters.items():
+        if key in wanted:
+            out[key] = fn(pfile, first, stop, key)
+    if naming.event_info in wanted:
+        out[naming.event_info] = convert.convert_event_info(pfile, first, stop, naming.event_info)
+    if naming.truth_met in wanted:
+        out[naming.truth_met] = convert.convert_truth_met(pfile, first, stop, naming.truth_met)
+    if naming.met_core in wanted:
+        out[naming.met_core] = make_met_container(convert.read_core_terms(pfile, first, stop),
+                                                  key=naming.met_core)
+    if naming.met_map in wanted:
+        counts = {k: out[k].counts() for k in object_converters if k in out}
+        columns = convert.read_map_columns(pfile, first, stop, naming, counts)
+        out[naming.met_map] = make_association_map(columns, key=naming.met_map,
+                                                   jet_key=naming.jets)
+    return out
+
+
+class PhysliteSource(Source):
+    """Reads ATLAS PHYSLITE files with uproot and converts each block into metflow EDM objects.
+
+    ``naming`` is "atlas" (PHYSLITE keys, default) or "metflow" (keys of metflow's own
+    reconstruction); see :mod:`metflow.algorithms.physlite.naming`.
+    """
+
+    thread_safe = True
+
+    def __init__(self, paths: str | os.PathLike | Sequence[str | os.PathLike], *,
+                 naming: str | PhysliteNaming = "atlas"):
+        if isinstance(paths, (str, os.PathLike)):
+            paths = [paths]
+        if not paths:
+            raise ValueError("PhysliteSource needs at least one file")
+        self.naming = naming_for(naming)
+        self.files = [PhysliteFile(p) for p in paths]
+        self.name = ", ".join(f.path for f in self.files)
+        counts = np.array([f.n_events for f in self.files], dtype=np.int64)
+        self._starts = np.concatenate([[0], np.cumsum(counts)])
+        self._selected: list[str] | None = None
+
+    def keys(self) -> list[str]:
+        return self.naming.all_keys()
+
+    def n_events(self) -> int:
+        return int(self._starts[-1])
+
+    def select(self, keys: Sequence[str]) -> None:
+        self._selected = [k for k in self.keys() if k in set(keys)]
+
+    def read(self, first: int, n: int) -> dict[str, Any]:
+        total = self.n_events()
+        if first < 0 or n < 0 or first + n > total:
+            raise IndexError(f"{self.name}: events [{first}, {first + n}) outside [0, {total})")
+        parts: list[dict[str, Any]] = []
+        position = first
+        while position < first + n:
+            index = int(np.searchsorted(self._starts, position, side="right") - 1)
+            pfile = self.files[index]
+            local = position - int(self._starts[index])
+            count = min(first + n - position, pfile.n_events - local)
+            parts.append(read_physlite_block(pfile, local, count, self.naming, self._selected))
+            position += count
+        if len(parts) == 1:
+            return parts[0]
+        return {key: type(parts[0][key]).concatenate([p[key] for p in parts]) for key in parts[0]}
+
+    def close(self) -> None:
+        for f in self.files:
+            f.close()
+
+
+__all__ = ["PhysliteSource", "read_physlite_block", "make_association_map", "make_met_container"]
