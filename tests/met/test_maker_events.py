@@ -361,3 +361,24 @@ def static_met(ev: Event, e: int, sel: Selection, order: str = "egtm") -> dict:
             tv = ev.trk_p4[t]
             terms["tst"] += [-tv[0], -tv[1], _pt(tv)]
     return terms
+
+
+def block(events: list[Event]):
+    """Containers, MissingETAssociationMap and core MissingETContainer for these events."""
+    from metflow.edm.met import MissingETAssociationMap, MissingETContainer, Source
+    conts = containers(events)
+    built = build_map_columns(events)
+    cols = dict(built["map"])
+    keys = cols.pop("container_keys")
+    assoc_map = MissingETAssociationMap(keys, jet_key=JETS, key=mk.met_assoc_key("AntiKt4EMPFlow"), **cols)
+    core_vals = built["core"]
+    core = MissingETContainer(
+        (mk.SOFT_CLUS_CORE, mk.PV_SOFT_TRK_CORE),
+        np.array([Source.soft_event() | Source.cluster_lc(), Source.soft_event() | Source.track()], np.uint64),
+        core_vals[:, :, 0], core_vals[:, :, 1], core_vals[:, :, 2], key=mk.met_core_key("AntiKt4EMPFlow"))
+    return conts, assoc_map, core
+
+
+def p4(pt_gev, eta, phi, m=0.0):
+    """A 4-vector [px, py, pz, e] in MeV from pT in GeV."""
+    return _p4(pt_gev * GeV, eta, phi, m)

@@ -14,9 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from metflow.edm import keys as mk
-from metflow.edm.met import (MissingETAssociationHelper, MissingETAssociationMap,
-                             MissingETContainer, ObjectType, Source)
-from metflow.edm.units import GeV
+from metflow.edm.met import MissingETAssociationHelper, ObjectType, Source
 
 from metflow.algorithms.met.maker import METBuilder, METMaker
 
@@ -42,17 +40,7 @@ def make_block(seed: int, n_events: int):
     E = _events()
     rng = np.random.default_rng(seed)
     events = [E.random_event(rng) for _ in range(n_events)]
-    conts = E.containers(events)
-    built = E.build_map_columns(events)
-    cols = dict(built["map"])
-    keys = cols.pop("container_keys")
-    assoc_map = MissingETAssociationMap(keys, jet_key=E.JETS, key=mk.met_assoc_key("AntiKt4EMPFlow"), **cols)
-    core_vals = built["core"]
-    core = MissingETContainer(
-        (mk.SOFT_CLUS_CORE, mk.PV_SOFT_TRK_CORE),
-        np.array([Source.soft_event() | Source.cluster_lc(), Source.soft_event() | Source.track()], np.uint64),
-        core_vals[:, :, 0], core_vals[:, :, 1], core_vals[:, :, 2], key=mk.met_core_key("AntiKt4EMPFlow"))
-    return events, conts, assoc_map, core
+    return (events, *E.block(events))
 
 
 KINDS = (("e", ObjectType.Electron, mk.REF_ELE), ("g", ObjectType.Photon, mk.REF_GAMMA),

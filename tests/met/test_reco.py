@@ -20,25 +20,22 @@ JETS = ("AntiKt4EMPFlow", "AntiKt4EMTopo")
 
 
 def run_chain(block: dict, jet_coll: str, **cfg) -> dict:
-    """Run the configured chain in order, resolving declared keys like the framework does;
-    the map builder's and soft associator's outputs are returned as raw fields / arrays."""
+    """Run the configured chain in order, resolving declared keys like the framework does.
+    Adds "fields" (the map's arrays) and "soft" (soft_core_terms: sums and soft masks)."""
     store = dict(block)
     for alg in met_reco_cfg(jet_coll, **cfg):
         inputs = {}
         for attr in alg.inputs_declared():
             key = alg.key(attr)
             inputs[attr] = store[key] if isinstance(key, str) else [store[k] for k in key]
-        if isinstance(alg, reco.METAssocMapBuilder):
-            store["fields"] = reco.build_map_fields(inputs["jet_assoc"], inputs["fragments"],
-                                                    inputs["signals"], inputs["tracks"])
-            continue
         if isinstance(alg, reco.METSoftAssociator):
             store["soft"] = reco.soft_core_terms(inputs["jet_assoc"], inputs["fragments"],
                                                  inputs["signals"], inputs["tracks"])
-            continue
         out = alg.compute(**inputs)
         (attr,) = alg.outputs_declared()
         store[alg.key(attr)] = out.freeze()
+    amap = store[K.met_assoc_key(jet_coll)]
+    store["fields"] = dict(amap.arrays(), container_keys=amap.container_keys)
     return store
 
 
@@ -73,7 +70,12 @@ def compare_with_reference(events: list[dict], jet_coll: str):
     store = run_chain(make_block(events), jet_coll)
     fields = store["fields"]
     soft, _, _ = store["soft"]
-    assert fields["status"] == 0
+    core = store[K.met_core_key(jet_coll)]
+    np.testing.assert_array_equal(core.mpx, soft[:, :, 0].astype(np.float32))
+    np.testing.assert_array_equal(core.sumet, soft[:, :, 2].astype(np.float32))
+    assert core.names == (K.SOFT_CLUS_CORE, K.PV_SOFT_TRK_CORE)
+    assert list(core.sources) == [0x11020, 0x14020]
+    store[K.met_assoc_key(jet_coll)].validate().check_keys()
     for ev, event in enumerate(events):
         ref_assocs, ref_soft = reference(event, jet_coll)
         got = fields_of_event(fields, ev)

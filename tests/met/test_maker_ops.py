@@ -1,0 +1,322 @@
+"""Focused tests of each METMaker operation on small hand-made events (MeV internally)."""
+
+from __future__ import annotations
+
+import importlib.util
+import pathlib
+import sys
+
+import numpy as np
+import pytest
+
+from metflow.edm import keys as mk
+from metflow.edm.met import MissingETAssociationHelper, ObjectType, Source
+from metflow.edm.units import GeV
+
+from metflow.algorithms.met import _maker_kernels as K
+from metflow.algorithms.met.maker import METBuilder, METMaker, RebuildError
+
+
+def _load_events():
+    name = "_metflow_tests_maker_events"
+    if name not in sys.modules:
+        path = pathlib.Path(__file__).with_name("test_maker_events.py")
+        spec = importlib.util.spec_from_file_location(name, path)
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[name] = mod
+        spec.loader.exec_module(mod)
+    return sys.modules[name]
+
+
+E = _load_events()
+p4 = E.p4
+SOFT_BOTH = (mk.SOFT_CLUS, mk.PV_SOFT_TRK)
+
+
+def xy(vec):
+    return np.array([vec[0], vec[1]])
+
+
+def term(met, name, e=0):
+    return met.term(name)[e]
+
+
+def new(assoc_map):
+    return MissingETAssociationHelper(assoc_map), METBuilder(assoc_map.n_events)
+
+
+def jet_event(pfos, tracks, jet_pfos, jes=1.2, jvt=0.9, objects=None, trk_vertex=None):
+    """One event: PFOs (4-vector, track index) and one jet made of `jet_pfos`."""
+    ev = E.Event()
+    ev.trk_p4 = list(tracks)
+    ev.trk_vertex = list(trk_vertex or [0] * len(tracks))
+    ev.pfo_p4 = [p for p, _ in pfos]
+    ev.pfo_track = [t for _, t in pfos]
+    if jet_pfos is not None:
+        constit = np.sum([ev.pfo_p4[p] for p in jet_pfos], axis=0)
+        ev.jets.append(dict(pfos=list(jet_pfos), constit=constit, p4=constit * jes, jvt=jvt))
+    for kind, objs in (objects or {}).items():
+        ev.objects[kind] = objs
+    return ev
+
+
+def test_overlapping_electron_inside_soft_jet_goes_to_cst_minus_electron():
+    pf = [(p4(40, 0.5, 0.0), -1), (p4(8, 0.6, 0.1), -1), (p4(5, 0.4, 0.2), 0)]
+    ele = dict(p4=pf[0][0] * 1.02, pfos=[0])
+    ev = jet_event(pf, [pf[2][0]], [0, 1, 2], objects={"e": [ele]})
+    conts, m, core = E.block([ev])
+    maker = METMaker(do_pflow=True)
+    helper, met = new(m)
+    w = maker.rebuild_met(mk.REF_ELE, ObjectType.Electron, conts["e"], helper, met)
+    res = maker.rebuild_jet_met(mk.REF_JET, SOFT_BOTH, met, conts["jets"], core, helper)
+    assert w.tolist() == [1.0]
+    np.testing.assert_allclose(term(met, mk.REF_ELE)[:2], -xy(ele["p4"]), rtol=1e-6)
+    jet = ev.jets[0]
+    o = xy(jet["constit"]) - xy(pf[0][0])       # O = C - calVec(electron)
+    assert res.status.tolist() == [K.JET_SOFT]  # |O| < 20 GeV: not hard
+    np.testing.assert_allclose(res.weight[0], 1 - pf[0][0][3] / jet["constit"][3], rtol=1e-5)
+    np.testing.assert_allclose(term(met, mk.SOFT_CLUS), [-o[0], -o[1], np.hypot(*o)], rtol=1e-5)
+    np.testing.assert_allclose(term(met, mk.PV_SOFT_TRK)[:2], -xy(pf[2][0]), rtol=1e-5)
+    assert not term(met, mk.REF_JET).any()
+
+
+def test_overlapping_electron_inside_hard_jet_scales_jet_by_uniquefrac():
+    pf = [(p4(40, 0.5, 0.0), -1), (p4(60, 0.6, 0.1), -1), (p4(5, 0.4, 0.2), 0)]
+    ele = dict(p4=pf[0][0], pfos=[0])
+    ev = jet_event(pf, [pf[2][0]], [0, 1, 2], objects={"e": [ele]})
+    conts, m, core = E.block([ev])
+    maker = METMaker(do_pflow=True)
+    helper, met = new(m)
+    maker.rebuild_met(mk.REF_ELE, ObjectType.Electron, conts["e"], helper, met)
+    res = maker.rebuild_jet_met(mk.REF_JET, SOFT_BOTH, met, conts["jets"], core, helper)
+    jet = ev.jets[0]
+    uf = 1 - pf[0][0][3] / jet["constit"][3]
+    assert res.status.tolist() == [K.JET_HARD]
+    pt = np.hypot(*xy(jet["p4"]))
+    np.testing.assert_allclose(term(met, mk.REF_JET), [-uf * jet["p4"][0], -uf * jet["p4"][1], uf * pt],
+                               rtol=1e-5)
+    assert not term(met, mk.PV_SOFT_TRK).any() and not term(met, mk.SOFT_CLUS).any()
+
+
+def _shared_egamma_event(extra_electron_pfo=False):
+    pf = [(p4(30, 1.0, 1.0), -1), (p4(6, 1.1, 1.1), -1)]
+    ele = dict(p4=p4(31, 1.0, 1.0), pfos=[0, 1] if extra_electron_pfo else [0])
+    pho = dict(p4=p4(29, 1.0, 1.0), pfos=[0])
+    return jet_event(pf, [], None, objects={"e": [ele], "g": [pho]})
+
+
+@pytest.mark.parametrize("first", ["e", "g"])
+def test_photon_electron_priority_follows_call_order(first):
+    ev = _shared_egamma_event()
+    conts, m, core = E.block([ev])
+    maker = METMaker(do_pflow=True)
+    helper, met = new(m)
+    calls = {"e": (mk.REF_ELE, ObjectType.Electron), "g": (mk.REF_GAMMA, ObjectType.Photon)}
+    order = [first, "g" if first == "e" else "e"]
+    weights = {k: maker.rebuild_met(calls[k][0], calls[k][1], conts[k], helper, met) for k in order}
+    assert weights[order[0]].tolist() == [1.0]
+    assert weights[order[1]].tolist() == [0.0]
+    assert not term(met, calls[order[1]][0]).any()
+    np.testing.assert_allclose(term(met, calls[first][0])[:2], -xy(ev.objects[first][0]["p4"]), rtol=1e-6)
+
+
+@pytest.mark.parametrize("greedy", [False, True])
+def test_greedy_photons_flag_overlapping_electrons(greedy):
+    ev = _shared_egamma_event(extra_electron_pfo=True)
+    conts, m, core = E.block([ev])
+    maker = METMaker(do_pflow=True, greedy_photons=greedy)
+    helper, met = new(m)
+    maker.rebuild_met(mk.REF_GAMMA, ObjectType.Photon, conts["g"], helper, met)
+    w = maker.rebuild_met(mk.REF_ELE, ObjectType.Electron, conts["e"], helper, met)
+    maker.rebuild_jet_met(mk.REF_JET, mk.SOFT_CLUS, met, conts["jets"], core, helper)
+    assert w.tolist() == [0.0]
+    # the electron's own PFO stays in the soft term unless a greedy photon claimed the electron
+    soft = term(met, mk.SOFT_CLUS)
+    if greedy:
+        assert not soft.any()
+    else:
+        np.testing.assert_allclose(soft[:2], -xy(ev.pfo_p4[1]), rtol=1e-6)
+
+
+def test_muon_calo_deposit_is_handed_back_to_the_jet_and_its_track_leaves_tst():
+    trk = [p4(30, 0.2, -1.0, 105.7), p4(4, 0.3, -0.9)]
+    pf = [(trk[0], 0), (p4(3, 0.2, -1.0), -1), (trk[1] * 1.05, 1), (p4(9, 0.25, -1.1), -1)]
+    mu = dict(p4=trk[0], pfos=[0, 1], id_track=0, type=0)
+    ev = jet_event(pf, trk, [0, 1, 2, 3], objects={"m": [mu]})
+    conts, m, core = E.block([ev])
+    maker = METMaker(do_pflow=True)
+    helper, met = new(m)
+    maker.rebuild_met(mk.MUONS_TERM, ObjectType.Muon, conts["m"], helper, met)
+    res = maker.rebuild_jet_met(mk.REF_JET, SOFT_BOTH, met, conts["jets"], core, helper)
+    jet = ev.jets[0]
+    np.testing.assert_allclose(term(met, mk.MUONS_TERM)[:2], -xy(trk[0]), rtol=1e-6)
+    # O = C - calvec + M = C: the muon's calorimeter energy stays with the jet; uniquefrac 1
+    assert res.weight[0] == pytest.approx(1.0)
+    assert res.status[0] == K.JET_HARD  # |C| > 20 GeV, jet has only a muon overlap
+    np.testing.assert_allclose(term(met, mk.REF_JET)[:2], -xy(jet["p4"]), rtol=1e-5)
+    # soft jet version: CST gets the whole constituent jet, TST only the non-muon track
+    maker_hi = METMaker(do_pflow=True, jet_selection="HRecoil")
+    helper, met = new(m)
+    maker_hi.rebuild_met(mk.MUONS_TERM, ObjectType.Muon, conts["m"], helper, met)
+    maker_hi.rebuild_jet_met(mk.REF_JET, SOFT_BOTH, met, conts["jets"], core, helper)
+    np.testing.assert_allclose(term(met, mk.SOFT_CLUS)[:2], -xy(jet["constit"]), rtol=1e-5)
+    np.testing.assert_allclose(term(met, mk.PV_SOFT_TRK)[:2], -xy(trk[1]), rtol=1e-5)
+
+
+def test_muon_overlapping_electron_is_added_unless_calo_tagged():
+    pf = [(p4(20, 0.0, 2.0), 0)]
+    trk = [p4(20, 0.0, 2.0)]
+    ele = dict(p4=p4(21, 0.0, 2.0), pfos=[0])
+    muons = [dict(p4=p4(20, 0.0, 2.0), pfos=[0], id_track=0, type=t) for t in (0, 3)]
+    ev = jet_event(pf, trk, None, objects={"e": [ele], "m": muons})
+    conts, m, core = E.block([ev])
+    maker = METMaker(do_pflow=True)
+    helper, met = new(m)
+    maker.rebuild_met(mk.REF_ELE, ObjectType.Electron, conts["e"], helper, met)
+    w = maker.rebuild_met(mk.MUONS_TERM, ObjectType.Muon, conts["m"], helper, met)
+    assert w.tolist() == [1.0, 0.0]   # combined muon kept, calo-tagged muon dropped
+
+
+def test_jet_failing_jvt_gives_its_tracks_to_tst_and_nothing_else():
+    trk = [p4(12, 0.5, 0.3), p4(9, 0.6, 0.2), p4(3, 0.4, 0.4)]
+    pf = [(trk[0], 0), (trk[1], 1), (trk[2], 2), (p4(10, 0.5, 0.3), -1)]
+    ev = jet_event(pf, trk, [0, 1, 2, 3], jes=1.1, jvt=0.1, trk_vertex=[0, 0, 2])
+    conts, m, core = E.block([ev])
+    jet = ev.jets[0]
+    assert 20 * GeV < np.hypot(*xy(jet["p4"])) < 60 * GeV
+    maker = METMaker(do_pflow=True)
+    helper, met = new(m)
+    res = maker.rebuild_jet_met(mk.REF_JET, SOFT_BOTH, met, conts["jets"], core, helper)
+    assert res.status.tolist() == [K.JET_REJECTED]
+    assert not term(met, mk.REF_JET).any() and not term(met, mk.SOFT_CLUS).any()
+    pv = trk[0] + trk[1]   # the pileup track (vertex 2) is not a jet track
+    np.testing.assert_allclose(term(met, mk.PV_SOFT_TRK)[:2], -xy(pv), rtol=1e-5)
+    helper, met = new(m)
+    res = maker.rebuild_jet_met(mk.REF_JET, SOFT_BOTH, met, conts["jets"], core, helper, do_jvt=False)
+    assert res.status.tolist() == [K.JET_HARD]
+    assert not term(met, mk.PV_SOFT_TRK).any()
+
+
+def _zmumu_event():
+    trk = [p4(45, 0.3, 0.0, 105.7), p4(35, -0.5, 0.6, 105.7), p4(2, 0.1, 2.5), p4(3, 1.1, 2.9)]
+    zx = trk[0][0] + trk[1][0]
+    zy = trk[0][1] + trk[1][1]
+    recoil_phi = np.arctan2(-zy, -zx)
+    recoil_pt = np.hypot(zx, zy) / GeV
+    jet_core = p4(recoil_pt, 0.2, recoil_phi) - trk[2]  # jet of one neutral PFO + one charged
+    pf = [(trk[0], 0), (trk[1], 1), (jet_core, -1), (trk[2], 2), (trk[3], 3)]
+    muons = [dict(p4=trk[0], pfos=[0], id_track=0, type=0), dict(p4=trk[1], pfos=[1], id_track=1, type=0)]
+    return jet_event(pf, trk, [2, 3], jes=1.0, objects={"m": muons}), trk
+
+
+def test_mark_invisible_zmumu_met_is_minus_recoil():
+    ev, trk = _zmumu_event()
+    conts, m, core = E.block([ev])
+    maker = METMaker(do_pflow=True)
+    helper, met = new(m)
+    maker.mark_invisible(ObjectType.Muon, conts["m"], helper, met)
+    maker.rebuild_jet_met(mk.REF_JET, mk.PV_SOFT_TRK, met, conts["jets"], core, helper)
+    total = maker.build_met_sum(mk.FINAL_TRK, met, Source.track())[0]
+    assert Source.is_invisible_term(met.source(mk.INVISIBLES))
+    recoil = -(term(met, mk.REF_JET) + term(met, mk.PV_SOFT_TRK))   # +sum p of what was seen
+    np.testing.assert_allclose(total[:2], -recoil[:2], rtol=1e-6)
+    # the muons' tracks are flagged: no muon track in the soft term; MET ~ pT(Z) vector
+    z = xy(trk[0] + trk[1])
+    soft_only = xy(trk[3])
+    np.testing.assert_allclose(total[:2], z - soft_only, rtol=1e-4)
+    # without markInvisible the muon tracks would be in the soft track term
+    helper, met = new(m)
+    maker.rebuild_jet_met(mk.REF_JET, mk.PV_SOFT_TRK, met, conts["jets"], core, helper)
+    np.testing.assert_allclose(term(met, mk.PV_SOFT_TRK)[:2], -(z + soft_only), rtol=1e-4)
+
+
+def test_track_met_closure_without_objects_is_minus_all_pv_tracks():
+    rng = np.random.default_rng(5)
+    events = [E.random_event(rng) for _ in range(30)]
+    for ev in events:
+        ev.objects = {k: [] for k in "egtm"}
+    conts, m, core = E.block(events)
+    maker = METMaker(do_pflow=True, jet_selection="Tier0")
+    helper, met = new(m)
+    maker.rebuild_track_met(mk.REF_JET, mk.PV_SOFT_TRK, met, conts["jets"], core, helper)
+    assert Source.is_track_term(met.source(mk.REF_JET)) and Source.is_jet_term(met.source(mk.REF_JET))
+    total = maker.build_met_sum(mk.FINAL_TRK, met)
+    for e, ev in enumerate(events):
+        pv = [t for p, t in enumerate(ev.pfo_track) if t >= 0 and ev.trk_vertex[t] == 0]
+        want = -np.sum([xy(ev.trk_p4[t]) for t in pv], axis=0) if pv else np.zeros(2)
+        np.testing.assert_allclose(total[e, :2], want, atol=0.05)
+
+
+def test_remove_muon_jets_rejects_a_jet_made_of_the_muon_track():
+    trk = [p4(25, 0.5, 1.0, 105.7)]
+    pf = [(trk[0], 0), (p4(2, 0.5, 1.0), -1)]
+    mu = dict(p4=trk[0], pfos=[0], id_track=0, type=0)
+    ev = jet_event(pf, trk, [0, 1], jes=1.0, objects={"m": [mu]})
+    conts, m, core = E.block([ev])
+    maker = METMaker(do_pflow=True)
+    for kwargs, status in ((dict(muons=conts["m"], tracks=conts["tracks"]), K.JET_REJECTED), ({}, K.JET_HARD)):
+        helper, met = new(m)
+        maker.rebuild_met(mk.MUONS_TERM, ObjectType.Muon, conts["m"], helper, met)
+        res = maker.rebuild_jet_met(mk.REF_JET, mk.SOFT_CLUS, met, conts["jets"], core, helper, **kwargs)
+        assert res.status.tolist() == [status]
+
+
+def test_shallow_copy_subset_equals_mask_selection_and_helpers_are_independent():
+    rng = np.random.default_rng(11)
+    events = [E.random_event(rng) for _ in range(40)]
+    conts, m, core = E.block(events)
+    before = {k: v.copy() for k, v in m.arrays().items()}
+    maker = METMaker(do_pflow=True)
+    mask = rng.random(len(conts["e"])) < 0.5
+    copy = conts["e"].shallow_copy(select=mask, key="CalibElectrons")
+    outs = []
+    for objs, sel in ((conts["e"], mask), (copy, None), (conts["e"], mask)):
+        helper, met = new(m)
+        maker.rebuild_met(mk.REF_ELE, ObjectType.Electron, objs, helper, met, select=sel)
+        maker.rebuild_met(mk.MUONS_TERM, ObjectType.Muon, conts["m"], helper, met)
+        maker.rebuild_jet_met(mk.REF_JET, SOFT_BOTH, met, conts["jets"], core, helper)
+        outs.append(met.to_container())
+    for o in outs[1:]:
+        assert o.equals(outs[0])
+    for k, v in m.arrays().items():
+        np.testing.assert_array_equal(v, before[k])
+
+
+def test_build_met_sum_skips_invisible_totals_and_other_soft_terms():
+    rng = np.random.default_rng(3)
+    conts, m, core = E.block([E.random_event(rng) for _ in range(10)])
+    maker = METMaker(do_pflow=True)
+    helper, met = new(m)
+    maker.mark_invisible(ObjectType.Muon, conts["m"], helper, met)
+    maker.rebuild_met(mk.REF_ELE, ObjectType.Electron, conts["e"], helper, met)
+    maker.rebuild_jet_met(mk.REF_JET, SOFT_BOTH, met, conts["jets"], core, helper)
+    trk = maker.build_met_sum(mk.FINAL_TRK, met, Source.track())
+    clus = maker.build_met_sum(mk.FINAL_CLUS, met, Source.cluster_lc())
+    hard = term(met, mk.REF_ELE, slice(None)) + term(met, mk.REF_JET, slice(None))
+    np.testing.assert_allclose(trk, hard + met.term(mk.PV_SOFT_TRK))
+    np.testing.assert_allclose(clus, hard + met.term(mk.SOFT_CLUS))
+    assert Source.is_total_term(met.source(mk.FINAL_TRK))
+
+
+def test_errors_name_the_problem():
+    rng = np.random.default_rng(1)
+    conts, m, core = E.block([E.random_event(rng) for _ in range(4)])
+    maker = METMaker(do_pflow=True)
+    helper, met = new(m)
+    maker.rebuild_met(mk.REF_ELE, ObjectType.Electron, conts["e"], helper, met)
+    with pytest.raises(RebuildError, match="RefEle.*already exists"):
+        maker.rebuild_met(mk.REF_ELE, ObjectType.Electron, conts["e"], helper, met)
+    with pytest.raises(RebuildError, match="use rebuild_jet_met"):
+        maker.rebuild_met("J", ObjectType.Jet, conts["jets"], helper, met)
+    with pytest.raises(RebuildError, match="3 events but the association map has 4"):
+        maker.rebuild_met(mk.REF_GAMMA, ObjectType.Photon, conts["g"].slice(0, 3), helper, met)
+    stray = conts["m"].with_columns()
+    stray.key = "MuonsLRT"
+    with pytest.raises(RebuildError, match="'MuonsLRT' is not one of the association map"):
+        maker.rebuild_met(mk.MUONS_TERM, ObjectType.Muon, stray, helper, met)
+    with pytest.raises(RebuildError, match="'SoftTrkCore' not found"):
+        maker.rebuild_jet_met(mk.REF_JET, "SoftTrk", met, conts["jets"], core, helper)
+    with pytest.raises(RebuildError, match="selection mask for RefTau has shape"):
+        maker.rebuild_met(mk.REF_TAU, ObjectType.Tau, conts["t"], helper, met, select=np.ones(999, bool))
+    with pytest.raises(ValueError, match="did you mean 'Tight'"):
+        METMaker(jet_selection="Tigth")
