@@ -44,6 +44,7 @@ from metflow.edm.errors import LinkError, MapConsistencyError, SchemaError, TooM
 from metflow.edm.met import MissingETAssociationMap, MissingETContainer, ObjectType, Source
 from metflow.edm.units import GeV, mm
 from metflow.framework.component import Algorithm, Property, ReadHandleKey, WriteHandleKey
+from metflow.framework.io import Sink
 
 from . import _reco_kernels as kern
 
@@ -544,4 +545,41 @@ __all__ = ["JetAssociations", "ObjectAssociations", "METJetAssocTool", "METObjec
            "METElectronAssociator", "METPhotonAssociator", "METTauAssociator", "METMuonAssociator",
            "METAssocMapBuilder", "METSoftAssociator", "STANDARD_ASSOCIATORS", "build_map_fields",
            "soft_core_terms", "make_association_map", "make_core_container",
-           "SOURCE_SOFT_CLUS_CORE", "SOURCE_PV_SOFT_TRK_CORE", "CORE_TERMS"]
+           "SOURCE_SOFT_CLUS_CORE", "SOURCE_PV_SOFT_TRK_CORE", "CORE_TERMS", "METRecoSummary"]
+
+
+class METRecoSummary(Sink):
+    """End-of-run summary sink: mean core soft terms and map sizes per jet collection."""
+
+    def __init__(self, jet_collections):
+        self.name = "METRecoSummary"
+        self.jet_collections = tuple(jet_collections)
+        self.n_events = 0
+        self.totals = {jet: np.zeros(7) for jet in self.jet_collections}
+
+    def keys(self) -> list[str]:
+        return [k for jet in self.jet_collections for k in (K.met_assoc_key(jet), K.met_core_key(jet))]
+
+    def write(self, first: int, n: int, data: dict) -> None:
+        self.n_events += n
+        for jet in self.jet_collections:
+            core, amap = data[K.met_core_key(jet)], data[K.met_assoc_key(jet)]
+            t = self.totals[jet]
+            for i, (name, _) in enumerate(CORE_TERMS):
+                term = core.names.index(name)
+                t[2 * i] += np.hypot(core.mpx[:, term].astype(np.float64), core.mpy[:, term]).sum()
+                t[2 * i + 1] += core.sumet[:, term].astype(np.float64).sum()
+            t[4] += amap.n_associations
+            t[5] += amap.n_objects
+            t[6] += amap.cal_key.shape[0] + amap.trk_key.shape[0]
+
+    def summary(self) -> str:
+        n = max(self.n_events, 1)
+        lines = [f"MET reconstruction over {self.n_events} events (means per event):",
+                 f"  {'jets':<16}{'SoftClusCore':>14}{'sumet':>10}{'PVSoftTrkCore':>15}{'sumet':>10}"
+                 f"{'assocs':>8}{'objects':>9}{'keyed sums':>12}"]
+        for jet in self.jet_collections:
+            t = self.totals[jet] / n
+            lines.append(f"  {jet:<16}{t[0] / GeV:>10.2f} GeV{t[1] / GeV:>10.1f}{t[2] / GeV:>11.2f} GeV"
+                         f"{t[3] / GeV:>10.1f}{t[4]:>8.2f}{t[5]:>9.2f}{t[6]:>12.2f}")
+        return "\n".join(lines)

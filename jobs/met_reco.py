@@ -1,0 +1,67 @@
+"""MET reconstruction: association maps METAssoc_* and core soft terms MET_Core_* per jet collection."""
+
+from metflow.algorithms.met.config import met_reco_cfg
+from metflow.algorithms.met.reco import METObjectAssociator, METRecoSummary
+from metflow.edm import keys as K
+from metflow.framework import Job, ParquetSink, ParquetSource
+from metflow.framework.errors import ConfigurationError
+from metflow.framework.registry import find_algorithm
+
+#: large per-event constituent containers, read but not written back with the objects
+CONSTITUENT_KEYS = (K.TRACKS, K.CLUSTERS, K.PFOS)
+DEFAULT_OUTPUT = "met_reco.parquet"
+
+
+def declare_flags(flags):
+    flags.declare("met.jet_collections", list, list(K.JET_COLLECTIONS),
+                  "jet collections to build maps for (AntiKt4EMPFlow: PFOs, AntiKt4EMTopo: clusters)")
+    flags.declare("met.extra_associators", list, [],
+                  "extra associator classes by name, e.g. plugins from the metflow.algorithms entry "
+                  "points (['METLRTMuonAssociator']); appended after muons, electrons, photons, taus")
+    flags.declare("met.write_objects", bool, True,
+                  "also write the input objects (EventInfo, jets, leptons, ...) but not tracks/clusters/PFOs")
+    flags.declare("synthetic.mu", float, 40.0, "pileup <mu> of the embedded synthetic source")
+
+
+def _extra_associators(names):
+    from metflow.cli import available_algorithm_modules
+
+    classes = []
+    for name in names:
+        cls = find_algorithm(name, available_algorithm_modules())
+        if not issubclass(cls, METObjectAssociator):
+            raise ConfigurationError(f"met.extra_associators: {name!r} ({cls.__module__}) is not a MET "
+                                     f"object associator (a METObjectAssociator subclass)")
+        classes.append(cls)
+    return classes
+
+
+def _source(flags):
+    if flags["input.files"]:
+        from metflow.edm.persistence import decode
+
+        return ParquetSource(flags["input.files"], decode=decode)
+    from metflow.algorithms.generation.synthetic import SyntheticSource
+
+    return SyntheticSource(seed=flags["input.seed"], mu=flags["synthetic.mu"], n_events=flags["input.events"])
+
+
+def configure(flags):
+    jets = list(flags["met.jet_collections"])
+    unknown = [j for j in jets if j not in K.JET_COLLECTIONS]
+    if unknown:
+        raise ConfigurationError(f"met.jet_collections: unknown {unknown}; known: {list(K.JET_COLLECTIONS)}")
+    extra = _extra_associators(flags["met.extra_associators"])
+    source = _source(flags)
+    algorithms = [alg for jet in jets for alg in met_reco_cfg(jet, extra_associators=extra)]
+    outputs = [k for jet in jets for k in (K.met_assoc_key(jet), K.met_core_key(jet))]
+    if flags["met.write_objects"]:
+        outputs = [k for k in source.keys() if k not in CONSTITUENT_KEYS] + outputs
+    sinks = [METRecoSummary(jets), ParquetSink(flags["output.file"] or DEFAULT_OUTPUT, outputs)]
+    return Job(source=source, algorithms=algorithms, sinks=sinks, name="met_reco")
+
+
+if __name__ == "__main__":
+    from metflow.framework.cli import run_standalone
+
+    run_standalone(__file__)
