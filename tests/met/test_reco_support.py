@@ -67,6 +67,8 @@ def random_event(rng: np.random.Generator, *, n_clusters=40, n_tracks=30, n_jets
                  passes_quality=bool(rng.random() < 0.9), charge=int(rng.choice([-1, 1])))
         if ev[K.PRIMARY_VERTICES]:
             t["z0"] += ev[K.PRIMARY_VERTICES][0]["z"]
+        else:
+            t["vertex"] = -1
         tracks.append(t)
     clusters = []
     for _ in range(n_clusters):
