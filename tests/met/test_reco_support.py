@@ -47,9 +47,9 @@ def make_container(key: str, events: list[list[dict]]) -> Container:
     return Container(schema, offsets, columns, key=key)
 
 
-def make_block(events: list[dict]) -> dict[str, Container]:
+def make_block(events: list[dict], extra_keys: tuple[str, ...] = ()) -> dict[str, Container]:
     """All input containers of a block from per-event dicts key -> list of object dicts."""
-    return {key: make_container(key, [ev.get(key, []) for ev in events]) for key in INPUT_KEYS}
+    return {key: make_container(key, [ev.get(key, []) for ev in events]) for key in INPUT_KEYS + extra_keys}
 
 
 def random_event(rng: np.random.Generator, *, n_clusters=40, n_tracks=30, n_jets=4, with_pv=True,
