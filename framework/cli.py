@@ -28,6 +28,11 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--on-error", choices=["abort", "skip"], default="abort")
     parser.add_argument("--failed-events", metavar="FILE.json",
                         help="where --on-error skip lists failed events (default failed_events.json)")
+    parser.add_argument("--executor", choices=["local", "dask"], default="local",
+                        help="local threads, or Dask over event partitions (--output is a directory)")
+    parser.add_argument("--scheduler", metavar="ADDRESS", help="dask scheduler address")
+    parser.add_argument("--workers", type=int, help="dask LocalCluster workers (default 2)")
+    parser.add_argument("--partitions", type=int, help="dask partitions (default 4 per worker)")
     parser.add_argument("--dry-run", action="store_true",
                         help="configure and validate, print the graph, process nothing")
     parser.add_argument("--flags", action="store_true", help="print the job's flags and exit")
@@ -49,6 +54,8 @@ def _print_error(exc: BaseException, debug: bool) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     try:
+        if args.executor == "dask" and not (args.dry_run or args.flags):
+            return _run_dask(args)
         job, flags = configure_job(args.job, args.set, args.input, args.output, args.events,
                                    args.skip)
         if args.flags:
@@ -78,6 +85,19 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"metflow: error: {len(result.failed)} blocks failed and were skipped; "
               f"list in {path}", file=sys.stderr)
         return 1
+    return 0
+
+
+def _run_dask(args: argparse.Namespace) -> int:
+    from .distributed import run_distributed
+
+    manifest = run_distributed(args.job, args.set, args.input, args.output, args.events,
+                               args.skip, args.workers, args.scheduler, args.partitions,
+                               args.threads, args.slots, args.batch_size)
+    if not args.quiet:
+        print(f"events: {manifest['events']}   wall: {manifest['wall_s']:.2f} s   "
+              f"throughput: {manifest['events'] / max(manifest['wall_s'], 1e-9):.1f} events/s")
+        print(f"wrote {len(manifest['parts'])} parts and _manifest.json to {args.output}")
     return 0
 
 

@@ -18,6 +18,21 @@ import numpy as np
 
 from .errors import MissingKeyError, SinkError, SourceError
 
+MANIFEST = "_manifest.json"
+
+
+def dataset_files(path: str) -> list[str]:
+    """The part files of a distributed output directory, in event order (from its manifest)."""
+    import json
+
+    manifest_path = os.path.join(path, MANIFEST)
+    if not os.path.exists(manifest_path):
+        raise SourceError(f"input {path!r} is a directory without {MANIFEST}: not a complete "
+                          f"metflow distributed output")
+    with open(manifest_path) as f:
+        manifest = json.load(f)
+    return [os.path.join(path, part["part"]) for part in manifest["parts"]]
+
 
 class Source:
     """Provides the same set of keys for every block of events."""
@@ -73,7 +88,10 @@ class ParquetSource(Source):
                  decode: Callable[[str, Any], Any] = _identity_decode):
         import pyarrow.parquet as pq
 
-        self.paths = [os.fspath(p) for p in ([paths] if isinstance(paths, (str, os.PathLike)) else paths)]
+        given = [os.fspath(p) for p in ([paths] if isinstance(paths, (str, os.PathLike)) else paths)]
+        self.paths = []
+        for path in given:
+            self.paths.extend(dataset_files(path) if os.path.isdir(path) else [path])
         if not self.paths:
             raise SourceError("ParquetSource: no input files given")
         self.decode = decode

@@ -52,6 +52,9 @@ def load_job_module(spec: str) -> ModuleType:
     if spec.endswith(".py") or os.sep in spec:
         if not os.path.isfile(spec):
             raise ConfigurationError(f"job file {spec!r} does not exist")
+        folder = os.path.dirname(os.path.abspath(spec))
+        if folder not in sys.path:
+            sys.path.append(folder)  # a job file may import helper modules that sit beside it
         name = "metflow_job_" + os.path.splitext(os.path.basename(spec))[0]
         module_spec = importlib.util.spec_from_file_location(name, spec)
         assert module_spec is not None and module_spec.loader is not None
