@@ -24,6 +24,26 @@ TTREE_NAME = "CollectionTree"
 RNTUPLE_NAME = "EventData"
 
 
+def check_root_header(path: str) -> None:
+    """Fail clearly on a file that is not ROOT or is shorter than its header says (truncated).
+
+    The ROOT file header starts with b"root", the format version (int32) and fBEGIN (int32),
+    then fEND, the file length when it was closed (int32, or int64 for versions >= 1000000).
+    """
+    size = os.path.getsize(path)
+    with open(path, "rb") as stream:
+        head = stream.read(64)
+    if head[:4] != b"root":
+        raise NotPhysliteError(f"{path}: not a ROOT file (it does not start with b'root')")
+    if len(head) < 20:
+        raise CorruptFileError(f"{path}: truncated ROOT file ({size} bytes, header incomplete)")
+    version = int.from_bytes(head[4:8], "big")
+    end = int.from_bytes(head[12:20], "big") if version >= 1000000 else int.from_bytes(head[12:16], "big")
+    if size < end:
+        raise CorruptFileError(f"{path}: truncated ROOT file: it has {size} bytes, its header "
+                               f"says {end}")
+
+
 class PhysliteFile:
     """An open PHYSLITE file (TTree ``CollectionTree`` or RNTuple ``EventData``).
 
@@ -36,6 +56,7 @@ class PhysliteFile:
         if not os.path.exists(self.path):
             raise FileNotFoundError(f"{self.path}: no such file")
         self._lock = threading.Lock()
+        check_root_header(self.path)
         try:
             self._file = uproot.open(self.path)
             classnames = self._file.classnames(recursive=False)
