@@ -676,9 +676,9 @@ class MissingETAssociationMap:
             raise SchemaError(f"missing map arrays {missing}", key=key, column=missing[0])
         for name, dtype, _ in _MAP_FIELDS:
             setattr(self, name, _cast(name, arrays[name], dtype, key))
-        self._check_structure()
-        self._cache: dict[Any, Any] = {}
+        self._cache: dict[Any, Any] = {}   # transient derived arrays, never persisted
         self._frozen = False
+        self._check_structure()
 
     # -- structure ---------------------------------------------------------------------------
     def _check_structure(self) -> None:

@@ -82,10 +82,13 @@ def representative_core(n_events: int, seed: int = 2) -> MissingETContainer:
 
 
 def random_container(key: str, n_events: int, rng: np.random.Generator, *, max_objects: int = 5,
-                     target_counts: dict[str, np.ndarray] | None = None) -> Container:
+                     target_counts: dict[str, np.ndarray] | None = None,
+                     min_counts: np.ndarray | None = None) -> Container:
     """Random container of ``key``'s schema; links are valid w.r.t. ``target_counts``."""
     schema = schema_for(key)
     counts = rng.integers(0, max_objects + 1, n_events)
+    if min_counts is not None:
+        counts = np.maximum(counts, min_counts)
     offsets = np.zeros(n_events + 1, np.int64)
     np.cumsum(counts, out=offsets[1:])
     n = int(offsets[-1])
@@ -112,3 +115,13 @@ def random_container(key: str, n_events: int, rng: np.random.Generator, *, max_o
         else:
             cols[f.name] = rng.normal(0, 50 * GeV, n).astype(f.dtype)
     return Container(schema, offsets, cols, key=key)
+
+
+def objects_needed(m: MissingETAssociationMap, container: str) -> np.ndarray:
+    """Per event: how many objects ``container`` needs so that every map link is valid."""
+    need = np.zeros(m.n_events, np.int64)
+    if container in m.container_keys:
+        sel = m.obj_container == m.container_keys.index(container)
+        ev = m.assoc_event()[m.obj_assoc()][sel]
+        np.maximum.at(need, ev, m.obj_index[sel].astype(np.int64) + 1)
+    return need
