@@ -48,11 +48,15 @@ from metflow.edm.met import (POLICY_OVERLAP_MASK, MissingETAssociationHelper,
                               MissingETAssociationMap, MissingETContainer, ObjectType,
                               Source, UsagePolicy)
 from metflow.edm.units import GeV, MeV
+from metflow.framework.component import Algorithm, Property, ReadHandleKey, WriteHandleKey
+from metflow.framework.errors import ConfigurationError
+from metflow.framework.io import Sink
 
 from . import _maker_kernels as K
 
-__all__ = ["METMaker", "METBuilder", "ObjectType", "JetRebuildResult", "JET_WORKING_POINTS",
-           "map_arrays", "RebuildError"]
+__all__ = ["METMaker", "METMakerAlg", "METBuilder", "ObjectType", "JetRebuildResult",
+           "JET_WORKING_POINTS", "map_arrays", "rebuild_event_met", "RebuildError",
+           "METRebuildSummary"]
 
 
 class RebuildError(ValueError):
@@ -140,8 +144,8 @@ class METBuilder:
     def __contains__(self, name: str) -> bool:
         return name in self.names
 
-    def to_container(self):
-        """Freeze into a MissingETContainer (float32 columns, one row per event)."""
+    def to_container(self, key: str | None = None) -> MissingETContainer:
+        """A MissingETContainer of the terms (float32 columns, one row per event)."""
         n_terms = len(self.names)
         stacked = (np.stack(self.values, axis=1) if n_terms
                    else np.zeros((self.n_events, 0, 3)))
@@ -149,7 +153,7 @@ class METBuilder:
             names=tuple(self.names), sources=np.asarray(self.sources, np.uint64),
             mpx=np.ascontiguousarray(stacked[:, :, 0], np.float32),
             mpy=np.ascontiguousarray(stacked[:, :, 1], np.float32),
-            sumet=np.ascontiguousarray(stacked[:, :, 2], np.float32))
+            sumet=np.ascontiguousarray(stacked[:, :, 2], np.float32), key=key)
 
 
 @dataclass(frozen=True)
@@ -459,3 +463,186 @@ def _id_track_pt(muons: Container, tracks: Container) -> np.ndarray:
         return np.zeros(len(muons))
     pt = np.hypot(tracks["px"].astype(np.float64), tracks["py"])[np.minimum(gidx, len(tracks) - 1)]
     return np.where(has, pt, 0.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# algorithm
+
+_KINDS = {"electrons": (ObjectType.Electron, mk.REF_ELE), "photons": (ObjectType.Photon, mk.REF_GAMMA),
+          "taus": (ObjectType.Tau, mk.REF_TAU), "muons": (ObjectType.Muon, mk.MUONS_TERM)}
+_DEFAULT_JET_COLL = "AntiKt4EMPFlow"
+
+
+def _selected(container_key: str) -> tuple[str, ...]:
+    from .selection import selected_key
+    return (selected_key(container_key),)
+
+
+class METMakerAlg(Algorithm):
+    """Rebuilds MET_<name> from the association map, the core and the selected objects.
+
+    Terms: RefEle, RefGamma, RefTau, Muons, RefJet, PVSoftTrk and/or SoftClus, FinalTrk and/or
+    FinalClus (plus Invisibles with `invisible`). The helper is created per execution.
+    """
+
+    assoc_map = ReadHandleKey(mk.met_assoc_key(_DEFAULT_JET_COLL), doc="association map")
+    core = ReadHandleKey(mk.met_core_key(_DEFAULT_JET_COLL), doc="core soft terms")
+    jets = ReadHandleKey(mk.jet_container_key(_DEFAULT_JET_COLL),
+                         doc="calibrated jets, all of them: METMaker applies the working point")
+    electrons = ReadHandleKey(_selected(mk.ELECTRONS), doc="selected electrons ([] for none)")
+    photons = ReadHandleKey(_selected(mk.PHOTONS), doc="selected photons ([] for none)")
+    taus = ReadHandleKey(_selected(mk.TAUS), doc="selected taus ([] for none)")
+    muons = ReadHandleKey(_selected(mk.MUONS), doc="selected muons ([] for none)")
+    tracks = ReadHandleKey([mk.TRACKS], doc="tracks for DoRemoveMuonJets ([] to skip it)")
+    met = WriteHandleKey(mk.met_key(_DEFAULT_JET_COLL), doc="rebuilt MET container")
+    significance = WriteHandleKey([], doc="[significance key] to also write the significance")
+
+    jet_selection = Property(str, "Tight", doc="jet working point",
+                             choices=(*JET_WORKING_POINTS, "Expert"))
+    do_jvt = Property(bool, True, doc="apply the JVT cut of the working point")
+    do_pflow = Property(bool, True, doc="ParticleFlow overlap policy (PFlow maps)")
+    soft_terms = Property(str, "both", doc="soft terms built: both, track (TST), cluster (CST)",
+                          choices=("both", "track", "cluster"))
+    invisible = Property(str, "", doc="object kind passed to markInvisible instead of its term",
+                         choices=("", *_KINDS))
+    jet_min_weighted_pt = Property(float, 20 * GeV, doc="JetMinWeightedPt", unit="MeV")
+    jet_min_efrac = Property(float, 0.0, doc="JetMinEFrac")
+    jet_eta_max = Property(float, 4.5, doc="JetEtaMax (<= 0 disables)")
+    correct_jet_phi = Property(bool, False, doc="CorrectJetPhi")
+    greedy_photons = Property(bool, False, doc="GreedyPhotons")
+    very_greedy_photons = Property(bool, False, doc="VeryGreedyPhotons")
+    or_calo_tagged_muons = Property(bool, True, doc="ORCaloTaggedMuons")
+    do_remove_muon_jets = Property(bool, True, doc="DoRemoveMuonJets (needs tracks)")
+    do_remove_elec_trks = Property(bool, True, doc="DoRemoveElecTrks")
+    soft_term_reso = Property(float, 8.5 * GeV, doc="significance: soft-term resolution per axis",
+                              unit="MeV")
+
+    def initialize(self) -> None:
+        self._maker = self.make_maker()
+        sig = self.key("significance")
+        if len(sig) > 1:
+            raise ConfigurationError(f"{self.name}: significance takes at most one key, got {list(sig)}")
+
+    def make_maker(self) -> METMaker:
+        """The METMaker this algorithm's properties configure (stateless, shared by threads)."""
+        return METMaker(jet_selection=self.jet_selection, jet_eta_max=self.jet_eta_max,
+                        jet_min_efrac=self.jet_min_efrac, jet_min_weighted_pt=self.jet_min_weighted_pt,
+                        correct_jet_phi=self.correct_jet_phi, do_pflow=self.do_pflow,
+                        or_calo_tagged_muons=self.or_calo_tagged_muons,
+                        greedy_photons=self.greedy_photons, very_greedy_photons=self.very_greedy_photons,
+                        do_remove_muon_jets=self.do_remove_muon_jets,
+                        do_remove_elec_trks=self.do_remove_elec_trks)
+
+    def compute(self, assoc_map, core, jets, electrons, photons, taus, muons, tracks):
+        objects = {k: (v[0] if v else None) for k, v in
+                   (("electrons", electrons), ("photons", photons), ("taus", taus), ("muons", muons))}
+        met, _ = rebuild_event_met(self._maker, assoc_map, core, jets, objects,
+                                   tracks[0] if tracks else None, soft_terms=self.soft_terms,
+                                   do_jvt=self.do_jvt, invisible=self.invisible,
+                                   owner=self.name, core_key=self.key("core"))
+        out = {"met": met.to_container(key=self.key("met"))}
+        sig_keys = self.key("significance")
+        out["significance"] = []
+        if sig_keys:
+            from .significance import METSignificance
+            total = mk.FINAL_TRK if self.soft_terms != "cluster" else mk.FINAL_CLUS
+            hard = {term: t for t, term in _KINDS.values()}
+            hard[mk.REF_JET] = ObjectType.Jet
+            rec = METSignificance(self.soft_term_reso).from_builder(met, total, hard)
+            rec.key = sig_keys[0]
+            out["significance"] = [rec]
+        return out
+
+
+def rebuild_event_met(maker: METMaker, assoc_map, core, jets, objects: dict, tracks=None, *,
+                      soft_terms: str = "both", do_jvt: bool = True, invisible: str = "",
+                      owner: str = "METMaker", core_key: str = "core"):
+    """The standard rebuild sequence (e, γ, τ, μ, jets, totals) into a new METBuilder.
+
+    Returns (builder, jet result). Used by METMakerAlg and the systematics algorithm.
+    """
+    n = assoc_map.n_events
+    if core.n_events != n:
+        raise RebuildError(f"{owner}: core {core_key!r} has {core.n_events} events but the "
+                           f"association map has {n}")
+    helper = MissingETAssociationHelper(assoc_map)
+    met = METBuilder(n)
+    if invisible and objects.get(invisible) is not None:
+        maker.mark_invisible(_KINDS[invisible][0], objects[invisible], helper, met)
+    for kind, (obj_type, term) in _KINDS.items():
+        objs = objects.get(kind)
+        if objs is None or kind == invisible:
+            continue
+        maker.rebuild_met(term, obj_type, objs, helper, met)
+    names = {"both": (mk.SOFT_CLUS, mk.PV_SOFT_TRK), "track": (mk.PV_SOFT_TRK,),
+             "cluster": (mk.SOFT_CLUS,)}[soft_terms]
+    result = maker.rebuild_jet_met(mk.REF_JET, names, met, jets, core, helper, do_jvt=do_jvt,
+                                   muons=objects.get("muons"), electrons=objects.get("electrons"),
+                                   tracks=tracks)
+    if mk.PV_SOFT_TRK in names:
+        maker.build_met_sum(mk.FINAL_TRK, met, Source.track())
+    if mk.SOFT_CLUS in names:
+        maker.build_met_sum(mk.FINAL_CLUS, met, Source.cluster_lc())
+    return met, result
+
+
+class METRebuildSummary(Sink):
+    """End-of-run MET summary: mean MET and sumet per term, significance, variations."""
+
+    def __init__(self, met_key: str, significance_key: str | None = None,
+                 variation_keys: Sequence[str] = ()):
+        self.name = "METRebuildSummary"
+        self.met_key = met_key
+        self.significance_key = significance_key
+        self.variation_keys = tuple(variation_keys)
+        self.n_events = 0
+        self.term_names: tuple[str, ...] = ()
+        self.sums: np.ndarray | None = None      # [n_terms, 2]: met, sumet
+        self.sig_sum = 0.0
+        self.sig_n = 0
+        self.var_sums = {k: 0.0 for k in self.variation_keys}
+
+    def keys(self) -> list[str]:
+        keys = [self.met_key, *self.variation_keys]
+        if self.significance_key:
+            keys.append(self.significance_key)
+        return keys
+
+    def write(self, first: int, n: int, data: dict) -> None:
+        met = data[self.met_key]
+        if self.sums is None:
+            self.term_names = met.names
+            self.sums = np.zeros((len(met.names), 2))
+        self.n_events += n
+        magnitude = np.hypot(met.mpx.astype(np.float64), met.mpy)
+        self.sums[:, 0] += magnitude.sum(axis=0)
+        self.sums[:, 1] += met.sumet.astype(np.float64).sum(axis=0)
+        if self.significance_key:
+            s = data[self.significance_key]["s"]
+            self.sig_sum += float(np.sum(s))
+            self.sig_n += len(s)
+        total = self._total_index(met)
+        for key in self.variation_keys:
+            var = data[key]
+            self.var_sums[key] += float(np.sum(np.hypot(var.mpx[:, total].astype(np.float64),
+                                                        var.mpy[:, total]) - magnitude[:, total]))
+
+    @staticmethod
+    def _total_index(met) -> int:
+        for i, s in enumerate(met.sources):
+            if Source.is_total_term(int(s)):
+                return i
+        return len(met.names) - 1
+
+    def summary(self) -> str:
+        n = max(self.n_events, 1)
+        lines = [f"MET rebuild {self.met_key} over {self.n_events} events (means per event):",
+                 f"  {'term':<12}{'MET [GeV]':>11}{'sumet [GeV]':>13}"]
+        if self.sums is not None:
+            for name, (m, s) in zip(self.term_names, self.sums / n):
+                lines.append(f"  {name:<12}{m / GeV:>11.2f}{s / GeV:>13.1f}")
+        if self.sig_n:
+            lines.append(f"  mean significance S = {self.sig_sum / self.sig_n:.2f}")
+        for key, v in self.var_sums.items():
+            lines.append(f"  {key}: mean shift of the total MET {v / n / GeV:+.3f} GeV")
+        return "\n".join(lines)

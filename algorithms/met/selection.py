@@ -1,0 +1,111 @@
+"""Analysis object selection for METMaker: a selected view (shallow copy) of a container.
+
+`METObjectSelection` keeps the objects passing pT, |η|, identification, isolation and (for
+jets) JVT cuts, in container order, as a shallow copy with `original_index`, so METMaker finds
+each object's associations in the map. The copy may also replace the four-momenta (`scale`:
+an object-energy-scale variation), which is how a systematic re-computes MET without running
+reconstruction again. `selection_cfg(flags, kind)` builds one from the job flags.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from metflow.edm import keys as mk
+from metflow.edm.containers import Container
+from metflow.edm.units import GeV
+from metflow.framework.component import Algorithm, Property, ReadHandleKey, WriteHandleKey
+from metflow.framework.errors import ConfigurationError
+
+__all__ = ["METObjectSelection", "selected_key", "declare_selection_flags", "selection_cfg",
+           "ID_LEVELS", "OBJECT_KINDS"]
+
+# Identification working points: bit of the `id` bitmask (schema v1: loose, medium, tight).
+ID_LEVELS = {"none": -1, "loose": 0, "medium": 1, "tight": 2}
+# kind -> (input container, default pT cut, default |eta| cut, default ID, default isolation)
+OBJECT_KINDS: dict[str, tuple[str, float, float, str, bool]] = {
+    "electrons": (mk.ELECTRONS, 10 * GeV, 2.47, "medium", True),
+    "photons": (mk.PHOTONS, 25 * GeV, 2.37, "tight", True),
+    "taus": (mk.TAUS, 20 * GeV, 2.5, "medium", False),
+    "muons": (mk.MUONS, 10 * GeV, 2.7, "medium", False),
+    "jets": (mk.jet_container_key("AntiKt4EMPFlow"), 0.0, 1e9, "none", False),
+}
+_SELECTED_PREFIX = "METSelected"
+
+
+def selected_key(container_key: str, variation: str = "") -> str:
+    """Store key of the selected view of a container ("Electrons" -> "METSelectedElectrons");
+    a variation gets its own key ("METSelectedElectrons_EG_SCALE__1up")."""
+    key = _SELECTED_PREFIX + container_key
+    return f"{key}_{variation}" if variation else key
+
+
+class METObjectSelection(Algorithm):
+    """Selects objects for METMaker (pT, |η|, ID, isolation, JVT) as a shallow-copy view."""
+
+    objects = ReadHandleKey(mk.ELECTRONS, doc="calibrated objects (or a shallow copy of them)")
+    selected = WriteHandleKey(selected_key(mk.ELECTRONS), doc="selected view, keeps original_index")
+    min_pt = Property(float, 10 * GeV, doc="minimum pT", unit="MeV")
+    max_abs_eta = Property(float, 2.47, doc="maximum |eta|")
+    id_level = Property(str, "none", doc="identification: none, loose, medium, tight",
+                        choices=tuple(ID_LEVELS))
+    require_isolated = Property(bool, False, doc="require the `isolated` flag (e/gamma)")
+    min_jvt = Property(float, -1.0, doc="jets: JVT cut for pT < jvt_max_pt and |eta| < 2.4 (-1: none)")
+    jvt_max_pt = Property(float, 60 * GeV, doc="jets: JVT applies below this pT", unit="MeV")
+    scale = Property(float, 1.0, doc="four-momentum scale factor (object energy-scale variation)")
+
+    def compute(self, objects: Container) -> Container:
+        owner = f"{type(self).__name__}/{self.name}"
+        pt = objects.pt().astype(np.float64)
+        eta = np.abs(objects.eta())
+        keep = (pt > self.min_pt) & (eta < self.max_abs_eta)
+        bit = ID_LEVELS[self.id_level]
+        if bit >= 0:
+            if "id" not in objects:
+                raise ConfigurationError(f"{owner}: id_level={self.id_level!r} but container "
+                                         f"{self.key('objects')!r} has no 'id' column")
+            keep &= (np.asarray(objects["id"]).astype(np.int64) >> bit) & 1 == 1
+        if self.require_isolated:
+            if "isolated" not in objects:
+                raise ConfigurationError(f"{owner}: require_isolated=True but container "
+                                         f"{self.key('objects')!r} has no 'isolated' column")
+            keep &= np.asarray(objects["isolated"], bool)
+        if self.min_jvt > -1.0:
+            if "jvt" not in objects:
+                raise ConfigurationError(f"{owner}: min_jvt set but container "
+                                         f"{self.key('objects')!r} has no 'jvt' column")
+            tested = (pt < self.jvt_max_pt) & (eta < 2.4)
+            keep &= ~tested | (objects["jvt"] >= self.min_jvt)
+        overrides = None
+        if self.scale != 1.0:
+            overrides = {c: (objects[c][keep] * np.float32(self.scale)).astype(np.float32)
+                         for c in ("px", "py", "pz", "e")}
+        return objects.shallow_copy(overrides, select=keep, key=self.key("selected"))
+
+
+def declare_selection_flags(flags: Any) -> None:
+    """Job flags `met.<kind>.{min_pt,max_eta,id,isolated}` for every object kind."""
+    for kind, (_, pt, eta, idl, iso) in OBJECT_KINDS.items():
+        if kind == "jets":
+            continue
+        flags.declare(f"met.{kind}.min_pt", float, pt, f"{kind}: minimum pT [MeV]")
+        flags.declare(f"met.{kind}.max_eta", float, eta, f"{kind}: maximum |eta|")
+        flags.declare(f"met.{kind}.id", str, idl, f"{kind}: identification (none/loose/medium/tight)")
+        flags.declare(f"met.{kind}.isolated", bool, iso, f"{kind}: require isolation (e/gamma)")
+
+
+def selection_cfg(flags: Any, kind: str, *, input_key: str | None = None, variation: str = "",
+                  scale: float = 1.0) -> METObjectSelection:
+    """One selection algorithm for `kind` (electrons, photons, taus, muons) from the flags."""
+    if kind not in OBJECT_KINDS or kind == "jets":
+        raise ConfigurationError(f"unknown object kind {kind!r}; use one of "
+                                 f"{[k for k in OBJECT_KINDS if k != 'jets']}")
+    key = input_key or OBJECT_KINDS[kind][0]
+    iso = flags[f"met.{kind}.isolated"] and kind in ("electrons", "photons")
+    return METObjectSelection(
+        name=f"METObjectSelection_{kind}" + (f"_{variation}" if variation else ""),
+        objects=key, selected=selected_key(OBJECT_KINDS[kind][0], variation),
+        min_pt=flags[f"met.{kind}.min_pt"], max_abs_eta=flags[f"met.{kind}.max_eta"],
+        id_level=flags[f"met.{kind}.id"], require_isolated=iso, scale=scale)

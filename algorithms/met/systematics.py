@@ -1,0 +1,259 @@
+"""MET soft-term systematics (ATLAS METSystematicsTool, athena_met.md C.7) and their algorithm.
+
+`METSystematicsTool.apply_systematic_variation(name)` only stores the variation;
+`apply_correction(met, term, ...)` varies one soft term of a rebuilt MET in place:
+
+* track soft term (TST): the soft vector is projected on u = ptHard/|ptHard| (L) and its
+  perpendicular (T): L += ±shift (+shift also for the resolution variations) + σ_para·g,
+  T += σ_perp·g′ (ResoCorr: g′ = g), transformed back with the same (involutory) matrix;
+  sumet unchanged. ptHard = truth NonInt (mpx, mpy) minus every reco term that is neither soft
+  nor total, in the reference's sign convention.
+* cluster soft term (CST): scale (mpx, mpy) × (1 ± s); resolution: σ = 0.7·√sumet[GeV],
+  σ′ = σ·√((1+r)² − 1), (mpx, mpy) × (1 + g·σ′/|soft|).
+
+The ATLAS tool reads these numbers from TH3 histograms (ptHard, hard-jet count, μ) that are
+not available here, so they are documented parameterisations of |ptHard| only (GeV):
+
+  TST shift      Δ     = 0.3 + 0.010·ptHard
+  TST σ_para           = 1.5 + 0.020·ptHard
+  TST σ_perp           = 1.5 + 0.015·ptHard
+  CST scale      s     = 0.05;   CST resolution r = 0.1
+
+Random numbers are a counter-based hash of (run number, event number, systematic name), so a
+variation is reproducible and independent of threads, slots and block boundaries. The jet-track
+(MET_JetTrk_*) variations of track MET are not implemented. Object energy-scale variations
+need no tool: a shallow copy with varied four-momenta is rebuilt by METMakerAlg
+(see `met_systematics_cfg` in jobs/met_rebuild.py).
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import Any
+
+import numpy as np
+
+from metflow.edm import keys as mk
+from metflow.edm.met import MissingETContainer, Source
+from metflow.edm.units import GeV
+from metflow.framework.component import Algorithm, Property, ReadHandleKey, WriteHandleKey
+from metflow.framework.errors import ConfigurationError
+
+__all__ = ["METSystematicsTool", "METSystematicsAlg", "SOFT_TRK_VARIATIONS", "SOFT_CALO_VARIATIONS",
+           "SYSTEMATICS", "event_normals", "pt_hard", "SystematicsError"]
+
+SOFT_TRK_VARIATIONS = ("MET_SoftTrk_ScaleUp", "MET_SoftTrk_ScaleDown", "MET_SoftTrk_ResoPara",
+                       "MET_SoftTrk_ResoPerp", "MET_SoftTrk_ResoCorr")
+SOFT_CALO_VARIATIONS = ("MET_SoftCalo_ScaleUp", "MET_SoftCalo_ScaleDown", "MET_SoftCalo_Reso")
+SYSTEMATICS = SOFT_TRK_VARIATIONS + SOFT_CALO_VARIATIONS
+
+TST_SHIFT = (0.3 * GeV, 0.010)          # offset, slope in ptHard
+TST_RESO_PARA = (1.5 * GeV, 0.020)
+TST_RESO_PERP = (1.5 * GeV, 0.015)
+CST_SCALE = 0.05
+CST_RESO_REL = 0.1
+CST_RESO_STOCHASTIC = 0.7               # sqrt(GeV)
+
+
+class SystematicsError(ValueError):
+    """A systematic variation cannot be applied (unknown name, data, wrong term)."""
+
+
+def _splitmix64(x: np.ndarray) -> np.ndarray:
+    with np.errstate(over="ignore"):
+        x = x + np.uint64(0x9E3779B97F4A7C15)
+        z = x
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return z ^ (z >> np.uint64(31))
+
+
+def event_normals(run_number: np.ndarray, event_number: np.ndarray, name: str,
+                  n: int = 2) -> np.ndarray:
+    """float64[n_events, n] standard normals, a pure function of (run, event, name)."""
+    tag = np.uint64(zlib.crc32(name.encode()))
+    base = (np.asarray(event_number).astype(np.uint64) * np.uint64(0x100000001B3)) ^ \
+        (np.asarray(run_number).astype(np.uint64) << np.uint64(32)) ^ tag
+    out = np.empty((base.shape[0], n))
+    for k in range(0, n, 2):
+        h1 = _splitmix64(base ^ np.uint64(2 * k + 1))
+        h2 = _splitmix64(h1 ^ np.uint64(2 * k + 2))
+        u1 = ((h1 >> np.uint64(11)).astype(np.float64) + 1.0) / 9007199254740993.0  # (0, 1]
+        u2 = (h2 >> np.uint64(11)).astype(np.float64) / 9007199254740992.0
+        r = np.sqrt(-2.0 * np.log(u1))
+        out[:, k] = r * np.cos(2 * np.pi * u2)
+        if k + 1 < n:
+            out[:, k + 1] = r * np.sin(2 * np.pi * u2)
+    return out
+
+
+def pt_hard(terms: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]], truth_mpx: np.ndarray,
+            truth_mpy: np.ndarray, truth_sumet: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(x, y) of ptHard per event from (source, mpx, mpy, sumet) of the reco terms."""
+    x = np.asarray(truth_mpx, np.float64).copy()
+    y = np.asarray(truth_mpy, np.float64).copy()
+    s = np.asarray(truth_sumet, np.float64).copy()
+    for source, mpx, mpy, sumet in terms:
+        if Source.is_soft_term(source) or Source.is_total_term(source) or \
+                Source.is_invisible_term(source):
+            continue
+        x -= mpx
+        y -= mpy
+        s += sumet
+    neg = s < 0
+    x[neg] = 0.0
+    y[neg] = 0.0
+    tiny = (s < 1e-6) & ~neg
+    x[tiny], y[tiny] = 1e-6, 0.0
+    zero = (np.hypot(x, y) == 0)
+    x[zero] = 1e-6
+    return x, y
+
+
+class METSystematicsTool:
+    """Soft-term variations of a rebuilt MET; one variation at a time."""
+
+    def __init__(self) -> None:
+        self.variation = ""
+
+    def apply_systematic_variation(self, names: str | list[str] | tuple[str, ...]) -> "METSystematicsTool":
+        """Choose the variation ('' for nominal); more than one at once is unsupported."""
+        if not isinstance(names, str):
+            names = [n for n in names if n]
+            if len(names) > 1:
+                raise SystematicsError(f"only one MET systematic at a time is supported, got {names}")
+            names = names[0] if names else ""
+        if names and names not in SYSTEMATICS:
+            import difflib
+            close = difflib.get_close_matches(names, SYSTEMATICS, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise SystematicsError(f"unknown MET systematic {names!r}{hint} (known: {list(SYSTEMATICS)})")
+        self.variation = names
+        return self
+
+    def apply_correction(self, term: np.ndarray, source: int, pthard_x: np.ndarray,
+                         pthard_y: np.ndarray, normals: np.ndarray, *, is_data: bool = False) -> None:
+        """Vary `term` (float64[n_events, 3]: mpx, mpy, sumet) in place.
+
+        Soft terms only; an irrelevant variation (e.g. a calo variation on the TST) leaves it
+        unchanged. `normals`: float64[n_events, 2] from `event_normals`.
+        """
+        if is_data:
+            raise SystematicsError("MET systematics apply to simulation only (is_data=True)")
+        if not Source.is_soft_term(source):
+            raise SystematicsError(f"apply_correction needs a soft term; source {int(source):#x} "
+                                   f"is not (the jet-track variations are not implemented)")
+        v = self.variation
+        if not v:
+            return
+        if Source.is_track_term(source) and v in SOFT_TRK_VARIATIONS:
+            self._vary_tst(term, pthard_x, pthard_y, normals)
+        elif not Source.is_track_term(source) and v in SOFT_CALO_VARIATIONS:
+            self._vary_cst(term, normals)
+
+    def _vary_tst(self, term, hx, hy, g):
+        v = self.variation
+        pth = np.hypot(hx, hy)
+        ux, uy = hx / pth, hy / pth
+        sx, sy = term[:, 0].copy(), term[:, 1].copy()
+        para = ux * sx + uy * sy
+        perp = uy * sx - ux * sy
+        shift = TST_SHIFT[0] + TST_SHIFT[1] * pth
+        if v == "MET_SoftTrk_ScaleDown":
+            para -= shift
+        else:
+            para += shift
+        if v in ("MET_SoftTrk_ResoPara", "MET_SoftTrk_ResoCorr"):
+            para += (TST_RESO_PARA[0] + TST_RESO_PARA[1] * pth) * g[:, 0]
+        if v == "MET_SoftTrk_ResoPerp":
+            perp += (TST_RESO_PERP[0] + TST_RESO_PERP[1] * pth) * g[:, 1]
+        if v == "MET_SoftTrk_ResoCorr":
+            perp += (TST_RESO_PERP[0] + TST_RESO_PERP[1] * pth) * g[:, 0]
+        term[:, 0] = ux * para + uy * perp
+        term[:, 1] = uy * para - ux * perp
+
+    def _vary_cst(self, term, g):
+        v = self.variation
+        if v == "MET_SoftCalo_ScaleUp":
+            term[:, :2] *= 1 + CST_SCALE
+        elif v == "MET_SoftCalo_ScaleDown":
+            term[:, :2] *= 1 - CST_SCALE
+        else:
+            sigma = CST_RESO_STOCHASTIC * np.sqrt(np.maximum(term[:, 2], 0) / GeV) * GeV
+            sigma_prime = sigma * np.sqrt((1 + CST_RESO_REL) ** 2 - 1)
+            soft = np.hypot(term[:, 0], term[:, 1])
+            factor = np.where(soft < 1e-9, 1.0, 1 + g[:, 0] * sigma_prime / np.maximum(soft, 1e-9))
+            term[:, 0] *= factor
+            term[:, 1] *= factor
+
+
+def vary_met(met: MissingETContainer, variation: str, truth: Any, event_info: Any, *,
+             key: str | None = None) -> MissingETContainer:
+    """A copy of a rebuilt MET with `variation` applied to its soft terms and the totals
+    recomputed (buildMETSum rules: soft terms counted in the total with their own flavour)."""
+    tool = METSystematicsTool().apply_systematic_variation(variation)
+    terms = [(int(s), met.mpx[:, i].astype(np.float64), met.mpy[:, i].astype(np.float64),
+              met.sumet[:, i].astype(np.float64)) for i, s in enumerate(met.sources)]
+    hx, hy = pt_hard(terms, truth["nonint_mpx"], truth["nonint_mpy"], truth["nonint_sumet"])
+    g = event_normals(event_info["run_number"], event_info["event_number"], variation)
+    values = np.stack([np.stack(t[1:], axis=1) for t in terms], axis=1) if terms else \
+        np.zeros((met.n_events, 0, 3))
+    for i, (source, *_rest) in enumerate(terms):
+        if Source.is_soft_term(source):
+            col = values[:, i, :].copy()
+            tool.apply_correction(col, source, hx, hy, g)
+            values[:, i, :] = col
+    for i, (source, *_rest) in enumerate(terms):
+        if not Source.is_total_term(source):
+            continue
+        flavour = int(source) & (Source.Track | Source.LCTopo | Source.EMTopo)
+        total = np.zeros((met.n_events, 3))
+        for j, (s_j, *_r) in enumerate(terms):
+            if j == i or Source.is_total_term(s_j) or Source.is_invisible_term(s_j):
+                continue
+            if Source.is_soft_term(s_j) and flavour and not Source.has_pattern(s_j, flavour):
+                continue
+            total += values[:, j, :]
+        values[:, i, :] = total
+    return MissingETContainer(met.names, met.sources, values[:, :, 0], values[:, :, 1],
+                              values[:, :, 2], key=key)
+
+
+class METSystematicsAlg(Algorithm):
+    """Writes MET_<name>_<syst> for each requested soft-term variation of MET_<name>."""
+
+    met = ReadHandleKey(mk.met_key("AntiKt4EMPFlow"), doc="nominal rebuilt MET")
+    truth = ReadHandleKey(mk.TRUTH_MET, doc="truth MET (NonInt) for ptHard: simulation only")
+    event_info = ReadHandleKey(mk.EVENT_INFO, doc="run/event numbers seed the random numbers")
+    varied = WriteHandleKey([], doc="one key per variation, met_syst_key(name, syst)")
+    variations = Property(tuple, (), doc=f"soft-term systematics, from {list(SYSTEMATICS)}")
+
+    def initialize(self) -> None:
+        keys = self.key("varied")
+        if len(keys) != len(self.variations):
+            raise ConfigurationError(f"{self.name}: {len(self.variations)} variations but "
+                                     f"{len(keys)} output keys")
+        for v in self.variations:
+            try:
+                METSystematicsTool().apply_systematic_variation(v)
+            except SystematicsError as exc:
+                raise ConfigurationError(f"{self.name}: {exc}") from None
+
+    def compute(self, met, truth, event_info):
+        return {"varied": [vary_met(met, v, truth, event_info, key=k)
+                           for v, k in zip(self.variations, self.key("varied"))]}
+
+
+# Object energy-scale variations: (object kinds, four-momentum scale factor). They are rebuilt by
+# METMakerAlg from shallow copies with scaled four-momenta (no reconstruction re-run).
+OBJECT_SCALE_VARIATIONS: dict[str, tuple[tuple[str, ...], float]] = {
+    "EG_SCALE__1up": (("electrons", "photons"), 1.01),
+    "EG_SCALE__1down": (("electrons", "photons"), 0.99),
+    "MUON_SCALE__1up": (("muons",), 1.005),
+    "MUON_SCALE__1down": (("muons",), 0.995),
+    "TAUS_TES__1up": (("taus",), 1.03),
+    "TAUS_TES__1down": (("taus",), 0.97),
+    "JET_JES__1up": (("jets",), 1.03),
+    "JET_JES__1down": (("jets",), 0.97),
+}
+__all__ += ["OBJECT_SCALE_VARIATIONS", "vary_met"]

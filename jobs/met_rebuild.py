@@ -1,0 +1,131 @@
+"""MET rebuilding (METMaker): MET_<name> from METAssoc_<Jet> + MET_Core_<Jet> for the selected objects.
+
+Input: the output of `met_reco` (--input); input without association maps (raw events, or the
+embedded synthetic source when no --input is given) gets the reconstruction chained in the job. Adds the object selections (flags met.<kind>.*),
+METMakerAlg, the significance and the requested systematic variations, and prints a MET summary.
+
+    metflow run jobs/met_rebuild.py --input met_reco.parquet --threads 2
+    metflow run jobs/met_rebuild.py -n 1000 --set met.systematics="['MET_SoftTrk_ResoPara','JET_JES__1up']"
+"""
+
+from metflow.algorithms.met.maker import METMakerAlg, METRebuildSummary
+from metflow.algorithms.met.selection import (METObjectSelection, declare_selection_flags,
+                                              selected_key, selection_cfg)
+from metflow.algorithms.met.significance import significance_key
+from metflow.algorithms.met.systematics import (OBJECT_SCALE_VARIATIONS, SYSTEMATICS,
+                                                METSystematicsAlg)
+from metflow.edm import keys as K
+from metflow.framework import Job, ParquetSink, ParquetSource
+from metflow.framework.errors import ConfigurationError
+
+_KINDS = ("electrons", "photons", "taus", "muons")
+
+
+def declare_flags(flags):
+    flags.declare("met.name", str, "AntiKt4EMPFlow", "MET name: output key MET_<name>")
+    flags.declare("met.jet_collection", str, "AntiKt4EMPFlow", "jets and map: AntiKt4EMPFlow or AntiKt4EMTopo")
+    flags.declare("met.jet_selection", str, "Tight", "METMaker jet working point (Loose, Tight, Tighter, "
+                  "Tenacious, Tier0, HRecoil)")
+    flags.declare("met.do_jvt", bool, True, "apply the working point's JVT cut")
+    flags.declare("met.soft_terms", str, "both", "soft terms: both, track (TST), cluster (CST)")
+    flags.declare("met.invisible", str, "", "object kind treated with markInvisible (e.g. 'muons')")
+    flags.declare("met.significance", bool, True, "write the object-based MET significance")
+    flags.declare("met.systematics", list, [], f"variations: soft-term {list(SYSTEMATICS)} and "
+                  f"object-scale {list(OBJECT_SCALE_VARIATIONS)}")
+    flags.declare("synthetic.mu", float, 40.0, "pileup <mu> of the embedded synthetic source")
+    declare_selection_flags(flags)
+
+
+def _source(flags):
+    if flags["input.files"]:
+        from metflow.edm.persistence import decode
+
+        return ParquetSource(flags["input.files"], decode=decode)
+    from metflow.algorithms.generation.synthetic import SyntheticSource
+
+    return SyntheticSource(seed=flags["input.seed"], mu=flags["synthetic.mu"], n_events=flags["input.events"])
+
+
+def met_rebuild_cfg(flags, available_keys):
+    """Selections, METMakerAlg (nominal and object-scale variations) and the soft-term
+    systematics for MET_<met.name>; returns (algorithms, output keys, summary sink)."""
+    jet_coll = flags["met.jet_collection"]
+    if jet_coll not in K.JET_COLLECTIONS:
+        raise ConfigurationError(f"met.jet_collection: unknown {jet_coll!r}; known: {list(K.JET_COLLECTIONS)}")
+    name = flags["met.name"]
+    jets_key = K.jet_container_key(jet_coll)
+    syst = list(flags["met.systematics"])
+    unknown = [s for s in syst if s not in SYSTEMATICS and s not in OBJECT_SCALE_VARIATIONS]
+    if unknown:
+        raise ConfigurationError(f"met.systematics: unknown {unknown}; known: "
+                                 f"{list(SYSTEMATICS) + list(OBJECT_SCALE_VARIATIONS)}")
+    algorithms = [selection_cfg(flags, kind) for kind in _KINDS]
+    tracks = [K.TRACKS] if K.TRACKS in available_keys else []
+    common = dict(assoc_map=K.met_assoc_key(jet_coll), core=K.met_core_key(jet_coll),
+                  jet_selection=flags["met.jet_selection"], do_jvt=flags["met.do_jvt"],
+                  do_pflow="PFlow" in jet_coll, soft_terms=flags["met.soft_terms"],
+                  invisible=flags["met.invisible"], tracks=tracks)
+    met_key = K.met_key(name)
+    sig_key = significance_key(name) if flags["met.significance"] else None
+    algorithms.append(METMakerAlg(
+        name=f"METMakerAlg_{name}", jets=jets_key, met=met_key,
+        significance=[sig_key] if sig_key else [],
+        **{kind: [selected_key(K_in)] for kind, K_in in
+           zip(_KINDS, (K.ELECTRONS, K.PHOTONS, K.TAUS, K.MUONS))}, **common))
+    outputs = [met_key] + ([sig_key] if sig_key else [])
+    variation_keys = []
+    for var in (s for s in syst if s in OBJECT_SCALE_VARIATIONS):
+        kinds, scale = OBJECT_SCALE_VARIATIONS[var]
+        inputs = {kind: [selected_key(src)] for kind, src in
+                  zip(_KINDS, (K.ELECTRONS, K.PHOTONS, K.TAUS, K.MUONS))}
+        jets = jets_key
+        for kind in kinds:
+            if kind == "jets":
+                jets = selected_key(jets_key, var)
+                algorithms.append(METObjectSelection(
+                    name=f"METObjectSelection_jets_{var}", objects=jets_key, selected=jets,
+                    min_pt=0.0, max_abs_eta=1e9, scale=scale))
+            else:
+                sel = selection_cfg(flags, kind, variation=var, scale=scale)
+                algorithms.append(sel)
+                inputs[kind] = [sel.key("selected")]
+        key = K.met_syst_key(name, var)
+        algorithms.append(METMakerAlg(name=f"METMakerAlg_{name}_{var}", jets=jets, met=key,
+                                      **inputs, **common))
+        variation_keys.append(key)
+    soft = [s for s in syst if s in SYSTEMATICS]
+    if soft:
+        if K.TRUTH_MET not in available_keys:
+            raise ConfigurationError(f"met.systematics {soft} need simulation: the input has no "
+                                     f"{K.TRUTH_MET!r} (keys: {sorted(available_keys)})")
+        keys = [K.met_syst_key(name, s) for s in soft]
+        algorithms.append(METSystematicsAlg(name=f"METSystematicsAlg_{name}", met=met_key,
+                                            varied=keys, variations=tuple(soft)))
+        variation_keys += keys
+    outputs += variation_keys
+    return algorithms, outputs, METRebuildSummary(met_key, sig_key, variation_keys)
+
+
+def configure(flags):
+    source = _source(flags)
+    algorithms = []
+    available = set(source.keys())
+    jet_coll = flags["met.jet_collection"]
+    if K.met_assoc_key(jet_coll) not in available:   # raw events: chain the reconstruction
+        from metflow.algorithms.met.config import met_reco_cfg
+
+        reco = met_reco_cfg(jet_coll)
+        algorithms += reco
+        available |= {k for alg in reco for k in alg.output_keys()}
+    rebuild, outputs, summary = met_rebuild_cfg(flags, available)
+    algorithms += rebuild
+    sinks = [summary]
+    if flags["output.file"]:
+        sinks.append(ParquetSink(flags["output.file"], outputs))
+    return Job(source=source, algorithms=algorithms, sinks=sinks, name="met_rebuild")
+
+
+if __name__ == "__main__":
+    from metflow.framework.cli import run_standalone
+
+    run_standalone(__file__)
