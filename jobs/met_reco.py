@@ -41,8 +41,11 @@ def _source(flags):
         from metflow.edm.persistence import decode
 
         return ParquetSource(flags["input.files"], decode=decode)
-    from metflow.algorithms.generation.synthetic import SyntheticSource
-
+    try:
+        from metflow.algorithms.generation.synthetic import SyntheticSource
+    except ImportError as exc:
+        raise ConfigurationError(f"the embedded synthetic source is not available ({exc}); "
+                                 f"give an input file with --input") from exc
     return SyntheticSource(seed=flags["input.seed"], mu=flags["synthetic.mu"], n_events=flags["input.events"])
 
 
