@@ -26,17 +26,18 @@ def _count_summary(pf, key: str) -> tuple[str, str]:
     except EDMError:
         kind = "?"
     column = pf.read(columns=[key]).column(key)
+    n = max(1, len(column))
+    if kind == "map":
+        from metflow.edm.persistence import map_from_arrow
+        m = map_from_arrow(column, key=key, validate=False)
+        return kind, (f"{m.n_associations / n:.2f} associations/event, {m.n_objects / n:.2f} objects, "
+                      f"{len(m.cal_key) / n:.2f} cal + {len(m.trk_key) / n:.2f} trk entries")
     typ = column.type
     if pa.types.is_list(typ) or pa.types.is_large_list(typ):
         counts = np.concatenate([np.diff(np.asarray(c.offsets)) for c in column.chunks]) \
             if column.num_chunks else np.zeros(0)
         mean = counts.mean() if counts.size else 0.0
-        what = "associations" if kind == "map" else "objects"
-        text = f"{mean:.2f} {what}/event (max {int(counts.max(initial=0))})"
-        if kind == "map":
-            n_obj = sum(len(c.flatten().field("objects").flatten()) for c in column.chunks)
-            text += f", {n_obj / max(1, len(column)):.2f} objects/event"
-        return kind, text
+        return kind, f"{mean:.2f} objects/event (max {int(counts.max(initial=0))})"
     if pa.types.is_struct(typ):
         return kind, (f"{typ.num_fields} terms" if kind == "met" else "1 record/event")
     return kind, "1 value/event"
@@ -50,7 +51,7 @@ def inspect_file(path: str, out: TextIO = sys.stdout, columns: bool = False) -> 
     sizes = column_sizes(path)
     print(f"{path}: {n} events, {meta.num_row_groups} row groups, "
           f"{meta.num_columns} leaf columns", file=out)
-    header = f"{'key':34s} {'kind':9s} {'content':58s} {'B/event':>9s} {'raw B/ev':>9s}"
+    header = f"{'key':34s} {'kind':9s} {'content':72s} {'B/event':>9s} {'raw B/ev':>9s}"
     print(header, file=out)
     print("-" * len(header), file=out)
     total_c = total_u = 0
@@ -60,10 +61,10 @@ def inspect_file(path: str, out: TextIO = sys.stdout, columns: bool = False) -> 
         total_c += s["compressed"]
         total_u += s["uncompressed"]
         per = lambda b: b / n if n else 0.0
-        print(f"{key:34s} {kind:9s} {text:58s} {per(s['compressed']):9.1f} {per(s['uncompressed']):9.1f}",
+        print(f"{key:34s} {kind:9s} {text:72s} {per(s['compressed']):9.1f} {per(s['uncompressed']):9.1f}",
               file=out)
     print("-" * len(header), file=out)
-    print(f"{'total (column data)':34s} {'':9s} {'':58s} {total_c / max(n, 1):9.1f} {total_u / max(n, 1):9.1f}",
+    print(f"{'total (column data)':34s} {'':9s} {'':72s} {total_c / max(n, 1):9.1f} {total_u / max(n, 1):9.1f}",
           file=out)
     if columns:
         print(file=out)

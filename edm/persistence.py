@@ -6,10 +6,9 @@ Layout (chosen for size, see :func:`parquet_writer_options`):
   field metadata;
 - EventRecord: ``struct<field...>``;
 - MissingETContainer: ``struct<term: struct<mpx, mpy, sumet>>``, source bits in field metadata;
-- MissingETAssociationMap: ``list<struct<jet_index, is_misc, objects: list<struct<container
-  uint8, index int32, type uint8, ovl_index list<int32>, ovl_type list<uint8>>>, cal / trk:
-  list<struct<key uint64, px, py, pz, e, sumpt float32>>, jettrk_px ... jettrk_sumpt>>``;
-  container keys and jet key are JSON in the metadata of the ``objects`` field.
+- MissingETAssociationMap: a struct of flat per-event lists (per association, per object, per
+  overlap, per cal/trk entry; zero jettrk sums suppressed), see the note at map_to_arrow;
+  container keys and jet key are JSON in the metadata of the ``obj_container`` field.
 
 Floats are written with BYTE_STREAM_SPLIT and zstd; integers with dictionary/RLE. Every float
 stays float32, so round trips are bit-exact. Writers go to a temporary file in the target
@@ -39,85 +38,98 @@ _META_JET = b"jet_key"
 
 # ---------------------------------------------------------------------------------------------
 # association map <-> Arrow
+#
+# One struct per event whose fields are flat lists, one level deep (cheaper Parquet levels than
+# list<struct<list<...>>>): per association n_obj, n_cal, n_trk, is_misc, has_jettrk and
+# jet_index_rel; per object obj_container/obj_index/obj_type/n_ovl; per overlap ovl_index/
+# ovl_type; per entry cal_* / trk_*; jettrk_* only for associations whose five jettrk values are
+# not all +0.0 (misc and track-less jets). jet_index_rel = jet_index - (position of the
+# association in its event, or -1 for misc): zero for every well-formed map, so it costs nothing.
+# All of this is lossless: decoding restores every array bit for bit.
+
+_PER_ASSOC = (("n_obj", "uint8"), ("n_cal", "uint16"), ("n_trk", "uint16"), ("is_misc", "bool"),
+              ("has_jettrk", "bool"), ("jet_index_rel", "int32"))
+_PER_OBJ = (("obj_container", "uint8"), ("obj_index", "int32"), ("obj_type", "uint8"), ("n_ovl", "uint8"))
+_PER_OVL = (("ovl_index", "int32"), ("ovl_type", "uint8"))
+_PER_ENTRY = (("key", "uint64"),) + tuple((c, "float32") for c in _VEC)
+MAP_LAYOUT_VERSION = 2
+
 
 def _map_arrow_type(container_keys, jet_key):
     import pyarrow as pa
-    f32 = pa.float32()
-    vec = lambda: [pa.field(c, f32, nullable=False) for c in _VEC]
     meta = {_META_KEYS: json.dumps(list(container_keys)).encode(),
-            _META_JET: json.dumps(jet_key).encode()}
-    obj = pa.struct([
-        pa.field("container", pa.uint8(), nullable=False),
-        pa.field("index", pa.int32(), nullable=False),
-        pa.field("type", pa.uint8(), nullable=False),
-        pa.field("ovl_index", pa.list_(pa.field("item", pa.int32(), nullable=False)), nullable=False),
-        pa.field("ovl_type", pa.list_(pa.field("item", pa.uint8(), nullable=False)), nullable=False),
-    ])
-    entry = pa.struct([pa.field("key", pa.uint64(), nullable=False), *vec()])
-    assoc = pa.struct([
-        pa.field("jet_index", pa.int32(), nullable=False),
-        pa.field("is_misc", pa.bool_(), nullable=False),
-        pa.field("objects", pa.list_(pa.field("item", obj, nullable=False)), nullable=False, metadata=meta),
-        pa.field("cal", pa.list_(pa.field("item", entry, nullable=False)), nullable=False),
-        pa.field("trk", pa.list_(pa.field("item", entry, nullable=False)), nullable=False),
-        *(pa.field(f"jettrk_{c}", f32, nullable=False) for c in _VEC),
-    ])
-    return pa.list_(pa.field("item", assoc, nullable=False)), assoc, obj, entry
+            _META_JET: json.dumps(jet_key).encode(),
+            b"layout": str(MAP_LAYOUT_VERSION).encode()}
+    fields = []
+    lst = lambda t: pa.list_(pa.field("item", pa.from_numpy_dtype(np.dtype(t)), nullable=False))
+    for name, t in _PER_ASSOC + _PER_OBJ + _PER_OVL:
+        fields.append(pa.field(name, lst(t), nullable=False, metadata=meta if name == "obj_container" else None))
+    for kind in ("cal", "trk"):
+        fields += [pa.field(f"{kind}_{c}", lst(t), nullable=False) for c, t in _PER_ENTRY]
+    fields += [pa.field(f"jettrk_{c}", lst("float32"), nullable=False) for c in _VEC]
+    return pa.struct(fields)
 
 
-def _list(offsets: np.ndarray, values, field):
+def _event_list(per_event_offsets: np.ndarray, values: np.ndarray, field):
     import pyarrow as pa
-    typ = pa.list_(field)
-    if offsets[-1] > np.iinfo(np.int32).max:
+    if per_event_offsets[-1] > np.iinfo(np.int32).max:
         raise SchemaError("block too large for 32-bit list offsets; write smaller blocks")
-    return pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)), values, type=typ)
+    return pa.ListArray.from_arrays(pa.array(per_event_offsets.astype(np.int32)), pa.array(values),
+                                    type=field.type)
+
+
+def _jettrk_present(m: MissingETAssociationMap) -> np.ndarray:
+    bits = np.zeros(m.n_associations, np.uint32)
+    for c in _VEC:
+        bits |= getattr(m, f"jettrk_{c}").view(np.uint32)
+    return bits != 0
+
+
+def _position_in_event(m: MissingETAssociationMap) -> np.ndarray:
+    return np.arange(m.n_associations, dtype=np.int64) - m.assoc_offsets[m.assoc_event()]
 
 
 def map_to_arrow(m: MissingETAssociationMap):
-    """One ``list<struct>`` entry per event (numeric arrays are not copied)."""
+    """One struct per event of flat per-event lists (see the layout note above)."""
     import pyarrow as pa
-    list_type, assoc_t, obj_t, entry_t = _map_arrow_type(m.container_keys, m.jet_key)
-    ovl_index = _list(m.ovl_offsets, pa.array(m.ovl_index), obj_t.field("ovl_index").type.value_field)
-    ovl_type = _list(m.ovl_offsets, pa.array(m.ovl_type), obj_t.field("ovl_type").type.value_field)
-    objects = pa.StructArray.from_arrays(
-        [pa.array(m.obj_container), pa.array(m.obj_index), pa.array(m.obj_type), ovl_index, ovl_type],
-        fields=list(obj_t))
-    entries = {}
-    for kind in ("cal", "trk"):
-        s = pa.StructArray.from_arrays(
-            [pa.array(getattr(m, f"{kind}_key"))] + [pa.array(getattr(m, f"{kind}_{c}")) for c in _VEC],
-            fields=list(entry_t))
-        entries[kind] = _list(getattr(m, f"{kind}_offsets"), s, assoc_t.field(kind).type.value_field)
-    assoc = pa.StructArray.from_arrays(
-        [pa.array(m.jet_index), pa.array(m.is_misc),
-         _list(m.obj_offsets, objects, assoc_t.field("objects").type.value_field),
-         entries["cal"], entries["trk"], *(pa.array(getattr(m, f"jettrk_{c}")) for c in _VEC)],
-        fields=list(assoc_t))
-    return _list(m.assoc_offsets, assoc, list_type.value_field)
+    typ = _map_arrow_type(m.container_keys, m.jet_key)
+    ao = m.assoc_offsets
+    per_event = {"assoc": ao, "obj": m.obj_offsets[ao], "cal": m.cal_offsets[ao], "trk": m.trk_offsets[ao]}
+    per_event["ovl"] = m.ovl_offsets[per_event["obj"]]
+    present = _jettrk_present(m)
+    per_event["jettrk"] = np.concatenate([[0], np.cumsum(present)])[ao]
+    expected = np.where(m.is_misc, -1, _position_in_event(m))
+    values = {
+        "n_obj": np.diff(m.obj_offsets).astype(np.uint8),
+        "n_cal": np.diff(m.cal_offsets).astype(np.uint16),
+        "n_trk": np.diff(m.trk_offsets).astype(np.uint16),
+        "is_misc": m.is_misc, "has_jettrk": present,
+        "jet_index_rel": (m.jet_index.astype(np.int64) - expected).astype(np.int32),
+        "obj_container": m.obj_container, "obj_index": m.obj_index, "obj_type": m.obj_type,
+        "n_ovl": np.diff(m.ovl_offsets).astype(np.uint8),
+        "ovl_index": m.ovl_index, "ovl_type": m.ovl_type,
+    }
+    if np.diff(m.cal_offsets).max(initial=0) > np.iinfo(np.uint16).max or \
+            np.diff(m.trk_offsets).max(initial=0) > np.iinfo(np.uint16).max:
+        raise SchemaError("more than 65535 cal/trk entries in one association", key=m.key)
+    if np.diff(m.ovl_offsets).max(initial=0) > np.iinfo(np.uint8).max:
+        raise SchemaError("more than 255 overlaps for one object", key=m.key)
+    unit = {n: "assoc" for n, _ in _PER_ASSOC} | {n: "obj" for n, _ in _PER_OBJ} | {n: "ovl" for n, _ in _PER_OVL}
+    children = []
+    for f in typ:
+        name = f.name
+        if name in values:
+            children.append(_event_list(per_event[unit[name]], values[name], f))
+        elif name.startswith("jettrk_"):
+            children.append(_event_list(per_event["jettrk"], getattr(m, name)[present], f))
+        else:
+            children.append(_event_list(per_event[name[:3]], getattr(m, name), f))
+    return pa.StructArray.from_arrays(children, fields=list(typ))
 
 
-def _children(struct, where: str) -> dict[str, Any]:
-    if struct.null_count:
-        raise SchemaError("null entries", column=where)
-    return dict(zip([f.name for f in struct.type], struct.flatten()))
-
-
-def _require(children: Mapping[str, Any], name: str, typ, where: str):
-    if name not in children:
-        raise SchemaError(f"missing required column {name!r}", column=f"{where}.{name}")
-    arr = children[name]
-    if not arr.type.equals(typ, check_metadata=False) and not (
-            hasattr(arr.type, "value_type") and hasattr(typ, "value_type") and
-            type(arr.type) is type(typ) and arr.type.value_type.equals(typ.value_type, check_metadata=False)):
-        raise SchemaError(f"wrong dtype: expected {typ}, got {arr.type}", column=f"{where}.{name}")
-    if arr.null_count:
-        raise SchemaError("null values", column=f"{where}.{name}")
-    return arr
-
-
-def _offsets_of(list_array) -> np.ndarray:
+def _counts(list_array) -> np.ndarray:
     o = np.asarray(list_array.offsets.to_numpy(zero_copy_only=False), dtype=np.int64)
-    return o - o[0]
+    return np.diff(o)
 
 
 def _num(arr) -> np.ndarray:
@@ -127,53 +139,91 @@ def _num(arr) -> np.ndarray:
     return arr.to_numpy(zero_copy_only=True)
 
 
+def _first_mismatch(got: np.ndarray, want: np.ndarray) -> int:
+    return int(np.flatnonzero(got != want)[0])
+
+
 def map_from_arrow(array, *, key: str | None = None, source: str | None = None,
                    validate: bool = True) -> MissingETAssociationMap:
-    """Inverse of :func:`map_to_arrow`; strict types, clear errors."""
+    """Inverse of :func:`map_to_arrow`; strict types, lengths cross-checked, clear errors."""
     import pyarrow as pa
     try:
         if isinstance(array, pa.ChunkedArray):
             array = array.combine_chunks() if array.num_chunks != 1 else array.chunk(0)
-        if not pa.types.is_list(array.type) or not pa.types.is_struct(array.type.value_type):
-            raise SchemaError(f"wrong type: expected list<struct> association map, got {array.type}")
+        if not pa.types.is_struct(array.type):
+            raise SchemaError(f"wrong type: expected struct of per-event lists (association map), got {array.type}")
         if array.null_count:
-            raise SchemaError("null entry instead of a list of associations",
+            raise SchemaError("null entry instead of an event's associations",
                               event=int(np.argmax(~array.is_valid().to_numpy(zero_copy_only=False))))
-        assoc_f = array.type.value_type
-        if assoc_f.get_field_index("objects") < 0:
-            raise SchemaError("missing required column 'objects'", column="objects")
-        meta = assoc_f.field("objects").metadata or {}
+        names = [f.name for f in array.type]
+        if "obj_container" not in names:
+            raise SchemaError("missing required column 'obj_container'", column="obj_container")
+        meta = array.type.field("obj_container").metadata or {}
         if _META_KEYS not in meta:
-            raise SchemaError("association map without container_keys metadata", column="objects")
+            raise SchemaError("association map without container_keys metadata", column="obj_container")
         container_keys = tuple(json.loads(meta[_META_KEYS]))
         jet_key = json.loads(meta.get(_META_JET, b"null"))
-        _, assoc_t, obj_t, entry_t = _map_arrow_type(container_keys, jet_key)
-        out: dict[str, np.ndarray] = {"assoc_offsets": _offsets_of(array)}
-        a = _children(array.flatten(), "associations")
-        out["jet_index"] = _num(_require(a, "jet_index", pa.int32(), "associations"))
-        out["is_misc"] = _num(_require(a, "is_misc", pa.bool_(), "associations"))
-        for c in _VEC:
-            out[f"jettrk_{c}"] = _num(_require(a, f"jettrk_{c}", pa.float32(), "associations"))
-        objects = _require(a, "objects", assoc_t.field("objects").type, "associations")
-        out["obj_offsets"] = _offsets_of(objects)
-        o = _children(objects.flatten(), "objects")
-        out["obj_container"] = _num(_require(o, "container", pa.uint8(), "objects"))
-        out["obj_index"] = _num(_require(o, "index", pa.int32(), "objects"))
-        out["obj_type"] = _num(_require(o, "type", pa.uint8(), "objects"))
-        ovl_i = _require(o, "ovl_index", obj_t.field("ovl_index").type, "objects")
-        ovl_t = _require(o, "ovl_type", obj_t.field("ovl_type").type, "objects")
-        out["ovl_offsets"] = _offsets_of(ovl_i)
-        if not np.array_equal(out["ovl_offsets"], _offsets_of(ovl_t)):
-            raise SchemaError("ovl_index and ovl_type have different lengths", column="objects.ovl_type")
-        out["ovl_index"] = _num(ovl_i.flatten())
-        out["ovl_type"] = _num(ovl_t.flatten())
+        expected_type = _map_arrow_type(container_keys, jet_key)
+        children = dict(zip(names, array.flatten()))
+        lists, per_event_counts = {}, {}
+        for f in expected_type:
+            if f.name not in children:
+                raise SchemaError(f"missing required column {f.name!r}", column=f.name)
+            child = children[f.name]
+            if not child.type.equals(f.type, check_metadata=False):
+                raise SchemaError(f"wrong dtype: expected {f.type}, got {child.type}", column=f.name)
+            if child.null_count:
+                raise SchemaError("null entries", column=f.name)
+            lists[f.name] = child
+            per_event_counts[f.name] = _counts(child)
+
+        def same_length(names_: Iterable[str], want: np.ndarray, what: str) -> None:
+            for n_ in names_:
+                got = per_event_counts[n_]
+                if got.shape != want.shape or not np.array_equal(got, want):
+                    ev = _first_mismatch(got, want) if got.shape == want.shape else None
+                    raise SchemaError(f"list lengths disagree with the number of {what}", column=n_, event=ev)
+
+        n_assoc_ev = per_event_counts["n_obj"]
+        same_length([n for n, _ in _PER_ASSOC], n_assoc_ev, "associations")
+        flat = {n: _num(lists[n].flatten()) for n in lists}
+        assoc_offsets = np.concatenate([[0], np.cumsum(n_assoc_ev)]).astype(np.int64)
+        assoc_event = np.repeat(np.arange(len(array), dtype=np.int64), n_assoc_ev)
+
+        def sums(per_assoc: np.ndarray) -> np.ndarray:
+            return np.bincount(assoc_event, weights=per_assoc, minlength=len(array)).astype(np.int64) \
+                if per_assoc.size else np.zeros(len(array), np.int64)
+
+        same_length([n for n, _ in _PER_OBJ], sums(flat["n_obj"]), "objects (sum of n_obj)")
         for kind in ("cal", "trk"):
-            lst = _require(a, kind, assoc_t.field(kind).type, "associations")
-            out[f"{kind}_offsets"] = _offsets_of(lst)
-            e = _children(lst.flatten(), kind)
-            out[f"{kind}_key"] = _num(_require(e, "key", pa.uint64(), kind))
-            for c in _VEC:
-                out[f"{kind}_{c}"] = _num(_require(e, c, pa.float32(), kind))
+            same_length([f"{kind}_{c}" for c, _ in _PER_ENTRY], sums(flat[f"n_{kind}"]),
+                        f"{kind} entries (sum of n_{kind})")
+        same_length([f"jettrk_{c}" for c in _VEC], sums(flat["has_jettrk"].astype(np.int64)),
+                    "associations with track sums (has_jettrk)")
+        obj_event = np.repeat(np.arange(len(array), dtype=np.int64), per_event_counts["obj_container"])
+        n_ovl_ev = np.bincount(obj_event, weights=flat["n_ovl"], minlength=len(array)).astype(np.int64) \
+            if obj_event.size else np.zeros(len(array), np.int64)
+        same_length([n for n, _ in _PER_OVL], n_ovl_ev, "overlaps (sum of n_ovl)")
+
+        offsets = lambda c: np.concatenate([[0], np.cumsum(c, dtype=np.int64)])
+        is_misc = flat["is_misc"]
+        position = np.arange(assoc_offsets[-1], dtype=np.int64) - assoc_offsets[assoc_event]
+        jet_index = (flat["jet_index_rel"].astype(np.int64) + np.where(is_misc, -1, position))
+        present = flat["has_jettrk"]
+        out: dict[str, np.ndarray] = {
+            "assoc_offsets": assoc_offsets, "jet_index": jet_index, "is_misc": is_misc,
+            "obj_offsets": offsets(flat["n_obj"]), "obj_container": flat["obj_container"],
+            "obj_index": flat["obj_index"], "obj_type": flat["obj_type"],
+            "ovl_offsets": offsets(flat["n_ovl"]), "ovl_index": flat["ovl_index"], "ovl_type": flat["ovl_type"],
+            "cal_offsets": offsets(flat["n_cal"]), "trk_offsets": offsets(flat["n_trk"]),
+        }
+        for kind in ("cal", "trk"):
+            for c, _ in _PER_ENTRY:
+                out[f"{kind}_{c}"] = flat[f"{kind}_{c}"]
+        for c in _VEC:
+            full = np.zeros(present.shape[0], np.float32)
+            full[present] = flat[f"jettrk_{c}"]
+            out[f"jettrk_{c}"] = full
         m = MissingETAssociationMap(container_keys, jet_key=jet_key, key=key, **out)
         if validate:
             m.validate()
