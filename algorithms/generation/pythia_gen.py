@@ -36,6 +36,8 @@ LIBRARY_SEED = 8317
 DEFAULT_LIBRARY_SIZE = 1000
 DEFAULT_BLOCK_SIZE = 20
 _MAX_PYTHIA_SEED = 900_000_000
+# Parquet column order of the output (input schema v1)
+OUTPUT_KEYS = ("EventInfo", *OBJECT_KEYS, "TruthMET")
 
 _COMMON_SETTINGS = (
     "Next:numberCount = 0", "Next:numberShowEvent = 0", "Next:numberShowInfo = 0",
@@ -122,6 +124,16 @@ class PythiaGenerator:
         else:
             raise RuntimeError(f"Pythia failed {max_tries} times in a row (seed {pythia_seed})")
         return _final_state(self._pythia.event, self.with_history), float(self._pythia.infoPython().weight())
+
+
+    def last_copy_p4(self, abs_pdg: int) -> np.ndarray | None:
+        """(px, py, pz, e) in MeV of the last copy of the first |id| == abs_pdg particle of the
+        current event (e.g. the Z after its recoils), or None; for truth studies and tests."""
+        parts = self._pythia.event.particles()
+        for p in parts:
+            if abs(p.id()) == abs_pdg and not any(abs(parts[d].id()) == abs_pdg for d in p.daughterList()):
+                return np.array([p.px(), p.py(), p.pz(), p.e()]) * GeV
+        return None
 
 
 def _final_state(event, with_history: bool):
@@ -316,6 +328,11 @@ class GenerationConfig:
             raise ValueError(f"--seed must be a non-negative integer, got {self.seed}")
 
 
+def needs_library(config: GenerationConfig) -> bool:
+    """Pileup overlay and the pileup part of the calorimeter noise both come from the library."""
+    return config.mu > 0 or config.detector.noise_mu_ref > 0
+
+
 class EventFactory:
     """Hard scatter + pileup + toy detector for events by global index (one per worker process)."""
 
@@ -323,10 +340,12 @@ class EventFactory:
         self.config = config
         init_seed = _pythia_seed(np.random.SeedSequence(config.seed, spawn_key=(2 ** 32 - 1,)))
         self.generator = PythiaGenerator(PROCESSES[config.process][0], init_seed)
-        self.library = library
         self.detector = ToyDetector(config.detector)
-        if library is not None and config.mu > 0:
-            self.detector.set_pileup_noise(library.particles, library.n_events, config.mu)
+        if library is None and needs_library(config):
+            library = load_or_generate_library(config.cache_dir, config.library_size)[0]
+        self.library = library
+        if library is not None:
+            self.detector.set_pileup_noise(library.particles, library.n_events, config.detector.noise_mu_ref)
 
     def event(self, index: int) -> dict:
         c = self.config
@@ -378,7 +397,8 @@ def block_to_edm(block: dict) -> dict:
     from metflow.edm.containers import Container, EventRecord, ListColumn, schema_for
 
     out = {}
-    for key, value in block.items():
+    for key in OUTPUT_KEYS:
+        value = block[key]
         schema = schema_for(key)
         if value[0] == "record":
             columns = value[1] or {f.name: np.zeros(0, f.dtype) for f in schema.fields}
@@ -436,7 +456,7 @@ def iter_blocks(config: GenerationConfig, *, processes: int = 1, block_size: int
     if processes < 1:
         raise ValueError(f"--threads must be >= 1, got {processes}")
     library_file = None
-    if config.mu > 0:
+    if needs_library(config):
         if library is None:
             library, library_file = load_or_generate_library(config.cache_dir, config.library_size, processes, log)
     tasks = [(f, min(block_size, config.n_events - f)) for f in range(0, config.n_events, block_size)]
@@ -445,14 +465,19 @@ def iter_blocks(config: GenerationConfig, *, processes: int = 1, block_size: int
         for first, n in tasks:
             yield first, n, factory.block(first, n)
         return
-    if library is not None and library_file is None:
+    own_file = library is not None and library_file is None
+    if own_file:   # a library handed in by the caller reaches the workers through a temporary file
         fd, library_file = tempfile.mkstemp(suffix=".npz")
         os.close(fd)
         np.savez(library_file, offsets=library.offsets, **{k: getattr(library.particles, k) for k in _PARTICLE_FIELDS})
-    with multiprocessing.get_context("spawn").Pool(min(processes, len(tasks)), initializer=_worker_init,
-                                                    initargs=(config, library_file)) as pool:
-        for (first, n), block in zip(tasks, pool.imap(_worker_block, tasks)):
-            yield first, n, block
+    try:
+        with multiprocessing.get_context("spawn").Pool(min(processes, len(tasks)), initializer=_worker_init,
+                                                        initargs=(config, library_file)) as pool:
+            for (first, n), block in zip(tasks, pool.imap(_worker_block, tasks)):
+                yield first, n, block
+    finally:
+        if own_file:
+            os.unlink(library_file)
 
 
 def generate(config: GenerationConfig, output: str, *, processes: int = 1, block_size: int = DEFAULT_BLOCK_SIZE,

@@ -46,7 +46,7 @@ class DetectorConfig:
     track_pt_min: float = 500 * MeV
     track_eff_central: float = 0.91          # hadrons, |eta| < 1.3
     track_eff_forward: float = 0.85          # hadrons, 1.3 < |eta| < 2.5
-    track_eff_electron_factor: float = 0.95  # electrons lose tracks to bremsstrahlung
+    track_eff_electron: float = 0.97         # electrons (bremsstrahlung losses)
     track_eff_muon: float = 0.99
     track_quality_fraction: float = 0.97     # tracks passing the "quality" hit requirements
     track_sigma_pt_const: float = 0.01       # sigma(pT)/pT constant term (x2 for |eta| > 1.5)
@@ -76,6 +76,7 @@ class DetectorConfig:
     muon_deposit: float = 1.5 * GeV          # MIP energy left by a muon (EM scale)
     cell_noise: tuple = (100 * MeV, 150 * MeV, 300 * MeV)  # |eta| < 2.5, < 3.2, forward
     topo_thresholds: tuple = (4.0, 2.0, 0.0)  # seed, grow, boundary significance
+    noise_mu_ref: float = 40.0               # pileup noise in the thresholds is that of this fixed mu
     # particle flow
     pflow_match_dr: float = 0.2
     pflow_remnant_sigma: float = 1.5
@@ -269,7 +270,7 @@ class ToyDetector:
         u_eff, u_qual = rng.random(n), rng.random(n)
         g = rng.standard_normal((4, n))
         eff = np.where(np.abs(eta) < 1.3, c.track_eff_central, c.track_eff_forward)
-        eff = np.where(apdg == 11, eff * c.track_eff_electron_factor, eff)
+        eff = np.where(apdg == 11, c.track_eff_electron, eff)
         eff = np.where(apdg == 13, c.track_eff_muon, eff)
         sigma_rel = np.hypot(np.where(np.abs(eta) < 1.5, 1.0, 2.0) * c.track_sigma_pt_const,
                              c.track_sigma_pt_slope * pt)
