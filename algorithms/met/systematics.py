@@ -189,34 +189,36 @@ class METSystematicsTool:
 
 def vary_met(met: MissingETContainer, variation: str, truth: Any, event_info: Any, *,
              key: str | None = None) -> MissingETContainer:
-    """A copy of a rebuilt MET with `variation` applied to its soft terms and the totals
-    recomputed (buildMETSum rules: soft terms counted in the total with their own flavour)."""
+    """A copy of a rebuilt MET with `variation` applied to its soft terms; each total term gets
+    the change of the soft terms it contains (FinalTrk: track soft terms, FinalClus: the others,
+    any other total: all soft terms), as buildMETSum would give."""
     tool = METSystematicsTool().apply_systematic_variation(variation)
-    terms = [(int(s), met.mpx[:, i].astype(np.float64), met.mpy[:, i].astype(np.float64),
-              met.sumet[:, i].astype(np.float64)) for i, s in enumerate(met.sources)]
+    sources = [int(s) for s in met.sources]
+    values = np.stack([met.mpx, met.mpy, met.sumet], axis=2).astype(np.float64)
+    terms = [(s, values[:, i, 0], values[:, i, 1], values[:, i, 2]) for i, s in enumerate(sources)]
     hx, hy = pt_hard(terms, truth["nonint_mpx"], truth["nonint_mpy"], truth["nonint_sumet"])
     g = event_normals(event_info["run_number"], event_info["event_number"], variation)
-    values = np.stack([np.stack(t[1:], axis=1) for t in terms], axis=1) if terms else \
-        np.zeros((met.n_events, 0, 3))
-    for i, (source, *_rest) in enumerate(terms):
-        if Source.is_soft_term(source):
+    deltas = {}
+    for i, source in enumerate(sources):
+        if Source.is_soft_term(source) and not Source.is_total_term(source):
             col = values[:, i, :].copy()
             tool.apply_correction(col, source, hx, hy, g)
-            values[:, i, :] = col
-    for i, (source, *_rest) in enumerate(terms):
+            deltas[i] = col - values[:, i, :]
+    for i, (name, source) in enumerate(zip(met.names, sources)):
         if not Source.is_total_term(source):
             continue
-        flavour = int(source) & (Source.Track | Source.LCTopo | Source.EMTopo)
-        total = np.zeros((met.n_events, 3))
-        for j, (s_j, *_r) in enumerate(terms):
-            if j == i or Source.is_total_term(s_j) or Source.is_invisible_term(s_j):
+        for j, delta in deltas.items():
+            track = Source.is_track_term(sources[j])
+            if (name == mk.FINAL_TRK and not track) or (name == mk.FINAL_CLUS and track):
                 continue
-            if Source.is_soft_term(s_j) and flavour and not Source.has_pattern(s_j, flavour):
-                continue
-            total += values[:, j, :]
-        values[:, i, :] = total
-    return MissingETContainer(met.names, met.sources, values[:, :, 0], values[:, :, 1],
-                              values[:, :, 2], key=key)
+            values[:, i, :] += delta
+    for j, delta in deltas.items():
+        values[:, j, :] += delta
+    mpx, mpy, sumet = (met.mpx.copy(), met.mpy.copy(), met.sumet.copy())
+    changed = sorted(set(deltas) | {i for i, s in enumerate(sources) if Source.is_total_term(s)})
+    for i in changed:
+        mpx[:, i], mpy[:, i], sumet[:, i] = values[:, i, 0], values[:, i, 1], values[:, i, 2]
+    return MissingETContainer(met.names, met.sources, mpx, mpy, sumet, key=key)
 
 
 class METSystematicsAlg(Algorithm):

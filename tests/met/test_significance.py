@@ -1,0 +1,160 @@
+"""Object-based MET significance: invariants, χ²(2) calibration on toy Z→ℓℓ (no real MET),
+and large S on toy Z→νν. Events go through METMaker (map, rebuild) before the significance."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import pathlib
+import sys
+
+import numpy as np
+import pytest
+
+from metflow.edm import keys as mk
+from metflow.edm.met import MissingETAssociationHelper, ObjectType, Source
+from metflow.edm.units import GeV
+
+from metflow.algorithms.met.maker import METBuilder, METMaker
+from metflow.algorithms.met.significance import (SOFT_TERM_RESO, METSignificance,
+                                                 relative_pt_resolution, significance_key)
+
+
+def _load_events():
+    name = "_metflow_tests_maker_events"
+    if name not in sys.modules:
+        path = pathlib.Path(__file__).with_name("test_maker_events.py")
+        spec = importlib.util.spec_from_file_location(name, path)
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[name] = mod
+        spec.loader.exec_module(mod)
+    return sys.modules[name]
+
+
+E = _load_events()
+
+
+def ks_uniform_pvalue(u: np.ndarray) -> float:
+    """Kolmogorov-Smirnov p-value of samples `u` against U(0, 1) (asymptotic, Stephens' correction)."""
+    u = np.sort(np.asarray(u))
+    n = len(u)
+    i = np.arange(1, n + 1)
+    d = max(np.max(i / n - u), np.max(u - (i - 1) / n))
+    lam = (math.sqrt(n) + 0.12 + 0.11 / math.sqrt(n)) * d
+    return float(min(1.0, max(0.0, 2 * sum((-1) ** (k - 1) * math.exp(-2 * k * k * lam * lam)
+                                           for k in range(1, 101)))))
+
+
+def test_ks_helper_rejects_non_uniform():
+    rng = np.random.default_rng(0)
+    assert ks_uniform_pvalue(rng.random(3000)) > 1e-3
+    assert ks_uniform_pvalue(rng.random(3000) ** 1.3) < 1e-6
+
+
+def _xy(pt, phi):
+    return np.array([pt * math.cos(phi), pt * math.sin(phi)])
+
+
+def _vec(xy, eta):
+    pt = float(np.hypot(*xy))
+    pz = pt * math.sinh(eta)
+    return np.array([xy[0], xy[1], pz, math.sqrt(pt * pt + pz * pz)])
+
+
+def toy_z_event(rng, invisible: bool):
+    """Z→μμ (or νν) + recoil jets + soft term, with reco = truth + error and error ~ N(0, σ(reco)),
+    so the true MET is zero (Z→μμ) or pT(Z) (Z→νν) and the mismeasurement is Gaussian."""
+    ev = E.Event()
+    zpt = rng.exponential(20 * GeV) if not invisible else rng.uniform(100, 200) * GeV
+    zphi = rng.uniform(-math.pi, math.pi)
+    z = _xy(zpt, zphi)
+    truth_sum = np.zeros(2)
+    if not invisible:
+        q = _xy(rng.uniform(30, 45) * GeV, rng.uniform(-math.pi, math.pi))
+        for sign in (1, -1):
+            reco = z / 2 + sign * q
+            pt = float(np.hypot(*reco))
+            err = reco / pt * relative_pt_resolution(ObjectType.Muon, pt) * pt * rng.normal()
+            truth_sum += reco - err
+            ev.objects["m"].append(dict(p4=_vec(reco, rng.uniform(-2, 2)), pfos=[], id_track=-1, type=0))
+    else:
+        truth_sum += z   # the neutrinos
+    for _ in range(int(rng.integers(0, 3))):
+        reco = _xy(rng.uniform(40, 120) * GeV, rng.uniform(-math.pi, math.pi))
+        pt = float(np.hypot(*reco))
+        err = reco / pt * relative_pt_resolution(ObjectType.Jet, pt) * pt * rng.normal()
+        truth_sum += reco - err
+        ev.pfo_p4.append(_vec(reco - err, rng.uniform(-2, 2)))
+        ev.pfo_track.append(-1)
+        constit = ev.pfo_p4[-1]
+        ev.jets.append(dict(pfos=[len(ev.pfo_p4) - 1], constit=constit,
+                            p4=np.array([reco[0], reco[1], constit[2], constit[3]]), jvt=0.95))
+    soft_truth = -truth_sum
+    soft_reco = soft_truth + rng.normal(0, SOFT_TERM_RESO, 2)
+    ev.pfo_p4.append(_vec(soft_reco, rng.uniform(-3, 3)))
+    ev.pfo_track.append(-1)
+    return ev
+
+
+def significance_of(events, soft=mk.SOFT_CLUS, total=mk.FINAL_CLUS):
+    conts, m, core = E.block(events)
+    maker = METMaker(do_pflow=True, jet_selection="Loose")
+    helper, met = MissingETAssociationHelper(m), METBuilder(m.n_events)
+    maker.rebuild_met(mk.MUONS_TERM, ObjectType.Muon, conts["m"], helper, met)
+    res = maker.rebuild_jet_met(mk.REF_JET, soft, met, conts["jets"], core, helper)
+    assert (res.status == 1).all()  # every toy jet is hard
+    maker.build_met_sum(total, met, Source.cluster_lc())
+    return METSignificance().from_builder(met, total, {mk.MUONS_TERM: ObjectType.Muon,
+                                                       mk.REF_JET: ObjectType.Jet}), met
+
+
+def test_zll_significance_is_chi2_with_two_dof(capsys):
+    rng = np.random.default_rng(2024)
+    rec, _ = significance_of([toy_z_event(rng, invisible=False) for _ in range(3000)])
+    s = rec["s"].astype(np.float64)
+    assert (s >= 0).all()
+    p_values = np.exp(-s / 2)          # χ²(2) survival function
+    p_ks = ks_uniform_pvalue(p_values)
+    with capsys.disabled():
+        print(f"\n[significance] Z->mumu toy: {len(s)} events, mean S = {s.mean():.3f} (χ²(2): 2), "
+              f"KS p-value of exp(-S/2) vs U(0,1) = {p_ks:.3f}")
+    assert p_ks > 1e-3
+    assert abs(s.mean() - 2.0) < 0.2
+
+
+def test_znunu_significance_is_large():
+    rng = np.random.default_rng(7)
+    rec, _ = significance_of([toy_z_event(rng, invisible=True) for _ in range(300)])
+    assert np.median(rec["s"]) > 50
+    assert (rec["sqrt_s"] > 3).mean() > 0.95
+
+
+def test_isotropic_soft_only_gives_met2_over_sigma2_and_rotation_invariance():
+    sig = METSignificance()
+    rng = np.random.default_rng(1)
+    mpx, mpy = rng.normal(0, 20 * GeV, 50), rng.normal(0, 20 * GeV, 50)
+    var = np.full(50, SOFT_TERM_RESO ** 2)
+    rec = sig.significance(mpx, mpy, var, var, np.zeros(50))
+    np.testing.assert_allclose(rec["s"], (mpx ** 2 + mpy ** 2) / SOFT_TERM_RESO ** 2, rtol=1e-5)
+    # an anisotropic covariance rotated together with the MET leaves S unchanged
+    vxx, vyy, vxy = var * 3, var, var * 0.5
+    a = 0.7
+    c, s = math.cos(a), math.sin(a)
+    rx, ry = c * mpx - s * mpy, s * mpx + c * mpy
+    rvxx = c * c * vxx - 2 * s * c * vxy + s * s * vyy
+    rvyy = s * s * vxx + 2 * s * c * vxy + c * c * vyy
+    rvxy = s * c * (vxx - vyy) + (c * c - s * s) * vxy
+    np.testing.assert_allclose(sig.significance(rx, ry, rvxx, rvyy, rvxy)["s"],
+                               sig.significance(mpx, mpy, vxx, vyy, vxy)["s"], rtol=1e-4)
+    # equals the quadratic form p^T V^-1 p when |rho| < 0.9
+    det = vxx * vyy - vxy ** 2
+    quad = (vyy * mpx ** 2 - 2 * vxy * mpx * mpy + vxx * mpy ** 2) / det
+    np.testing.assert_allclose(sig.significance(mpx, mpy, vxx, vyy, vxy)["s"], quad, rtol=1e-4)
+
+
+def test_significance_key_and_resolution_errors():
+    assert significance_key("AntiKt4EMPFlow") == "METSignificance_AntiKt4EMPFlow"
+    with pytest.raises(ValueError, match="non-empty"):
+        significance_key("")
+    with pytest.raises(ValueError, match="no pT resolution"):
+        relative_pt_resolution(ObjectType.CaloCluster, np.array([1.0]))
