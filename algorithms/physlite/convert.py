@@ -119,9 +119,17 @@ class _Block:
     def has(self, var: str) -> bool:
         return self.pfile.has(self.container, var)
 
+    def preload(self, variables) -> None:
+        """Read the present ones of ``variables`` in one call (missing ones fail later, when used)."""
+        want = [(self.container, v) for v in variables if v not in self._cache and self.has(v)]
+        for (_, var), arr in self.pfile.read(want, self.first, self.stop).items():
+            self._cache[var] = arr
+
     def jagged(self, var: str, dtype=np.float32) -> np.ndarray:
         """A per-object variable as a flat array; the object counts must agree across vars."""
-        arr = self.pfile.read([(self.container, var)], self.first, self.stop)[(self.container, var)]
+        arr = self._cache.get(var)
+        if arr is None:
+            arr = self.pfile.read([(self.container, var)], self.first, self.stop)[(self.container, var)]
         (offsets,), flat = _split(arr, 1)
         if self.offsets is None:
             self.offsets = offsets
@@ -151,6 +159,13 @@ class _Block:
         return 0 if self.offsets is None else int(self.offsets[-1])
 
 
+_P4 = ("pt", "eta", "phi", "m")
+
+
+def _all(table: dict[int, tuple[str, ...]]) -> tuple[str, ...]:
+    return tuple(v for names in table.values() for v in names)
+
+
 def _p4_block(block: _Block, mass: float | None = None) -> dict[str, np.ndarray]:
     pt, eta, phi = (block.jagged(v) for v in ("pt", "eta", "phi"))
     m = np.full(pt.shape, mass) if mass is not None else block.jagged("m")
@@ -169,6 +184,7 @@ def convert_electrons(pfile: PhysliteFile, first: int, stop: int, key: str) -> C
     (topoetcone20/pT < 0.20 and ptvarcone30_Nonprompt_All_MaxWeightTTVALooseCone_pt1000/pT
     < 0.15)."""
     b = _Block(pfile, ATLAS_ELECTRONS, first, stop)
+    b.preload(_P4 + ("charge",) + _all(ELECTRON_ID) + ELECTRON_ISO_VARS)
     cols = _p4_block(b)
     pt = b.jagged("pt")
     n = pt.shape[0]
@@ -188,6 +204,7 @@ def convert_photons(pfile: PhysliteFile, first: int, stop: int, key: str) -> Con
     """AnalysisPhotons: id bits from the IsEM decorations; ``isolated`` = FixedCutTight
     (topoetcone40 < 0.022 pT + 2.45 GeV and ptcone20/pT < 0.05)."""
     b = _Block(pfile, ATLAS_PHOTONS, first, stop)
+    b.preload(_P4 + _all(PHOTON_ID) + PHOTON_ISO_VARS)
     cols = _p4_block(b)
     pt = b.jagged("pt")
     n = pt.shape[0]
@@ -209,6 +226,7 @@ def convert_muons(pfile: PhysliteFile, first: int, stop: int, key: str) -> Conta
     (loose: quality <= Loose, medium: <= Medium, tight: Tight), only for muons passing the ID
     track cuts."""
     b = _Block(pfile, ATLAS_MUONS, first, stop)
+    b.preload(_P4 + ("charge", "muonType", "quality"))
     cols = _p4_block(b, mass=MUON_MASS)
     n = cols["px"].shape[0]
     cols["charge"] = _charge(b)
@@ -229,6 +247,7 @@ def convert_muons(pfile: PhysliteFile, first: int, stop: int, key: str) -> Conta
 def convert_taus(pfile: PhysliteFile, first: int, stop: int, key: str) -> Container:
     """AnalysisTauJets: id bits from the GNTau (Run 3) or DeepSet/RNN (Run 2) working points."""
     b = _Block(pfile, ATLAS_TAUS, first, stop)
+    b.preload(_P4 + ("charge",) + _all(TAU_ID))
     cols = _p4_block(b)
     n = cols["px"].shape[0]
     cols["charge"] = _charge(b)
@@ -243,6 +262,7 @@ def convert_jets(pfile: PhysliteFile, first: int, stop: int, key: str) -> Contai
     NNJvt decision: ``jvt`` is 1.0 for NNJvtPass jets and 0.0 otherwise, so any threshold in
     (0, 1) applies the stored decision."""
     b = _Block(pfile, ATLAS_JETS, first, stop)
+    b.preload(_P4 + tuple(f"JetConstitScaleMomentum_{v}" for v in _P4) + ("NNJvtPass", "EMFrac"))
     cols = _p4_block(b)
     constit = _four_momentum(*(b.jagged(f"JetConstitScaleMomentum_{v}") for v in ("pt", "eta", "phi", "m")))
     n = cols["px"].shape[0]

@@ -20,12 +20,13 @@ class CorruptFileError(PhysliteError):
 class MissingBranchError(PhysliteError, KeyError):
     """A branch (TTree) or field (RNTuple) the conversion needs is absent from the file."""
 
-    def __init__(self, path: str, branch: str, available: list[str] | tuple[str, ...] = ()):
+    def __init__(self, path: str, branch: str, available=(), alternatives=()):
         self.path = path
         self.branch = branch
         close = difflib.get_close_matches(branch, list(available), n=3, cutoff=0.6)
         hint = f"; closest: {', '.join(close)}" if close else ""
-        super().__init__(f"{path}: branch {branch!r} not found{hint}")
+        also = "".join(f" (nor {a!r})" for a in alternatives)
+        super().__init__(f"{path}: branch {branch!r}{also} not found{hint}")
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0])

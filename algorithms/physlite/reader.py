@@ -101,7 +101,8 @@ class PhysliteFile:
         for name in self._candidates(container, var):
             if name in self._keys:
                 return name
-        raise MissingBranchError(self.path, self._candidates(container, var)[0], self._keys)
+        first, *others = self._candidates(container, var)
+        raise MissingBranchError(self.path, first, self._keys, others)
 
     def has(self, container: str, var: str) -> bool:
         """True when the file stores ``var`` of ``container``."""
@@ -119,8 +120,11 @@ class PhysliteFile:
         plain = {cv: n for cv, n in names.items() if not self._is_memberwise_links(n)}
         out: dict = {}
         with self._lock:
-            for cv, name in plain.items():
-                out[cv] = self._read_one(name, first, stop)
+            if self.format == "RNTuple" and plain:
+                out.update(self._read_rntuple(plain, first, stop))
+            else:
+                for cv, name in plain.items():
+                    out[cv] = self._read_one(name, first, stop)
             for cv, name in names.items():
                 if cv not in plain:
                     out[cv] = self._read_memberwise_links(name, first, stop)
@@ -138,6 +142,21 @@ class PhysliteFile:
                 f"{self.path}: cannot read branch {name!r} (entries {first}-{stop}): "
                 f"{type(exc).__name__}: {exc}"
             ) from exc
+
+    def _read_rntuple(self, names: dict, first: int, stop: int) -> dict:
+        """All requested RNTuple fields in one uproot call (one pass over the field tree)."""
+        try:
+            array = self._tree.arrays(sorted(set(names.values())), entry_start=first, entry_stop=stop)
+        except Exception as exc:
+            raise CorruptFileError(
+                f"{self.path}: cannot read fields {sorted(set(names.values()))} "
+                f"(entries {first}-{stop}): {type(exc).__name__}: {exc}"
+            ) from exc
+        out = {}
+        for cv, name in names.items():
+            top, _, sub = name.partition(".")
+            out[cv] = array[top][sub] if sub else array[top]
+        return out
 
     def _is_memberwise_links(self, name: str) -> bool:
         """A TTree ``vector<ElementLink>`` streamed as one object (not split): uproot gets it
