@@ -15,6 +15,7 @@ from metflow.edm.links import check_links, resolve_original
 from metflow.edm.met import (ConstVec, MissingET, MissingETAssociation, MissingETAssociationHelper,
                              MissingETAssociationMap, MissingETBase, MissingETContainer,
                              ObjectType, Source, UsagePolicy)
+from metflow.edm.persistence import decode, read_parquet, write_parquet
 
 __all__ = [
     "keys", "units",
@@ -25,5 +26,5 @@ __all__ = [
     "check_links", "resolve_original",
     "ConstVec", "MissingET", "MissingETAssociation", "MissingETAssociationHelper",
     "MissingETAssociationMap", "MissingETBase", "MissingETContainer", "ObjectType", "Source",
-    "UsagePolicy",
+    "UsagePolicy", "decode", "read_parquet", "write_parquet",
 ]

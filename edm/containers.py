@@ -770,6 +770,18 @@ class Container:
             raise exc.with_context(source=source, key=key) from None
         return out
 
+    @classmethod
+    def from_awkward(cls, array, schema: Schema, *, key: str | None = None,
+                     source: str | None = None) -> "Container":
+        """Container from an awkward ``var * {fields}`` array, through Arrow (same strict checks)."""
+        ak = _require_awkward()
+        return cls.from_arrow(ak.to_arrow(array, extensionarray=False, list_to32=True), schema,
+                              key=key, source=source)
+
+    def to_awkward(self):
+        """Awkward view of the block (``var * {fields}``), through Arrow."""
+        return _require_awkward().from_arrow(self.to_arrow())
+
     def equals(self, other: object) -> bool:
         """Bit-exact equality of schema, offsets and every column (NaN payloads included)."""
         if not isinstance(other, Container) or other.schema.names != self.schema.names:
@@ -789,6 +801,14 @@ class Container:
     def __repr__(self) -> str:
         return (f"Container({self.key or self.schema.name}: {self.n_events} events, {len(self)} objects, "
                 f"columns={list(self.columns)})")
+
+
+def _require_awkward():
+    try:
+        import awkward
+    except ImportError:
+        raise ImportError('awkward is needed for this conversion: pip install "metflow[physlite]"') from None
+    return awkward
 
 
 def _column_from_arrow(child, f: Field, offsets: np.ndarray):

@@ -188,3 +188,17 @@ def test_list_column_operations():
     assert ListColumn.concatenate([lc.slice(0, 1), lc.slice(1, 3)]).equals(lc)
     with pytest.raises(SchemaError):
         ListColumn([0, 2], [1])
+
+
+def test_awkward_round_trip_via_arrow():
+    ak = pytest.importorskip("awkward")
+    el = electrons()
+    arr = el.to_awkward()
+    assert ak.num(arr, axis=1).tolist() == [2, 0, 1]
+    assert arr[0, 1].clusters.tolist() == [1, 2]
+    back = Container.from_awkward(arr, schema_for(keys.ELECTRONS), key=keys.ELECTRONS)
+    assert back.equals(el)
+    wrong = ak.with_field(arr, ak.values_astype(arr.px, np.float64), "px")
+    with pytest.raises(SchemaError) as info:
+        Container.from_awkward(wrong, schema_for(keys.ELECTRONS), key=keys.ELECTRONS)
+    assert info.value.column == "px"
