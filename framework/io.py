@@ -189,8 +189,11 @@ class ParquetSink(Sink):
     """Writes the given keys, one row per event, to a Parquet file (temp file, then rename)."""
 
     def __init__(self, path: str, keys: Sequence[str], compression: str = "zstd",
-                 row_group_size: int = 4096):
+                 row_group_size: int = 4096,
+                 writer_options: Callable[[Any], dict[str, Any]] | None = None):
+        """`writer_options(arrow_schema)` may return ParquetWriter keywords (encodings etc.)."""
         self.path = os.fspath(path)
+        self.writer_options = writer_options
         self._keys = list(keys)
         self.name = self.path
         self.compression = compression
@@ -251,8 +254,9 @@ class ParquetSink(Sink):
         self._pending_rows = rest.num_rows
         try:
             if self._writer is None:
-                self._writer = pq.ParquetWriter(self._tmp, head.schema,
-                                                compression=self.compression)
+                options = ({"compression": self.compression} if self.writer_options is None
+                           else self.writer_options(head.schema))
+                self._writer = pq.ParquetWriter(self._tmp, head.schema, **options)
             self._writer.write_table(head, row_group_size=self.row_group_size)
         except Exception as exc:
             raise SinkError(f"{self.path}: writing failed: {exc}") from exc

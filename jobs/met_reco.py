@@ -3,6 +3,7 @@
 from metflow.algorithms.met.config import met_reco_cfg
 from metflow.algorithms.met.reco import METObjectAssociator, METRecoSummary
 from metflow.edm import keys as K
+from metflow.edm.persistence import parquet_writer_options
 from metflow.framework import Job, ParquetSink, ParquetSource
 from metflow.framework.errors import ConfigurationError
 from metflow.framework.registry import find_algorithm
@@ -60,7 +61,8 @@ def configure(flags):
     outputs = [k for jet in jets for k in (K.met_assoc_key(jet), K.met_core_key(jet))]
     if flags["met.write_objects"]:
         outputs = [k for k in source.keys() if k not in CONSTITUENT_KEYS] + outputs
-    sinks = [METRecoSummary(jets), ParquetSink(flags["output.file"] or DEFAULT_OUTPUT, outputs)]
+    sinks = [METRecoSummary(jets), ParquetSink(flags["output.file"] or DEFAULT_OUTPUT, outputs,
+                                                    writer_options=parquet_writer_options)]
     return Job(source=source, algorithms=algorithms, sinks=sinks, name="met_reco")
 
 
