@@ -142,8 +142,8 @@ EVENT_INFO_SCHEMA = Schema("EventInfo", (
 ), per_event=True)
 
 TRUTH_MET_SCHEMA = Schema("TruthMET", (
-    Field("nonint_mpx", "float32", doc="-sum px of non-interacting particles [MeV]"),
-    Field("nonint_mpy", "float32", doc="-sum py of non-interacting particles [MeV]"),
+    Field("nonint_mpx", "float32", doc="+sum px of non-interacting particles (points along the true MET, as ATLAS MET_Truth NonInt) [MeV]"),
+    Field("nonint_mpy", "float32", doc="+sum py of non-interacting particles [MeV]"),
     Field("nonint_sumet", "float32", doc="sum pT of non-interacting particles [MeV]"),
 ), per_event=True)
 
