@@ -47,17 +47,20 @@ O_JET, O_CST, O_TST = 0, 3, 6
 JET_NOT_PROCESSED, JET_HARD, JET_SOFT, JET_REJECTED, JET_NO_ASSOC = 0, 1, 2, 3, 4
 
 _jit = numba.njit(nogil=True, cache=True)
+# Helpers take the map tuple; inlining them avoids passing (and reference-counting) its 29
+# arrays on every call, which otherwise dominates the kernels' run time.
+_inline = numba.njit(nogil=True, cache=True, inline="always")
 
 
-@_jit
+@_inline
 def _bit(i):
     return _ONE << np.uint64(i)
 
 
-@_jit
-def _find_object(m, a0, a1, container, index, found_assoc, found_obj):
+@_inline
+def _find_object(obj_offsets, obj_container, obj_index, a0, a1, container, index, found_assoc,
+                 found_obj):
     """Associations of event range [a0, a1) holding object (container, index); returns count."""
-    obj_offsets, obj_container, obj_index = m[3], m[4], m[5]
     n = 0
     for a in range(a0, a1):
         for o in range(obj_offsets[a], obj_offsets[a + 1]):
@@ -69,9 +72,8 @@ def _find_object(m, a0, a1, container, index, found_assoc, found_obj):
     return n
 
 
-@_jit
-def _is_selected_anywhere(m, selected, found_assoc, found_obj, n):
-    obj_offsets = m[3]
+@_inline
+def _is_selected_anywhere(obj_offsets, selected, found_assoc, found_obj, n):
     for k in range(n):
         a = found_assoc[k]
         if selected[a] & _bit(found_obj[k] - obj_offsets[a]):
@@ -79,19 +81,18 @@ def _is_selected_anywhere(m, selected, found_assoc, found_obj, n):
     return False
 
 
-@_jit
-def _has_overlaps(m, selected, a, o, policy_mask):
+@_inline
+def _has_overlaps(ovl_offsets, ovl_index, ovl_type, selected, a, o, policy_mask):
     """MissingETAssociation::hasOverlaps: a selected overlapping object with a policy type bit."""
     if policy_mask == 0:
         return False
-    ovl_offsets, ovl_index, ovl_type = m[7], m[8], m[9]
     for q in range(ovl_offsets[o], ovl_offsets[o + 1]):
         if (selected[a] & _bit(ovl_index[q])) and (ovl_type[q] & policy_mask) != 0:
             return True
     return False
 
 
-@_jit
+@_inline
 def _key_sum(offsets, keys, px, py, sumpt, a, mask, want_intersect, out):
     """Sum of the entries of association a whose key intersects `mask` (or, if not
     `want_intersect`, does not); out = (px, py, sumpt, e) accumulators, pz omitted."""
@@ -113,10 +114,10 @@ def rebuild_objects(m, selected, container, ev_offsets, px, py, orig_index, use,
     object, 1 for objects added to the term. greedy_mode: 0 none, 1 flag overlapping
     electrons, 2 also jets (set by the caller for photons only).
     """
-    assoc_offsets, obj_offsets, obj_type = m[0], m[3], m[6]
-    ovl_offsets, ovl_index = m[7], m[8]
-    cal_offsets, cal_key, cal_px, cal_py = m[10], m[11], m[12], m[13]
-    trk_offsets, trk_key, trk_px, trk_py = m[17], m[18], m[19], m[20]
+    assoc_offsets, obj_offsets, obj_container, obj_index, obj_type = m[0], m[3], m[4], m[5], m[6]
+    ovl_offsets, ovl_index, ovl_type = m[7], m[8], m[9]
+    cal_offsets, cal_key, cal_px, cal_py, cal_sumpt = m[10], m[11], m[12], m[13], m[16]
+    trk_offsets, trk_key, trk_px, trk_py, trk_sumpt = m[17], m[18], m[19], m[20], m[23]
     n_events = ev_offsets.shape[0] - 1
     max_assoc = 1
     for e in range(n_events):
@@ -130,14 +131,16 @@ def rebuild_objects(m, selected, container, ev_offsets, px, py, orig_index, use,
             weight[i] = 0.0
             if not use[i]:
                 continue
-            n = _find_object(m, a0, a1, container, orig_index[i], found_assoc, found_obj)
+            n = _find_object(obj_offsets, obj_container, obj_index, a0, a1, container, orig_index[i],
+                             found_assoc, found_obj)
             if n == 0 and is_electron:
                 continue  # an electron missing from the map stays in the soft term
-            if _is_selected_anywhere(m, selected, found_assoc, found_obj, n):
+            if _is_selected_anywhere(obj_offsets, selected, found_assoc, found_obj, n):
                 continue
             overlap = False
             for k in range(n):
-                if _has_overlaps(m, selected, found_assoc[k], found_obj[k], policy_mask):
+                if _has_overlaps(ovl_offsets, ovl_index, ovl_type, selected, found_assoc[k],
+                                 found_obj[k], policy_mask):
                     overlap = True
                     break
             if not overlap:
@@ -170,9 +173,9 @@ def rebuild_objects(m, selected, container, ev_offsets, px, py, orig_index, use,
                     a = found_assoc[k]
                     mask = _bit(found_obj[k] - obj_offsets[a])
                     if constituent_trk:
-                        _key_sum(trk_offsets, trk_key, trk_px, trk_py, m[23], a, mask, True, acc)
+                        _key_sum(trk_offsets, trk_key, trk_px, trk_py, trk_sumpt, a, mask, True, acc)
                     else:
-                        _key_sum(cal_offsets, cal_key, cal_px, cal_py, m[16], a, mask, True, acc)
+                        _key_sum(cal_offsets, cal_key, cal_px, cal_py, cal_sumpt, a, mask, True, acc)
                 out[e, 0] -= acc[0]
                 out[e, 1] -= acc[1]
                 out[e, 2] += np.hypot(acc[0], acc[1])
@@ -207,7 +210,7 @@ def jet_track_moments(ev_offsets, ghost_offsets, ghost_values, trk_offsets, trk_
             out_n[j] = c
 
 
-@_jit
+@_inline
 def _lookup(ev_offsets, orig_index, values, e, index, default):
     for i in range(ev_offsets[e], ev_offsets[e + 1]):
         if orig_index[i] == index:
@@ -320,9 +323,9 @@ def rebuild_jets(m, selected, par, flags, ev_offsets, px, py, pz, cpx, cpy, cpz,
             for o in range(obj_offsets[a], obj_offsets[a + 1]):
                 local = o - obj_offsets[a]
                 if obj_type[o] == TYPE_MUON:
-                    n = _find_object(m, a0, a1, obj_container[o], obj_index[o], found_assoc,
-                                     found_obj)
-                    if not _is_selected_anywhere(m, selected, found_assoc, found_obj, n):
+                    n = _find_object(obj_offsets, obj_container, obj_index, a0, a1,
+                                     obj_container[o], obj_index[o], found_assoc, found_obj)
+                    if not _is_selected_anywhere(obj_offsets, selected, found_assoc, found_obj, n):
                         continue
                     mu_mask |= _bit(local)
                     # h. DoRemoveMuonJets: the jet is the muon's own track (+ FSR)

@@ -63,9 +63,11 @@ class Event:
         return t < 0 or self.trk_vertex[t] == 0
 
 
-def random_event(rng: np.random.Generator) -> Event:
+def random_event(rng: np.random.Generator, *, max_tracks: int = 25, max_neutrals: int = 25,
+                 max_jets: int = 6, max_objects: int = 3) -> Event:
+    """A random event; the maxima set the multiplicities (defaults: small events for tests)."""
     ev = Event()
-    n_trk = int(rng.integers(0, 25))
+    n_trk = int(rng.integers(0, max_tracks))
     for _ in range(n_trk):
         p = _p4(rng.exponential(3 * GeV) + 0.5 * GeV, rng.uniform(-2.5, 2.5), rng.uniform(-np.pi, np.pi), 139.6)
         ev.trk_p4.append(p)
@@ -73,12 +75,12 @@ def random_event(rng: np.random.Generator) -> Event:
     for t in range(n_trk):  # one charged PFO per track, momentum close to the track's
         ev.pfo_p4.append(ev.trk_p4[t] * rng.uniform(0.9, 1.1))
         ev.pfo_track.append(t)
-    for _ in range(int(rng.integers(0, 25))):
+    for _ in range(int(rng.integers(0, max_neutrals))):
         ev.pfo_p4.append(_p4(rng.exponential(4 * GeV) + 0.2 * GeV, rng.uniform(-4.9, 4.9), rng.uniform(-np.pi, np.pi)))
         ev.pfo_track.append(-1)
     n_pfo = len(ev.pfo_p4)
     order = rng.permutation(n_pfo)
-    n_jets = int(rng.integers(0, 6))
+    n_jets = int(rng.integers(0, max_jets))
     cuts = np.sort(rng.integers(0, n_pfo + 1, size=2 * n_jets)) if n_pfo else np.zeros(2 * n_jets, int)
     for j in range(n_jets):
         pfos = [int(p) for p in order[cuts[2 * j]:cuts[2 * j + 1]]]
@@ -92,7 +94,7 @@ def random_event(rng: np.random.Generator) -> Event:
                             jvt=float(rng.uniform(0, 1))))
     usable = [p for p in range(n_pfo) if ev.pfo_is_soft_ok(p)]
     for kind in "egtm":
-        for _ in range(int(rng.integers(0, 3))):
+        for _ in range(int(rng.integers(0, max_objects))):
             if kind == "m":
                 charged = [p for p in usable if ev.pfo_track[p] >= 0]
                 pfos = [int(rng.choice(charged))] if charged and rng.random() < 0.9 else []

@@ -1,0 +1,100 @@
+"""METMaker rebuild throughput: PFlow TST (e, γ, τ, μ, jets, FinalTrk) in blocks of 256 events.
+
+Events are ttbar-like at μ = 40 in what the rebuild cost depends on: up to 20 jets (hard and
+pileup) and up to 4 objects of each type per event, built by the tests' map builder
+(tests/met/test_maker_events.py) since the rebuild never touches the soft constituents. The
+run reports events/s on one core and the share of time spent in Python (orchestration) rather
+than in the numba kernels (measured by timing the kernel calls). Goal: ≥ 100k events/s/core.
+
+    pytest tests/benchmarks/test_maker_bench.py -s
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import pathlib
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from metflow.algorithms.met import _maker_kernels as K
+from metflow.algorithms.met import maker as maker_mod
+from metflow.algorithms.met.maker import METMaker, rebuild_event_met
+
+BLOCK = 256
+N_BLOCKS = 4
+
+
+def _events_module():
+    name = "_metflow_tests_maker_events"
+    if name not in sys.modules:
+        path = pathlib.Path(__file__).parents[1] / "met" / "test_maker_events.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[name] = mod
+        spec.loader.exec_module(mod)
+    return sys.modules[name]
+
+
+@pytest.fixture(scope="module")
+def blocks():
+    E = _events_module()
+    rng = np.random.default_rng(40)
+    out = []
+    for _ in range(N_BLOCKS):
+        events = [E.random_event(rng, max_tracks=120, max_neutrals=120, max_jets=21, max_objects=5)
+                  for _ in range(BLOCK)]
+        conts, m, core = E.block(events)
+        objs = {"electrons": conts["e"], "photons": conts["g"], "taus": conts["t"], "muons": conts["m"]}
+        out.append((m, core, conts["jets"], objs, conts["tracks"]))
+    return out
+
+
+def _rebuild_all(maker, blocks):
+    for m, core, jets, objs, tracks in blocks:
+        rebuild_event_met(maker, m, core, jets, objs, tracks, soft_terms="track")
+
+
+class _KernelTimer:
+    """Wraps the kernels the maker calls and accumulates the time spent inside them."""
+
+    NAMES = ("rebuild_objects", "rebuild_jets", "jet_track_moments")
+
+    def __init__(self, monkeypatch):
+        self.ns = 0
+        for name in self.NAMES:
+            kernel = getattr(K, name)
+            monkeypatch.setattr(K, name, self._wrap(kernel))
+
+    def _wrap(self, kernel):
+        def timed(*args):
+            t0 = time.perf_counter_ns()
+            kernel(*args)
+            self.ns += time.perf_counter_ns() - t0
+        return timed
+
+
+def test_rebuild_throughput_pflow_tst(benchmark, blocks, monkeypatch):
+    maker = METMaker(do_pflow=True)
+    _rebuild_all(maker, blocks)   # compile / load the cache outside the timing
+    n_events = BLOCK * len(blocks)
+    benchmark.pedantic(_rebuild_all, args=(maker, blocks), rounds=20, iterations=1, warmup_rounds=2)
+    per_s = n_events / benchmark.stats.stats.min
+    timer = _KernelTimer(monkeypatch)
+    t0 = time.perf_counter_ns()
+    rounds = 10
+    for _ in range(rounds):
+        _rebuild_all(maker, blocks)
+    total_ns = time.perf_counter_ns() - t0
+    python_share = 1 - timer.ns / total_ns
+    n_jets = len(blocks[0][2]) / BLOCK
+    n_assoc = blocks[0][0].n_associations / BLOCK
+    benchmark.extra_info.update(events_per_s=per_s, python_share=python_share,
+                                jets_per_event=n_jets, associations_per_event=n_assoc)
+    print(f"\n[maker bench] {per_s:,.0f} events/s/core (best of 20, blocks of {BLOCK}); "
+          f"Python share {100 * python_share:.0f}% (kernels {100 * (1 - python_share):.0f}%); "
+          f"{n_jets:.1f} jets, {n_assoc:.1f} associations per event")
+    assert per_s > 0
+    assert maker_mod.K is K
