@@ -91,3 +91,13 @@ def test_configuration_errors_name_the_flag(raw_input, tmp_path):
     with pytest.raises(ConfigurationError, match="met.jet_collection"):
         configure_job("met_rebuild", sets=["met.jet_collection='AntiKt4LCTopo'"],
                       inputs=[raw_input], output=str(tmp_path / "x.parquet"))
+
+
+def test_emtopo_rebuild_runs_with_cluster_policies(raw_input, tmp_path):
+    result = run("met_rebuild", [raw_input], tmp_path / "topo.parquet",
+                 ["met.jet_collection='AntiKt4EMTopo'", "met.name='Topo'", "met.soft_terms='cluster'"])
+    assert not result.failed
+    out = read_parquet(tmp_path / "topo.parquet")
+    met = out[K.met_key("Topo")]
+    assert K.FINAL_CLUS in met.names and K.FINAL_TRK not in met.names
+    assert np.abs(met[K.FINAL_CLUS].mpx).max() > 0
