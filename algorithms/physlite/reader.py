@@ -24,6 +24,22 @@ TTREE_NAME = "CollectionTree"
 RNTUPLE_NAME = "EventData"
 
 
+def _rntuple_field_names(ntuple) -> set[str]:
+    """Dotted names of all RNTuple fields (what ``keys()`` lists, without its slow filtering)."""
+    records = ntuple.field_records
+    names: dict[int, str] = {}
+
+    def name_of(i: int) -> str:
+        if i not in names:
+            parent = records[i].parent_field_id
+            own = records[i].field_name
+            names[i] = own if parent == i else f"{name_of(parent)}.{own}"
+        return names[i]
+
+    # drop the anonymous collection-element levels ("._0", ".:_0") uproot does not list
+    return {n for n in map(name_of, range(len(records))) if "._" not in n and ".:_" not in n}
+
+
 def check_root_header(path: str) -> None:
     """Fail clearly on a file that is not ROOT or is shorter than its header says (truncated).
 
@@ -74,7 +90,7 @@ class PhysliteFile:
             elif names.get(RNTUPLE_NAME) == "ROOT::RNTuple":
                 self.format = "RNTuple"
                 self._tree = self._file[RNTUPLE_NAME]
-                self._keys = set(self._tree.keys())
+                self._keys = _rntuple_field_names(self._tree)
             else:
                 found = ", ".join(f"{n} ({c})" for n, c in sorted(names.items())) or "nothing"
                 raise NotPhysliteError(
@@ -131,12 +147,9 @@ class PhysliteFile:
         return out
 
     def _read_one(self, name: str, first: int, stop: int):
+        """One TTree branch."""
         try:
-            if self.format == "TTree":
-                return self._tree[name].array(entry_start=first, entry_stop=stop)
-            array = self._tree.arrays([name], entry_start=first, entry_stop=stop)
-            top, _, sub = name.partition(".")
-            return array[top][sub] if sub else array[top]
+            return self._tree[name].array(entry_start=first, entry_stop=stop)
         except Exception as exc:
             raise CorruptFileError(
                 f"{self.path}: cannot read branch {name!r} (entries {first}-{stop}): "
@@ -144,18 +157,19 @@ class PhysliteFile:
             ) from exc
 
     def _read_rntuple(self, names: dict, first: int, stop: int) -> dict:
-        """All requested RNTuple fields in one uproot call (one pass over the field tree)."""
-        try:
-            array = self._tree.arrays(sorted(set(names.values())), entry_start=first, entry_stop=stop)
-        except Exception as exc:
-            raise CorruptFileError(
-                f"{self.path}: cannot read fields {sorted(set(names.values()))} "
-                f"(entries {first}-{stop}): {type(exc).__name__}: {exc}"
-            ) from exc
+        """Each RNTuple field through its own field object: ``arrays([...])`` scans every field
+        name of the ntuple per call, which costs seconds on a PHYSLITE file."""
         out = {}
         for cv, name in names.items():
             top, _, sub = name.partition(".")
-            out[cv] = array[top][sub] if sub else array[top]
+            try:
+                field = self._tree[top][sub] if sub else self._tree[top]
+                out[cv] = field.array(entry_start=first, entry_stop=stop)
+            except Exception as exc:
+                raise CorruptFileError(
+                    f"{self.path}: cannot read field {name!r} (entries {first}-{stop}): "
+                    f"{type(exc).__name__}: {exc}"
+                ) from exc
         return out
 
     def _is_memberwise_links(self, name: str) -> bool:
