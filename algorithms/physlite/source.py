@@ -122,4 +122,29 @@ class PhysliteSource(Source):
             f.close()
 
 
-__all__ = ["PhysliteSource", "read_physlite_block", "make_association_map", "make_met_container"]
+def is_root_file(path: str | os.PathLike) -> bool:
+    """True when the file starts with the ROOT magic bytes (whatever its extension)."""
+    try:
+        with open(path, "rb") as stream:
+            return stream.read(4) == b"root"
+    except OSError:
+        return False
+
+
+def input_source(paths: Sequence[str | os.PathLike], *, decode=None,
+                 naming: str | PhysliteNaming = "metflow") -> Source:
+    """The Source for a job's ``--input`` files: PHYSLITE ROOT files -> :class:`PhysliteSource`
+    (metflow keys by default, so jobs written for metflow's own keys run unchanged), anything
+    else -> the framework's ParquetSource with ``decode``. Mixing both kinds is an error."""
+    from metflow.framework.io import ParquetSource
+    paths = list(paths)
+    root = [is_root_file(p) for p in paths]
+    if all(root):
+        return PhysliteSource(paths, naming=naming)
+    if any(root):
+        mixed = ", ".join(f"{os.fspath(p)} ({'ROOT' if r else 'not ROOT'})" for p, r in zip(paths, root))
+        raise ValueError(f"input files mix PHYSLITE ROOT and other files: {mixed}")
+    return ParquetSource(paths, decode=decode) if decode is not None else ParquetSource(paths)
+
+
+__all__ = ["PhysliteSource", "input_source", "is_root_file", "read_physlite_block", "make_association_map", "make_met_container"]

@@ -145,3 +145,16 @@ def test_errors_share_a_base_class():
     for cls in (NotPhysliteError, CorruptFileError, MissingBranchError):
         assert issubclass(cls, PhysliteError)
     assert issubclass(MissingBranchError, KeyError)
+
+
+def test_input_source_picks_by_content(tmp_path, run2_path):
+    from metflow.algorithms.physlite import input_source
+    from metflow.edm import persistence
+    from metflow.framework.io import ParquetSource
+    source = input_source([run2_path])
+    assert isinstance(source, PhysliteSource) and source.naming == METFLOW_NAMING
+    out = tmp_path / "x.parquet"
+    assert cli.main([str(run2_path), "-o", str(out), "--naming", "metflow"]) == 0
+    assert isinstance(input_source([out], decode=persistence.decode), ParquetSource)
+    with pytest.raises(ValueError, match="mix PHYSLITE ROOT"):
+        input_source([run2_path, out], decode=persistence.decode)
