@@ -236,3 +236,18 @@ def test_identification_bits_follow_decorations(physlite_block):
     muon_id = block[N.muons]["id"]
     medium = ((quality & 3) <= 1) & ((quality & 8) != 0)
     np.testing.assert_array_equal((muon_id & 2) != 0, medium)
+
+
+def test_unknown_link_key_fails_naming_file_branch_event(run3_path, monkeypatch):
+    """A map linking to a container the reader does not know (here: muons removed from the
+    resolver) is refused, naming the file, the objectLinks branch, the event and the key."""
+    from metflow.algorithms.physlite import PhysliteFile, UnknownLinkKeyError, convert
+    from metflow.algorithms.physlite.sgkey import LinkKeyResolver
+    full = convert.link_resolver(N)
+    without_muons = LinkKeyResolver([t for t in full.targets if t.atlas_name != "AnalysisMuons"])
+    monkeypatch.setattr(convert, "link_resolver", lambda naming: without_muons)
+    muon_key = full.key_of("AnalysisMuons")
+    with pytest.raises(UnknownLinkKeyError,
+                       match=rf"PHYSLITE_Run3_ttbar_rntuple\.root: branch 'METAssoc_AnalysisMETAux:\.objectLinks', "
+                             rf"event \d+: ElementLink persistent key {muon_key:#x}"):
+        convert.read_map_columns(PhysliteFile(run3_path), 0, 100, N)
