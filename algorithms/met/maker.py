@@ -165,10 +165,7 @@ class JetRebuildResult:
 
     @property
     def hard(self) -> np.ndarray:
-        return self.status == K.JET_HARD
-
-    @property
-    def n_hard_per_event(self) -> np.ndarray:
+        """bool per jet: in the jet term."""
         return self.status == K.JET_HARD
 
 
@@ -372,7 +369,6 @@ class METMaker:
         status = np.zeros(n_jets, np.int8)
         empty_f = np.zeros(0, np.float64)
         empty_i = np.zeros(0, np.int32)
-        empty_o = np.zeros(1, np.int64)
         no_event_offsets = np.zeros(n_events + 1, np.int64)
         if muons is not None and tracks is not None and self._remove_muon_jets:
             _check_block("muons", muons, n_events)
@@ -401,7 +397,6 @@ class METMaker:
         else:
             flags[K.F_ELE_CONTAINER] = -1
             el_offsets, el_orig, el_pt = no_event_offsets, empty_i, empty_f
-        del empty_o
         rejected_mask = (np.zeros(n_jets, np.bool_) if rejected is None
                          else _mask(rejected, n_jets, "rejected jets"))
         if n_jets or assoc_map.assoc_offsets[-1]:

@@ -9,6 +9,7 @@ import pytest
 from metflow.edm import keys as K
 from metflow.edm.containers import EVENT_INFO_SCHEMA, TRUTH_MET_SCHEMA, EventRecord
 from metflow.edm.persistence import read_parquet, write_parquet
+from metflow.edm.units import GeV
 from metflow.framework.errors import ConfigurationError
 from metflow.framework.runner import RunOptions, configure_job, run_job
 
@@ -27,8 +28,8 @@ def raw_input(tmp_path_factory):
         run_number=np.full(N_EVENTS, 7), event_number=np.arange(N_EVENTS) + 100,
         mu=np.full(N_EVENTS, 40.0), weight=np.ones(N_EVENTS)))
     block[K.TRUTH_MET] = EventRecord(TRUTH_MET_SCHEMA, dict(
-        nonint_mpx=rng.normal(0, 5e3, N_EVENTS), nonint_mpy=rng.normal(0, 5e3, N_EVENTS),
-        nonint_sumet=np.full(N_EVENTS, 1e4)))
+        nonint_mpx=rng.normal(0, 5 * GeV, N_EVENTS), nonint_mpy=rng.normal(0, 5 * GeV, N_EVENTS),
+        nonint_sumet=np.full(N_EVENTS, 10 * GeV)))
     path = tmp_path_factory.mktemp("rebuild") / "raw.parquet"
     write_parquet(path, block)
     return str(path)

@@ -320,3 +320,45 @@ def test_errors_name_the_problem():
         maker.rebuild_met(mk.REF_TAU, ObjectType.Tau, conts["t"], helper, met, select=np.ones(999, bool))
     with pytest.raises(ValueError, match="did you mean 'Tight'"):
         METMaker(jet_selection="Tigth")
+
+
+def test_object_selection_cuts_and_original_index():
+    from metflow.algorithms.met.selection import METObjectSelection
+    from metflow.edm.containers import ELECTRON_SCHEMA, container_from_events
+    from metflow.framework.errors import ConfigurationError
+
+    rows = [dict(px=[30 * GeV, 5 * GeV, 40 * GeV], py=[0.0, 0.0, 0.0], pz=[0.0, 0.0, 200 * GeV],
+                 e=[30 * GeV, 5 * GeV, 204 * GeV],
+                 charge=[1, 1, -1], clusters=[[], [], []], tracks=[[], [], []], pfos=[[], [], []],
+                 id=[0b111, 0b111, 0b001], isolated=[True, True, True])]
+    ele = container_from_events(ELECTRON_SCHEMA, rows, key=mk.ELECTRONS)
+    sel = METObjectSelection(objects=mk.ELECTRONS, selected="SelEle", min_pt=10 * GeV,
+                             max_abs_eta=2.47, id_level="medium", require_isolated=True)
+    out = sel.compute(ele)
+    assert out["original_index"].tolist() == [0] and out.original_key == mk.ELECTRONS
+    loose = METObjectSelection(objects=mk.ELECTRONS, selected="SelEle", min_pt=1 * GeV,
+                               max_abs_eta=5.0, id_level="loose", scale=1.02).compute(ele)
+    assert loose["original_index"].tolist() == [0, 1, 2]
+    np.testing.assert_allclose(loose["px"], np.asarray(ele["px"]) * 1.02, rtol=1e-6)
+    no_id = ele.with_columns()
+    del no_id.columns["id"]
+    with pytest.raises(ConfigurationError, match="has no 'id' column"):
+        sel.compute(no_id)
+    with pytest.raises(ConfigurationError, match="id_level"):
+        METObjectSelection(id_level="superb")
+
+
+def test_met_maker_alg_checks_blocks_and_writes_significance():
+    from metflow.algorithms.met.maker import METMakerAlg
+    from metflow.algorithms.met.significance import significance_key
+    rng = np.random.default_rng(8)
+    conts, m, core = E.block([E.random_event(rng) for _ in range(6)])
+    alg = METMakerAlg(significance=[significance_key("T")], tracks=[])
+    alg.initialize()
+    out = alg.compute(m, core, conts["jets"], [conts["e"]], [conts["g"]], [], [conts["m"]], [])
+    met, (sig,) = out["met"], out["significance"]
+    assert met.key == mk.met_key("AntiKt4EMPFlow") and mk.FINAL_TRK in met.names
+    assert mk.REF_TAU not in met.names
+    assert sig.n_events == 6 and (sig["s"] >= 0).all()
+    with pytest.raises(RebuildError, match="core 'MET_Core_AntiKt4EMPFlow' has 5 events"):
+        alg.compute(m, core.slice(0, 5), conts["jets"], [conts["e"]], [], [], [], [])
