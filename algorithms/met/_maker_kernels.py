@@ -129,7 +129,7 @@ def rebuild_objects(m, selected, container, ev_offsets, px, py, orig_index, use,
         a1 = assoc_offsets[e + 1]
         for i in range(ev_offsets[e], ev_offsets[e + 1]):
             weight[i] = 0.0
-            if not use[i]:
+            if not use[i] or a0 == a1:  # empty map (no PV): the term stays empty
                 continue
             n = _find_object(obj_offsets, obj_container, obj_index, a0, a1, container, orig_index[i],
                              found_assoc, found_obj)
@@ -252,10 +252,12 @@ def rebuild_jets(m, selected, par, flags, ev_offsets, px, py, pz, cpx, cpy, cpz,
     for e in range(n_events):
         a0 = assoc_offsets[e]
         a1 = assoc_offsets[e + 1]
+        if a0 == a1:  # empty map (no PV): no jet or soft term, not even the core
+            out[e, :] = 0.0
         for i in range(ev_offsets[e], ev_offsets[e + 1]):
             weight[i] = 0.0
             status[i] = JET_NOT_PROCESSED
-            if not use[i]:
+            if not use[i] or a0 == a1:
                 continue
             ji = orig_index[i]
             a = a0 + ji

@@ -26,7 +26,8 @@ alternate constituent vector), muon calorimeter deposits handed back to jets, un
 JetMinEFrac / JetMinWeightedPt, CorrectJetPhi, the high-pT electron-track rule
 (DoRemoveElecTrks), DoRemoveMuonJets (from the jet's PV ghost tracks above 500 MeV as
 SumPtTrkPt500/NumTrkPt500), CST and TST with the Central-bit rule, misc soft contributions,
-rebuild_track_met, mark_invisible and build_met_sum.
+rebuild_track_met, mark_invisible and build_met_sum. An event whose map is empty (no primary
+vertex) gets empty terms, as the reference returns early on an empty map.
 
 Omitted (the input schema has no muon energy loss, jet width or presampler energy):
 DoMuonEloss, DoSetMuonJetEMScale's FSR-jet classification and the MuonEloss term it fills,

@@ -362,3 +362,47 @@ def test_met_maker_alg_checks_blocks_and_writes_significance():
     assert sig.n_events == 6 and (sig["s"] >= 0).all()
     with pytest.raises(RebuildError, match="core 'MET_Core_AntiKt4EMPFlow' has 5 events"):
         alg.compute(m, core.slice(0, 5), conts["jets"], [conts["e"]], [], [], [], [])
+
+
+def test_event_with_empty_map_gets_empty_terms():
+    rng = np.random.default_rng(9)
+    events = [E.random_event(rng) for _ in range(3)]
+    conts, m, core = E.block(events)
+    # drop every association of event 1 (as for an event without a primary vertex)
+    from metflow.edm.met import MissingETAssociationMap
+    keep = m.assoc_event() != 1
+    arrays = m.arrays()
+    n_assoc = np.diff(m.assoc_offsets).copy()
+    n_assoc[1] = 0
+
+    def cut(offsets, values_mask):
+        counts = np.diff(offsets)[values_mask]
+        out = np.zeros(len(counts) + 1, np.int64)
+        np.cumsum(counts, out=out[1:])
+        return out
+
+    obj_keep = np.repeat(keep, np.diff(m.obj_offsets))
+    cal_keep = np.repeat(keep, np.diff(m.cal_offsets))
+    trk_keep = np.repeat(keep, np.diff(m.trk_offsets))
+    ovl_keep = np.repeat(obj_keep, np.diff(m.ovl_offsets))
+    new = {k: v for k, v in arrays.items() if not k.endswith("offsets")}
+    for k in list(new):
+        prefix = k.split("_")[0]
+        mask = {"obj": obj_keep, "ovl": ovl_keep, "cal": cal_keep, "trk": trk_keep}.get(prefix, keep)
+        new[k] = new[k][mask]
+    assoc_offsets = np.zeros(4, np.int64)
+    np.cumsum(n_assoc, out=assoc_offsets[1:])
+    empty = MissingETAssociationMap(m.container_keys, jet_key=m.jet_key, assoc_offsets=assoc_offsets,
+                                    obj_offsets=cut(m.obj_offsets, keep), ovl_offsets=cut(m.ovl_offsets, obj_keep),
+                                    cal_offsets=cut(m.cal_offsets, keep), trk_offsets=cut(m.trk_offsets, keep), **new)
+    maker = METMaker(do_pflow=True)
+    totals = []
+    for amap, expect_empty in ((m, False), (empty, True)):
+        helper, met = MissingETAssociationHelper(amap), METBuilder(3)
+        for kind, otype, name in (("e", ObjectType.Electron, mk.REF_ELE), ("m", ObjectType.Muon, mk.MUONS_TERM)):
+            maker.rebuild_met(name, otype, conts[kind], helper, met)
+        maker.rebuild_jet_met(mk.REF_JET, SOFT_BOTH, met, conts["jets"], core, helper)
+        total = maker.build_met_sum(mk.FINAL_TRK, met, Source.track())
+        assert (not total[1].any()) == expect_empty
+        totals.append(total)
+    np.testing.assert_array_equal(totals[0][[0, 2]], totals[1][[0, 2]])  # other events unchanged
