@@ -101,6 +101,22 @@ def met_object_assoc_key(jet_coll: str, object_container: str) -> str:
     return met_assoc_key(jet_coll) + "_" + object_container
 
 
+def met_significance_key(name: str) -> str:
+    """Key of the object-based significance of MET_<name>: "METSignificance_<name>"."""
+    if not name:
+        raise ValueError("MET name must be non-empty")
+    return "METSignificance_" + name
+
+
+def met_selected_key(container_key: str, variation: str = "") -> str:
+    """Key of the METMaker input selection of a container: "Electrons" -> "METSelectedElectrons";
+    a variation gets its own key ("METSelectedElectrons_EG_SCALE__1up")."""
+    if not container_key:
+        raise ValueError("container key must be non-empty")
+    key = "METSelected" + container_key
+    return f"{key}_{variation}" if variation else key
+
+
 def is_met_assoc_key(key: str) -> bool:
     """True for a final association-map key "METAssoc_<Jet>" (not the intermediate ones)."""
     return key.startswith(_ASSOC_PREFIX) and "_" not in key[len(_ASSOC_PREFIX):]
@@ -123,6 +139,6 @@ __all__ = [
     "FINAL_TRK", "FINAL_CLUS", "INVISIBLES", "MUON_ELOSS", "SOFT_CLUS_CORE",
     "PV_SOFT_TRK_CORE", "SOFT_CLUS_EM_CORE",
     "jet_container_key", "jet_collection_of", "met_assoc_key", "met_core_key", "met_key",
-    "met_syst_key", "met_jet_assoc_key", "met_object_assoc_key", "is_met_assoc_key",
+    "met_syst_key", "met_significance_key", "met_selected_key", "met_jet_assoc_key", "met_object_assoc_key", "is_met_assoc_key",
     "is_met_assoc_fragment_key", "is_met_container_key",
 ]

@@ -32,14 +32,7 @@ OBJECT_KINDS: dict[str, tuple[str, float, float, str, bool]] = {
     "muons": (mk.MUONS, 10 * GeV, 2.7, "medium", False),
     "jets": (mk.jet_container_key("AntiKt4EMPFlow"), 0.0, 1e9, "none", False),
 }
-_SELECTED_PREFIX = "METSelected"
-
-
-def selected_key(container_key: str, variation: str = "") -> str:
-    """Store key of the selected view of a container ("Electrons" -> "METSelectedElectrons");
-    a variation gets its own key ("METSelectedElectrons_EG_SCALE__1up")."""
-    key = _SELECTED_PREFIX + container_key
-    return f"{key}_{variation}" if variation else key
+selected_key = mk.met_selected_key
 
 
 class METObjectSelection(Algorithm):

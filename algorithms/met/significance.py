@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from metflow.edm.containers import EventRecord, Field, Schema, register_schema
+from metflow.edm.keys import met_significance_key
 from metflow.edm.met import ObjectType
 from metflow.edm.units import GeV
 
@@ -49,14 +50,9 @@ SIGNIFICANCE_SCHEMA = Schema("METSignificance", (
     Field("rho", "float32", doc="correlation of the L and T components"),
 ), per_event=True)
 
-_SIGNIFICANCE_PREFIX = "METSignificance_"
-
-
 def significance_key(met_name: str) -> str:
-    """Store key of the significance of MET_<met_name>: "METSignificance_<met_name>"."""
-    if not met_name:
-        raise ValueError("MET name must be non-empty")
-    key = _SIGNIFICANCE_PREFIX + met_name
+    """Store key of the significance of MET_<met_name> (from edm.keys), with its schema attached."""
+    key = met_significance_key(met_name)
     register_schema(key, SIGNIFICANCE_SCHEMA)
     return key
 
