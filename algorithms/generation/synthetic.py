@@ -1,0 +1,217 @@
+"""Synthetic event source: physically plausible input-schema-v1 events from a seed, no files.
+
+``SyntheticSource`` is the embedded default input of the MET jobs. Each event is a hard
+scatter (Z->ee, Z->mumu, Z->nunu, W->enu, W->munu, ttbar-like, dijet, or a long-lived
+H->ss->4 leptons "llp" process) balanced in pT against ISR jets and an underlying event,
+plus Poisson(mu) pileup vertices overlaid from a seeded minimum-bias library. A toy detector
+turns truth into tracks, topoclusters and PFOs; jets (EMPFlow and EMTopo), electrons, photons,
+muons and taus are built from them with ATLAS-like links (electrons inside jets share their
+clusters, muons carry a calorimeter MIP cluster, ...). Event i depends only on (seed, i), so
+any block size gives the same events. The numba kernels live in ``_synthetic_kernels``.
+
+Conventions worth knowing (see the kernels for the model):
+* ``InDetTracks.z0`` is w.r.t. the beam spot (z = 0): the distance to a vertex is z0 - vertex.z;
+  ``d0`` w.r.t. the beam line. Track ``vertex`` = 0 for hard-scatter tracks, k > 0 for the
+  pileup vertex k, -1 for unassociated tracks (and for all LRT tracks).
+* ``TruthMET.nonint_mpx/mpy`` = + sum of the neutrinos' px/py (the direction reconstructed
+  MET should point to), ``nonint_sumet`` = sum of their pT.
+* ``EventInfo.mu`` is the configured mean number of pileup interactions (ATLAS
+  "actual mu"); the number of pileup vertices fluctuates around it.
+* ``lrt=True`` adds ``LRTElectrons`` and ``MuonsLRT`` (schemas of Electrons and Muons) for the
+  displaced leptons of the "llp" process; their tracks (|d0| in 3-300 mm, vertex -1) are in
+  InDetTracks but never ghost-associated to jets nor turned into charged PFOs (PFlow and the
+  soft term use prompt tracks only); their clusters and neutral PFOs are linked as for prompt
+  leptons. With ``lrt=False`` displaced electrons have no track and displaced muons are
+  standalone Muons.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from typing import Any
+
+import numpy as np
+
+from metflow.edm import keys as _k
+from metflow.edm.containers import Container, EventRecord, ListColumn, schema_for
+from metflow.framework import Source
+from metflow.framework.errors import ConfigurationError, SourceError, close_matches
+
+from . import _synthetic_kernels as _kern
+
+LRT_ELECTRONS = "LRTElectrons"
+LRT_MUONS = "MuonsLRT"
+PFLOW_JETS = _k.jet_container_key("AntiKt4EMPFlow")
+TOPO_JETS = _k.jet_container_key("AntiKt4EMTopo")
+
+PROCESSES = {"zee": _kern.ZEE, "zmumu": _kern.ZMUMU, "znunu": _kern.ZNUNU, "wenu": _kern.WENU,
+             "wmunu": _kern.WMUNU, "ttbar": _kern.TTBAR, "dijet": _kern.DIJET, "llp": _kern.LLP,
+             "mix": _kern.MIX}
+"""Process names accepted by SyntheticSource; "mix" draws each event's process with
+MIX_FRACTIONS."""
+
+MIX_FRACTIONS = dict(zip(
+    [name for name in PROCESSES if name != "mix"],
+    np.diff(np.concatenate([[0.0], _kern.MIX_CUMULATIVE])).round(6).tolist()))
+
+MU_MAX = 1000.0
+_SEED_MASK = (1 << 64) - 1
+
+# output container key -> (kernel block-buffer index, [(column, dtype, buffer column)], link lists)
+_F4, _I1, _I4, _U1, _B = np.float32, np.int8, np.int32, np.uint8, np.bool_
+_P4 = [("px", _F4, 0), ("py", _F4, 1), ("pz", _F4, 2), ("e", _F4, 3)]
+_JET_COLS = _P4 + [("constit_px", _F4, 4), ("constit_py", _F4, 5), ("constit_pz", _F4, 6),
+                   ("constit_e", _F4, 7), ("jvt", _F4, 8), ("emfrac", _F4, 9)]
+_EGAMMA_COLS = _P4 + [("charge", _I1, 4), ("id", _U1, 5), ("isolated", _B, 6)]
+_MUON_COLS = _P4 + [("charge", _I1, 4), ("id_track", _I4, 5), ("type", _U1, 6), ("id", _U1, 7)]
+_LAYOUT: dict[str, tuple[int, list, dict[str, int]]] = {
+    _k.TRACKS: (_kern.O_TRK, _P4 + [("charge", _I1, 4), ("z0", _F4, 5), ("d0", _F4, 6),
+                                    ("vertex", _I4, 7), ("passes_quality", _B, 8)], {}),
+    _k.CLUSTERS: (_kern.O_CLU, _P4, {}),
+    _k.PFOS: (_kern.O_PFO, _P4 + [("charge", _I1, 4), ("track", _I4, 5), ("cluster", _I4, 6)], {}),
+    _k.PRIMARY_VERTICES: (_kern.O_VTX, [("x", _F4, 0), ("y", _F4, 1), ("z", _F4, 2), ("sumpt2", _F4, 3),
+                                        ("is_hard_scatter", _B, 4)], {}),
+    PFLOW_JETS: (_kern.O_JPF, _JET_COLS, {"constituents": _kern.L_JPF_CONST,
+                                          "ghost_tracks": _kern.L_JPF_GHOST}),
+    TOPO_JETS: (_kern.O_JTP, _JET_COLS, {"constituents": _kern.L_JTP_CONST,
+                                         "ghost_tracks": _kern.L_JTP_GHOST}),
+    _k.ELECTRONS: (_kern.O_ELE, _EGAMMA_COLS, {"clusters": _kern.L_ELE_CLU, "tracks": _kern.L_ELE_TRK,
+                                               "pfos": _kern.L_ELE_PFO}),
+    _k.PHOTONS: (_kern.O_PHO, _EGAMMA_COLS, {"clusters": _kern.L_PHO_CLU, "tracks": _kern.L_PHO_TRK,
+                                             "pfos": _kern.L_PHO_PFO}),
+    _k.MUONS: (_kern.O_MUO, _MUON_COLS, {"clusters": _kern.L_MUO_CLU, "pfos": _kern.L_MUO_PFO}),
+    _k.TAUS: (_kern.O_TAU, _P4 + [("charge", _I1, 4), ("id", _U1, 5)],
+              {"tracks": _kern.L_TAU_TRK, "clusters": _kern.L_TAU_CLU, "pfos": _kern.L_TAU_PFO}),
+    LRT_ELECTRONS: (_kern.O_LELE, _EGAMMA_COLS, {"clusters": _kern.L_LELE_CLU,
+                                                 "tracks": _kern.L_LELE_TRK, "pfos": _kern.L_LELE_PFO}),
+    LRT_MUONS: (_kern.O_LMUO, _MUON_COLS, {"clusters": _kern.L_LMUO_CLU, "pfos": _kern.L_LMUO_PFO}),
+}
+_BASE_KEYS = [_k.EVENT_INFO, _k.PRIMARY_VERTICES, _k.TRACKS, _k.CLUSTERS, _k.PFOS, PFLOW_JETS,
+              TOPO_JETS, _k.ELECTRONS, _k.PHOTONS, _k.MUONS, _k.TAUS, _k.TRUTH_MET]
+
+_LIBRARIES: dict[int, tuple] = {}
+_LIBRARY_LOCK = threading.Lock()
+
+
+def pileup_library(seed: int) -> tuple:
+    """The pileup overlay library of a seed (built once per process, then shared)."""
+    seed &= _SEED_MASK
+    lib = _LIBRARIES.get(seed)
+    if lib is None:
+        with _LIBRARY_LOCK:
+            lib = _LIBRARIES.get(seed)
+            if lib is None:
+                lib = _kern.build_pileup_library(np.uint64(seed), _kern.LIB_SIZE)
+                _LIBRARIES[seed] = lib
+    return lib
+
+
+class SyntheticSource(Source):
+    """Events generated on the fly from a seed: event i depends only on (seed, i).
+
+    ``SyntheticSource(seed=1, process="mix", mu=40.0, n_events=10000, lrt=False)``;
+    ``process`` is one of :data:`PROCESSES`, ``mu`` the mean number of pileup interactions,
+    ``lrt`` adds the LRTElectrons / MuonsLRT containers.
+    """
+
+    thread_safe = True
+
+    def __init__(self, *, seed: int = 1, process: str = "mix", mu: float = 40.0,
+                 n_events: int = 10000, lrt: bool = False):
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+            raise ConfigurationError(f"synthetic source: seed must be an integer, got {seed!r}")
+        if process not in PROCESSES:
+            hint = close_matches(str(process), PROCESSES)
+            raise ConfigurationError(
+                f"synthetic source: unknown process {process!r}"
+                + (f"; did you mean {hint[0]!r}?" if hint else "")
+                + f" (known: {', '.join(PROCESSES)})")
+        try:
+            mu = float(mu)
+        except (TypeError, ValueError):
+            raise ConfigurationError(f"synthetic source: mu must be a number, got {mu!r}") from None
+        if not (math.isfinite(mu) and 0.0 <= mu <= MU_MAX):
+            raise ConfigurationError(f"synthetic source: mu must be in [0, {MU_MAX:g}], got {mu}")
+        if isinstance(n_events, bool) or not isinstance(n_events, (int, np.integer)) or n_events < 0:
+            raise ConfigurationError(
+                f"synthetic source: n_events must be a non-negative integer, got {n_events!r}")
+        self.seed = int(seed)
+        self.process = process
+        self.mu = mu
+        self.lrt = bool(lrt)
+        self._n_events = int(n_events)
+        self._selected: set[str] | None = None
+        self.name = f"synthetic(process={process}, mu={mu:g}, seed={self.seed}" + (", lrt)" if lrt else ")")
+
+    def keys(self) -> list[str]:
+        return _BASE_KEYS + ([LRT_ELECTRONS, LRT_MUONS] if self.lrt else [])
+
+    def n_events(self) -> int:
+        return self._n_events
+
+    def select(self, keys) -> None:
+        """Build only these containers in :meth:`read` (generation itself is unchanged)."""
+        unknown = sorted(set(keys) - set(self.keys()))
+        if unknown:
+            raise SourceError(f"{self.name}: does not provide {unknown}; it provides {self.keys()}")
+        self._selected = set(keys)
+
+    def read(self, first: int, n: int) -> dict[str, Any]:
+        """Events [first, first+n) as EDM containers keyed by store key."""
+        if isinstance(first, bool) or isinstance(n, bool) or int(first) != first or int(n) != n:
+            raise SourceError(f"{self.name}: first and n must be integers, got first={first!r}, n={n!r}")
+        first, n = int(first), int(n)
+        if first < 0 or n < 0 or first + n > self._n_events:
+            raise SourceError(f"{self.name}: cannot read events [{first}, {first + n}): "
+                              f"the source has {self._n_events} events (0..{self._n_events - 1})")
+        lib = pileup_library(self.seed)
+        bufs, offsets, links, events = _kern.generate_block(
+            np.uint64(self.seed & _SEED_MASK), first, n, PROCESSES[self.process], self.mu, self.lrt, lib)
+        wanted = self._selected if self._selected is not None else set(self.keys())
+        lists = _split_links(links, offsets)
+        out: dict[str, Any] = {}
+        for key in self.keys():
+            if key not in wanted:
+                continue
+            if key == _k.EVENT_INFO:
+                out[key] = EventRecord(schema_for(key), {
+                    "run_number": events[:, 0].astype(np.int64),
+                    "event_number": events[:, 1].astype(np.int64),
+                    "mu": events[:, 2].astype(np.float32),
+                    "weight": events[:, 3].astype(np.float32)}, key=key, n_events=n)
+            elif key == _k.TRUTH_MET:
+                out[key] = EventRecord(schema_for(key), {
+                    "nonint_mpx": events[:, 4].astype(np.float32),
+                    "nonint_mpy": events[:, 5].astype(np.float32),
+                    "nonint_sumet": events[:, 6].astype(np.float32)}, key=key, n_events=n)
+            else:
+                index, columns, link_fields = _LAYOUT[key]
+                total = int(offsets[-1, index])
+                buf = bufs[index][:total]
+                cols: dict[str, Any] = {name: buf[:, c].astype(dtype) for name, dtype, c in columns}
+                for name, kind in link_fields.items():
+                    cols[name] = lists[kind]
+                out[key] = Container(schema_for(key), np.ascontiguousarray(offsets[:, index]), cols, key=key)
+        return out
+
+    def __repr__(self) -> str:
+        return f"SyntheticSource({self.name}, n_events={self._n_events})"
+
+
+def _split_links(links: np.ndarray, offsets: np.ndarray) -> list[ListColumn]:
+    """(kind, owner object, target) rows -> one ListColumn per link kind (rows are grouped)."""
+    order = np.argsort(links[:, 0], kind="stable")
+    rows = links[order]
+    bounds = np.searchsorted(rows[:, 0], np.arange(_kern.N_LINK_KINDS + 1))
+    out = []
+    for kind in range(_kern.N_LINK_KINDS):
+        seg = rows[bounds[kind]:bounds[kind + 1]]
+        n_obj = int(offsets[-1, _kern.LINK_OWNER[kind]])
+        list_offsets = np.zeros(n_obj + 1, np.int64)
+        np.cumsum(np.bincount(seg[:, 1], minlength=n_obj), out=list_offsets[1:])
+        out.append(ListColumn(list_offsets, seg[:, 2]))
+    return out
+
+
+__all__ = ["SyntheticSource", "PROCESSES", "MIX_FRACTIONS", "LRT_ELECTRONS", "LRT_MUONS", "pileup_library"]
