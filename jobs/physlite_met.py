@@ -53,7 +53,7 @@ def _physlite_source(paths, naming):
     try:
         return PhysliteSource(paths, naming=naming)
     except PhysliteError as exc:
-        raise ConfigurationError(f"physlite_met: cannot read the input as PHYSLITE: {exc}") from exc
+        raise ConfigurationError(f"physlite_met: cannot read the input as PHYSLITE: {exc}") from None
 
 
 def configure(flags):
