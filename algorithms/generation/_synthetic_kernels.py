@@ -794,17 +794,17 @@ def build_pileup_library(seed, n_vertices):
     """
     P = np.empty((2000, NP))
     S = np.empty((16, NS))
-    T = np.empty((400, NT))
-    C = np.empty((800, NC))
-    F = np.empty((1200, NF))
+    T = np.empty((400, NT), np.float32)
+    C = np.empty((800, NC), np.float32)
+    F = np.empty((1200, NF), np.float32)
     cnt = np.zeros(8, np.int64)
     out = np.empty(6, np.int64)
     wbuf = np.empty(4 * 128)
     st = np.empty(1, np.uint64)
     off = np.zeros((n_vertices + 1, 4), np.int64)
-    LT = np.empty((n_vertices * 8, NT))
-    LC = np.empty((n_vertices * 12, NC))
-    LF = np.empty((n_vertices * 8, NF))
+    LT = np.empty((n_vertices * 8, NT), np.float32)
+    LC = np.empty((n_vertices * 12, NC), np.float32)
+    LF = np.empty((n_vertices * 8, NF), np.float32)
     LS = np.empty((n_vertices // 8 + 4, NS))
     n_assoc = np.zeros(n_vertices, np.int64)
     for v in range(n_vertices):
@@ -1281,6 +1281,20 @@ def _append(dst, n_dst, src, n_src, ncols):
 
 
 @_jit
+def _append_columns(dst, n_dst, src, n_src):
+    """Append rows of src (first dst.shape[0] columns) to the column-major block buffer dst."""
+    ncols = dst.shape[0]
+    if n_dst + n_src > dst.shape[1]:
+        new = np.empty((ncols, max(2 * dst.shape[1], n_dst + n_src)), dst.dtype)
+        new[:, :n_dst] = dst[:, :n_dst]
+        dst = new
+    for k in range(ncols):
+        for i in range(n_src):
+            dst[k, n_dst + i] = src[i, k]
+    return dst
+
+
+@_jit
 def _generate_event(seed, event, process, mu, lrt, lib, scratch, cnt, V, J_PF, J_TP, acc, nobj,
                     ELE, PHO, MUO, TAU, LELE, LMUO, evrec, out, wbuf):
     P, S, T, C, F, Lk = scratch
@@ -1418,10 +1432,10 @@ def generate_block(seed, first, n, process, mu, lrt, lib):
     n_pu_max, s_cap, p_cap, t_cap, c_cap, f_cap = _capacities(mu, lib)
     P = np.empty((p_cap, NP))
     S = np.empty((s_cap, NS))
-    T = np.empty((t_cap, NT))
-    C = np.empty((c_cap, NC))
-    F = np.empty((f_cap, NF))
-    Lk = np.empty((5 * (t_cap + c_cap + f_cap), 3), np.int64)
+    T = np.empty((t_cap, NT), np.float32)
+    C = np.empty((c_cap, NC), np.float32)
+    F = np.empty((f_cap, NF), np.float32)
+    Lk = np.empty((5 * (t_cap + c_cap + f_cap), 3), np.int32)
     scratch = (P, S, T, C, F, Lk)
     V = np.empty((n_pu_max + 1, NV_OUT))
     J_PF = np.empty((S.shape[0], NJ))
@@ -1443,18 +1457,18 @@ def generate_block(seed, first, n, process, mu, lrt, lib):
     guess = max(n, 1)
     per_mu = int(mu) + 1
     f4 = np.float32
-    bufs_trk = np.empty((guess * (64 + 5 * per_mu), NT_OUT), f4)
-    bufs_clu = np.empty((guess * (96 + 10 * per_mu), NC_OUT), f4)
-    bufs_pfo = np.empty((guess * (96 + 6 * per_mu), NF_OUT), f4)
-    bufs_vtx = np.empty((guess * (2 + per_mu), NV_OUT), f4)
-    bufs_jpf = np.empty((guess * 8, NJ_OUT), f4)
-    bufs_jtp = np.empty((guess * 8, NJ_OUT), f4)
-    bufs_ele = np.empty((guess * 2, NEG_OUT), f4)
-    bufs_pho = np.empty((guess, NEG_OUT), f4)
-    bufs_muo = np.empty((guess * 2, NMU_OUT), f4)
-    bufs_tau = np.empty((guess, NTAU_OUT), f4)
-    bufs_lele = np.empty((4 + guess // 8, NEG_OUT), f4)
-    bufs_lmuo = np.empty((4 + guess // 8, NMU_OUT), f4)
+    bufs_trk = np.empty((NT_OUT, guess * (64 + 5 * per_mu)), f4)
+    bufs_clu = np.empty((NC_OUT, guess * (96 + 10 * per_mu)), f4)
+    bufs_pfo = np.empty((NF_OUT, guess * (96 + 6 * per_mu)), f4)
+    bufs_vtx = np.empty((NV_OUT, guess * (2 + per_mu)), f4)
+    bufs_jpf = np.empty((NJ_OUT, guess * 8), f4)
+    bufs_jtp = np.empty((NJ_OUT, guess * 8), f4)
+    bufs_ele = np.empty((NEG_OUT, guess * 2), f4)
+    bufs_pho = np.empty((NEG_OUT, guess), f4)
+    bufs_muo = np.empty((NMU_OUT, guess * 2), f4)
+    bufs_tau = np.empty((NTAU_OUT, guess), f4)
+    bufs_lele = np.empty((NEG_OUT, 4 + guess // 8), f4)
+    bufs_lmuo = np.empty((NMU_OUT, 4 + guess // 8), f4)
     links = np.empty((guess * 256, 3), np.int32)
     offsets = np.zeros((n + 1, N_OUT), np.int64)
     n_links = 0
@@ -1466,18 +1480,18 @@ def generate_block(seed, first, n, process, mu, lrt, lib):
         o = offsets[e]
         counts = (cnt[C_T], cnt[C_C], cnt[C_F], cnt[C_V], nj_pf, nj_tp,
                   nobj[0], nobj[1], nobj[2], nobj[3], nobj[4], nobj[5])
-        bufs_trk = _append(bufs_trk, o[O_TRK], T, counts[O_TRK], NT_OUT)
-        bufs_clu = _append(bufs_clu, o[O_CLU], C, counts[O_CLU], NC_OUT)
-        bufs_pfo = _append(bufs_pfo, o[O_PFO], F, counts[O_PFO], NF_OUT)
-        bufs_vtx = _append(bufs_vtx, o[O_VTX], V, counts[O_VTX], NV_OUT)
-        bufs_jpf = _append(bufs_jpf, o[O_JPF], J_PF, counts[O_JPF], NJ_OUT)
-        bufs_jtp = _append(bufs_jtp, o[O_JTP], J_TP, counts[O_JTP], NJ_OUT)
-        bufs_ele = _append(bufs_ele, o[O_ELE], ELE, counts[O_ELE], NEG_OUT)
-        bufs_pho = _append(bufs_pho, o[O_PHO], PHO, counts[O_PHO], NEG_OUT)
-        bufs_muo = _append(bufs_muo, o[O_MUO], MUO, counts[O_MUO], NMU_OUT)
-        bufs_tau = _append(bufs_tau, o[O_TAU], TAU, counts[O_TAU], NTAU_OUT)
-        bufs_lele = _append(bufs_lele, o[O_LELE], LELE, counts[O_LELE], NEG_OUT)
-        bufs_lmuo = _append(bufs_lmuo, o[O_LMUO], LMUO, counts[O_LMUO], NMU_OUT)
+        bufs_trk = _append_columns(bufs_trk, o[O_TRK], T, counts[O_TRK])
+        bufs_clu = _append_columns(bufs_clu, o[O_CLU], C, counts[O_CLU])
+        bufs_pfo = _append_columns(bufs_pfo, o[O_PFO], F, counts[O_PFO])
+        bufs_vtx = _append_columns(bufs_vtx, o[O_VTX], V, counts[O_VTX])
+        bufs_jpf = _append_columns(bufs_jpf, o[O_JPF], J_PF, counts[O_JPF])
+        bufs_jtp = _append_columns(bufs_jtp, o[O_JTP], J_TP, counts[O_JTP])
+        bufs_ele = _append_columns(bufs_ele, o[O_ELE], ELE, counts[O_ELE])
+        bufs_pho = _append_columns(bufs_pho, o[O_PHO], PHO, counts[O_PHO])
+        bufs_muo = _append_columns(bufs_muo, o[O_MUO], MUO, counts[O_MUO])
+        bufs_tau = _append_columns(bufs_tau, o[O_TAU], TAU, counts[O_TAU])
+        bufs_lele = _append_columns(bufs_lele, o[O_LELE], LELE, counts[O_LELE])
+        bufs_lmuo = _append_columns(bufs_lmuo, o[O_LMUO], LMUO, counts[O_LMUO])
         for k in range(N_OUT):
             offsets[e + 1, k] = o[k] + counts[k]
         nl = cnt[C_L]

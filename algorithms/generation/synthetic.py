@@ -188,8 +188,8 @@ class SyntheticSource(Source):
             else:
                 index, columns, link_fields = _LAYOUT[key]
                 total = int(offsets[-1, index])
-                buf = bufs[index][:total]
-                cols: dict[str, Any] = {name: buf[:, c].astype(dtype) for name, dtype, c in columns}
+                buf = bufs[index][:, :total]   # column-major: each row of buf is a column
+                cols: dict[str, Any] = {name: buf[c].astype(dtype, copy=False) for name, dtype, c in columns}
                 for name, kind in link_fields.items():
                     cols[name] = lists[kind]
                 out[key] = Container(schema_for(key), np.ascontiguousarray(offsets[:, index]), cols, key=key)
