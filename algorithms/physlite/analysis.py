@@ -90,6 +90,10 @@ def declare_physlite_selection_flags(flags: Any) -> None:
                       f"{kind}: reject {CRACK_ETA[0]} < |eta| < {CRACK_ETA[1]}")
 
 
+# Kinds whose converted PHYSLITE container has no ``isolated`` column.
+_NO_ISOLATION_DECISION = ("taus", "muons")
+
+
 def _kind_key(naming: PhysliteNaming, kind: str) -> str:
     return {"electrons": naming.electrons, "photons": naming.photons, "taus": naming.taus,
             "muons": naming.muons}[kind]
@@ -102,9 +106,9 @@ def physlite_selection_cfg(flags: Any, kind: str, naming: PhysliteNaming) -> Phy
     if flags[f"met.{kind}.id"] not in ID_LEVELS:
         raise ConfigurationError(f"met.{kind}.id: unknown {flags[f'met.{kind}.id']!r}; "
                                  f"choose one of {list(ID_LEVELS)}")
-    if kind == "muons" and flags["met.muons.isolated"]:
-        raise ConfigurationError("met.muons.isolated=True: the PHYSLITE muons converted by metflow "
-                                 "carry no isolation decision")
+    if kind in _NO_ISOLATION_DECISION and flags[f"met.{kind}.isolated"]:
+        raise ConfigurationError(f"met.{kind}.isolated=True: the PHYSLITE {kind} converted by "
+                                 f"metflow carry no isolation decision")
     key = _kind_key(naming, kind)
     return PhysliteObjectSelection(
         name=f"PhysliteObjectSelection_{kind}", objects=key, selected=mk.met_selected_key(key),
