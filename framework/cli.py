@@ -103,7 +103,7 @@ def _run_dask(args: argparse.Namespace) -> int:
 
 def cmd_graph(args: argparse.Namespace) -> int:
     try:
-        job, _ = configure_job(args.job, args.set)
+        job, _ = configure_job(args.job, args.set, getattr(args, "input", ()))
         print(prepare(job).render(args.format))
     except MetflowError as exc:
         _print_error(exc, False)
