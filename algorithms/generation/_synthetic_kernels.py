@@ -852,41 +852,50 @@ def _overlay_vertex(lib, entry, z, new_vertex, cdp, sdp, dphi, flip, T, C, F, S,
         S[s, S_VTX] = new_vertex
         cnt[C_S] = s + 1
     n_seeds_added = cnt[C_S] - s0
+    t = cnt[C_T]
     for i in range(off[entry, 0], off[entry + 1, 0]):
-        t = cnt[C_T]
-        for k in range(NT):
-            T[t, k] = LT[i, k]
         T[t, X_PX], T[t, X_PY] = _rotate(LT[i, X_PX], LT[i, X_PY], cdp, sdp)
         T[t, X_PZ] = sgn * LT[i, X_PZ]
+        T[t, X_E] = LT[i, X_E]
+        T[t, TK_Q] = LT[i, TK_Q]
+        T[t, TK_Z0] = z + sgn * LT[i, TK_Z0]
+        T[t, TK_D0] = LT[i, TK_D0]
+        T[t, TK_VTX] = new_vertex if LT[i, TK_VTX] > 0 else -1.0
+        T[t, TK_QUAL] = LT[i, TK_QUAL]
+        T[t, TK_PT] = LT[i, TK_PT]
         T[t, TK_ETA] = sgn * LT[i, TK_ETA]
         T[t, TK_PHI] = _wrap(LT[i, TK_PHI] + dphi)
-        T[t, TK_Z0] = z + sgn * LT[i, TK_Z0]
-        T[t, TK_VTX] = new_vertex if LT[i, TK_VTX] > 0 else -1.0
         sd = LT[i, TK_SEED]
         T[t, TK_SEED] = s0 + sd if (sd >= 0 and sd < n_seeds_added) else -1.0
-        cnt[C_T] = t + 1
+        T[t, TK_FLAG] = LT[i, TK_FLAG]
+        T[t, TK_JET] = -1.0
+        t += 1
+    cnt[C_T] = t
+    c = cnt[C_C]
     for i in range(off[entry, 1], off[entry + 1, 1]):
-        c = cnt[C_C]
-        for k in range(NC):
-            C[c, k] = LC[i, k]
         C[c, X_PX], C[c, X_PY] = _rotate(LC[i, X_PX], LC[i, X_PY], cdp, sdp)
         C[c, X_PZ] = sgn * LC[i, X_PZ]
+        C[c, X_E] = LC[i, X_E]
+        C[c, CL_PT] = LC[i, CL_PT]
         C[c, CL_ETA] = sgn * LC[i, CL_ETA]
         C[c, CL_PHI] = _wrap(LC[i, CL_PHI] + dphi)
         sd = LC[i, CL_SEED]
         C[c, CL_SEED] = s0 + sd if (sd >= 0 and sd < n_seeds_added) else -1.0
-        cnt[C_C] = c + 1
+        C[c, CL_EMF] = LC[i, CL_EMF]
+        C[c, CL_JET] = -1.0
+        c += 1
+    cnt[C_C] = c
+    f = cnt[C_F]
     for i in range(off[entry, 2], off[entry + 1, 2]):
-        f = cnt[C_F]
-        for k in range(NF):
-            F[f, k] = LF[i, k]
         F[f, X_PX], F[f, X_PY] = _rotate(LF[i, X_PX], LF[i, X_PY], cdp, sdp)
         F[f, X_PZ] = sgn * LF[i, X_PZ]
-        if LF[i, PF_TRK] >= 0:
-            F[f, PF_TRK] = t0 + LF[i, PF_TRK]
-        if LF[i, PF_CLU] >= 0:
-            F[f, PF_CLU] = c0 + LF[i, PF_CLU]
-        cnt[C_F] = f + 1
+        F[f, X_E] = LF[i, X_E]
+        F[f, PF_Q] = LF[i, PF_Q]
+        F[f, PF_TRK] = t0 + LF[i, PF_TRK] if LF[i, PF_TRK] >= 0 else -1.0
+        F[f, PF_CLU] = c0 + LF[i, PF_CLU] if LF[i, PF_CLU] >= 0 else -1.0
+        F[f, PF_EMF] = LF[i, PF_EMF]
+        f += 1
+    cnt[C_F] = f
     return n_assoc[entry]
 
 
@@ -1331,7 +1340,7 @@ def _generate_event(seed, event, process, mu, lrt, lib, scratch, cnt, V, J_PF, J
     lib_assoc = lib[5]
     for j in range(n_pu):
         entry = min(int(_u01(st_pu) * lib_n), lib_n - 1)
-        z = BEAM_SIGMA_Z * _normal(st_pu)
+        z = BEAM_SIGMA_Z * _gauss(st_pu)
         dphi = _uniform(st_pu, -math.pi, math.pi)
         flip = _u01(st_pu) < 0.5
         new_index = -1.0
@@ -1401,6 +1410,20 @@ def _generate_event(seed, event, process, mu, lrt, lib, scratch, cnt, V, J_PF, J
     return nj_pf, nj_tp
 
 
+OUT_COLUMNS = (NT_OUT, NC_OUT, NF_OUT, NV_OUT, NJ_OUT, NJ_OUT, NEG_OUT, NEG_OUT, NMU_OUT, NTAU_OUT,
+               NEG_OUT, NMU_OUT)
+
+
+def allocate_outputs(n, mu):
+    """Initial block buffers for n events at pileup mu (numpy-allocated: huge-page friendly)."""
+    guess, per_mu = max(n, 1), int(mu) + 1
+    rows = (guess * (64 + 5 * per_mu), guess * (96 + 10 * per_mu), guess * (96 + 6 * per_mu),
+            guess * (2 + per_mu), guess * 8, guess * 8, guess * 2, guess, guess * 2, guess,
+            4 + guess // 8, 4 + guess // 8)
+    bufs = tuple(np.empty((c, r), np.float32) for c, r in zip(OUT_COLUMNS, rows))
+    return bufs, np.empty((guess * 256, 3), np.int32)
+
+
 @_jit
 def _capacities(mu, lib):
     """Per-event scratch sizes (rows) from hard bounds on every multiplicity.
@@ -1424,10 +1447,13 @@ def _capacities(mu, lib):
 
 
 @_jit
-def generate_block(seed, first, n, process, mu, lrt, lib):
+def generate_block(seed, first, n, process, mu, lrt, lib, out_bufs, links):
     """Events [first, first+n): block buffers, per-container offsets, links, event records.
 
-    ``lib`` is ``build_pileup_library(seed, LIB_SIZE)`` (built once per source).
+    ``lib`` is ``build_pileup_library(seed, LIB_SIZE)`` (built once per source); ``out_bufs``
+    (see :func:`allocate_outputs`) and ``links`` are the initial block buffers, float32
+    column-major (n_columns, rows) and int32 (rows, 3); they are replaced by larger ones when
+    full, so use the returned arrays.
     """
     n_pu_max, s_cap, p_cap, t_cap, c_cap, f_cap = _capacities(mu, lib)
     P = np.empty((p_cap, NP))
@@ -1453,23 +1479,8 @@ def generate_block(seed, first, n, process, mu, lrt, lib):
     wbuf = np.empty(4 * 128)
     evrec = np.empty(NE)
 
-    # float32 block buffers sized from the expected multiplicities (they grow if needed)
-    guess = max(n, 1)
-    per_mu = int(mu) + 1
-    f4 = np.float32
-    bufs_trk = np.empty((NT_OUT, guess * (64 + 5 * per_mu)), f4)
-    bufs_clu = np.empty((NC_OUT, guess * (96 + 10 * per_mu)), f4)
-    bufs_pfo = np.empty((NF_OUT, guess * (96 + 6 * per_mu)), f4)
-    bufs_vtx = np.empty((NV_OUT, guess * (2 + per_mu)), f4)
-    bufs_jpf = np.empty((NJ_OUT, guess * 8), f4)
-    bufs_jtp = np.empty((NJ_OUT, guess * 8), f4)
-    bufs_ele = np.empty((NEG_OUT, guess * 2), f4)
-    bufs_pho = np.empty((NEG_OUT, guess), f4)
-    bufs_muo = np.empty((NMU_OUT, guess * 2), f4)
-    bufs_tau = np.empty((NTAU_OUT, guess), f4)
-    bufs_lele = np.empty((NEG_OUT, 4 + guess // 8), f4)
-    bufs_lmuo = np.empty((NMU_OUT, 4 + guess // 8), f4)
-    links = np.empty((guess * 256, 3), np.int32)
+    (bufs_trk, bufs_clu, bufs_pfo, bufs_vtx, bufs_jpf, bufs_jtp, bufs_ele, bufs_pho, bufs_muo,
+     bufs_tau, bufs_lele, bufs_lmuo) = out_bufs
     offsets = np.zeros((n + 1, N_OUT), np.int64)
     n_links = 0
     events = np.empty((n, NE))
@@ -1507,3 +1518,35 @@ def generate_block(seed, first, n, process, mu, lrt, lib):
     bufs = (bufs_trk, bufs_clu, bufs_pfo, bufs_vtx, bufs_jpf, bufs_jtp, bufs_ele, bufs_pho,
             bufs_muo, bufs_tau, bufs_lele, bufs_lmuo)
     return bufs, offsets, links[:n_links], events
+
+
+@_jit
+def split_links(links, n_objects):
+    """Group (kind, owner, target) rows by kind (stable): per-kind list offsets and values.
+
+    ``n_objects[kind]`` is the owner container's object count. Returns ``values`` (targets
+    ordered by kind, then row order), ``value_bounds`` (int64[N_LINK_KINDS+1]) and
+    ``list_offsets`` (for kind k: rows offset_bounds[k]..offset_bounds[k+1], n_objects[k]+1
+    entries each, relative to the kind's first value).
+    """
+    n_kinds = n_objects.shape[0]
+    value_bounds = np.zeros(n_kinds + 1, np.int64)
+    for r in range(links.shape[0]):
+        value_bounds[links[r, 0] + 1] += 1
+    for k in range(n_kinds):
+        value_bounds[k + 1] += value_bounds[k]
+    offset_bounds = np.zeros(n_kinds + 1, np.int64)
+    for k in range(n_kinds):
+        offset_bounds[k + 1] = offset_bounds[k] + n_objects[k] + 1
+    list_offsets = np.zeros(offset_bounds[n_kinds], np.int64)
+    values = np.empty(links.shape[0], np.int32)
+    fill = value_bounds[:n_kinds].copy()
+    for r in range(links.shape[0]):
+        k = links[r, 0]
+        values[fill[k]] = links[r, 2]
+        fill[k] += 1
+        list_offsets[offset_bounds[k] + links[r, 1] + 1] += 1
+    for k in range(n_kinds):
+        for i in range(offset_bounds[k] + 1, offset_bounds[k + 1]):
+            list_offsets[i] += list_offsets[i - 1]
+    return values, value_bounds, list_offsets, offset_bounds

@@ -166,8 +166,10 @@ class SyntheticSource(Source):
             raise SourceError(f"{self.name}: cannot read events [{first}, {first + n}): "
                               f"the source has {self._n_events} events (0..{self._n_events - 1})")
         lib = pileup_library(self.seed)
+        out_bufs, links = _kern.allocate_outputs(n, self.mu)
         bufs, offsets, links, events = _kern.generate_block(
-            np.uint64(self.seed & _SEED_MASK), first, n, PROCESSES[self.process], self.mu, self.lrt, lib)
+            np.uint64(self.seed & _SEED_MASK), first, n, PROCESSES[self.process], self.mu, self.lrt, lib,
+            out_bufs, links)
         wanted = self._selected if self._selected is not None else set(self.keys())
         lists = _split_links(links, offsets)
         out: dict[str, Any] = {}
@@ -201,17 +203,10 @@ class SyntheticSource(Source):
 
 def _split_links(links: np.ndarray, offsets: np.ndarray) -> list[ListColumn]:
     """(kind, owner object, target) rows -> one ListColumn per link kind (rows are grouped)."""
-    order = np.argsort(links[:, 0], kind="stable")
-    rows = links[order]
-    bounds = np.searchsorted(rows[:, 0], np.arange(_kern.N_LINK_KINDS + 1))
-    out = []
-    for kind in range(_kern.N_LINK_KINDS):
-        seg = rows[bounds[kind]:bounds[kind + 1]]
-        n_obj = int(offsets[-1, _kern.LINK_OWNER[kind]])
-        list_offsets = np.zeros(n_obj + 1, np.int64)
-        np.cumsum(np.bincount(seg[:, 1], minlength=n_obj), out=list_offsets[1:])
-        out.append(ListColumn(list_offsets, seg[:, 2]))
-    return out
+    n_objects = offsets[-1, _kern.LINK_OWNER]
+    values, vb, list_offsets, ob = _kern.split_links(links, n_objects)
+    return [ListColumn(list_offsets[ob[k]:ob[k + 1]], values[vb[k]:vb[k + 1]])
+            for k in range(_kern.N_LINK_KINDS)]
 
 
 __all__ = ["SyntheticSource", "PROCESSES", "MIX_FRACTIONS", "LRT_ELECTRONS", "LRT_MUONS", "pileup_library"]
