@@ -783,7 +783,7 @@ def _pileup_vertex(st, vgen, z_vtx, P, S, T, C, F, cnt, out, wbuf):
 # entry v depends only on (seed, v), so events still depend only on (seed, event index).
 
 LIB_STREAM = 3
-LIB_SIZE = 4096
+LIB_SIZE = 2048
 
 
 @_jit

@@ -151,11 +151,12 @@ class SyntheticSource(Source):
         return self._n_events
 
     def select(self, keys) -> None:
-        """Build only these containers in :meth:`read` (generation itself is unchanged)."""
-        unknown = sorted(set(keys) - set(self.keys()))
-        if unknown:
-            raise SourceError(f"{self.name}: does not provide {unknown}; it provides {self.keys()}")
-        self._selected = set(keys)
+        """Build only the consumed containers in :meth:`read` (generation itself is unchanged).
+
+        ``keys`` are all keys the job consumes; those this source does not provide (produced
+        by algorithms) are ignored.
+        """
+        self._selected = set(keys) & set(self.keys())
 
     def read(self, first: int, n: int) -> dict[str, Any]:
         """Events [first, first+n) as EDM containers keyed by store key."""

@@ -70,12 +70,17 @@ def test_read_returns_edm_objects_with_schema_dtypes():
     assert np.all(info["mu"] == np.float32(40))
 
 
-def test_select_builds_only_requested_keys():
+def test_select_builds_only_consumed_keys():
     src = SyntheticSource(n_events=10)
-    src.select(["InDetTracks", "TruthMET"])
-    assert sorted(src.read(0, 5)) == ["InDetTracks", "TruthMET"]
-    with pytest.raises(SourceError, match="LRTElectrons"):
-        src.select(["LRTElectrons"])
+    src.select(["InDetTracks", "TruthMET", "MET_Core_AntiKt4EMPFlow"])   # the last one: from an algorithm
+    block = src.read(0, 5)
+    assert sorted(block) == ["InDetTracks", "TruthMET"]
+    assert np.array_equal(block["InDetTracks"]["px"], SyntheticSource(n_events=10).read(0, 5)["InDetTracks"]["px"])
+
+
+def test_empty_block():
+    block = SyntheticSource(n_events=10, lrt=True).read(10, 0)
+    assert all(obj.n_events == 0 for obj in block.values())
 
 
 @pytest.mark.parametrize("kwargs, match", [
