@@ -7,7 +7,10 @@ plus Poisson(mu) pileup vertices overlaid from a seeded minimum-bias library. A 
 turns truth into tracks, topoclusters and PFOs; jets (EMPFlow and EMTopo), electrons, photons,
 muons and taus are built from them with ATLAS-like links (electrons inside jets share their
 clusters, muons carry a calorimeter MIP cluster, ...). Event i depends only on (seed, i), so
-any block size gives the same events. The numba kernels live in ``_synthetic_kernels``.
+any block size gives the same events; the hard scatter (and so the PV-0 tracks) does not
+depend on mu. The numba kernels live in ``_synthetic_kernels``; the pileup library (2048
+minimum-bias vertices per seed, each overlaid with a random z, azimuthal rotation and eta
+reflection) is built once per process and seed.
 
 Conventions worth knowing (see the kernels for the model):
 * ``InDetTracks.z0`` is w.r.t. the beam spot (z = 0): the distance to a vertex is z0 - vertex.z;

@@ -398,3 +398,13 @@ def test_mix_process_fractions():
     # neutrinos in znunu, wenu, wmunu, most ttbar, some dijet b-jets: about half of the events
     expected = MIX_FRACTIONS["znunu"] + MIX_FRACTIONS["wenu"] + MIX_FRACTIONS["wmunu"]
     assert expected < with_nu < expected + MIX_FRACTIONS["ttbar"] + MIX_FRACTIONS["dijet"] + 0.02
+
+
+def test_concurrent_reads_equal_serial_reads():
+    from concurrent.futures import ThreadPoolExecutor
+    src = SyntheticSource(seed=9, mu=40, n_events=64)
+    serial = [src.read(8 * i, 8) for i in range(8)]
+    with ThreadPoolExecutor(4) as pool:
+        parallel = list(pool.map(lambda i: src.read(8 * i, 8), range(8)))
+    for a, b in zip(serial, parallel):
+        assert all(columns_equal(a[k], b[k]) for k in src.keys())
