@@ -3,13 +3,15 @@
 Everything about one event is drawn from counter-based splitmix64 streams seeded by
 (seed, event index, stream), so event i depends only on (seed, i): never on the block it is read
 in. Three streams keep the hard scatter independent of pileup: HS (truth + its detector
-response), PU (pileup vertices, their tracks, clusters and pileup jets), OBJ (object-level
+response), PU (how many pileup vertices, which library entries, where), OBJ (object-level
 decisions: identification, fakes). The hard scatter's tracks are thus identical for any mu.
+Pileup vertices come from a library built once per seed (``build_pileup_library``, stream
+LIB_STREAM, entry v depends on (seed, v)).
 
-Per event, scratch tables (float64 rows, columns named by the ``_X_*`` constants, extra
-"aux" columns after the schema ones) are filled and then appended to block buffers; links are
-collected in one (kind, object, target) table that the Python side splits into ListColumns.
-Internal units: MeV and mm, like the EDM.
+Per event, scratch tables (rows of float columns named by the P_/S_/TK_/CL_/PF_ constants;
+schema columns first, then auxiliary ones) are filled and then appended to column-major block
+buffers; links are collected in one (kind, object, target) table that ``split_links`` turns
+into list columns. Internal units: MeV and mm, like the EDM.
 """
 
 import math
