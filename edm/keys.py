@@ -18,6 +18,9 @@ PHOTONS = "Photons"
 MUONS = "Muons"
 TAUS = "TauJets"
 TRUTH_MET = "TruthMET"
+# Large-radius-tracking (displaced) leptons, same schemas as Electrons / Muons.
+LRT_ELECTRONS = "LRTElectrons"
+LRT_MUONS = "MuonsLRT"
 
 # MissingET term names (analysis output MET_<name>).
 REF_ELE = "RefEle"
@@ -134,7 +137,7 @@ def is_met_container_key(key: str) -> bool:
 
 __all__ = [
     "JET_COLLECTIONS", "EVENT_INFO", "PRIMARY_VERTICES", "TRACKS", "CLUSTERS", "PFOS",
-    "ELECTRONS", "PHOTONS", "MUONS", "TAUS", "TRUTH_MET",
+    "ELECTRONS", "PHOTONS", "MUONS", "TAUS", "TRUTH_MET", "LRT_ELECTRONS", "LRT_MUONS",
     "REF_ELE", "REF_GAMMA", "REF_TAU", "MUONS_TERM", "REF_JET", "PV_SOFT_TRK", "SOFT_CLUS",
     "FINAL_TRK", "FINAL_CLUS", "INVISIBLES", "MUON_ELOSS", "SOFT_CLUS_CORE",
     "PV_SOFT_TRK_CORE", "SOFT_CLUS_EM_CORE",

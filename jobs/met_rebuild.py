@@ -15,7 +15,8 @@ from metflow.algorithms.met.significance import significance_key
 from metflow.algorithms.met.systematics import (OBJECT_SCALE_VARIATIONS, SYSTEMATICS,
                                                 METSystematicsAlg)
 from metflow.edm import keys as K
-from metflow.framework import Job, ParquetSink, ParquetSource
+from metflow.algorithms.inputs import declare_input_flags, open_input
+from metflow.framework import Job, ParquetSink
 from metflow.framework.errors import ConfigurationError
 
 _KINDS = ("electrons", "photons", "taus", "muons")
@@ -32,18 +33,8 @@ def declare_flags(flags):
     flags.declare("met.significance", bool, True, "write the object-based MET significance")
     flags.declare("met.systematics", list, [], f"variations: soft-term {list(SYSTEMATICS)} and "
                   f"object-scale {list(OBJECT_SCALE_VARIATIONS)}")
-    flags.declare("synthetic.mu", float, 40.0, "pileup <mu> of the embedded synthetic source")
+    declare_input_flags(flags)
     declare_selection_flags(flags)
-
-
-def _source(flags):
-    if flags["input.files"]:
-        from metflow.edm.persistence import decode
-
-        return ParquetSource(flags["input.files"], decode=decode)
-    from metflow.algorithms.generation.synthetic import SyntheticSource
-
-    return SyntheticSource(seed=flags["input.seed"], mu=flags["synthetic.mu"], n_events=flags["input.events"])
 
 
 def met_rebuild_cfg(flags, available_keys):
@@ -107,7 +98,7 @@ def met_rebuild_cfg(flags, available_keys):
 
 
 def configure(flags):
-    source = _source(flags)
+    source = open_input(flags)
     algorithms = []
     available = set(source.keys())
     jet_coll = flags["met.jet_collection"]

@@ -4,7 +4,8 @@ from metflow.algorithms.met.config import met_reco_cfg
 from metflow.algorithms.met.reco import METObjectAssociator, METRecoSummary
 from metflow.edm import keys as K
 from metflow.edm.persistence import parquet_writer_options
-from metflow.framework import Job, ParquetSink, ParquetSource
+from metflow.algorithms.inputs import declare_input_flags, open_input
+from metflow.framework import Job, ParquetSink
 from metflow.framework.errors import ConfigurationError
 from metflow.framework.registry import find_algorithm
 
@@ -21,7 +22,7 @@ def declare_flags(flags):
                   "points (['METLRTMuonAssociator']); appended after muons, electrons, photons, taus")
     flags.declare("met.write_objects", bool, True,
                   "also write the input objects (EventInfo, jets, leptons, ...) but not tracks/clusters/PFOs")
-    flags.declare("synthetic.mu", float, 40.0, "pileup <mu> of the embedded synthetic source")
+    declare_input_flags(flags)
 
 
 def _extra_associators(names):
@@ -37,26 +38,13 @@ def _extra_associators(names):
     return classes
 
 
-def _source(flags):
-    if flags["input.files"]:
-        from metflow.edm.persistence import decode
-
-        return ParquetSource(flags["input.files"], decode=decode)
-    try:
-        from metflow.algorithms.generation.synthetic import SyntheticSource
-    except ImportError as exc:
-        raise ConfigurationError(f"the embedded synthetic source is not available ({exc}); "
-                                 f"give an input file with --input") from exc
-    return SyntheticSource(seed=flags["input.seed"], mu=flags["synthetic.mu"], n_events=flags["input.events"])
-
-
 def configure(flags):
     jets = list(flags["met.jet_collections"])
     unknown = [j for j in jets if j not in K.JET_COLLECTIONS]
     if unknown:
         raise ConfigurationError(f"met.jet_collections: unknown {unknown}; known: {list(K.JET_COLLECTIONS)}")
     extra = _extra_associators(flags["met.extra_associators"])
-    source = _source(flags)
+    source = open_input(flags)
     algorithms = [alg for jet in jets for alg in met_reco_cfg(jet, extra_associators=extra)]
     outputs = [k for jet in jets for k in (K.met_assoc_key(jet), K.met_core_key(jet))]
     if flags["met.write_objects"]:

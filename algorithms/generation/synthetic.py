@@ -43,8 +43,8 @@ from metflow.framework.errors import ConfigurationError, SourceError, close_matc
 
 from . import _synthetic_kernels as _kern
 
-LRT_ELECTRONS = "LRTElectrons"
-LRT_MUONS = "MuonsLRT"
+LRT_ELECTRONS = _k.LRT_ELECTRONS
+LRT_MUONS = _k.LRT_MUONS
 PFLOW_JETS = _k.jet_container_key("AntiKt4EMPFlow")
 TOPO_JETS = _k.jet_container_key("AntiKt4EMTopo")
 

@@ -4,8 +4,8 @@ from metflow.algorithms.met.reco import METElectronAssociator, METMuonAssociator
 from metflow.edm import keys as K
 from metflow.framework import ReadHandleKey, WriteHandleKey
 
-MUONS_LRT = "MuonsLRT"
-LRT_ELECTRONS = "LRTElectrons"
+MUONS_LRT = K.LRT_MUONS
+LRT_ELECTRONS = K.LRT_ELECTRONS
 
 
 class METLRTMuonAssociator(METMuonAssociator):
