@@ -19,6 +19,7 @@ BUILTIN_ALGORITHM_MODULES = (
     "metflow.algorithms.met.selection",
     "metflow.algorithms.met.systematics",
     "metflow.algorithms.met.significance",
+    "metflow.algorithms.validation.cleaning",
 )
 
 #: command -> (module with add_arguments(parser) and run(args), help)
@@ -26,6 +27,8 @@ TOOL_COMMANDS = {
     "generate": ("metflow.algorithms.generation.cli", "generate events (Pythia8 + toy detector)"),
     "import-physlite": ("metflow.algorithms.physlite.cli", "convert an ATLAS PHYSLITE file"),
     "inspect": ("metflow.edm.inspect", "containers, counts and bytes/event of a Parquet file"),
+    "bench": ("metflow.bench", "throughput table: read-only, reco, rebuild, full chain, threads"),
+    "validate": ("metflow.algorithms.validation.cli", "physics validation report (plots + report.md)"),
 }
 
 

@@ -1,0 +1,1 @@
+"""Physics validation: MET performance report, event cleaning (MET filters)."""
