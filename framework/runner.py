@@ -53,12 +53,13 @@ class RunResult:
         return self.events / self.wall_s if self.wall_s > 0 else 0.0
 
     def table(self) -> str:
-        rows = [f"{'component':<34} {'calls':>8} {'total [s]':>10} {'mean [ms]':>10}"]
+        width = max([len(n) for n in self.stats] + [20]) + 2
+        rows = [f"{'component':<{width}} {'calls':>8} {'total [s]':>10} {'mean [ms]':>10}"]
         for name, (calls, total) in self.stats.items():
             if calls == 0:
                 continue
             label = "source read" if name == READ else name
-            rows.append(f"{label:<34} {calls:>8d} {total / 1e9:>10.3f} "
+            rows.append(f"{label:<{width}} {calls:>8d} {total / 1e9:>10.3f} "
                         f"{total / calls / 1e6:>10.3f}")
         return "\n".join(rows)
 
