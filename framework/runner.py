@@ -116,6 +116,9 @@ class _Progress:
             self.stream.write("\n")
 
 
+_NS_PER_US = 1000.0  # trace timestamps are in microseconds
+
+
 def write_timeline(path: str, completions: Sequence[Completion],
                    scheduler: Scheduler) -> None:
     """Chrome/Perfetto trace: one track per thread, one slice per execution."""
@@ -127,7 +130,8 @@ def write_timeline(path: str, completions: Sequence[Completion],
         first, n = scheduler.blocks[c.task.block]
         events.append({"name": "source read" if c.task.component == READ else c.task.component,
                        "cat": "algorithm", "ph": "X", "pid": 1, "tid": tid,
-                       "ts": (c.start_ns - origin) / 1e3, "dur": (c.stop_ns - c.start_ns) / 1e3,
+                       "ts": (c.start_ns - origin) / _NS_PER_US,
+                       "dur": (c.stop_ns - c.start_ns) / _NS_PER_US,
                        "args": {"slot": c.task.slot, "events": f"[{first}, {first + n})",
                                 "failed": c.error is not None}})
     for name, tid in threads.items():

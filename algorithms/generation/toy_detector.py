@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from metflow.edm.units import GeV, MeV, mm
+from metflow.edm.units import GeV, MeV, mm, mrad
 from metflow.algorithms.generation import _detector_kernels as _kern
 
 PION_MASS = 139.57 * MeV
@@ -276,7 +276,7 @@ class ToyDetector:
                              c.track_sigma_pt_slope * pt)
         inv_pt = (1.0 / np.maximum(pt, 1e-3)) * (1.0 + sigma_rel * g[0])
         pt_reco = 1.0 / np.maximum(inv_pt, 1e-12)
-        phi_reco = phi + 1e-3 * g[1]
+        phi_reco = phi + 1 * mrad * g[1]
         sin_theta = 1.0 / np.cosh(eta)
         x = parts.vx + origin[0]
         y = parts.vy + origin[1]
