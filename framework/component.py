@@ -205,6 +205,17 @@ class Algorithm:
                 f"per-event state on self (use self.thread_scratch() or the event store)")
         object.__setattr__(self, attr, value)
 
+    def override(self, attr: str, value: Any) -> None:
+        """Change one option after construction (job-level `--set Alg.option=value`)."""
+        owner = f"{type(self).__name__}/{self.name}"
+        if self._locked:
+            raise ConfigurationError(f"{owner}: options cannot change after initialize()")
+        decl = self._declarations.get(attr)
+        if decl is None:
+            raise ConfigurationError(f"{owner}: unknown option {attr!r}"
+                                     f"{did_you_mean(attr, self._declarations)}")
+        self._options[attr] = decl.convert(value, owner)
+
     def lock(self) -> None:
         """Forbid attribute assignment (called by the framework after initialize)."""
         object.__setattr__(self, "_locked", True)

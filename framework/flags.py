@@ -17,6 +17,25 @@ from .errors import FlagError, did_you_mean
 _BARE_WORD = re.compile(r"^[A-Za-z0-9_.:/+\-]+$")
 
 
+def parse_value(name: str, text: str, allow_bare_word: bool) -> Any:
+    """A Python literal (never evaluated code); a bare word where a string is expected."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        if allow_bare_word and _BARE_WORD.match(text):
+            return text
+        raise FlagError(f"--set {name}: {text!r} is not a Python literal (numbers, strings, "
+                        f"lists, tuples, dicts, True/False/None)") from None
+
+
+def split_assignment(assignment: str) -> tuple[str, str]:
+    """`name=value` -> (name, value text)."""
+    if "=" not in assignment:
+        raise FlagError(f"--set expects name=value, got {assignment!r}")
+    name, text = (part.strip() for part in assignment.split("=", 1))
+    return name, text
+
+
 @dataclass
 class Flag:
     name: str
@@ -72,20 +91,14 @@ class Flags:
 
     def set_from_string(self, assignment: str) -> None:
         """Apply `name=value` (value a Python literal, or a bare word for str flags)."""
-        if "=" not in assignment:
-            raise FlagError(f"--set expects name=value, got {assignment!r}")
-        name, text = (part.strip() for part in assignment.split("=", 1))
+        name, text = split_assignment(assignment)
         flag = self._flag(name)
-        try:
-            value = ast.literal_eval(text)
-        except (ValueError, SyntaxError, MemoryError, RecursionError):
-            wants_str = flag.type is str or (isinstance(flag.type, tuple) and str in flag.type)
-            if wants_str and _BARE_WORD.match(text):
-                value = text
-            else:
-                raise FlagError(f"--set {name}: {text!r} is not a Python literal (numbers, "
-                                f"strings, lists, tuples, dicts, True/False/None)") from None
-        self.set(name, value)
+        wants_str = flag.type is str or (isinstance(flag.type, tuple) and str in flag.type)
+        self.set(name, parse_value(name, text, wants_str))
+
+    def namespaces(self) -> set[str]:
+        """First components of the flag names ("met" for "met.jet_selection")."""
+        return {name.split(".", 1)[0] for name in self._flags}
 
     def lock(self) -> None:
         self._locked = True

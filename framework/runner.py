@@ -15,8 +15,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from .errors import AlgorithmError, ConfigurationError, MetflowError, SinkError
-from .flags import Flags, standard_flags
+from .errors import (AlgorithmError, ConfigurationError, FlagError, MetflowError, SinkError,
+                     did_you_mean)
+from .component import Property
+from .flags import Flags, parse_value, split_assignment, standard_flags
 from .graph import DataFlowGraph
 from .job import Job, load_job_module, make_job
 from .scheduler import (READ, Completion, FailedBlock, Scheduler, SerialExecutor,
@@ -264,13 +266,36 @@ def configure_job(spec: str, sets: Sequence[str] = (), inputs: Sequence[str] = (
         flags.set("output.file", output)
     if events is not None:
         flags.set("input.events", events + skip)
+    algorithm_sets = []
     for assignment in sets:
-        flags.set_from_string(assignment)
+        name, _ = split_assignment(assignment)
+        if name not in flags and "." in name and name.split(".", 1)[0] not in flags.namespaces():
+            algorithm_sets.append(assignment)  # Alg.option=value, applied once the job exists
+        else:
+            flags.set_from_string(assignment)
     flags.lock()
     job = make_job(module, flags)
     if job.name == "job":
         job.name = spec
+    for assignment in algorithm_sets:
+        _override_algorithm_option(job, flags, assignment)
     return job, flags
+
+
+def _override_algorithm_option(job: Job, flags: Flags, assignment: str) -> None:
+    """`--set AlgName.option=value`: set a property or key of one algorithm instance."""
+    name, text = split_assignment(assignment)
+    alg_name, attr = name.rsplit(".", 1)
+    algs = {alg.name: alg for alg in job.algorithms}
+    alg = algs.get(alg_name)
+    if alg is None:
+        known = [n for n, _ in flags.items()] + [f"{a}.{o}" for a, x in algs.items()
+                                                  for o in x.options()]
+        raise FlagError(f"--set {name}: no flag and no algorithm named {alg_name!r}"
+                        f"{did_you_mean(name, known)}")
+    decl = type(alg)._declarations.get(attr)
+    wants_str = decl is not None and (not isinstance(decl, Property) or decl.type is str)
+    alg.override(attr, parse_value(name, text, wants_str))
 
 
 def write_failed_events(path: str, failed: Sequence[FailedBlock]) -> None:

@@ -115,3 +115,15 @@ def test_packaging_lists_every_package_and_no_generic_top_level():
             "if importlib.util.find_spec(m)])")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd="/")
     assert result.stdout.strip() == "[]", result.stdout + result.stderr
+
+
+def test_set_algorithm_option_by_instance_name(tmp_path, capsys):
+    out = tmp_path / "o.parquet"
+    assert main(["run", "demo", "-n", "20", "-q", "--output", str(out), "--set", "Sum0.threshold=1e9"]) == 0
+    table = pq.read_table(out)
+    assert table.column("HitSum0").to_pylist() == [0.0] * 20
+    assert all(v > 0 for v in table.column("HitSum1").to_pylist())
+    assert main(["run", "demo", "-n", "20", "-q", "--set", "Sum0.treshold=1"]) == 2
+    assert "did you mean 'threshold'" in capsys.readouterr().err
+    assert main(["run", "demo", "-n", "20", "-q", "--set", "Sun0.threshold=1"]) == 2
+    assert "did you mean 'Sum0.threshold'" in capsys.readouterr().err
