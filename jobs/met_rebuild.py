@@ -1,19 +1,22 @@
 """MET rebuilding (METMaker): MET_<name> from METAssoc_<Jet> + MET_Core_<Jet> for the selected objects.
 
 Input: the output of `met_reco` (--input); input without association maps (raw events, or the
-embedded synthetic source when no --input is given) gets the reconstruction chained in the job. Adds the object selections (flags met.<kind>.*),
-METMakerAlg, the significance and the requested systematic variations, and prints a MET summary.
+embedded synthetic source when no --input is given) gets the reconstruction chained in the job.
+Adds the object selections (flags met.<kind>.*), METMakerAlg, the significance and the requested
+systematic variations, and prints a MET summary. The jet-track variations (MET_JetTrk_*) vary a
+track MET (rebuildTrackMET), rebuilt as MET_<met.track_met> (default '<met.name>Track').
 
     metflow run jobs/met_rebuild.py --input met_reco.parquet --threads 2
     metflow run jobs/met_rebuild.py -n 1000 --set met.systematics="['MET_SoftTrk_ResoPara','JET_JES__1up']"
+    metflow run jobs/met_rebuild.py -n 1000 --set met.systematics="['MET_JetTrk_ScaleUp']"
 """
 
 from metflow.algorithms.met.maker import METMakerAlg, METRebuildSummary
 from metflow.algorithms.met.selection import (METObjectSelection, declare_selection_flags,
                                               selected_key, selection_cfg)
 from metflow.algorithms.met.significance import significance_key
-from metflow.algorithms.met.systematics import (OBJECT_SCALE_VARIATIONS, SYSTEMATICS,
-                                                METSystematicsAlg)
+from metflow.algorithms.met.systematics import (JET_TRK_VARIATIONS, OBJECT_SCALE_VARIATIONS,
+                                                SOFT_SYSTEMATICS, SYSTEMATICS, METSystematicsAlg)
 from metflow.edm import keys as K
 from metflow.algorithms.inputs import declare_input_flags, open_input
 from metflow.framework import Job, ParquetSink
@@ -31,8 +34,11 @@ def declare_flags(flags):
     flags.declare("met.soft_terms", str, "both", "soft terms: both, track (TST), cluster (CST)")
     flags.declare("met.invisible", str, "", "object kind treated with markInvisible (e.g. 'muons')")
     flags.declare("met.significance", bool, True, "write the object-based MET significance")
-    flags.declare("met.systematics", list, [], f"variations: soft-term {list(SYSTEMATICS)} and "
-                  f"object-scale {list(OBJECT_SCALE_VARIATIONS)}")
+    flags.declare("met.systematics", list, [], f"variations: soft-term {list(SOFT_SYSTEMATICS)}, "
+                  f"jet-track {list(JET_TRK_VARIATIONS)} (of the track MET) and object-scale "
+                  f"{list(OBJECT_SCALE_VARIATIONS)}")
+    flags.declare("met.track_met", str, "", "also rebuild the track MET (rebuildTrackMET) as "
+                  "MET_<value>; '' = only when MET_JetTrk_* are requested, then '<met.name>Track'")
     declare_input_flags(flags)
     declare_selection_flags(flags)
 
@@ -65,6 +71,7 @@ def met_rebuild_cfg(flags, available_keys):
            zip(_KINDS, (K.ELECTRONS, K.PHOTONS, K.TAUS, K.MUONS))}, **common))
     outputs = [met_key] + ([sig_key] if sig_key else [])
     variation_keys = []
+    nominal_of: dict[str, str] = {}
     for var in (s for s in syst if s in OBJECT_SCALE_VARIATIONS):
         kinds, scale = OBJECT_SCALE_VARIATIONS[var]
         inputs = {kind: [selected_key(src)] for kind, src in
@@ -84,7 +91,23 @@ def met_rebuild_cfg(flags, available_keys):
         algorithms.append(METMakerAlg(name=f"METMakerAlg_{name}_{var}", jets=jets, met=key,
                                       **inputs, **common))
         variation_keys.append(key)
-    soft = [s for s in syst if s in SYSTEMATICS]
+    track_name = flags["met.track_met"]
+    jet_trk = [s for s in syst if s in JET_TRK_VARIATIONS]
+    if jet_trk and not track_name:
+        track_name = name + "Track"
+    if track_name:
+        track_key = K.met_key(track_name)
+        keys = [K.met_syst_key(track_name, s) for s in jet_trk]
+        algorithms.append(METMakerAlg(
+            name=f"METMakerAlg_{track_name}", jets=jets_key, met=track_key, track_met=True,
+            jet_track_variations=tuple(jet_trk), jet_track_varied=keys,
+            **{kind: [selected_key(K_in)] for kind, K_in in
+               zip(_KINDS, (K.ELECTRONS, K.PHOTONS, K.TAUS, K.MUONS))},
+            **dict(common, soft_terms="track", invisible=flags["met.invisible"])))
+        outputs.append(track_key)
+        variation_keys += keys
+        nominal_of.update({k: track_key for k in keys})
+    soft = [s for s in syst if s in SOFT_SYSTEMATICS]
     if soft:
         if K.TRUTH_MET not in available_keys:
             raise ConfigurationError(f"met.systematics {soft} need simulation: the input has no "
@@ -94,7 +117,7 @@ def met_rebuild_cfg(flags, available_keys):
                                             varied=keys, variations=tuple(soft)))
         variation_keys += keys
     outputs += variation_keys
-    return algorithms, outputs, METRebuildSummary(met_key, sig_key, variation_keys)
+    return algorithms, outputs, METRebuildSummary(met_key, sig_key, variation_keys, nominal_of)
 
 
 def configure(flags):

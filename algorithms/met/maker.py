@@ -54,6 +54,7 @@ from metflow.framework.errors import ConfigurationError
 from metflow.framework.io import Sink
 
 from . import _maker_kernels as K
+from .significance import SOFT_TERM_RESO
 
 __all__ = ["METMaker", "METMakerAlg", "METBuilder", "ObjectType", "JetRebuildResult",
            "JET_WORKING_POINTS", "map_arrays", "rebuild_event_met", "RebuildError",
@@ -492,6 +493,7 @@ class METMakerAlg(Algorithm):
     tracks = ReadHandleKey([mk.TRACKS], doc="tracks for DoRemoveMuonJets ([] to skip it)")
     met = WriteHandleKey(mk.met_key(_DEFAULT_JET_COLL), doc="rebuilt MET container")
     significance = WriteHandleKey([], doc="[significance key] to also write the significance")
+    jet_track_varied = WriteHandleKey([], doc="one key per jet_track_variations entry (track MET)")
 
     jet_selection = Property(str, "Tight", doc="jet working point",
                              choices=(*JET_WORKING_POINTS, "Expert"))
@@ -510,7 +512,12 @@ class METMakerAlg(Algorithm):
     or_calo_tagged_muons = Property(bool, True, doc="ORCaloTaggedMuons")
     do_remove_muon_jets = Property(bool, True, doc="DoRemoveMuonJets (needs tracks)")
     do_remove_elec_trks = Property(bool, True, doc="DoRemoveElecTrks")
-    soft_term_reso = Property(float, 8.5 * GeV, doc="significance: soft-term resolution per axis",
+    track_met = Property(bool, False, doc="rebuildTrackMET: hard jets enter the jet term with "
+                         "their PV tracks (jet|track source); needs soft_terms='track'")
+    jet_track_variations = Property(tuple, (), doc="MET_JetTrk_ScaleUp/Down of the track MET, "
+                                    "written to jet_track_varied")
+    soft_term_reso = Property(float, SOFT_TERM_RESO, doc="significance: soft-term resolution per "
+                              "axis (default: the synthetic detector's, see significance.py)",
                               unit="MeV")
 
     def initialize(self) -> None:
@@ -518,6 +525,24 @@ class METMakerAlg(Algorithm):
         sig = self.key("significance")
         if len(sig) > 1:
             raise ConfigurationError(f"{self.name}: significance takes at most one key, got {list(sig)}")
+        if self.track_met and self.soft_terms != "track":
+            raise ConfigurationError(f"{self.name}: track_met=True builds the track soft term only; "
+                                     f"set soft_terms='track' (got {self.soft_terms!r})")
+        if self.track_met and sig:
+            raise ConfigurationError(f"{self.name}: no object-based significance for a track MET "
+                                     f"(jets enter with their tracks); drop significance={list(sig)}")
+        from .systematics import JET_TRK_VARIATIONS
+        varied = self.key("jet_track_varied")
+        if len(varied) != len(self.jet_track_variations):
+            raise ConfigurationError(f"{self.name}: {len(self.jet_track_variations)} jet-track "
+                                     f"variations but {len(varied)} jet_track_varied keys")
+        bad = [v for v in self.jet_track_variations if v not in JET_TRK_VARIATIONS]
+        if bad:
+            raise ConfigurationError(f"{self.name}: unknown jet-track variations {bad}; known: "
+                                     f"{list(JET_TRK_VARIATIONS)}")
+        if self.jet_track_variations and not self.track_met:
+            raise ConfigurationError(f"{self.name}: jet_track_variations vary the jet term of a "
+                                     f"track MET; set track_met=True")
 
     def make_maker(self) -> METMaker:
         """The METMaker this algorithm's properties configure (stateless, shared by threads)."""
@@ -535,8 +560,15 @@ class METMakerAlg(Algorithm):
         met, _ = rebuild_event_met(self._maker, assoc_map, core, jets, objects,
                                    tracks[0] if tracks else None, soft_terms=self.soft_terms,
                                    do_jvt=self.do_jvt, invisible=self.invisible,
-                                   owner=self.name, core_key=self.key("core"))
+                                   owner=self.name, core_key=self.key("core"),
+                                   track_met=self.track_met)
         out = {"met": met.to_container(key=self.key("met"))}
+        if self.jet_track_variations:
+            from .systematics import vary_jet_track_met
+            out["jet_track_varied"] = [vary_jet_track_met(met, assoc_map, v, key=k) for v, k in
+                                       zip(self.jet_track_variations, self.key("jet_track_varied"))]
+        else:
+            out["jet_track_varied"] = []
         sig_keys = self.key("significance")
         out["significance"] = []
         if sig_keys:
@@ -552,10 +584,11 @@ class METMakerAlg(Algorithm):
 
 def rebuild_event_met(maker: METMaker, assoc_map, core, jets, objects: dict, tracks=None, *,
                       soft_terms: str = "both", do_jvt: bool = True, invisible: str = "",
-                      owner: str = "METMaker", core_key: str = "core"):
+                      owner: str = "METMaker", core_key: str = "core", track_met: bool = False):
     """The standard rebuild sequence (e, γ, τ, μ, jets, totals) into a new METBuilder.
 
-    Returns (builder, jet result). Used by METMakerAlg and the systematics algorithm.
+    `track_met`: jets through rebuild_track_met (needs soft_terms="track").
+    Returns (builder, jet result). Used by METMakerAlg and the benchmarks.
     """
     n = assoc_map.n_events
     if core.n_events != n:
@@ -572,9 +605,12 @@ def rebuild_event_met(maker: METMaker, assoc_map, core, jets, objects: dict, tra
         maker.rebuild_met(term, obj_type, objs, helper, met)
     names = {"both": (mk.SOFT_CLUS, mk.PV_SOFT_TRK), "track": (mk.PV_SOFT_TRK,),
              "cluster": (mk.SOFT_CLUS,)}[soft_terms]
-    result = maker.rebuild_jet_met(mk.REF_JET, names, met, jets, core, helper, do_jvt=do_jvt,
-                                   muons=objects.get("muons"), electrons=objects.get("electrons"),
-                                   tracks=tracks)
+    if track_met and soft_terms != "track":
+        raise RebuildError(f"{owner}: a track MET has only the track soft term; got soft_terms={soft_terms!r}")
+    rebuild_jets = maker.rebuild_track_met if track_met else maker.rebuild_jet_met
+    result = rebuild_jets(mk.REF_JET, names if not track_met else names[0], met, jets, core, helper,
+                          do_jvt=do_jvt, muons=objects.get("muons"),
+                          electrons=objects.get("electrons"), tracks=tracks)
     if mk.PV_SOFT_TRK in names:
         maker.build_met_sum(mk.FINAL_TRK, met, Source.track())
     if mk.SOFT_CLUS in names:
@@ -586,11 +622,13 @@ class METRebuildSummary(Sink):
     """End-of-run MET summary: mean MET and sumet per term, significance, variations."""
 
     def __init__(self, met_key: str, significance_key: str | None = None,
-                 variation_keys: Sequence[str] = ()):
+                 variation_keys: Sequence[str] = (), nominal_of: dict[str, str] | None = None):
         self.name = "METRebuildSummary"
         self.met_key = met_key
         self.significance_key = significance_key
         self.variation_keys = tuple(variation_keys)
+        # variation key -> its nominal MET key (default met_key), e.g. track-MET variations
+        self.nominal_of = {k: (nominal_of or {}).get(k, met_key) for k in self.variation_keys}
         self.n_events = 0
         self.term_names: tuple[str, ...] = ()
         self.sums: np.ndarray | None = None      # [n_terms, 2]: met, sumet
@@ -600,6 +638,7 @@ class METRebuildSummary(Sink):
 
     def keys(self) -> list[str]:
         keys = [self.met_key, *self.variation_keys]
+        keys += [k for k in dict.fromkeys(self.nominal_of.values()) if k not in keys]
         if self.significance_key:
             keys.append(self.significance_key)
         return keys
@@ -617,11 +656,12 @@ class METRebuildSummary(Sink):
             s = data[self.significance_key]["s"]
             self.sig_sum += float(np.sum(s))
             self.sig_n += len(s)
-        total = self._total_index(met)
         for key in self.variation_keys:
-            var = data[key]
-            self.var_sums[key] += float(np.sum(np.hypot(var.mpx[:, total].astype(np.float64),
-                                                        var.mpy[:, total]) - magnitude[:, total]))
+            var, nominal = data[key], data[self.nominal_of[key]]
+            total = self._total_index(nominal)
+            self.var_sums[key] += float(np.sum(
+                np.hypot(var.mpx[:, total].astype(np.float64), var.mpy[:, total])
+                - np.hypot(nominal.mpx[:, total].astype(np.float64), nominal.mpy[:, total])))
 
     @staticmethod
     def _total_index(met) -> int:

@@ -19,11 +19,21 @@ not available here, so they are documented parameterisations of |ptHard| only (G
   TST σ_perp           = 1.5 + 0.015·ptHard
   CST scale      s     = 0.05;   CST resolution r = 0.1
 
+Jet-track scale of track MET (MET_JetTrk_ScaleUp/Down, `apply_jet_track_correction`): on the
+jet term of a track MET (source jet|track, built by `METMaker.rebuild_track_met`), every hard
+jet with |η| ≤ 2.5 contributes u_j = jettrksumpt_j · r(pT_j, |η_j|), the relative uncertainty of
+the jet's PV-track momentum sum; U = √(Σ u_j²) per event and, as in the reference,
+mpx → mpx·(1 ± U/(|mpx|·√2)) (i.e. mpx ± sign(mpx)·U/√2), mpy likewise, sumet → sumet ± U.
+A component that is exactly 0 is left unchanged (the reference would divide by zero). The
+reference reads r from a TH2 in (pT/GeV, |η|) with overflow clamped to the last bin; here r is
+the table `JET_TRK_REL_UNCERTAINTY` (toy values: the tracking-efficiency uncertainty of tracks
+in jets, ~1 % in the barrel rising to 3 % at |η| ≈ 2.5, plus the loss in dense cores of
+high-pT jets), looked up the same way. A calorimeter jet term (no Track bit) is not varied.
+
 Random numbers are a counter-based hash of (run number, event number, systematic name), so a
-variation is reproducible and independent of threads, slots and block boundaries. The jet-track
-(MET_JetTrk_*) variations of track MET are not implemented. Object energy-scale variations
-need no tool: a shallow copy with varied four-momenta is rebuilt by METMakerAlg
-(see `met_systematics_cfg` in jobs/met_rebuild.py).
+variation is reproducible and independent of threads, slots and block boundaries (the jet-track
+variations use none). Object energy-scale variations need no tool: a shallow copy with varied
+four-momenta is rebuilt by METMakerAlg (see `met_rebuild_cfg` in jobs/met_rebuild.py).
 """
 
 from __future__ import annotations
@@ -40,12 +50,17 @@ from metflow.framework.component import Algorithm, Property, ReadHandleKey, Writ
 from metflow.framework.errors import ConfigurationError
 
 __all__ = ["METSystematicsTool", "METSystematicsAlg", "SOFT_TRK_VARIATIONS", "SOFT_CALO_VARIATIONS",
-           "SYSTEMATICS", "event_normals", "pt_hard", "SystematicsError"]
+           "SOFT_SYSTEMATICS", "JET_TRK_VARIATIONS", "SYSTEMATICS", "JET_TRK_PT_EDGES",
+           "JET_TRK_ETA_EDGES", "JET_TRK_REL_UNCERTAINTY", "jet_track_relative_uncertainty",
+           "jet_track_uncertainty", "vary_jet_track_met", "event_normals", "pt_hard",
+           "SystematicsError"]
 
 SOFT_TRK_VARIATIONS = ("MET_SoftTrk_ScaleUp", "MET_SoftTrk_ScaleDown", "MET_SoftTrk_ResoPara",
                        "MET_SoftTrk_ResoPerp", "MET_SoftTrk_ResoCorr")
 SOFT_CALO_VARIATIONS = ("MET_SoftCalo_ScaleUp", "MET_SoftCalo_ScaleDown", "MET_SoftCalo_Reso")
-SYSTEMATICS = SOFT_TRK_VARIATIONS + SOFT_CALO_VARIATIONS
+JET_TRK_VARIATIONS = ("MET_JetTrk_ScaleUp", "MET_JetTrk_ScaleDown")
+SOFT_SYSTEMATICS = SOFT_TRK_VARIATIONS + SOFT_CALO_VARIATIONS
+SYSTEMATICS = SOFT_SYSTEMATICS + JET_TRK_VARIATIONS
 
 TST_SHIFT = (0.3 * GeV, 0.010)          # offset, slope in ptHard
 TST_RESO_PARA = (1.5 * GeV, 0.020)
@@ -53,6 +68,19 @@ TST_RESO_PERP = (1.5 * GeV, 0.015)
 CST_SCALE = 0.05
 CST_RESO_REL = 0.1
 CST_RESO_STOCHASTIC = 0.7               # sqrt(GeV)
+
+# Jet-track scale: relative uncertainty of a hard jet's PV-track pT sum, binned in the jet's
+# calibrated pT (rows, lower edges in MeV; the last bin takes the overflow) and |eta| (columns).
+JET_TRK_PT_EDGES = np.array([20, 50, 100, 200, 500]) * GeV
+JET_TRK_ETA_EDGES = np.array([0.0, 1.0, 1.5, 2.0])
+JET_TRK_REL_UNCERTAINTY = np.array([
+    [0.010, 0.015, 0.020, 0.030],
+    [0.010, 0.015, 0.020, 0.030],
+    [0.015, 0.020, 0.025, 0.035],
+    [0.020, 0.025, 0.030, 0.040],
+    [0.030, 0.035, 0.040, 0.050],
+])
+JET_TRK_ETA_MAX = 2.5
 
 
 class SystematicsError(ValueError):
@@ -142,7 +170,7 @@ class METSystematicsTool:
             raise SystematicsError("MET systematics apply to simulation only (is_data=True)")
         if not Source.is_soft_term(source):
             raise SystematicsError(f"apply_correction needs a soft term; source {int(source):#x} "
-                                   f"is not (the jet-track variations are not implemented)")
+                                   f"is not (jet terms: apply_jet_track_correction)")
         v = self.variation
         if not v:
             return
@@ -150,6 +178,25 @@ class METSystematicsTool:
             self._vary_tst(term, pthard_x, pthard_y, normals)
         elif not Source.is_track_term(source) and v in SOFT_CALO_VARIATIONS:
             self._vary_cst(term, normals)
+
+    def apply_jet_track_correction(self, term: np.ndarray, source: int, uncertainty: np.ndarray, *,
+                                   is_data: bool = False) -> None:
+        """Vary the jet term `term` (float64[n_events, 3]) of a track MET in place by the
+        per-event jet-track uncertainty U (`jet_track_uncertainty`); other variations and
+        calorimeter jet terms are left unchanged."""
+        if is_data:
+            raise SystematicsError("MET systematics apply to simulation only (is_data=True)")
+        if not Source.is_jet_term(source):
+            raise SystematicsError(f"apply_jet_track_correction needs a jet term; source "
+                                   f"{int(source):#x} is not")
+        if self.variation not in JET_TRK_VARIATIONS or not Source.is_track_term(source):
+            return
+        u = np.asarray(uncertainty, np.float64)
+        if self.variation == "MET_JetTrk_ScaleDown":
+            u = -u
+        for c in (0, 1):
+            term[:, c] += np.sign(term[:, c]) * u / np.sqrt(2.0)
+        term[:, 2] += u
 
     def _vary_tst(self, term, hx, hy, g):
         v = self.variation
@@ -189,7 +236,7 @@ class METSystematicsTool:
 
 def vary_met(met: MissingETContainer, variation: str, truth: Any, event_info: Any, *,
              key: str | None = None) -> MissingETContainer:
-    """A copy of a rebuilt MET with `variation` applied to its soft terms; each total term gets
+    """A copy of a rebuilt MET with soft-term `variation` applied to its soft terms; each total term gets
     the change of the soft terms it contains (FinalTrk: track soft terms, FinalClus: the others,
     any other total: all soft terms), as buildMETSum would give."""
     tool = METSystematicsTool().apply_systematic_variation(variation)
@@ -221,6 +268,70 @@ def vary_met(met: MissingETContainer, variation: str, truth: Any, event_info: An
     return MissingETContainer(met.names, met.sources, mpx, mpy, sumet, key=key)
 
 
+def jet_track_relative_uncertainty(pt: np.ndarray, abs_eta: np.ndarray) -> np.ndarray:
+    """r(pT, |η|) from `JET_TRK_REL_UNCERTAINTY`, bins clamped like the reference's TH2 lookup."""
+    i = np.clip(np.searchsorted(JET_TRK_PT_EDGES, np.asarray(pt), side="right") - 1, 0,
+                len(JET_TRK_PT_EDGES) - 1)
+    j = np.clip(np.searchsorted(JET_TRK_ETA_EDGES, np.asarray(abs_eta), side="right") - 1, 0,
+                len(JET_TRK_ETA_EDGES) - 1)
+    return JET_TRK_REL_UNCERTAINTY[i, j]
+
+
+def jet_track_uncertainty(assoc_map: Any, jets: Any, hard: np.ndarray) -> np.ndarray:
+    """U per event: quadrature sum over hard jets with |η| ≤ 2.5 of jettrksumpt · r(pT, |η|).
+
+    `jets` are the jets passed to the rebuild (a shallow copy keeps original_index into the
+    map's jets), `hard` a bool mask over them (the jet term's jets).
+    """
+    n_events = assoc_map.n_events
+    hard = np.asarray(hard, bool)
+    if hard.shape != (len(jets),):
+        raise SystematicsError(f"hard-jet mask has shape {hard.shape}, expected ({len(jets)},) "
+                               f"for jets {jets.key!r}")
+    ev = jets.event_of_object()[hard]
+    orig = jets.get("original_index")
+    local = (orig if orig is not None else jets.local_index())[hard].astype(np.int64)
+    assoc = assoc_map.assoc_offsets[ev] + local
+    bad = (local < 0) | (assoc >= assoc_map.assoc_offsets[ev + 1]) | \
+        (assoc_map.jet_index[np.minimum(assoc, assoc_map.n_associations - 1)] != local)
+    if bad.any():
+        k = int(np.flatnonzero(bad)[0])
+        raise SystematicsError(f"jet {int(local[k])} of event {int(ev[k])} ({jets.key!r}) has no "
+                               f"association in the map {assoc_map.key!r}")
+    pt = jets.pt()[hard].astype(np.float64)
+    abs_eta = np.abs(jets.eta()[hard].astype(np.float64))
+    central = abs_eta <= JET_TRK_ETA_MAX
+    u = np.asarray(assoc_map.jettrk_sumpt, np.float64)[assoc] * jet_track_relative_uncertainty(pt, abs_eta)
+    return np.sqrt(np.bincount(ev[central], (u * u)[central], minlength=n_events))
+
+
+def vary_jet_track_met(met: Any, assoc_map: Any, variation: str, jet_term: str = mk.REF_JET, *,
+                       key: str | None = None) -> MissingETContainer:
+    """The MissingETContainer of a rebuilt track MET (a METBuilder from rebuild_track_met) with
+    the jet-track `variation` applied to `jet_term`; totals containing the jet term follow."""
+    tool = METSystematicsTool().apply_systematic_variation(variation)
+    if variation not in JET_TRK_VARIATIONS:
+        raise SystematicsError(f"{variation!r} is not a jet-track variation {list(JET_TRK_VARIATIONS)}")
+    if jet_term not in met.links or jet_term not in met.jet_status:
+        raise SystematicsError(f"MET term {jet_term!r} has no jets recorded; terms: {met.names}")
+    jets, _ = met.links[jet_term]
+    from ._maker_kernels import JET_HARD
+    u = jet_track_uncertainty(assoc_map, jets, met.jet_status[jet_term] == JET_HARD)
+    source = met.source(jet_term)
+    term = met.term(jet_term)
+    varied = term.copy()
+    tool.apply_jet_track_correction(varied, source, u)
+    delta = varied - term
+    container = met.to_container(key=key)
+    mpx, mpy, sumet = container.mpx.copy(), container.mpy.copy(), container.sumet.copy()
+    for i, (name, src) in enumerate(zip(met.names, met.sources)):
+        if name == jet_term or (Source.is_total_term(src) and name != mk.FINAL_CLUS):
+            mpx[:, i] += delta[:, 0]
+            mpy[:, i] += delta[:, 1]
+            sumet[:, i] += delta[:, 2]
+    return MissingETContainer(container.names, container.sources, mpx, mpy, sumet, key=key)
+
+
 class METSystematicsAlg(Algorithm):
     """Writes MET_<name>_<syst> for each requested soft-term variation of MET_<name>."""
 
@@ -228,7 +339,7 @@ class METSystematicsAlg(Algorithm):
     truth = ReadHandleKey(mk.TRUTH_MET, doc="truth MET (NonInt) for ptHard: simulation only")
     event_info = ReadHandleKey(mk.EVENT_INFO, doc="run/event numbers seed the random numbers")
     varied = WriteHandleKey([], doc="one key per variation, met_syst_key(name, syst)")
-    variations = Property(tuple, (), doc=f"soft-term systematics, from {list(SYSTEMATICS)}")
+    variations = Property(tuple, (), doc=f"soft-term systematics, from {list(SOFT_SYSTEMATICS)}")
 
     def initialize(self) -> None:
         keys = self.key("varied")
@@ -240,6 +351,10 @@ class METSystematicsAlg(Algorithm):
                 METSystematicsTool().apply_systematic_variation(v)
             except SystematicsError as exc:
                 raise ConfigurationError(f"{self.name}: {exc}") from None
+            if v not in SOFT_SYSTEMATICS:
+                raise ConfigurationError(f"{self.name}: {v!r} is not a soft-term variation; the "
+                                         f"jet-track ones are applied by METMakerAlg "
+                                         f"(track_met=True, jet_track_variations)")
 
     def compute(self, met, truth, event_info):
         return {"varied": [vary_met(met, v, truth, event_info, key=k)

@@ -65,6 +65,46 @@ def test_threads_and_slots_are_bit_identical_to_serial(raw_input, tmp_path):
     assert "FinalTrk" in summary and "mean significance" in summary and "JET_JES__1up" in summary
 
 
+def _compare_outputs(a: dict, b: dict, n_met: int) -> None:
+    assert set(a) == set(b)
+    met_keys = [k for k in a if k.startswith("MET_")]
+    assert len(met_keys) == n_met
+    for key in met_keys:
+        assert a[key].names == b[key].names
+        for col in ("mpx", "mpy", "sumet"):
+            np.testing.assert_array_equal(getattr(a[key], col), getattr(b[key], col), err_msg=key)
+    for key in (k for k in a if "Significance" in k):
+        for col in ("s", "sqrt_s", "var_l", "var_t", "rho"):
+            np.testing.assert_array_equal(a[key][col], b[key][col], err_msg=f"{key}.{col}")
+
+
+def test_threads_and_slots_bit_identical_on_the_synthetic_default_input(tmp_path):
+    """No --input: the embedded synthetic source (mix, mu = 40) with the reconstruction chained."""
+    sets = ["met.systematics=['MET_SoftTrk_ResoPerp', 'MET_JetTrk_ScaleUp', 'JET_JES__1down']"]
+    n = 48
+
+    def run_synthetic(name, **options):
+        job, _ = configure_job("met_rebuild", sets=sets, output=str(tmp_path / name), events=n)
+        return run_job(job, RunOptions(quiet=True, progress=False, **options))
+
+    serial = run_synthetic("serial.parquet", batch_size=16)
+    par = run_synthetic("par.parquet", threads=2, slots=4, batch_size=5)
+    assert serial.events == par.events == n and not serial.failed and not par.failed
+    a, b = read_parquet(tmp_path / "serial.parquet"), read_parquet(tmp_path / "par.parquet")
+    _compare_outputs(a, b, n_met=5)   # nominal, track MET, and one per variation
+    met = a[K.met_key("AntiKt4EMPFlow")]
+    assert np.abs(met[K.FINAL_TRK].mpx).max() > 10 * GeV   # real events, not empty terms
+    track = a[K.met_key("AntiKt4EMPFlowTrack")]
+    assert track.names == (K.REF_ELE, K.REF_GAMMA, K.REF_TAU, K.MUONS_TERM, K.REF_JET,
+                           K.PV_SOFT_TRK, K.FINAL_TRK)
+    up = a[K.met_syst_key("AntiKt4EMPFlowTrack", "MET_JetTrk_ScaleUp")]
+    shift = up[K.REF_JET].sumet.astype(np.float64) - track[K.REF_JET].sumet
+    assert (shift >= 0).all() and shift.max() > 0
+    np.testing.assert_allclose(up[K.FINAL_TRK].sumet - track[K.FINAL_TRK].sumet, shift, atol=0.1)
+    summary = "\n".join(serial.sink_summaries)
+    assert "MET_AntiKt4EMPFlowTrack_MET_JetTrk_ScaleUp" in summary
+
+
 def test_rebuild_on_reco_output_equals_chained_reco(raw_input, tmp_path):
     reco = run("met_reco", [raw_input], tmp_path / "reco.parquet")
     assert not reco.failed

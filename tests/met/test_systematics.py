@@ -182,3 +182,96 @@ def test_object_scale_variation_from_shallow_copy_rebuilds_without_reco():
     np.testing.assert_allclose(varied[mk.REF_ELE].mpx, nominal[mk.REF_ELE].mpx * 1.01, rtol=1e-5, atol=0.05)
     np.testing.assert_array_equal(varied[mk.SOFT_CLUS].mpx, nominal[mk.SOFT_CLUS].mpx)
     assert not np.array_equal(varied[mk.FINAL_TRK].mpx, nominal[mk.FINAL_TRK].mpx)
+
+
+# ---------------------------------------------------------------------------------------------
+# jet-track scale of track MET (MET_JetTrk_ScaleUp/Down)
+
+def test_jet_track_relative_uncertainty_table_lookup_clamps():
+    r = S.jet_track_relative_uncertainty
+    np.testing.assert_allclose(r(np.array([10 * GeV, 30 * GeV]), np.array([0.5, 0.5])),
+                               S.JET_TRK_REL_UNCERTAINTY[0, 0])          # underflow -> first bin
+    assert r(np.array([5000 * GeV]), np.array([2.3]))[0] == S.JET_TRK_REL_UNCERTAINTY[-1, -1]
+    assert r(np.array([150 * GeV]), np.array([1.2]))[0] == S.JET_TRK_REL_UNCERTAINTY[2, 1]
+
+
+def _track_met(seed=5, n=40):
+    rng = np.random.default_rng(seed)
+    conts, m, core = E.block([E.random_event(rng, max_jets=8) for _ in range(n)])
+    objs = {"electrons": conts["e"], "photons": conts["g"], "taus": conts["t"], "muons": conts["m"]}
+    met, result = rebuild_event_met(METMaker(do_pflow=True, jet_selection="Loose"), m, core,
+                                    conts["jets"], objs, soft_terms="track", track_met=True)
+    return met, result, m, conts["jets"]
+
+
+def test_jet_track_scale_follows_the_reference_formula():
+    met, result, m, jets = _track_met()
+    assert Source.is_track_term(met.source(mk.REF_JET)) and Source.is_jet_term(met.source(mk.REF_JET))
+    hard = result.hard
+    assert hard.sum() > 5
+    # U by hand: hard jets with |eta| <= 2.5, the jettrk sumpt of their association
+    want = np.zeros(m.n_events)
+    ev = jets.event_of_object()
+    for i in np.flatnonzero(hard):
+        a = m.assoc_offsets[ev[i]] + jets.local_index()[i]
+        eta = abs(float(jets.eta()[i]))
+        if eta <= 2.5:
+            u = float(m.jettrk_sumpt[a]) * S.jet_track_relative_uncertainty(
+                np.array([float(jets.pt()[i])]), np.array([eta]))[0]
+            want[ev[i]] += u * u
+    want = np.sqrt(want)
+    u = S.jet_track_uncertainty(m, jets, hard)
+    np.testing.assert_allclose(u, want, rtol=1e-9)
+    assert (u > 0).sum() > 5
+    nominal = met.to_container()
+    up = S.vary_jet_track_met(met, m, "MET_JetTrk_ScaleUp")
+    down = S.vary_jet_track_met(met, m, "MET_JetTrk_ScaleDown")
+    jet = met.term(mk.REF_JET)
+    for c, col in ((0, "mpx"), (1, "mpy")):
+        delta = np.sign(jet[:, c]) * u / np.sqrt(2)
+        np.testing.assert_allclose(getattr(up[mk.REF_JET], col), jet[:, c] + delta, rtol=1e-6, atol=0.05)
+        np.testing.assert_allclose(getattr(down[mk.REF_JET], col), jet[:, c] - delta, rtol=1e-6, atol=0.05)
+        np.testing.assert_allclose(getattr(up[mk.FINAL_TRK], col),
+                                   getattr(nominal[mk.FINAL_TRK], col) + delta, rtol=1e-6, atol=0.05)
+    np.testing.assert_allclose(up[mk.REF_JET].sumet, jet[:, 2] + u, rtol=1e-6, atol=0.05)
+    np.testing.assert_array_equal(up[mk.PV_SOFT_TRK].mpx, nominal[mk.PV_SOFT_TRK].mpx)
+
+
+def test_jet_track_scale_leaves_calo_jet_terms_and_zero_components_alone():
+    tool = S.METSystematicsTool().apply_systematic_variation("MET_JetTrk_ScaleUp")
+    term = np.array([[0.0, -10 * GeV, 50 * GeV], [3 * GeV, 4 * GeV, 5 * GeV]])
+    u = np.array([2 * GeV, 0.0])
+    calo = term.copy()
+    tool.apply_jet_track_correction(calo, Source.jet(), u)
+    np.testing.assert_array_equal(calo, term)
+    trk = term.copy()
+    tool.apply_jet_track_correction(trk, Source.jet() | Source.track(), u)
+    assert trk[0, 0] == 0.0 and trk[0, 1] == pytest.approx(-10 * GeV - 2 * GeV / np.sqrt(2))
+    np.testing.assert_array_equal(trk[1], term[1])
+    soft_tool = S.METSystematicsTool().apply_systematic_variation("MET_SoftTrk_ScaleUp")
+    untouched = term.copy()
+    soft_tool.apply_jet_track_correction(untouched, Source.jet() | Source.track(), u)
+    np.testing.assert_array_equal(untouched, term)
+    with pytest.raises(S.SystematicsError, match="needs a jet term"):
+        tool.apply_jet_track_correction(term.copy(), TST, u)
+    with pytest.raises(S.SystematicsError, match="simulation only"):
+        tool.apply_jet_track_correction(term.copy(), Source.jet() | Source.track(), u, is_data=True)
+
+
+def test_jet_track_configuration_errors():
+    from metflow.algorithms.met.maker import METMakerAlg
+    met, _, m, _ = _track_met(n=3)
+    with pytest.raises(S.SystematicsError, match="not a jet-track variation"):
+        S.vary_jet_track_met(met, m, "MET_SoftTrk_ScaleUp")
+    alg = S.METSystematicsAlg(variations=("MET_JetTrk_ScaleUp",), varied=["MET_X_up"])
+    with pytest.raises(ConfigurationError, match="not a soft-term variation"):
+        alg.initialize()
+    for options, match in (
+            (dict(jet_track_variations=("MET_JetTrk_ScaleUp",), jet_track_varied=["k"]), "track_met=True"),
+            (dict(track_met=True), "soft_terms='track'"),
+            (dict(track_met=True, soft_terms="track", jet_track_variations=("MET_JetTrk_Up",),
+                  jet_track_varied=["k"]), "unknown jet-track variations"),
+            (dict(track_met=True, soft_terms="track", jet_track_variations=("MET_JetTrk_ScaleUp",)),
+             "1 jet-track variations but 0")):
+        with pytest.raises(ConfigurationError, match=match):
+            METMakerAlg(**options).initialize()
