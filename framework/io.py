@@ -84,6 +84,9 @@ def _identity_decode(key: str, array: Any) -> Any:
 class ParquetSource(Source):
     """Reads blocks of events (rows) from Parquet files; one column per key."""
 
+    #: decoded row groups kept at most (more only while being read)
+    CACHED_ROW_GROUPS = 4
+
     def __init__(self, paths: str | Sequence[str],
                  decode: Callable[[str, Any], Any] = _identity_decode):
         import pyarrow.parquet as pq
@@ -121,6 +124,8 @@ class ParquetSource(Source):
             self._rg_starts.append(rg)
             self._starts.append(self._starts[-1] + meta.num_rows)
         self._local = threading.local()
+        self._cache_lock = threading.Lock()
+        self._cache: dict[tuple[int, int], _RowGroup] = {}
 
     def keys(self) -> list[str]:
         return list(self._columns or [])
@@ -131,26 +136,55 @@ class ParquetSource(Source):
     def select(self, keys: Sequence[str]) -> None:
         self._selected = [k for k in self.keys() if k in set(keys)]
 
-    def _row_group(self, file_index: int, rg_index: int) -> Any:
-        """Row group table, cached per thread (so batch size 1 does not re-read it per event)."""
+    def _row_group(self, file_index: int, rg_index: int) -> "_RowGroup":
+        """The decoded row group, shared by all threads: each is decoded once per run (the
+        first thread to ask reads it, the others wait for it), and dropped once all its rows
+        have been handed out (or when more than `CACHED_ROW_GROUPS` are held)."""
         import pyarrow.parquet as pq
 
-        cache = getattr(self._local, "cache", None)
-        if cache is not None and cache[0] == (file_index, rg_index):
-            return cache[1]
-        path = self.paths[file_index]
-        files = getattr(self._local, "files", None)
-        if files is None:
-            files = self._local.files = {}
-        try:
-            pf = files.get(file_index)
-            if pf is None:
-                pf = files[file_index] = pq.ParquetFile(path)
-            table = pf.read_row_group(rg_index, columns=self._selected)
-        except Exception as exc:
-            raise SourceError(f"cannot read row group {rg_index} of {path!r}: {exc}") from exc
-        self._local.cache = ((file_index, rg_index), table)
-        return table
+        key = (file_index, rg_index)
+        with self._cache_lock:
+            entry = self._cache.get(key)
+            owner = entry is None
+            if owner:
+                entry = self._cache[key] = _RowGroup()
+                self._evict()
+        if not owner:
+            entry.ready.wait()
+        else:
+            path = self.paths[file_index]
+            files = getattr(self._local, "files", None)
+            if files is None:
+                files = self._local.files = {}
+            try:
+                pf = files.get(file_index)
+                if pf is None:
+                    pf = files[file_index] = pq.ParquetFile(path)
+                entry.table = pf.read_row_group(rg_index, columns=self._selected)
+            except Exception as exc:
+                entry.error = SourceError(f"cannot read row group {rg_index} of {path!r}: {exc}")
+                entry.error.__cause__ = exc
+                with self._cache_lock:
+                    if self._cache.get(key) is entry:
+                        del self._cache[key]
+            finally:
+                entry.ready.set()
+        if entry.error is not None:
+            raise entry.error
+        return entry
+
+    def _evict(self) -> None:
+        """Drop the oldest finished row groups beyond the cache size (caller holds the lock)."""
+        excess = len(self._cache) - self.CACHED_ROW_GROUPS
+        for key in [k for k, e in self._cache.items() if e.ready.is_set()][:max(excess, 0)]:
+            del self._cache[key]
+
+    def _served(self, file_index: int, rg_index: int, entry: "_RowGroup", rows: int) -> None:
+        with self._cache_lock:
+            entry.served += rows
+            key = (file_index, rg_index)
+            if entry.served >= entry.table.num_rows and self._cache.get(key) is entry:
+                del self._cache[key]
 
     def read(self, first: int, n: int) -> dict[str, Any]:
         import bisect
@@ -167,10 +201,11 @@ class ParquetSource(Source):
             local = event - self._starts[fi]
             rgs = self._rg_starts[fi]
             ri = bisect.bisect_right(rgs, local) - 1
-            table = self._row_group(fi, ri)
+            entry = self._row_group(fi, ri)
             offset = local - rgs[ri]
             take = min(first + n - event, rgs[ri + 1] - local)
-            pieces.append(table.slice(offset, take))
+            pieces.append(entry.table.slice(offset, take))
+            self._served(fi, ri, entry, take)
             event += take
         table = pieces[0] if len(pieces) == 1 else pa.concat_tables(pieces)
         data = {}
@@ -183,6 +218,22 @@ class ParquetSource(Source):
                 raise SourceError(f"{self.name}: cannot decode column {key!r} for events "
                                   f"[{first}, {first + n}): {exc}") from exc
         return data
+
+    def close(self) -> None:
+        with self._cache_lock:
+            self._cache.clear()
+
+
+class _RowGroup:
+    """A row group being read (`ready` not set) or read: its table or its read error."""
+
+    __slots__ = ("ready", "table", "error", "served")
+
+    def __init__(self) -> None:
+        self.ready = threading.Event()
+        self.table: Any = None
+        self.error: BaseException | None = None
+        self.served = 0
 
 
 class ParquetSink(Sink):

@@ -69,6 +69,7 @@ class SlotState:
     ctx: EventContext | None = None
     block: int = -1
     remaining: dict[str, int] = field(default_factory=dict)
+    pending: int = 0          # algorithms not yet completed in this slot
     in_flight: int = 0
     failed: bool = False
 
@@ -99,6 +100,8 @@ class Scheduler:
         self.children = {name: sorted(graph.children.get(name, ())) for name in self.algorithms}
         self.roots = [n for n in graph.order if not graph.parents[n]]
         self.unsafe = {n for n, a in self.algorithms.items() if not type(a).thread_safe}
+        # keys are fixed once the graph is built: not recomputed per execution
+        self.output_keys = {n: tuple(a.output_keys()) for n, a in self.algorithms.items()}
         if not getattr(source, "thread_safe", True):
             self.unsafe.add(READ)
         self.slots = [SlotState() for _ in range(max(1, n_slots))]
@@ -142,10 +145,11 @@ class Scheduler:
     def _alg_task(self, slot: int, block: int, name: str) -> Task:
         alg = self.algorithms[name]
         ctx = self.slots[slot].ctx
+        outputs = self.output_keys[name]
 
         def run() -> None:
             alg.execute(ctx)
-            for key in alg.output_keys():
+            for key in outputs:
                 if key not in ctx.store:
                     raise UndeclaredAccessError(
                         f"algorithm {alg.name} ({type(alg).__name__}) did not record its "
@@ -165,6 +169,7 @@ class Scheduler:
             state.ctx = EventContext(first, n, slot, getattr(self.source, "name", ""))
             state.block = block
             state.remaining = dict(self.n_parents)
+            state.pending = len(self.n_parents)
             state.failed = False
             self._push(self._read_task(slot, block, state.ctx))
 
@@ -206,8 +211,8 @@ class Scheduler:
                     self._push(self._alg_task(task.slot, task.block, child))
             if task.component != READ:
                 state.remaining[task.component] = -1
-        if state.in_flight == 0 and (state.failed or all(
-                v == -1 for v in state.remaining.values())):
+                state.pending -= 1
+        if state.in_flight == 0 and (state.failed or state.pending == 0):
             self._finish_slot(task.slot)
 
     def _fail(self, task: Task, error: BaseException) -> None:

@@ -7,6 +7,7 @@ through the context, which checks every access against the algorithm's declarati
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 import numpy as np
@@ -27,6 +28,26 @@ def freeze(obj: Any) -> Any:
         for item in obj.values():
             freeze(item)
     return obj
+
+
+_DECLARED: "weakref.WeakKeyDictionary[Any, tuple[frozenset[str], frozenset[str]]]" = \
+    weakref.WeakKeyDictionary()
+
+
+def declared_keys(alg: Any) -> tuple[frozenset[str], frozenset[str]]:
+    """(input keys, output keys) of an algorithm; cached once it is locked (after initialize its
+    options, and so its keys, cannot change), since every store access checks them."""
+    try:
+        return _DECLARED[alg]
+    except (KeyError, TypeError):
+        pass
+    keys = (frozenset(alg.input_keys()), frozenset(alg.output_keys()))
+    if getattr(alg, "_locked", False):
+        try:
+            _DECLARED[alg] = keys
+        except TypeError:   # not weak-referenceable: just not cached
+            pass
+    return keys
 
 
 class EventStore:
@@ -79,8 +100,9 @@ class EventContext:
     def events(self) -> str:
         return f"[{self.first}, {self.first + self.n_events})"
 
-    def _check(self, alg: Any, key: str, declared: list[str], what: str) -> None:
-        if key not in declared:
+    def _check(self, alg: Any, key: str, outputs: bool, what: str) -> None:
+        if key not in declared_keys(alg)[outputs]:
+            declared = alg.output_keys() if outputs else alg.input_keys()
             raise UndeclaredAccessError(
                 f"algorithm {alg.name} ({type(alg).__name__}) {what} undeclared key {key!r}"
                 f"{did_you_mean(key, declared)}; declared: {declared}")
@@ -93,7 +115,7 @@ class EventContext:
         return [self.read_key(alg, k) for k in keys]
 
     def read_key(self, alg: Any, key: str) -> Any:
-        self._check(alg, key, alg.input_keys(), "read")
+        self._check(alg, key, False, "read")
         return self.store.retrieve(key, f"{alg.name} ({type(alg).__name__})", self.events)
 
     def record(self, alg: Any, attr: str, obj: Any) -> None:
@@ -104,7 +126,7 @@ class EventContext:
         self.record_key(alg, key, obj)
 
     def record_key(self, alg: Any, key: str, obj: Any) -> None:
-        self._check(alg, key, alg.output_keys(), "recorded")
+        self._check(alg, key, True, "recorded")
         self.store.record(key, obj, alg.name)
 
     def __repr__(self) -> str:

@@ -28,6 +28,13 @@ _kernel = numba.njit(nogil=True, cache=True)
 
 
 @_kernel
+def _pt(x, y):
+    """sqrt(x^2 + y^2) of float64 values widened from float32: the squares are exact, so this is
+    as accurate as np.hypot (no overflow possible) and several times faster (hypot is a libm call)."""
+    return np.sqrt(x * x + y * y)
+
+
+@_kernel
 def accept_tracks(trk_offsets, px, py, pz, z0, d0, vertex, passes_quality,
                   pv_offsets, pv_z, pv_is_hard_scatter,
                   min_pt, max_abs_eta, max_z0_sin_theta, max_d0):
@@ -48,7 +55,7 @@ def accept_tracks(trk_offsets, px, py, pz, z0, d0, vertex, passes_quality,
             tx = np.float64(px[t])
             ty = np.float64(py[t])
             tz = np.float64(pz[t])
-            pt = np.hypot(tx, ty)
+            pt = _pt(tx, ty)
             if pt <= min_pt:
                 continue
             p = np.sqrt(pt * pt + tz * tz)
@@ -126,6 +133,18 @@ def build_jet_associations(jet_offsets, const_offsets, const_values, ghost_offse
 
 
 @_kernel
+def block_global_links(offsets, links, target_offsets):
+    """Event-local links (-1 = none) of objects in events ``offsets`` -> block-global indices
+    into a container with ``target_offsets`` (still -1 for none)."""
+    out = np.empty(links.shape[0], dtype=np.int32)
+    for ev in range(offsets.shape[0] - 1):
+        base = target_offsets[ev]
+        for i in range(offsets[ev], offsets[ev + 1]):
+            out[i] = links[i] + base if links[i] >= 0 else -1
+    return out
+
+
+@_kernel
 def _add_vec(target, a, px, py, pz, e):
     x = np.float64(px)
     y = np.float64(py)
@@ -133,7 +152,7 @@ def _add_vec(target, a, px, py, pz, e):
     target[1, a] += y
     target[2, a] += np.float64(pz)
     target[3, a] += np.float64(e)
-    target[4, a] += np.hypot(x, y)
+    target[4, a] += _pt(x, y)
 
 
 @_kernel
@@ -416,7 +435,7 @@ def identify_overlaps(assoc_offsets, piece_order, piece_assoc, piece_obj_contain
                 acc[1, slot] += y
                 acc[2, slot] += np.float64(vz)
                 acc[3, slot] += np.float64(ve)
-                acc[4, slot] += np.hypot(x, y)
+                acc[4, slot] += _pt(x, y)
             # increasing mask order (insertion sort: few masks per association)
             for u in range(n_masks):
                 order[u] = u
@@ -491,7 +510,7 @@ def soft_core(sig_offsets, sig_px, sig_py, sig_e, sig_track, trk_offsets, trk_px
             y = np.float64(sig_py[c])
             soft[ev, 0, 0] -= x
             soft[ev, 0, 1] -= y
-            soft[ev, 0, 2] += np.hypot(x, y)
+            soft[ev, 0, 2] += _pt(x, y)
         if not pflow:
             for t in range(t0, trk_offsets[ev + 1]):
                 if track_accepted[t] and not trk_used[t]:
@@ -502,5 +521,5 @@ def soft_core(sig_offsets, sig_px, sig_py, sig_e, sig_track, trk_offsets, trk_px
                 y = np.float64(trk_py[t])
                 soft[ev, 1, 0] -= x
                 soft[ev, 1, 1] -= y
-                soft[ev, 1, 2] += np.hypot(x, y)
+                soft[ev, 1, 2] += _pt(x, y)
     return soft, sig_soft, trk_soft

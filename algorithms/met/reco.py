@@ -448,8 +448,8 @@ def build_map_fields(jet_assoc: JetAssociations, fragments: list[ObjectAssociati
     pflow = jet_assoc.pflow
     sig_track = _signal_track(signals, pflow, jet_assoc.signals_key)
     # block-global track index of each charged PFO (links are event-local)
-    sig_track = np.where(sig_track >= 0, sig_track + tracks.offsets[:-1][signals.event_of_object()],
-                         -1).astype(np.int32)
+    if pflow:
+        sig_track = kern.block_global_links(signals.offsets, sig_track, tracks.offsets)
     sig_bit = np.uint8(1 << (ObjectType.ParticleFlow if pflow else ObjectType.CaloCluster))
     trk_bit = np.uint8(1 << ObjectType.TrackParticle)
     (status, bad, obj_offsets, obj_container, obj_index, obj_type, ovl_offsets, ovl_index, ovl_type,
