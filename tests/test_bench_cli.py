@@ -1,0 +1,68 @@
+"""`metflow bench` end to end with tiny event counts: the table is printed and the JSON report
+has every row and goal (no timing assertions: timing goals live in tests/benchmarks/)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from metflow.bench import parse_threads
+from metflow.cli import main
+
+EXPECTED_ROWS = {"read-only pass", "reco chain", "reco chain + Parquet output",
+                 "read-only pass (met_reco output)", "METMaker rebuild", "full chain (reco + rebuild)",
+                 "framework overhead (trivial DAG)", "demo numba-kernel job"}
+
+
+def test_bench_prints_table_and_writes_json(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    rc = main(["bench", "--events", "48", "--threads", "1,2", "--batch-size", "16", "--row-group-size", "32",
+               "--batch1-events", "3", "--demo-events", "64", "--repeat", "1", "--quiet",
+               "--json", str(out)])
+    assert rc == 0
+    text = capsys.readouterr().out
+    for row in EXPECTED_ROWS:
+        assert row in text
+    assert "goals:" in text and "load avg" in text
+    report = json.loads(out.read_text())
+    assert report["input"]["events"] == 48 and report["threads"] == [1, 2]
+    assert report["machine"]["cores"] >= 1 and len(report["machine"]["load_start"]) in (0, 3)
+    rows = {(r["name"], r["threads"], r["batch_size"]): r for r in report["rows"]}
+    assert {name for name, _, _ in rows} == EXPECTED_ROWS
+    for threads in (1, 2):
+        for name in EXPECTED_ROWS - {"framework overhead (trivial DAG)", "demo numba-kernel job"}:
+            row = rows[(name, threads, 16)]
+            assert row["events"] == 48 and row["wall_s"] > 0 and row["cpu_s"] >= 0
+            assert row["events_per_s"] == pytest.approx(48 / row["wall_s"])
+            assert len(row["runs_wall_s"]) == 1
+    reco1, read1 = rows[("reco chain", 1, 16)], rows[("read-only pass", 1, 16)]
+    assert reco1["ratio"] == pytest.approx(reco1["wall_s"] / read1["wall_s"])
+    assert rows[("reco chain", 2, 16)]["scaling"] == pytest.approx(
+        rows[("reco chain", 2, 16)]["events_per_s"] / reco1["events_per_s"])
+    # the per-algorithm table of the best run is kept: every block of every chain algorithm ran
+    assert reco1["stats"]["METAssocMapBuilder_AntiKt4EMPFlow"]["calls"] == 3
+    batch1 = rows[("reco chain", 1, 1)]
+    assert batch1["events"] == 3 and batch1["stats"]["METAssocMapBuilder_AntiKt4EMPFlow"]["calls"] == 3
+    summary = report["summary"]
+    for goal in ("reco_vs_read_only", "reco_scaling_2t", "kernel_job_scaling_2t", "batch1_vs_batched",
+                 "overhead_us_per_execution", "maker_events_per_s_core"):
+        assert set(summary[goal]) >= {"value", "goal", "met"}
+        assert summary[goal]["met"] == (summary[goal]["value"] <= summary[goal]["goal"]
+                                        if summary[goal]["direction"] == "<=" else
+                                        summary[goal]["value"] >= summary[goal]["goal"])
+    assert 0 <= report["reco_kernel_share"]["kernel_share"] <= 1
+    assert report["reco_kernel_share"]["kernels"] > 0
+
+
+def test_bench_rejects_bad_threads(capsys):
+    assert main(["bench", "--threads", "1,x", "--quiet"]) == 2
+    assert "--threads" in capsys.readouterr().err
+    assert main(["bench", "--events", "0", "--quiet"]) == 2
+    assert "--events must be >= 1" in capsys.readouterr().err
+
+
+def test_parse_threads():
+    assert parse_threads("2,1,2") == [1, 2]
+    assert parse_threads("4") == [1, 4]          # scaling needs the 1-thread reference
+    assert parse_threads(None)[0] == 1
