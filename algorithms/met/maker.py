@@ -54,7 +54,6 @@ from metflow.framework.errors import ConfigurationError
 from metflow.framework.io import Sink
 
 from . import _maker_kernels as K
-from .significance import SOFT_TERM_RESO
 
 __all__ = ["METMaker", "METMakerAlg", "METBuilder", "ObjectType", "JetRebuildResult",
            "JET_WORKING_POINTS", "map_arrays", "rebuild_event_met", "RebuildError",
@@ -491,6 +490,8 @@ class METMakerAlg(Algorithm):
     taus = ReadHandleKey(_selected(mk.TAUS), doc="selected taus ([] for none)")
     muons = ReadHandleKey(_selected(mk.MUONS), doc="selected muons ([] for none)")
     tracks = ReadHandleKey([mk.TRACKS], doc="tracks for DoRemoveMuonJets ([] to skip it)")
+    event_info = ReadHandleKey([], doc="[EventInfo]: its mu sets the significance's soft-term "
+                               "resolution ([]: mu = 40)")
     met = WriteHandleKey(mk.met_key(_DEFAULT_JET_COLL), doc="rebuilt MET container")
     significance = WriteHandleKey([], doc="[significance key] to also write the significance")
     jet_track_varied = WriteHandleKey([], doc="one key per jet_track_variations entry (track MET)")
@@ -516,9 +517,9 @@ class METMakerAlg(Algorithm):
                          "their PV tracks (jet|track source); needs soft_terms='track'")
     jet_track_variations = Property(tuple, (), doc="MET_JetTrk_ScaleUp/Down of the track MET, "
                                     "written to jet_track_varied")
-    soft_term_reso = Property(float, SOFT_TERM_RESO, doc="significance: soft-term resolution per "
-                              "axis (default: the synthetic detector's, see significance.py)",
-                              unit="MeV")
+    soft_term_reso = Property(float, 0.0, doc="significance: constant soft-term resolution per "
+                              "axis (ATLAS 'Random': 8.5 GeV); 0 = the calibrated sigma(mu) of "
+                              "significance.py", unit="MeV")
 
     def initialize(self) -> None:
         self._maker = self.make_maker()
@@ -554,7 +555,7 @@ class METMakerAlg(Algorithm):
                         do_remove_muon_jets=self.do_remove_muon_jets,
                         do_remove_elec_trks=self.do_remove_elec_trks)
 
-    def compute(self, assoc_map, core, jets, electrons, photons, taus, muons, tracks):
+    def compute(self, assoc_map, core, jets, electrons, photons, taus, muons, tracks, event_info=()):
         objects = {k: (v[0] if v else None) for k, v in
                    (("electrons", electrons), ("photons", photons), ("taus", taus), ("muons", muons))}
         met, _ = rebuild_event_met(self._maker, assoc_map, core, jets, objects,
@@ -576,7 +577,10 @@ class METMakerAlg(Algorithm):
             total = mk.FINAL_TRK if self.soft_terms != "cluster" else mk.FINAL_CLUS
             hard = {term: t for t, term in _KINDS.values()}
             hard[mk.REF_JET] = ObjectType.Jet
-            rec = METSignificance(self.soft_term_reso).from_builder(met, total, hard)
+            sig = METSignificance(soft_term_reso=self.soft_term_reso or None,
+                                  track_soft_term=total == mk.FINAL_TRK)
+            mu = np.asarray(event_info[0]["mu"], np.float64) if event_info else None
+            rec = sig.from_builder(met, total, hard, mu)
             rec.key = sig_keys[0]
             out["significance"] = [rec]
         return out
