@@ -60,6 +60,20 @@ RHO_ETA_MAX = 2.0
 PU_N_CHARGED, PU_N_NEUTRAL, PU_DIJET_PROB = 5.0, 3.0, 0.02
 PU_MAX_PER_VERTEX = 30
 
+# detector faults (all off by default; drawn from their own stream, FAULT_STREAM, so turning
+# them on leaves every other part of an event unchanged). Bits of TruthMET.injected_faults:
+FAULT_NOISY, FAULT_DEAD, FAULT_MISMEASURED = 1, 2, 4
+FAULT_STREAM = 4
+NOISY_ETA_MAX = 4.4                              # a noisy hadronic-calorimeter cell anywhere
+NOISY_PT_MIN, NOISY_PT_MEAN = 50 * GeV, 100 * GeV  # its fake transverse energy: min + exponential
+NOISY_EMF = 0.0                                  # all its energy in hadronic layers
+DEAD_HALF_WIDTH = 0.4                            # dead box: |deta| and |dphi| below this
+DEAD_SEED_ETA_MAX = 1.7                          # the box sits on a central jet (Tile-like module)
+DEAD_CENTRE_JITTER = 0.1                         # box centre offset from the jet axis (uniform)
+MISMEASURED_ETA_MAX, MISMEASURED_PT_MIN = 2.4, 40 * GeV   # which hard-scatter jet can be hit
+MISMEASURED_SCALE = (0.1, 0.4)                   # its calibrated four-momentum x uniform(lo, hi)
+NO_DEAD_BOX = np.zeros(3)                        # (eta0, phi0, active) of an inactive box
+
 # scratch column layouts ------------------------------------------------------------------
 # particles
 P_PT, P_ETA, P_PHI, P_M, P_TYPE, P_Q, P_SEED, P_VTX = 0, 1, 2, 3, 4, 5, 6, 7
@@ -98,8 +112,9 @@ N_LINK_KINDS = 20
 LINK_OWNER = np.array([O_JPF, O_JPF, O_JTP, O_JTP, O_ELE, O_ELE, O_ELE, O_PHO, O_PHO, O_PHO,
                        O_MUO, O_MUO, O_TAU, O_TAU, O_TAU, O_LELE, O_LELE, O_LELE, O_LMUO, O_LMUO])
 
-# event-level record: run, event, mu, weight, nonint_mpx, nonint_mpy, nonint_sumet, process
-NE = 8
+# event-level record: run, event, mu, weight, nonint_mpx, nonint_mpy, nonint_sumet, process,
+# injected fault bits
+NE = 9
 RUN_NUMBER = 284500
 
 # counters in cnt[]
@@ -641,15 +656,24 @@ def _em_sigma(e):
 
 
 @_jit
+def _in_dead_box(dead, eta, phi):
+    """True when (eta, phi) is in the active dead calorimeter box dead = (eta0, phi0, active)."""
+    return (dead[2] > 0.0 and abs(eta - dead[0]) < DEAD_HALF_WIDTH
+            and abs(_wrap(phi - dead[1])) < DEAD_HALF_WIDTH)
+
+
+@_jit
 def _detect(st, ptype, q, pt, eta, phi, cphi, sphi, shf, chf, m, z_vtx, vtx, seed, d0, dz, lrt,
-            T, C, F, cnt, out):
+            dead, T, C, F, cnt, out):
     """Toy detector response of one particle: tracks, clusters and PFOs (indices -> out[0..5]).
 
     out = [track, cluster, cluster2, charged pfo, neutral pfo, neutral pfo 2], -1 if absent.
     (cphi, sphi, shf, chf) are cos phi, sin phi, sinh eta, cosh eta of the particle.
     Hadron tracks are subtracted from their cluster (eflow-like, remainder kept above 1.5
     sigma); lepton tracks (flag 1) are not: lepton deposits stay whole as neutral PFOs.
-    Charged PFOs exist only for tracks of the hard-scatter vertex (CHS).
+    Charged PFOs exist only for tracks of the hard-scatter vertex (CHS). A particle in the
+    dead calorimeter box ``dead`` leaves no cluster (its random numbers are still drawn, so
+    the rest of the event is unchanged).
     """
     for k in range(6):
         out[k] = -1
@@ -659,6 +683,7 @@ def _detect(st, ptype, q, pt, eta, phi, cphi, sphi, shf, chf, m, z_vtx, vtx, see
     e = math.sqrt((pt * chf) ** 2 + m * m)
     in_tracker = abseta < TRK_ETA_MAX and pt > TRK_PT_MIN
     in_calo = abseta < CALO_ETA_MAX
+    live = not _in_dead_box(dead, eta, phi)
     if ptype == T_CH or ptype == T_NH:
         t = -1
         if ptype == T_CH and in_tracker and _u01(st) < (0.9 if pt > 1 * GeV else 0.82):
@@ -669,7 +694,7 @@ def _detect(st, ptype, q, pt, eta, phi, cphi, sphi, shf, chf, m, z_vtx, vtx, see
                 out[3] = _add_charged_pfo(F, T, cnt, t)
         if in_calo:
             dep = e * R_HAD * (1.0 + _had_sigma(e) * _gauss(st))
-            if dep > CLUSTER_E_MIN:
+            if dep > CLUSTER_E_MIN and live:
                 c = _add_cluster(C, cnt, dep, eta, phi, cphi, sphi, shf, chf, 0.35, seed)
                 out[1] = c
                 if t >= 0 and T[t, TK_QUAL] > 0:
@@ -682,7 +707,7 @@ def _detect(st, ptype, q, pt, eta, phi, cphi, sphi, shf, chf, m, z_vtx, vtx, see
     elif ptype == T_PH:
         if in_calo:
             dep = e * (1.0 + _em_sigma(e) * _gauss(st))
-            if dep > CLUSTER_E_MIN:
+            if dep > CLUSTER_E_MIN and live:
                 c = _add_cluster(C, cnt, dep, eta, phi, cphi, sphi, shf, chf, 0.95, seed)
                 out[1] = c
                 out[4] = _add_neutral_pfo(F, C, cnt, c, dep)
@@ -701,13 +726,15 @@ def _detect(st, ptype, q, pt, eta, phi, cphi, sphi, shf, chf, m, z_vtx, vtx, see
             if dep > CLUSTER_E_MIN:
                 if _u01(st) < 0.3:
                     f = _uniform(st, 0.1, 0.3)
+                    if not live:
+                        return
                     c = _add_cluster(C, cnt, (1.0 - f) * dep, eta, phi, cphi, sphi, shf, chf, 1.0, seed)
                     c2 = _add_cluster_at(C, cnt, f * dep, eta, phi - q * 0.04, shf, chf, 1.0, seed)
                     out[1] = c
                     out[2] = c2
                     out[4] = _add_neutral_pfo(F, C, cnt, c, C[c, X_E])
                     out[5] = _add_neutral_pfo(F, C, cnt, c2, C[c2, X_E])
-                else:
+                elif live:
                     c = _add_cluster(C, cnt, dep, eta, phi, cphi, sphi, shf, chf, 1.0, seed)
                     out[1] = c
                     out[4] = _add_neutral_pfo(F, C, cnt, c, dep)
@@ -723,7 +750,7 @@ def _detect(st, ptype, q, pt, eta, phi, cphi, sphi, shf, chf, m, z_vtx, vtx, see
                                     d0, dz)
         if in_calo:
             mip = min(1 * GeV + _expo(st, 1.5 * GeV), 0.5 * e)
-            if mip > CLUSTER_E_MIN:
+            if mip > CLUSTER_E_MIN and live:
                 bend = phi + q * 0.02 * min(10 * GeV / pt, 3.0)
                 c = _add_cluster_at(C, cnt, mip, eta, bend, shf, chf, 0.2, seed)
                 out[1] = c
@@ -731,14 +758,14 @@ def _detect(st, ptype, q, pt, eta, phi, cphi, sphi, shf, chf, m, z_vtx, vtx, see
 
 
 @_jit
-def _detect_particles(st, P, first, last, z_vtx, lrt, T, C, F, cnt, out):
+def _detect_particles(st, P, first, last, z_vtx, lrt, dead, T, C, F, cnt, out):
     for i in range(first, last):
         pt = P[i, P_PT]
         pz = P[i, P_PZ]
         chf = math.sqrt(pt * pt + pz * pz) / pt
         _detect(st, int(P[i, P_TYPE]), P[i, P_Q], pt, P[i, P_ETA], P[i, P_PHI],
                 P[i, P_PX] / pt, P[i, P_PY] / pt, pz / pt, chf, P[i, P_M],
-                z_vtx, P[i, P_VTX], P[i, P_SEED], P[i, P_D0], P[i, P_DZ], lrt, T, C, F, cnt, out)
+                z_vtx, P[i, P_VTX], P[i, P_SEED], P[i, P_D0], P[i, P_DZ], lrt, dead, T, C, F, cnt, out)
         for k in range(6):
             P[i, P_TRK + k] = out[k]
 
@@ -750,7 +777,7 @@ def _soft_detect(st, ptype, q, pt, eta_max, m, z_vtx, vgen, T, C, F, cnt, out):
     phi = _uniform(st, -math.pi, math.pi)
     ex = math.exp(eta)
     _detect(st, ptype, q, pt, eta, phi, math.cos(phi), math.sin(phi), 0.5 * (ex - 1.0 / ex),
-            0.5 * (ex + 1.0 / ex), m, z_vtx, vgen, -1.0, 0.0, 0.0, False, T, C, F, cnt, out)
+            0.5 * (ex + 1.0 / ex), m, z_vtx, vgen, -1.0, 0.0, 0.0, False, NO_DEAD_BOX, T, C, F, cnt, out)
 
 
 @_jit
@@ -773,7 +800,7 @@ def _pileup_vertex(st, vgen, z_vtx, P, S, T, C, F, cnt, out, wbuf):
         for k in range(2):
             p4 = _p4_ptetaphim(pt, _uniform(st, -4.0, 4.0), phi + k * math.pi, 0.0)
             _fragment(st, P, S, cnt, p4, S_PUJET, vgen, wbuf)
-        _detect_particles(st, P, first, cnt[C_P], z_vtx, False, T, C, F, cnt, out)
+        _detect_particles(st, P, first, cnt[C_P], z_vtx, False, NO_DEAD_BOX, T, C, F, cnt, out)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -835,8 +862,11 @@ def _rotate(px, py, c, s):
 
 
 @_jit
-def _overlay_vertex(lib, entry, z, new_vertex, cdp, sdp, dphi, flip, T, C, F, S, cnt):
-    """Append library entry ``entry`` at z, rotated by dphi and reflected in eta if flip."""
+def _overlay_vertex(lib, entry, z, new_vertex, cdp, sdp, dphi, flip, T, C, F, S, cnt, dead):
+    """Append library entry ``entry`` at z, rotated by dphi and reflected in eta if flip.
+
+    Clusters falling in the active dead box ``dead`` are dropped with their neutral PFOs.
+    """
     off, LT, LC, LF, LS, n_assoc = lib
     t0, c0, f0, s0 = cnt[C_T], cnt[C_C], cnt[C_F], cnt[C_S]
     sgn = -1.0 if flip else 1.0
@@ -874,7 +904,14 @@ def _overlay_vertex(lib, entry, z, new_vertex, cdp, sdp, dphi, flip, T, C, F, S,
         t += 1
     cnt[C_T] = t
     c = cnt[C_C]
+    masking = dead[2] > 0.0
+    remap = np.empty(off[entry + 1, 1] - off[entry, 1] if masking else 0, np.int64)
     for i in range(off[entry, 1], off[entry + 1, 1]):
+        if masking:
+            if _in_dead_box(dead, sgn * LC[i, CL_ETA], LC[i, CL_PHI] + dphi):
+                remap[i - off[entry, 1]] = -1
+                continue
+            remap[i - off[entry, 1]] = c
         C[c, X_PX], C[c, X_PY] = _rotate(LC[i, X_PX], LC[i, X_PY], cdp, sdp)
         C[c, X_PZ] = sgn * LC[i, X_PZ]
         C[c, X_E] = LC[i, X_E]
@@ -889,12 +926,17 @@ def _overlay_vertex(lib, entry, z, new_vertex, cdp, sdp, dphi, flip, T, C, F, S,
     cnt[C_C] = c
     f = cnt[C_F]
     for i in range(off[entry, 2], off[entry + 1, 2]):
+        cl = c0 + LF[i, PF_CLU] if LF[i, PF_CLU] >= 0 else -1.0
+        if masking and LF[i, PF_CLU] >= 0:
+            cl = remap[int(LF[i, PF_CLU])]
+            if cl < 0 and LF[i, PF_TRK] < 0:
+                continue
         F[f, X_PX], F[f, X_PY] = _rotate(LF[i, X_PX], LF[i, X_PY], cdp, sdp)
         F[f, X_PZ] = sgn * LF[i, X_PZ]
         F[f, X_E] = LF[i, X_E]
         F[f, PF_Q] = LF[i, PF_Q]
         F[f, PF_TRK] = t0 + LF[i, PF_TRK] if LF[i, PF_TRK] >= 0 else -1.0
-        F[f, PF_CLU] = c0 + LF[i, PF_CLU] if LF[i, PF_CLU] >= 0 else -1.0
+        F[f, PF_CLU] = cl
         F[f, PF_EMF] = LF[i, PF_EMF]
         f += 1
     cnt[C_F] = f
@@ -980,11 +1022,14 @@ def _emit_grouped(Lk, cnt, kind, obj_jet, n_obj, nj):
 
 
 @_jit
-def _build_jets(S, n_seeds, T, C, F, cnt, J, acc, topo, Lk, kind_const, kind_ghost, n_pu_tracks):
+def _build_jets(S, n_seeds, T, C, F, cnt, J, acc, topo, Lk, kind_const, kind_ghost, n_pu_tracks,
+                mis_seed, mis_scale):
     """Jets of one collection from the seed assignment; rows in J sorted by calibrated pT.
 
     Calibrated 4-vector = constituent scale x (1 - rho*A/pT) x JES, rho from the unassigned
     constituents in |eta| < 2; JVT-like score from the ghost tracks' vertices (corrJVF form).
+    The jet of seed ``mis_seed`` (-1: none) passing the pT threshold is then mismeasured: its
+    calibrated four-momentum is multiplied by ``mis_scale``.
     """
     for s in range(n_seeds):
         for k in range(acc.shape[1]):
@@ -1045,6 +1090,9 @@ def _build_jets(S, n_seeds, T, C, F, cnt, J, acc, topo, Lk, kind_const, kind_gho
         pt = cpt * scale
         if pt < JET_PT_MIN:
             continue
+        if s == mis_seed:
+            scale *= mis_scale
+            pt *= mis_scale
         for k in range(4):
             J[nj, k] = acc[s, k] * scale
             J[nj, 4 + k] = acc[s, k]
@@ -1306,8 +1354,25 @@ def _append_columns(dst, n_dst, src, n_src):
 
 
 @_jit
+def _leading_hs_seed(S, n_hs_seeds, eta_max, pt_min, roots_only):
+    """The highest-pT hard-scatter quark/gluon seed with |eta| < eta_max and pT > pt_min, or -1."""
+    best = -1
+    for s in range(n_hs_seeds):
+        kind = S[s, S_KIND]
+        if kind != S_LIGHT and kind != S_B:
+            continue
+        if roots_only and S[s, S_ROOT] != s:
+            continue
+        if abs(S[s, S_ETA]) < eta_max and S[s, S_PT] > pt_min and (best < 0 or S[s, S_PT] > S[best, S_PT]):
+            best = s
+    return best
+
+
+@_jit
 def _generate_event(seed, event, process, mu, lrt, lib, scratch, cnt, V, J_PF, J_TP, acc, nobj,
-                    ELE, PHO, MUO, TAU, LELE, LMUO, evrec, out, wbuf):
+                    ELE, PHO, MUO, TAU, LELE, LMUO, evrec, out, wbuf, faults, dead):
+    """One event into the scratch tables; ``faults`` = (noisy cell, dead region, mismeasured
+    jet) rates, ``dead`` the scratch dead-box (eta0, phi0, active)."""
     P, S, T, C, F, Lk = scratch
     for k in range(cnt.shape[0]):
         cnt[k] = 0
@@ -1334,7 +1399,27 @@ def _generate_event(seed, event, process, mu, lrt, lib, scratch, cnt, V, J_PF, J
     cnt[C_V] = 1
     _hard_scatter(st, process, P, S, cnt, wbuf)
     n_hs = cnt[C_P]
-    _detect_particles(st, P, 0, n_hs, hs_z, lrt, T, C, F, cnt, out)
+    n_hs_seeds = cnt[C_S]
+    # detector faults: every number drawn up front, so each fault is independent of the others
+    st_f = np.empty(1, np.uint64)
+    st_f[0] = stream_state(seed, event, FAULT_STREAM)
+    u_noisy, u_dead, u_mis = _u01(st_f), _u01(st_f), _u01(st_f)
+    dead_deta = _uniform(st_f, -DEAD_CENTRE_JITTER, DEAD_CENTRE_JITTER)
+    dead_dphi = _uniform(st_f, -DEAD_CENTRE_JITTER, DEAD_CENTRE_JITTER)
+    noisy_pt = NOISY_PT_MIN + _expo(st_f, NOISY_PT_MEAN)
+    noisy_eta = _uniform(st_f, -NOISY_ETA_MAX, NOISY_ETA_MAX)
+    noisy_phi = _uniform(st_f, -math.pi, math.pi)
+    mis_scale = _uniform(st_f, MISMEASURED_SCALE[0], MISMEASURED_SCALE[1])
+    fault_bits = 0
+    dead[2] = 0.0
+    if u_dead < faults[1]:
+        lead = _leading_hs_seed(S, n_hs_seeds, DEAD_SEED_ETA_MAX, 0.0, False)
+        if lead >= 0:
+            dead[0] = S[lead, S_ETA] + dead_deta
+            dead[1] = _wrap(S[lead, S_PHI] + dead_dphi)
+            dead[2] = 1.0
+            fault_bits |= FAULT_DEAD
+    _detect_particles(st, P, 0, n_hs, hs_z, lrt, dead, T, C, F, cnt, out)
     # pileup
     n_pu = _poisson(st_pu, mu, (V.shape[0] - 1))
     n_pu_tracks = 0
@@ -1357,7 +1442,18 @@ def _generate_event(seed, event, process, mu, lrt, lib, scratch, cnt, V, J_PF, J
             n_pu_tracks += lib_assoc[entry]
             new_index = float(v)
         _overlay_vertex(lib, entry, z, new_index, math.cos(dphi), math.sin(dphi), dphi, flip,
-                        T, C, F, S, cnt)
+                        T, C, F, S, cnt, dead)
+    if u_noisy < faults[0] and cnt[C_S] < S.shape[0]:
+        # a noisy hadronic-calorimeter cell: one huge cluster (and neutral PFO), no tracks
+        ex = math.exp(noisy_eta)
+        shf, chf = 0.5 * (ex - 1.0 / ex), 0.5 * (ex + 1.0 / ex)
+        s = _add_seed(S, cnt, noisy_pt, noisy_eta, noisy_phi, S_LIGHT, 0)
+        S[s, S_FIRST] = cnt[C_P]
+        S[s, S_LAST] = cnt[C_P]
+        c = _add_cluster(C, cnt, noisy_pt * chf, noisy_eta, noisy_phi, math.cos(noisy_phi),
+                         math.sin(noisy_phi), shf, chf, NOISY_EMF, s)
+        _add_neutral_pfo(F, C, cnt, c, C[c, X_E])
+        fault_bits |= FAULT_NOISY
     # merge seeds closer than the jet radius (harder seed wins), then assign constituents
     n_seeds = cnt[C_S]
     for s in range(n_seeds):
@@ -1387,8 +1483,15 @@ def _generate_event(seed, event, process, mu, lrt, lib, scratch, cnt, V, J_PF, J
             continue   # LRT tracks are never ghost-associated
         sd = int(T[t, TK_SEED])
         T[t, TK_JET] = S[sd, S_ROOT] if sd >= 0 else _nearest_root(R, n_roots, T[t, TK_ETA], T[t, TK_PHI])
-    nj_pf = _build_jets(S, n_seeds, T, C, F, cnt, J_PF, acc, False, Lk, L_JPF_CONST, L_JPF_GHOST, n_pu_tracks)
-    nj_tp = _build_jets(S, n_seeds, T, C, F, cnt, J_TP, acc, True, Lk, L_JTP_CONST, L_JTP_GHOST, n_pu_tracks)
+    mis_seed = -1
+    if u_mis < faults[2]:
+        mis_seed = _leading_hs_seed(S, n_hs_seeds, MISMEASURED_ETA_MAX, MISMEASURED_PT_MIN, True)
+        if mis_seed >= 0:
+            fault_bits |= FAULT_MISMEASURED
+    nj_pf = _build_jets(S, n_seeds, T, C, F, cnt, J_PF, acc, False, Lk, L_JPF_CONST, L_JPF_GHOST, n_pu_tracks,
+                        mis_seed, mis_scale)
+    nj_tp = _build_jets(S, n_seeds, T, C, F, cnt, J_TP, acc, True, Lk, L_JTP_CONST, L_JTP_GHOST, n_pu_tracks,
+                        mis_seed, mis_scale)
     _reco_objects(st_obj, lrt, P, S, T, C, F, cnt, ELE, PHO, MUO, TAU, LELE, LMUO, nobj, Lk)
     # vertices' sum pT^2, truth MET, event record
     for t in range(cnt[C_T]):
@@ -1409,6 +1512,7 @@ def _generate_event(seed, event, process, mu, lrt, lib, scratch, cnt, V, J_PF, J
     evrec[5] = mpy
     evrec[6] = sumet
     evrec[7] = process
+    evrec[8] = fault_bits
     return nj_pf, nj_tp
 
 
@@ -1440,7 +1544,7 @@ def _capacities(mu, lib):
     for v in range(off.shape[0] - 1):
         for k in range(4):
             per[k] = max(per[k], off[v + 1, k] - off[v, k])
-    s_cap = 96 + n_pu_max * per[3]
+    s_cap = 97 + n_pu_max * per[3]   # + 1: a noisy-cell seed
     p_cap = 8200
     t_cap = p_cap + n_pu_max * per[0]
     c_cap = 2 * p_cap + n_pu_max * per[1]
@@ -1449,8 +1553,11 @@ def _capacities(mu, lib):
 
 
 @_jit
-def generate_block(seed, first, n, process, mu, lrt, lib, out_bufs, links):
+def generate_block(seed, first, n, process, mu, lrt, lib, out_bufs, links, noisy_cell_rate=0.0,
+                   dead_region_rate=0.0, mismeasured_jet_rate=0.0):
     """Events [first, first+n): block buffers, per-container offsets, links, event records.
+
+    The three rates inject detector faults (see ``SyntheticSource``); 0 leaves events unchanged.
 
     ``lib`` is ``build_pileup_library(seed, LIB_SIZE)`` (built once per source); ``out_bufs``
     (see :func:`allocate_outputs`) and ``links`` are the initial block buffers, float32
@@ -1480,6 +1587,8 @@ def generate_block(seed, first, n, process, mu, lrt, lib, out_bufs, links):
     out = np.empty(6, np.int64)
     wbuf = np.empty(4 * 128)
     evrec = np.empty(NE)
+    faults = np.array([noisy_cell_rate, dead_region_rate, mismeasured_jet_rate], np.float64)
+    dead = np.zeros(3)
 
     (bufs_trk, bufs_clu, bufs_pfo, bufs_vtx, bufs_jpf, bufs_jtp, bufs_ele, bufs_pho, bufs_muo,
      bufs_tau, bufs_lele, bufs_lmuo) = out_bufs
@@ -1489,7 +1598,8 @@ def generate_block(seed, first, n, process, mu, lrt, lib, out_bufs, links):
     for e in range(n):
         event = first + e
         nj_pf, nj_tp = _generate_event(seed, event, process, mu, lrt, lib, scratch, cnt, V, J_PF, J_TP,
-                                       acc, nobj, ELE, PHO, MUO, TAU, LELE, LMUO, evrec, out, wbuf)
+                                       acc, nobj, ELE, PHO, MUO, TAU, LELE, LMUO, evrec, out, wbuf,
+                                       faults, dead)
         o = offsets[e]
         counts = (cnt[C_T], cnt[C_C], cnt[C_F], cnt[C_V], nj_pf, nj_tp,
                   nobj[0], nobj[1], nobj[2], nobj[3], nobj[4], nobj[5])

@@ -26,6 +26,27 @@ Conventions worth knowing (see the kernels for the model):
   soft term use prompt tracks only); their clusters and neutral PFOs are linked as for prompt
   leptons. With ``lrt=False`` displaced electrons have no track and displaced muons are
   standalone Muons.
+
+Detector faults (off by default; for MET-filter studies): ``noisy_cell_rate``,
+``dead_region_rate`` and ``mismeasured_jet_rate`` are per-event probabilities. Faults are drawn
+from their own random stream, so an event with a fault is the same event plus the fault, and
+with all rates 0 the events are exactly those of a source without the options.
+
+* noisy cell: a spurious hadronic-calorimeter cluster (and its neutral PFO) anywhere in
+  |eta| < 4.4 with pT = 50 GeV + exponential(100 GeV), no EM energy and no track; it forms a
+  jet with emfrac ~ 0 and no charged tracks. MET points away from it.
+* dead region: clusters (hard scatter and pileup) inside a 0.8 x 0.8 eta-phi box centred
+  (within 0.1) on the leading hard-scatter jet with |eta| < 1.7 (a central, Tile-like
+  module) are lost; tracks are unaffected,
+  so the PFlow jet keeps only its charged PFOs (emfrac ~ 0, charged fraction ~ 1). Events
+  without such a jet are unaffected. MET points towards the box.
+* mismeasured jet: the leading hard-scatter jet with |eta| < 2.4 and truth pT > 40 GeV is
+  reconstructed at 10-40% of its calibrated four-momentum (in both jet collections); its
+  tracks are unchanged, so its charged fraction exceeds 1. MET points towards it.
+
+With any rate > 0, ``TruthMET`` gets an extra uint8 field ``injected_faults`` (bits
+FAULT_NOISY = 1, FAULT_DEAD = 2, FAULT_MISMEASURED = 4): simulation truth for validation,
+never for reconstruction or cleaning.
 """
 
 from __future__ import annotations
@@ -57,6 +78,12 @@ MIX_FRACTIONS."""
 MIX_FRACTIONS = dict(zip(
     [name for name in PROCESSES if name != "mix"],
     np.diff(np.concatenate([[0.0], _kern.MIX_CUMULATIVE])).round(6).tolist()))
+
+FAULT_NOISY = _kern.FAULT_NOISY
+FAULT_DEAD = _kern.FAULT_DEAD
+FAULT_MISMEASURED = _kern.FAULT_MISMEASURED
+FAULT_RATES = ("noisy_cell_rate", "dead_region_rate", "mismeasured_jet_rate")
+"""Keyword options of SyntheticSource that inject detector faults (per-event probabilities)."""
 
 MU_MAX = 1000.0
 _SEED_MASK = (1 << 64) - 1
@@ -115,13 +142,15 @@ class SyntheticSource(Source):
 
     ``SyntheticSource(seed=1, process="mix", mu=40.0, n_events=10000, lrt=False)``;
     ``process`` is one of :data:`PROCESSES`, ``mu`` the mean number of pileup interactions,
-    ``lrt`` adds the LRTElectrons / MuonsLRT containers.
+    ``lrt`` adds the LRTElectrons / MuonsLRT containers; ``noisy_cell_rate``,
+    ``dead_region_rate``, ``mismeasured_jet_rate`` inject detector faults (module docstring).
     """
 
     thread_safe = True
 
     def __init__(self, *, seed: int = 1, process: str = "mix", mu: float = 40.0,
-                 n_events: int = 10000, lrt: bool = False):
+                 n_events: int = 10000, lrt: bool = False, noisy_cell_rate: float = 0.0,
+                 dead_region_rate: float = 0.0, mismeasured_jet_rate: float = 0.0):
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
             raise ConfigurationError(f"synthetic source: seed must be an integer, got {seed!r}")
         if process not in PROCESSES:
@@ -139,13 +168,31 @@ class SyntheticSource(Source):
         if isinstance(n_events, bool) or not isinstance(n_events, (int, np.integer)) or n_events < 0:
             raise ConfigurationError(
                 f"synthetic source: n_events must be a non-negative integer, got {n_events!r}")
+        rates = {}
+        for name, value in zip(FAULT_RATES, (noisy_cell_rate, dead_region_rate, mismeasured_jet_rate)):
+            try:
+                rate = float(value)
+            except (TypeError, ValueError):
+                raise ConfigurationError(f"synthetic source: {name} must be a number, got {value!r}") from None
+            if isinstance(value, bool) or not (0.0 <= rate <= 1.0):
+                raise ConfigurationError(f"synthetic source: {name} must be a probability in [0, 1], "
+                                         f"got {value!r}")
+            rates[name] = rate
+        self.faults = rates
         self.seed = int(seed)
         self.process = process
         self.mu = mu
         self.lrt = bool(lrt)
         self._n_events = int(n_events)
         self._selected: set[str] | None = None
-        self.name = f"synthetic(process={process}, mu={mu:g}, seed={self.seed}" + (", lrt)" if lrt else ")")
+        faults = "".join(f", {k}={v:g}" for k, v in rates.items() if v > 0)
+        self.name = (f"synthetic(process={process}, mu={mu:g}, seed={self.seed}" + (", lrt" if lrt else "")
+                     + faults + ")")
+
+    @property
+    def has_faults(self) -> bool:
+        """True when any detector fault is injected."""
+        return any(v > 0 for v in self.faults.values())
 
     def keys(self) -> list[str]:
         return _BASE_KEYS + ([LRT_ELECTRONS, LRT_MUONS] if self.lrt else [])
@@ -173,7 +220,7 @@ class SyntheticSource(Source):
         out_bufs, links = _kern.allocate_outputs(n, self.mu)
         bufs, offsets, links, events = _kern.generate_block(
             np.uint64(self.seed & _SEED_MASK), first, n, PROCESSES[self.process], self.mu, self.lrt, lib,
-            out_bufs, links)
+            out_bufs, links, *self.faults.values())
         wanted = self._selected if self._selected is not None else set(self.keys())
         lists = _split_links(links, offsets)
         out: dict[str, Any] = {}
@@ -187,10 +234,12 @@ class SyntheticSource(Source):
                     "mu": events[:, 2].astype(np.float32),
                     "weight": events[:, 3].astype(np.float32)}, key=key, n_events=n)
             elif key == _k.TRUTH_MET:
-                out[key] = EventRecord(schema_for(key), {
-                    "nonint_mpx": events[:, 4].astype(np.float32),
-                    "nonint_mpy": events[:, 5].astype(np.float32),
-                    "nonint_sumet": events[:, 6].astype(np.float32)}, key=key, n_events=n)
+                truth = {"nonint_mpx": events[:, 4].astype(np.float32),
+                         "nonint_mpy": events[:, 5].astype(np.float32),
+                         "nonint_sumet": events[:, 6].astype(np.float32)}
+                if self.has_faults:
+                    truth["injected_faults"] = events[:, 8].astype(np.uint8)
+                out[key] = EventRecord(schema_for(key), truth, key=key, n_events=n)
             else:
                 index, columns, link_fields = _LAYOUT[key]
                 total = int(offsets[-1, index])
@@ -213,4 +262,5 @@ def _split_links(links: np.ndarray, offsets: np.ndarray) -> list[ListColumn]:
             for k in range(_kern.N_LINK_KINDS)]
 
 
-__all__ = ["SyntheticSource", "PROCESSES", "MIX_FRACTIONS", "LRT_ELECTRONS", "LRT_MUONS", "pileup_library"]
+__all__ = ["SyntheticSource", "PROCESSES", "MIX_FRACTIONS", "LRT_ELECTRONS", "LRT_MUONS", "pileup_library",
+           "FAULT_RATES", "FAULT_NOISY", "FAULT_DEAD", "FAULT_MISMEASURED"]
