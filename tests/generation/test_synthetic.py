@@ -408,3 +408,75 @@ def test_concurrent_reads_equal_serial_reads():
         parallel = list(pool.map(lambda i: src.read(8 * i, 8), range(8)))
     for a, b in zip(serial, parallel):
         assert all(columns_equal(a[k], b[k]) for k in src.keys())
+
+
+# ---------------------------------------------------------------------------------------------
+# detector faults (MET filters)
+
+FAULTS = dict(noisy_cell_rate=0.3, dead_region_rate=0.3, mismeasured_jet_rate=0.3)
+
+
+@pytest.mark.parametrize("process", ["ttbar", "zmumu"])
+def test_faults_off_change_nothing_and_on_change_only_faulted_events(process):
+    plain = SyntheticSource(seed=4, process=process, mu=30, n_events=200).read(0, 120)
+    zero = SyntheticSource(seed=4, process=process, mu=30, n_events=200, noisy_cell_rate=0.0,
+                           dead_region_rate=0.0, mismeasured_jet_rate=0.0).read(0, 120)
+    for key in plain:
+        assert columns_equal(plain[key], zero[key]), key
+    assert "injected_faults" not in zero["TruthMET"]
+    faulty = SyntheticSource(seed=4, process=process, mu=30, n_events=200, **FAULTS).read(0, 120)
+    bits = faulty["TruthMET"]["injected_faults"]
+    assert bits.dtype == np.uint8 and np.any(bits) and np.any(bits == 0)
+    for i in np.flatnonzero(bits == 0):
+        for key in (PFLOW, TOPO, "TopoClusters", "PFOs", "InDetTracks", "Muons", "Electrons"):
+            a, b = plain[key], faulty[key]
+            assert np.array_equal(a["px"][a.offsets[i]:a.offsets[i + 1]], b["px"][b.offsets[i]:b.offsets[i + 1]]), (key, i)
+    # the hard scatter is the same event: truth MET and PV-0 tracks of faulted events unchanged
+    assert np.array_equal(plain["TruthMET"]["nonint_mpx"], faulty["TruthMET"]["nonint_mpx"])
+    for key in faulty:
+        faulty[key].validate(source="faulty")
+
+
+def test_fault_rates_are_probabilities():
+    src = SyntheticSource(n_events=10, dead_region_rate=0.5)
+    assert "dead_region_rate=0.5" in src.name and src.has_faults
+    for bad in (-0.1, 1.5, "often", True):
+        with pytest.raises(ConfigurationError, match="noisy_cell_rate"):
+            SyntheticSource(noisy_cell_rate=bad)
+
+
+def _pv_charged_pt(block, jets_key):
+    jets, tracks = block[jets_key], block["InDetTracks"]
+    ghosts = jets["ghost_tracks"]
+    out = np.zeros(len(jets))
+    tpt = pt(tracks)
+    for e in range(jets.n_events):
+        for j in range(jets.offsets[e], jets.offsets[e + 1]):
+            idx = tracks.offsets[e] + ghosts[j]
+            ok = (tracks["vertex"][idx] == 0) & tracks["passes_quality"][idx]
+            out[j] = tpt[idx][ok].sum()
+    return out
+
+
+@pytest.mark.parametrize("fault, bit", [("noisy_cell_rate", 1), ("dead_region_rate", 2), ("mismeasured_jet_rate", 4)])
+def test_each_fault_leaves_its_signature_in_reconstructed_jets(fault, bit):
+    n = 150
+    clean = SyntheticSource(seed=8, process="dijet", mu=20, n_events=n).read(0, n)
+    block = SyntheticSource(seed=8, process="dijet", mu=20, n_events=n, **{fault: 1.0}).read(0, n)
+    hit = (block["TruthMET"]["injected_faults"] & bit) > 0
+    assert hit.mean() > 0.3
+    jets = block[PFLOW]
+    chf = _pv_charged_pt(block, PFLOW) / pt(jets)
+    ev = np.repeat(np.arange(n), np.diff(jets.offsets))
+    if fault == "noisy_cell_rate":   # a big jet with no EM energy and no tracks
+        bad = (jets["emfrac"] < 0.05) & (chf < 0.05) & (pt(jets) > 50 * GeV)
+    elif fault == "dead_region_rate":   # tracks but no calorimeter energy
+        bad = (jets["emfrac"] < 0.05) & (chf > 0.6) & (np.abs(eta(jets)) < 2.4)
+        assert len(block["TopoClusters"]) < len(clean["TopoClusters"])
+    else:   # the tracks carry more pT than the jet
+        bad = chf > 1.15
+    with_bad = np.zeros(n, bool)
+    with_bad[ev[bad]] = True
+    assert with_bad[hit].mean() > 0.6
+    clean_chf = _pv_charged_pt(clean, PFLOW) / pt(clean[PFLOW])
+    assert np.mean(clean_chf > 1.15) < 0.01

@@ -1,0 +1,121 @@
+"""Event cleaning criteria, the charged fraction kernel, and the report's statistics helpers."""
+
+import math
+
+import numpy as np
+import pytest
+
+from metflow.algorithms.generation.synthetic import SyntheticSource
+from metflow.algorithms.validation import stats
+from metflow.algorithms.validation.cleaning import (BAD_DEAD_CALO, BAD_NOISE, BAD_TRACK_CALO,
+                                                    EventCleaningAlg, jet_charged_fraction,
+                                                    jet_cleaning_flags)
+from metflow.edm.met import MissingETContainer
+from metflow.edm.units import GeV
+from metflow.framework.errors import ConfigurationError
+
+JETS = "AntiKt4EMPFlowJets"
+
+
+def flags_of(pt, eta=0.0, emfrac=0.4, chf=0.5, dphi=2.0, met=10.0):
+    return int(jet_cleaning_flags(np.array([pt * GeV]), np.array([eta]), np.array([dphi]), np.array([emfrac]),
+                                  np.array([chf]), np.array([0.0]), np.array([met * GeV]))[0])
+
+
+@pytest.mark.parametrize("kwargs, expected", [
+    (dict(pt=60), 0),                                                  # an ordinary jet
+    (dict(pt=60, emfrac=0.01, chf=0.0), BAD_NOISE),                    # noise: no EM, no tracks
+    (dict(pt=60, eta=3.0, emfrac=0.01, chf=0.0), BAD_NOISE),           # forward: emfrac alone
+    (dict(pt=15, emfrac=0.01, chf=0.0), 0),                            # below the jet threshold
+    (dict(pt=40, emfrac=0.0, chf=0.97, dphi=0.1, met=50), BAD_DEAD_CALO),
+    (dict(pt=40, emfrac=0.0, chf=0.97, dphi=2.5, met=50), 0),          # MET not along the jet
+    (dict(pt=40, emfrac=0.0, chf=0.97, dphi=0.1, met=10), 0),          # MET small for the jet
+    (dict(pt=30, chf=1.6, dphi=0.3), BAD_TRACK_CALO),
+    (dict(pt=15, chf=1.6, dphi=0.3), BAD_TRACK_CALO),                  # charged pT 24 GeV: checked
+    (dict(pt=30, chf=1.6, dphi=2.0), 0),
+    (dict(pt=30, eta=2.6, chf=1.6, dphi=0.3), 0),                      # no tracks out there
+])
+def test_cleaning_criteria(kwargs, expected):
+    assert flags_of(**kwargs) == expected
+
+
+def test_charged_fraction_matches_a_python_loop_and_skips_lepton_tracks():
+    block = SyntheticSource(seed=3, process="zmumu", mu=20, n_events=60).read(0, 60)
+    jets, tracks, muons = block[JETS], block["InDetTracks"], block["Muons"]
+    chf = jet_charged_fraction(jets, tracks, muons, block["Electrons"])
+    lepton = set()
+    for e in range(muons.n_events):
+        for m in range(muons.offsets[e], muons.offsets[e + 1]):
+            if muons["id_track"][m] >= 0:
+                lepton.add(tracks.offsets[e] + muons["id_track"][m])
+    electrons = block["Electrons"]
+    for e in range(electrons.n_events):
+        for k in range(electrons.offsets[e], electrons.offsets[e + 1]):
+            lepton.update(tracks.offsets[e] + electrons["tracks"][k])
+    tpt = np.hypot(tracks["px"].astype(float), tracks["py"])
+    want = np.zeros(len(jets))
+    for e in range(jets.n_events):
+        for j in range(jets.offsets[e], jets.offsets[e + 1]):
+            for t in tracks.offsets[e] + jets["ghost_tracks"][j]:
+                if tracks["vertex"][t] == 0 and tracks["passes_quality"][t] and t not in lepton and tpt[t] > 500:
+                    want[j] += tpt[t]
+    np.testing.assert_allclose(chf, want / jets.pt(), rtol=1e-6)
+    assert len(lepton) > 0
+
+
+def test_cleaning_algorithm_refuses_a_met_without_the_term():
+    block = SyntheticSource(seed=3, process="dijet", mu=0, n_events=4).read(0, 4)
+    met = MissingETContainer(("FinalClus",), np.array([1], np.uint64), np.zeros((4, 1)), np.zeros((4, 1)),
+                             np.zeros((4, 1)), key="MET_X")
+    alg = EventCleaningAlg(name="Clean", met="MET_X")
+    with pytest.raises(ConfigurationError, match=r"Clean.*'MET_X'.*'FinalTrk'"):
+        alg.compute(block[JETS], block["InDetTracks"], met, [block["Muons"]], [block["Electrons"]])
+    wrong = MissingETContainer(("FinalTrk",), np.array([1], np.uint64), np.zeros((3, 1)), np.zeros((3, 1)),
+                               np.zeros((3, 1)), key="MET_X")
+    with pytest.raises(ValueError, match="3 events but jets"):
+        alg.compute(block[JETS], block["InDetTracks"], wrong, [], [])
+
+
+# ---------------------------------------------------------------------------------------------
+# statistics
+
+def test_ks_uniform_accepts_uniform_and_rejects_a_skewed_sample():
+    rng = np.random.default_rng(1)
+    _, p = stats.ks_uniform(rng.uniform(size=3000))
+    assert p > 0.01
+    _, p_skewed = stats.ks_uniform(rng.uniform(size=3000) ** 1.3)
+    assert p_skewed < 1e-4
+    with pytest.raises(ValueError):
+        stats.ks_uniform([])
+
+
+def test_kolmogorov_tail_matches_the_asymptotic_critical_values():
+    n = 100000
+    assert stats.kolmogorov_sf(1.358 / math.sqrt(n), n) == pytest.approx(0.05, abs=0.002)
+    assert stats.kolmogorov_sf(1.628 / math.sqrt(n), n) == pytest.approx(0.01, abs=0.001)
+
+
+def test_ks_p_values_of_uniform_samples_are_roughly_uniform():
+    rng = np.random.default_rng(2)
+    ps = np.array([stats.ks_uniform(rng.uniform(size=200))[1] for _ in range(300)])
+    assert 0.03 < np.mean(ps < 0.1) < 0.18
+
+
+def test_sqrt_n_fit_recovers_the_parameters():
+    n = np.arange(0, 60, 3, dtype=float)
+    sigma = np.sqrt(6.0 ** 2 + 1.5 ** 2 * n)
+    fit = stats.fit_sqrt_n(n, sigma, 0.01 * sigma)
+    assert fit.sigma0 == pytest.approx(6.0, rel=1e-6)
+    assert fit.k == pytest.approx(1.5, rel=1e-6)
+    assert fit(np.array([16.0]))[0] == pytest.approx(math.hypot(6.0, 6.0))
+    with pytest.raises(ValueError, match="at least 2 points"):
+        stats.fit_sqrt_n(n[:1], sigma[:1], sigma[:1])
+
+
+def test_binned_rms_pools_components_and_drops_sparse_bins():
+    x = np.repeat([0.5, 1.5, 2.5], [100, 100, 3])
+    values = np.stack([np.full(203, 2.0), np.full(203, -2.0)], axis=1)
+    centres, rms, err, counts = stats.binned_rms(x, values, np.array([0, 1, 2, 3]), min_entries=20)
+    np.testing.assert_allclose(centres, [0.5, 1.5])
+    np.testing.assert_allclose(rms, [2.0, 2.0])
+    np.testing.assert_array_equal(counts, [200, 200])
