@@ -490,8 +490,8 @@ class METMakerAlg(Algorithm):
     taus = ReadHandleKey(_selected(mk.TAUS), doc="selected taus ([] for none)")
     muons = ReadHandleKey(_selected(mk.MUONS), doc="selected muons ([] for none)")
     tracks = ReadHandleKey([mk.TRACKS], doc="tracks for DoRemoveMuonJets ([] to skip it)")
-    event_info = ReadHandleKey([], doc="[EventInfo]: its mu sets the significance's soft-term "
-                               "resolution ([]: mu = 40)")
+    event_info = ReadHandleKey([], doc="[EventInfo] (optional; the calibrated significance "
+                               "takes pileup from the soft term's sumET, not mu)")
     met = WriteHandleKey(mk.met_key(_DEFAULT_JET_COLL), doc="rebuilt MET container")
     significance = WriteHandleKey([], doc="[significance key] to also write the significance")
     jet_track_varied = WriteHandleKey([], doc="one key per jet_track_variations entry (track MET)")
@@ -518,7 +518,7 @@ class METMakerAlg(Algorithm):
     jet_track_variations = Property(tuple, (), doc="MET_JetTrk_ScaleUp/Down of the track MET, "
                                     "written to jet_track_varied")
     soft_term_reso = Property(float, 0.0, doc="significance: constant soft-term resolution per "
-                              "axis (ATLAS 'Random': 8.5 GeV); 0 = the calibrated sigma(mu) of "
+                              "axis (ATLAS 'Random': 8.5 GeV); 0 = the calibrated model of "
                               "significance.py", unit="MeV")
 
     def initialize(self) -> None:

@@ -1,33 +1,48 @@
 """Object-based MET significance (ATLAS METSignificance, athena_met.md C.8).
 
-Each hard object of a rebuilt MET (the objects METMaker added, hard jets with their
-uniquefrac weight) contributes a pT uncertainty along its direction; the soft term an
-isotropic one. With V the 2×2 covariance of the MET vector p, the significance is
-S = pᵀV⁻¹p, computed as in the reference in the frame of the MET (VarL, VarT, ρ; when
-|ρ| ≥ 0.9, S = MET²/VarL). For Gaussian mismeasurement S follows χ² with 2 degrees of freedom
-(p-value exp(−S/2)); `sqrt_s` is the quoted "MET significance".
+Each hard object of a rebuilt MET (the objects METMaker added, hard jets with their uniquefrac
+weight) contributes a pT uncertainty along its direction; the soft term an isotropic one plus a
+component along the hard recoil. With V the 2x2 covariance of the MET vector p and b its
+expected bias, S = (p - b)^T V^-1 (p - b), computed as in the reference in the frame of the MET
+(VarL, VarT, rho; when |rho| >= 0.9, S = |p - b|^2/VarL). For Gaussian mismeasurement S follows
+chi2 with 2 degrees of freedom (p-value exp(-S/2)); `sqrt_s` is the quoted "MET significance".
 
 The calibration tools that give ATLAS its per-object resolutions are not available. Leptons
-follow the synthetic detector's smearing (algorithms/generation/_synthetic_kernels.py); the soft
-term and the jets are a documented calibration: a maximum-likelihood fit of this covariance model
-to the rebuilt MET of synthetic Z→μμ and Z→ee events (no real MET; 8000 events each at μ = 20,
-40, 60, seed 3; default object selection, PFlow, Tight jets), separately for the cluster (CST,
-FinalClus) and the track (TST, FinalTrk) soft term. pT and E in GeV:
+follow the synthetic detector's smearing; everything else is a calibration on synthetic
+Z->mumu and Z->ee events passing a Z selection (exactly two selected same-flavour leptons of
+opposite charge, 66 < m_ll < 116 GeV; events with a lepton outside the acceptance carry real,
+undetectable momentum and are not "no MET" events), seed 3, mu = 20, 40, 60 (8000 generated
+events each), default object selection, PFlow, Tight jets: the parameters minimise the summed
+Kolmogorov-Smirnov distance of exp(-S/2) to U(0, 1) (started from a Gaussian maximum-likelihood
+fit), separately for the cluster (CST, FinalClus) and track (TST, FinalTrk) soft term. pT, E,
+sumET in GeV; "pthard" = vector sum of the hard objects, u = min(|pthard|, cap):
 
-  e, γ        σ/E  = √(0.1²/E + 0.01²)            (detector: 10 %/√E ⊕ 1 % on the cluster energy)
-  muons       σ/pT = √(0.02² + (2·10⁻⁴·pT)²)       combined/tagged (ID track); 0.08 standalone
-  taus        σ/pT = 0.1                           (not calibrated: no taus in Z→ℓℓ)
-  jets        σ/pT = √((N/pT)² + S²/pT + C²), fit: N = S = 0, C = 0.33 — the fit puts the whole
-              jet term in a constant: it absorbs pileup jets passing JVT and the JES/ρA bias of the
-              toy calibration, not a calorimeter resolution
-  soft term   σ² = a² + b²·μ per axis, isotropic; CST: a = 7.9 GeV, b = 1.88 GeV (pileup neutrals
-              grow the CST variance ∝ μ); TST: a = 9.6 GeV, b = 0.23 GeV (μ-independent: PV tracks;
-              dominated by the soft recoil's neutral half, which the TST never sees)
+  e, gamma    sigma/E  = sqrt(0.1^2/E + 0.01^2)          (detector: 10 %/sqrt(E) + 1 %)
+  muons       sigma/pT = sqrt(0.02^2 + (2e-4 pT)^2)      combined; 0.08 standalone
+  taus        sigma/pT = 0.1                             (not calibrated: no taus in Z->ll)
+  hard jets   sigma/pT = sqrt(S^2/pT + C^2), plus P_PU in quadrature for |eta| > 2.4, where no
+              JVT protects against pileup jets (ATLAS TreatPUJets; no fJVT here, so a constant)
+  soft jets   jets with |eta| > 2.4 that METMaker did not make hard (below the forward pT cut)
+              add (f_rej pT)^2 along their direction: a hard-scatter jet lost to the soft term
+              (the TST has no tracks there) or a pileup jet counted in the CST
+  soft term   sigma^2 = b^2 * sumET(soft term) per axis, isotropic (pileup and UE: the CST
+              sumET grows with mu, so its variance does)
+  recoil      (k u)^2 along pthard and an expected MET b = -beta u pthard/|pthard| (ATLAS
+              pThard-based soft term and ApplyBias): the soft recoil of the hard objects is
+              partly unmeasured (neutral particles for the TST, hadron response for the CST),
+              so under "no real MET" the MET points against pthard; recoil above the jet
+              threshold forms jets, hence the cap
 
-With these numbers the mean of S on Z→ℓℓ is ≈ 2 but the χ²(2) shape is not reached (heavy tails
-from pileup jets and the non-Gaussian soft recoil); docs/metmaker.md quotes the KS p-values.
-`METSignificance(soft_term_reso=8.5 * GeV)` restores ATLAS's constant "Random" soft term.
-No φ resolution (DoPhiReso is false by default) and no scalar bias (ApplyBias false).
+                S [sqrt GeV]  C      P_PU   f_rej   b [sqrt GeV]  k      cap [GeV]  beta
+  CST FinalClus   0.315     0.149  0.123  0.643   0.832         0.079  32.5       0.624
+  TST FinalTrk    0.074     0.010  0.223  0.014   0.505         0.228  33.5       0.808
+
+Validation on an independent seed (docs/metmaker.md has the table): KS p-values > 0.01 for
+FinalClus and FinalTrk on Z->mumu and Z->ee at mu = 40. The bias and the pthard term lower S
+where visible objects are unbalanced by less than ~30 GeV: a soft recoil and a small real MET
+look alike to the TST. `METSignificance(soft_term_reso=8.5 * GeV)` restores ATLAS's constant
+"Random" soft term (isotropic, no recoil term, no bias, the old-style constant-jet model is not
+used: jets keep the calibrated resolution). No phi resolution (DoPhiReso false).
 """
 
 from __future__ import annotations
@@ -38,25 +53,43 @@ from typing import Any
 import numpy as np
 
 from metflow.edm.containers import EventRecord, Field, Schema, register_schema
+from metflow.edm import keys as mk
 from metflow.edm.keys import met_significance_key
 from metflow.edm.met import ObjectType
 from metflow.edm.units import GeV
 
-__all__ = ["METSignificance", "SIGNIFICANCE_SCHEMA", "significance_key", "relative_pt_resolution",
-           "JET_RESO", "EGAMMA_RESO", "MUON_RESO", "MUON_STANDALONE_RESO", "TAU_RESO",
-           "SOFT_TERM_RESO", "SOFT_RESO_CST", "SOFT_RESO_TST", "soft_term_sigma"]
+from ._maker_kernels import JET_HARD
 
-JET_RESO = (0.0, 0.0, 0.33)         # noise [GeV], stochastic [sqrt(GeV)], constant (fit)
+__all__ = ["METSignificance", "SIGNIFICANCE_SCHEMA", "significance_key", "relative_pt_resolution",
+           "SignificanceModel", "CST_MODEL", "TST_MODEL", "EGAMMA_RESO", "MUON_RESO",
+           "MUON_STANDALONE_RESO", "TAU_RESO", "SOFT_TERM_RESO", "FORWARD_ETA"]
+
 EGAMMA_RESO = (0.1, 0.01)           # stochastic [sqrt(GeV)] on E, constant
 MUON_RESO = (0.02, 2e-4)            # constant, slope [1/GeV]
 MUON_STANDALONE_RESO = 0.08
 MUON_STANDALONE = 1                 # Muons.type of a standalone (MS-only) muon
 TAU_RESO = 0.1
-SOFT_RESO_CST = (7.9 * GeV, 1.88 * GeV)   # a, b of sigma^2 = a^2 + b^2 mu (cluster soft term)
-SOFT_RESO_TST = (9.6 * GeV, 0.23 * GeV)   # same for the track soft term
 SOFT_TERM_RESO = 8.5 * GeV          # ATLAS's constant "Random" soft-term resolution
-_DEFAULT_MU = 40.0
+FORWARD_ETA = 2.4                   # no JVT beyond (METMaker's JVT range), no tracks beyond 2.5
 _RHO_MAX = 0.9
+
+
+@dataclass(frozen=True)
+class SignificanceModel:
+    """Calibrated resolution model of one soft-term flavour (module docstring; GeV units)."""
+
+    jet_stochastic: float       # S of sigma/pT = sqrt(S^2/pT + C^2) [sqrt(GeV)]
+    jet_constant: float         # C
+    pileup_forward: float       # P_PU of hard jets with |eta| > FORWARD_ETA
+    rejected_forward: float     # f_rej of non-hard jets with |eta| > FORWARD_ETA
+    soft_sumet: float           # b of sigma^2 = b^2 sumET per axis [sqrt(GeV)]
+    recoil_k: float             # k of the (k u)^2 variance along pthard
+    recoil_cap: float           # cap of u = min(|pthard|, cap) [GeV]
+    recoil_bias: float          # beta of the expected MET -beta u along pthard
+
+
+CST_MODEL = SignificanceModel(0.315, 0.149, 0.123, 0.643, 0.832, 0.079, 32.5, 0.624)
+TST_MODEL = SignificanceModel(0.074, 0.010, 0.223, 0.014, 0.505, 0.228, 33.5, 0.808)
 
 SIGNIFICANCE_SCHEMA = Schema("METSignificance", (
     Field("s", "float32", doc="S = p^T V^-1 p (chi2 with 2 dof for Gaussian mismeasurement)"),
@@ -74,20 +107,19 @@ def significance_key(met_name: str) -> str:
     return key
 
 
-def soft_term_sigma(mu: Any, track: bool) -> np.ndarray:
-    """Per-axis soft-term resolution [MeV] at pileup `mu` (TST if `track`, else CST)."""
-    a, b = SOFT_RESO_TST if track else SOFT_RESO_CST
-    return np.sqrt(a * a + b * b * np.asarray(mu, np.float64))
-
-
 def relative_pt_resolution(obj_type: ObjectType, pt: np.ndarray, e: np.ndarray | None = None,
-                           muon_type: np.ndarray | None = None) -> np.ndarray:
-    """σ(pT)/pT of objects of one type (pt, e in MeV), per the module's parameterisations;
-    e/γ use the energy `e` when given (else pT), muons `muon_type` (standalone: 8 %)."""
+                           muon_type: np.ndarray | None = None, eta: np.ndarray | None = None,
+                           model: SignificanceModel = CST_MODEL) -> np.ndarray:
+    """sigma(pT)/pT of objects of one type (pt, e in MeV), per the module's parameterisations;
+    e/gamma use the energy `e` when given (else pT), muons `muon_type` (standalone: 8 %), jets
+    the `model`'s resolution plus its forward pileup term where `eta` is given."""
     x = np.maximum(np.asarray(pt, np.float64) / GeV, 1e-3)
     if obj_type == ObjectType.Jet:
-        n, s, c = JET_RESO
-        return np.sqrt((n / x) ** 2 + s * s / x + c * c)
+        reso2 = model.jet_stochastic ** 2 / x + model.jet_constant ** 2
+        if eta is not None:
+            forward = np.abs(np.asarray(eta, np.float64)) > FORWARD_ETA
+            reso2 = reso2 + np.where(forward, model.pileup_forward ** 2, 0.0)
+        return np.sqrt(reso2)
     if obj_type in (ObjectType.Electron, ObjectType.Photon):
         s, c = EGAMMA_RESO
         energy = x if e is None else np.maximum(np.asarray(e, np.float64) / GeV, 1e-3)
@@ -103,28 +135,47 @@ def relative_pt_resolution(obj_type: ObjectType, pt: np.ndarray, e: np.ndarray |
     raise ValueError(f"no pT resolution for object type {obj_type!r}")
 
 
+def _add_along(cov: list[np.ndarray], event: np.ndarray, sigma2: np.ndarray, px: np.ndarray,
+               py: np.ndarray) -> None:
+    """Accumulate variances sigma2 along the directions (px, py) into per-event (Vxx, Vyy, Vxy)."""
+    pt = np.hypot(px, py)
+    cos = np.divide(px, pt, out=np.ones_like(pt), where=pt > 0)
+    sin = np.divide(py, pt, out=np.zeros_like(pt), where=pt > 0)
+    n = len(cov[0])
+    cov[0] += np.bincount(event, sigma2 * cos * cos, minlength=n)
+    cov[1] += np.bincount(event, sigma2 * sin * sin, minlength=n)
+    cov[2] += np.bincount(event, sigma2 * sin * cos, minlength=n)
+
+
+def _eta(objects, used: np.ndarray, pt: np.ndarray) -> np.ndarray | None:
+    if "pz" not in objects:
+        return None
+    pz = objects["pz"][used].astype(np.float64)
+    return np.arcsinh(np.divide(pz, pt, out=np.zeros_like(pz), where=pt > 0))
+
+
 @dataclass(frozen=True)
 class METSignificance:
-    """Significance calculator. The soft term: `soft_term_reso` (per axis, MeV) if given, else
-    the calibrated σ(μ) of the TST (`track_soft_term`) or the CST."""
+    """Significance calculator: the calibrated model of the TST (`track_soft_term`) or the CST;
+    `soft_term_reso` (per axis, MeV) instead gives ATLAS's "Random" soft term: isotropic
+    constant, no recoil term, no bias, no soft-jet term."""
 
     soft_term_reso: float | None = None
     track_soft_term: bool = False
 
-    def soft_sigma(self, n_events: int, mu: Any = None) -> np.ndarray:
-        """Per-axis soft-term resolution per event [MeV] (μ defaults to 40 when unknown)."""
-        if self.soft_term_reso is not None:
-            return np.full(n_events, float(self.soft_term_reso))
-        mu = np.full(n_events, _DEFAULT_MU) if mu is None else np.broadcast_to(mu, (n_events,))
-        return soft_term_sigma(mu, self.track_soft_term)
+    @property
+    def model(self) -> SignificanceModel:
+        return TST_MODEL if self.track_soft_term else CST_MODEL
 
     def covariance(self, n_events: int, terms: list[tuple[ObjectType, Any, np.ndarray]],
-                   mu: Any = None):
-        """(Vxx, Vyy, Vxy) per event from (type, objects container, weight) of hard terms;
-        objects with weight 0 are not in the MET and contribute nothing. `mu`: pileup per event."""
-        vxx = self.soft_sigma(n_events, mu) ** 2
-        vyy = vxx.copy()
-        vxy = np.zeros(n_events)
+                   soft: np.ndarray | None = None, soft_jets: tuple[Any, np.ndarray] | None = None):
+        """(Vxx, Vyy, Vxy, bias_x, bias_y) per event [MeV^2, MeV] from (type, objects
+        container, weight) of the hard terms (weight 0: not in the MET, no contribution), the
+        soft term's (mpx, mpy, sumet) rows `soft` and `soft_jets` = (jets, bool mask) of jets
+        METMaker did not make hard."""
+        model = self.model
+        cov = [np.zeros(n_events), np.zeros(n_events), np.zeros(n_events)]
+        hard_x, hard_y = np.zeros(n_events), np.zeros(n_events)
         for obj_type, objects, weight in terms:
             used = np.asarray(weight) > 0
             if not used.any():
@@ -135,38 +186,72 @@ class METSignificance:
             pt = np.hypot(px, py)
             energy = objects["e"][used].astype(np.float64) * w if "e" in objects else None
             mtype = objects["type"][used] if (obj_type == ObjectType.Muon and "type" in objects) else None
-            sigma2 = (relative_pt_resolution(ObjectType(obj_type), pt, energy, mtype) * pt) ** 2
-            cos = np.divide(px, pt, out=np.ones_like(pt), where=pt > 0)
-            sin = np.divide(py, pt, out=np.zeros_like(pt), where=pt > 0)
+            eta = _eta(objects, used, pt) if obj_type == ObjectType.Jet else None
+            reso = relative_pt_resolution(ObjectType(obj_type), pt, energy, mtype, eta, model)
             ev = objects.event_of_object()[used]
-            vxx += np.bincount(ev, sigma2 * cos * cos, minlength=n_events)
-            vyy += np.bincount(ev, sigma2 * sin * sin, minlength=n_events)
-            vxy += np.bincount(ev, sigma2 * sin * cos, minlength=n_events)
-        return vxx, vyy, vxy
+            _add_along(cov, ev, (reso * pt) ** 2, px, py)
+            hard_x += np.bincount(ev, px, minlength=n_events)
+            hard_y += np.bincount(ev, py, minlength=n_events)
+        bias_x, bias_y = np.zeros(n_events), np.zeros(n_events)
+        if self.soft_term_reso is not None:
+            cov[0] += float(self.soft_term_reso) ** 2
+            cov[1] += float(self.soft_term_reso) ** 2
+            return (*cov, bias_x, bias_y)
+        if soft is not None:
+            var = model.soft_sumet ** 2 * np.maximum(np.asarray(soft, np.float64)[:, 2], 0.0) * GeV
+            cov[0] += var
+            cov[1] += var
+        if soft_jets is not None:
+            jets, mask = soft_jets
+            mask = np.asarray(mask, bool)
+            px = jets["px"][mask].astype(np.float64)
+            py = jets["py"][mask].astype(np.float64)
+            pt = np.hypot(px, py)
+            eta = _eta(jets, mask, pt)
+            forward = np.abs(eta) > FORWARD_ETA if eta is not None else np.zeros(len(pt), bool)
+            _add_along(cov, jets.event_of_object()[mask][forward],
+                       (model.rejected_forward * pt[forward]) ** 2, px[forward], py[forward])
+        pthard = np.hypot(hard_x, hard_y)
+        u = np.minimum(pthard, model.recoil_cap * GeV)
+        _add_along(cov, np.arange(n_events), (model.recoil_k * u) ** 2, hard_x, hard_y)
+        scale = np.divide(model.recoil_bias * u, pthard, out=np.zeros(n_events), where=pthard > 0)
+        return (*cov, -scale * hard_x, -scale * hard_y)
 
     def significance(self, mpx: np.ndarray, mpy: np.ndarray, vxx: np.ndarray, vyy: np.ndarray,
-                     vxy: np.ndarray) -> EventRecord:
-        """S per event from the MET vector and its covariance, in the MET frame (reference)."""
+                     vxy: np.ndarray, bias_x: Any = 0.0, bias_y: Any = 0.0) -> EventRecord:
+        """S per event from the MET vector minus its expected bias and the covariance, in the
+        frame of that vector (reference); S = 0 where the variance along it is 0."""
         mpx = np.asarray(mpx, np.float64)
         mpy = np.asarray(mpy, np.float64)
         met = np.hypot(mpx, mpy)
-        phi = np.arctan2(mpy, mpx)
+        lx, ly = mpx - bias_x, mpy - bias_y
+        phi = np.arctan2(ly, lx)
         c, s = np.cos(phi), np.sin(phi)
         var_l = c * c * vxx + 2 * s * c * vxy + s * s * vyy
         var_t = s * s * vxx - 2 * s * c * vxy + c * c * vyy
         cv_lt = (c * c - s * s) * vxy + s * c * (vyy - vxx)
-        rho = cv_lt / np.sqrt(var_l * var_t)
+        prod = var_l * var_t
+        rho = np.divide(cv_lt, np.sqrt(np.maximum(prod, 0.0)), out=np.zeros_like(cv_lt), where=prod > 0)
         denom = np.where(np.abs(rho) >= _RHO_MAX, var_l, var_l * (1 - rho * rho))
-        sig = met * met / denom
+        sig = np.divide(lx * lx + ly * ly, denom, out=np.zeros_like(denom), where=denom > 0)
         sqrt_s = np.where(sig > 0, np.sqrt(np.maximum(sig, 0)), -1.0)
         return EventRecord(SIGNIFICANCE_SCHEMA, dict(s=sig, sqrt_s=sqrt_s, met=met, var_l=var_l,
                                                      var_t=var_t, rho=rho), n_events=len(met))
 
     def from_builder(self, met: Any, total: str, hard_terms: dict[str, ObjectType],
-                     mu: Any = None) -> EventRecord:
+                     mu: Any = None, soft_term: str | None = None,
+                     jet_term: str = mk.REF_JET) -> EventRecord:
         """Significance of term `total` of a METBuilder, from the objects of `hard_terms`
-        (term name -> object type) recorded in its links; `mu` per event (EventInfo.mu)."""
+        (term name -> object type) recorded in its links, the soft term `soft_term` (default
+        PVSoftTrk for the TST model, SoftClus for the CST) and the non-hard jets of `jet_term`.
+        `mu` is accepted for compatibility; the model uses the soft term's sumET instead."""
         terms = [(t, *met.links[name]) for name, t in hard_terms.items() if name in met.links]
-        vxx, vyy, vxy = self.covariance(met.n_events, terms, mu)
+        soft_name = soft_term or (mk.PV_SOFT_TRK if self.track_soft_term else mk.SOFT_CLUS)
+        soft = met.term(soft_name) if soft_name in met else None
+        soft_jets = None
+        if jet_term in met.links and jet_term in met.jet_status:
+            jets, _ = met.links[jet_term]
+            soft_jets = (jets, np.asarray(met.jet_status[jet_term]) != JET_HARD)
+        cov = self.covariance(met.n_events, terms, soft, soft_jets)
         tot = met.term(total)
-        return self.significance(tot[:, 0], tot[:, 1], vxx, vyy, vxy)
+        return self.significance(tot[:, 0], tot[:, 1], *cov)
