@@ -56,14 +56,12 @@ def test_mark_invisible_muons_is_the_nominal_met_minus_the_muons(zmumu):
     assert 0.7 < ratio < 1.1
 
 
-@pytest.mark.xfail(strict=False, reason="METSignificance is being recalibrated against the synthetic source by "
-                   "the METMaker owner; on the tree of this commit mean S on Z->mumu is ~0.7 (chi2(2): 2) and "
-                   "the KS p-value is ~0 (see docs/validation.md)")
-def test_significance_p_values_on_z_to_ll_are_uniform(zmumu):
-    """Loose calibration check (3000-ish events): flags a miscalibrated METSignificance."""
-    s = np.concatenate([zmumu[mu]["significance"][_z(zmumu[mu])] for mu in (0.0, 60.0)])[:3000]
+@pytest.mark.parametrize("mu", [0.0, 60.0])
+def test_significance_p_values_on_z_to_ll_are_uniform(zmumu, mu):
+    """Loose calibration check (about 1500 Z candidates per pileup point)."""
+    s = zmumu[mu]["significance"][_z(zmumu[mu])]
     _, p = stats.ks_uniform(np.exp(-s / 2))
-    assert p > 0.01, f"significance miscalibrated on Z->mumu: KS p = {p:.3g}, mean S = {s.mean():.2f}"
+    assert p > 0.01, f"significance miscalibrated on Z->mumu at mu={mu}: KS p = {p:.3g}, mean S = {s.mean():.2f}"
 
 
 def test_significance_separates_real_met():
