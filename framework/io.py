@@ -10,6 +10,7 @@ a truncated output that looks complete.
 from __future__ import annotations
 
 import os
+import queue
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -86,6 +87,8 @@ class ParquetSource(Source):
 
     #: decoded row groups kept at most (more only while being read)
     CACHED_ROW_GROUPS = 4
+    #: read the next row group in the background when a row group is first used
+    read_ahead = True
 
     def __init__(self, paths: str | Sequence[str],
                  decode: Callable[[str, Any], Any] = _identity_decode):
@@ -126,6 +129,8 @@ class ParquetSource(Source):
         self._local = threading.local()
         self._cache_lock = threading.Lock()
         self._cache: dict[tuple[int, int], _RowGroup] = {}
+        self._ahead_queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._ahead_running = False
 
     def keys(self) -> list[str]:
         return list(self._columns or [])
@@ -139,9 +144,9 @@ class ParquetSource(Source):
     def _row_group(self, file_index: int, rg_index: int) -> "_RowGroup":
         """The decoded row group, shared by all threads: each is decoded once per run (the
         first thread to ask reads it, the others wait for it), and dropped once all its rows
-        have been handed out (or when more than `CACHED_ROW_GROUPS` are held)."""
-        import pyarrow.parquet as pq
-
+        have been handed out (or when more than `CACHED_ROW_GROUPS` are held). The first request
+        for a row group also starts reading the next one on a background thread, so that Parquet
+        decoding overlaps the algorithms instead of stalling every slot at row-group boundaries."""
         key = (file_index, rg_index)
         with self._cache_lock:
             entry = self._cache.get(key)
@@ -149,29 +154,77 @@ class ParquetSource(Source):
             if owner:
                 entry = self._cache[key] = _RowGroup()
                 self._evict()
-        if not owner:
-            entry.ready.wait()
+        if owner:
+            if self.read_ahead:
+                self._prefetch(file_index, rg_index)
+            self._load(key, entry)
         else:
-            path = self.paths[file_index]
-            files = getattr(self._local, "files", None)
-            if files is None:
-                files = self._local.files = {}
-            try:
-                pf = files.get(file_index)
-                if pf is None:
-                    pf = files[file_index] = pq.ParquetFile(path)
-                entry.table = pf.read_row_group(rg_index, columns=self._selected)
-            except Exception as exc:
-                entry.error = SourceError(f"cannot read row group {rg_index} of {path!r}: {exc}")
-                entry.error.__cause__ = exc
-                with self._cache_lock:
-                    if self._cache.get(key) is entry:
-                        del self._cache[key]
-            finally:
-                entry.ready.set()
+            entry.ready.wait()
         if entry.error is not None:
             raise entry.error
         return entry
+
+    def _prefetch(self, file_index: int, rg_index: int) -> None:
+        """Start reading the row group after (file_index, rg_index), unless already there."""
+        if rg_index + 1 < len(self._rg_starts[file_index]) - 1:
+            key = (file_index, rg_index + 1)
+        elif file_index + 1 < len(self.paths):
+            key = (file_index + 1, 0)
+        else:
+            return
+        with self._cache_lock:
+            if key in self._cache:
+                return
+            entry = self._cache[key] = _RowGroup()
+            self._evict()
+            self._ahead_queue.put((key, entry))
+            if not self._ahead_running:
+                self._ahead_running = True
+                threading.Thread(target=self._read_ahead_loop, name="parquet-read-ahead",
+                                 daemon=True).start()
+
+    def _read_ahead_loop(self) -> None:
+        """The read-ahead thread: loads queued row groups; exits after a second without work
+        (it keeps its open files meanwhile, like the worker threads)."""
+        while True:
+            try:
+                item = self._ahead_queue.get(timeout=1.0)
+            except queue.Empty:
+                with self._cache_lock:
+                    if self._ahead_queue.empty():
+                        self._ahead_running = False
+                        return
+                continue
+            if item is None:   # closed: stop unless reads came after the close
+                with self._cache_lock:
+                    if self._ahead_queue.empty():
+                        self._ahead_running = False
+                        return
+                continue
+            self._load(*item)
+
+    def _load(self, key: tuple[int, int], entry: "_RowGroup") -> None:
+        """Read row group `key` into `entry` (its error on failure) and wake its waiters."""
+        import pyarrow.parquet as pq
+
+        file_index, rg_index = key
+        path = self.paths[file_index]
+        files = getattr(self._local, "files", None)
+        if files is None:
+            files = self._local.files = {}
+        try:
+            pf = files.get(file_index)
+            if pf is None:
+                pf = files[file_index] = pq.ParquetFile(path)
+            entry.table = pf.read_row_group(rg_index, columns=self._selected)
+        except Exception as exc:
+            entry.error = SourceError(f"cannot read row group {rg_index} of {path!r}: {exc}")
+            entry.error.__cause__ = exc
+            with self._cache_lock:
+                if self._cache.get(key) is entry:
+                    del self._cache[key]
+        finally:
+            entry.ready.set()
 
     def _evict(self) -> None:
         """Drop the oldest finished row groups beyond the cache size (caller holds the lock)."""
@@ -222,6 +275,8 @@ class ParquetSource(Source):
     def close(self) -> None:
         with self._cache_lock:
             self._cache.clear()
+            if self._ahead_running:
+                self._ahead_queue.put(None)
 
 
 class _RowGroup:
