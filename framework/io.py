@@ -292,7 +292,14 @@ class _RowGroup:
 
 
 class ParquetSink(Sink):
-    """Writes the given keys, one row per event, to a Parquet file (temp file, then rename)."""
+    """Writes the given keys, one row per event, to a Parquet file (temp file, then rename).
+
+    Row groups are encoded and compressed on a writer thread, overlapping the processing of the
+    next blocks; a write error is raised by the next `write` or by `close`.
+    """
+
+    #: row groups handed to the writer thread and not yet written, at most (back-pressure)
+    WRITE_QUEUE = 2
 
     def __init__(self, path: str, keys: Sequence[str], compression: str = "zstd",
                  row_group_size: int = 4096,
@@ -309,6 +316,9 @@ class ParquetSink(Sink):
         self.events_written = 0
         self._pending: list[Any] = []
         self._pending_rows = 0
+        self._thread: threading.Thread | None = None
+        self._queue: Any = None
+        self._error: SinkError | None = None
 
     def keys(self) -> list[str]:
         return list(self._keys)
@@ -349,7 +359,6 @@ class ParquetSink(Sink):
     def _flush(self, rows: int | None = None) -> None:
         """Write `rows` pending rows (all if None): row groups do not depend on the batch size."""
         import pyarrow as pa
-        import pyarrow.parquet as pq
 
         if not self._pending:
             return
@@ -358,6 +367,29 @@ class ParquetSink(Sink):
         head, rest = table.slice(0, rows), table.slice(rows)
         self._pending = [rest] if rest.num_rows else []
         self._pending_rows = rest.num_rows
+        self._raise_writer_error()
+        if self._thread is None:
+            self._queue = queue.Queue(maxsize=self.WRITE_QUEUE)
+            self._thread = threading.Thread(target=self._write_loop, name="parquet-writer",
+                                            daemon=True)
+            self._thread.start()
+        self._queue.put(head)
+
+    def _write_loop(self) -> None:
+        """The writer thread: encodes and compresses row groups while the job goes on."""
+        while True:
+            head = self._queue.get()
+            if head is None:
+                return
+            if self._error is None:
+                try:
+                    self._write(head)
+                except SinkError as exc:
+                    self._error = exc
+
+    def _write(self, head: Any) -> None:
+        import pyarrow.parquet as pq
+
         try:
             if self._writer is None:
                 options = ({"compression": self.compression} if self.writer_options is None
@@ -368,13 +400,27 @@ class ParquetSink(Sink):
             raise SinkError(f"{self.path}: writing failed: {exc}") from exc
         self.events_written += head.num_rows
 
+    def _raise_writer_error(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def _stop_writer(self) -> None:
+        """Wait until every row group handed to the writer thread is written."""
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
+
     def close(self, success: bool) -> None:
         try:
             self._flush()  # on failure too: the events already processed are kept in .partial
+            self._stop_writer()
+            self._raise_writer_error()
         except SinkError:
             if success:
                 raise
         finally:
+            self._stop_writer()
             if self._writer is not None:
                 self._writer.close()
                 self._writer = None
