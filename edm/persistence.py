@@ -17,6 +17,7 @@ directory and rename it on success: a failed write leaves no output behind.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import tempfile
@@ -56,6 +57,12 @@ MAP_LAYOUT_VERSION = 2
 
 
 def _map_arrow_type(container_keys, jet_key):
+    return _map_arrow_type_cached(tuple(container_keys), jet_key)
+
+
+@functools.lru_cache(maxsize=64)
+def _map_arrow_type_cached(container_keys, jet_key):
+    """The Arrow type (immutable) for a key set: built once, not for every block."""
     import pyarrow as pa
     meta = {_META_KEYS: json.dumps(list(container_keys)).encode(),
             _META_JET: json.dumps(jet_key).encode(),
@@ -165,7 +172,7 @@ def map_from_arrow(array, *, key: str | None = None, source: str | None = None,
         jet_key = json.loads(meta.get(_META_JET, b"null"))
         expected_type = _map_arrow_type(container_keys, jet_key)
         children = dict(zip(names, array.flatten()))
-        lists, per_event_counts = {}, {}
+        lists, per_event_counts, list_offsets = {}, {}, {}
         for f in expected_type:
             if f.name not in children:
                 raise SchemaError(f"missing required column {f.name!r}", column=f.name)
@@ -175,7 +182,8 @@ def map_from_arrow(array, *, key: str | None = None, source: str | None = None,
             if child.null_count:
                 raise SchemaError("null entries", column=f.name)
             lists[f.name] = child
-            per_event_counts[f.name] = _counts(child)
+            list_offsets[f.name] = o = np.asarray(child.offsets.to_numpy(zero_copy_only=False), dtype=np.int64)
+            per_event_counts[f.name] = o[1:] - o[:-1]
 
         def same_length(names_: Iterable[str], want: np.ndarray, what: str) -> None:
             for n_ in names_:
@@ -186,7 +194,10 @@ def map_from_arrow(array, *, key: str | None = None, source: str | None = None,
 
         n_assoc_ev = per_event_counts["n_obj"]
         same_length([n for n, _ in _PER_ASSOC], n_assoc_ev, "associations")
-        flat = {n: _num(lists[n].flatten()) for n in lists}
+        # values of the (null-free) lists by slicing, not list_flatten (a compute call per field)
+        flat = {n: _num(lists[n].values.slice(int(list_offsets[n][0]),
+                                              int(list_offsets[n][-1] - list_offsets[n][0])))
+                for n in lists}
         assoc_offsets = np.concatenate([[0], np.cumsum(n_assoc_ev)]).astype(np.int64)
         assoc_event = np.repeat(np.arange(len(array), dtype=np.int64), n_assoc_ev)
 
