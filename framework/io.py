@@ -131,6 +131,7 @@ class ParquetSource(Source):
         self._cache: dict[tuple[int, int], _RowGroup] = {}
         self._ahead_queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._ahead_running = False
+        self._ahead_thread: threading.Thread | None = None
 
     def keys(self) -> list[str]:
         return list(self._columns or [])
@@ -180,8 +181,10 @@ class ParquetSource(Source):
             self._ahead_queue.put((key, entry))
             if not self._ahead_running:
                 self._ahead_running = True
-                threading.Thread(target=self._read_ahead_loop, name="parquet-read-ahead",
-                                 daemon=True).start()
+                # not a daemon: the interpreter must not exit while Arrow is decoding for it
+                self._ahead_thread = threading.Thread(target=self._read_ahead_loop,
+                                                      name="parquet-read-ahead")
+                self._ahead_thread.start()
 
     def _read_ahead_loop(self) -> None:
         """The read-ahead thread: loads queued row groups; exits after a second without work
@@ -273,10 +276,14 @@ class ParquetSource(Source):
         return data
 
     def close(self) -> None:
+        """Drop the cached row groups; wait for a read-ahead in progress."""
         with self._cache_lock:
             self._cache.clear()
-            if self._ahead_running:
+            thread = self._ahead_thread if self._ahead_running else None
+            if thread is not None:
                 self._ahead_queue.put(None)
+        if thread is not None and thread is not threading.current_thread():
+            thread.join()
 
 
 class _RowGroup:

@@ -298,14 +298,19 @@ class SerialExecutor:
 
 
 class ThreadPoolExecutor:
-    """`n_threads` worker threads taking tasks from one queue, reporting to another."""
+    """`n_threads` threads running tasks: `n_threads - 1` workers and the driver thread itself.
+
+    Workers take tasks from one queue and report completions to another. When the driver waits
+    for a completion while tasks are queued, it runs one itself: one Python thread less than
+    workers + driver, so fewer GIL hand-offs per task (each costs tens of microseconds).
+    """
 
     def __init__(self, n_threads: int):
         self.n_threads = n_threads
         self._tasks: queue.SimpleQueue[Task | None] = queue.SimpleQueue()
         self._done: queue.SimpleQueue[Completion] = queue.SimpleQueue()
         self._threads = [threading.Thread(target=self._work, name=f"worker-{i}", daemon=True)
-                         for i in range(n_threads)]
+                         for i in range(1, max(1, n_threads))]
         for thread in self._threads:
             thread.start()
 
@@ -321,7 +326,15 @@ class ThreadPoolExecutor:
         self._tasks.put(task)
 
     def wait(self) -> Completion:
-        return self._done.get()
+        try:
+            return self._done.get_nowait()
+        except queue.Empty:
+            pass
+        try:
+            task = self._tasks.get_nowait()   # nothing finished yet: the driver lends a hand
+        except queue.Empty:
+            return self._done.get()
+        return _run_task(task)
 
     def shutdown(self) -> None:
         for _ in self._threads:
