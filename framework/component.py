@@ -128,6 +128,8 @@ class Algorithm:
 
     thread_safe: ClassVar[bool] = True
     _declarations: ClassVar[dict[str, _Declaration]] = {}
+    _inputs: ClassVar[dict[str, ReadHandleKey]] = {}
+    _outputs: ClassVar[dict[str, WriteHandleKey]] = {}
     _compute_wants_ctx: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -138,6 +140,8 @@ class Algorithm:
                 if isinstance(value, _Declaration):
                     declarations[attr] = value
         cls._declarations = declarations
+        cls._inputs = {k: v for k, v in declarations.items() if isinstance(v, ReadHandleKey)}
+        cls._outputs = {k: v for k, v in declarations.items() if isinstance(v, WriteHandleKey)}
         has_compute = "compute" in vars(cls) or any(
             "compute" in vars(k) for k in cls.__mro__[1:] if k is not Algorithm)
         has_execute = any("execute" in vars(k) for k in cls.__mro__ if k is not Algorithm)
@@ -167,11 +171,11 @@ class Algorithm:
 
     @classmethod
     def inputs_declared(cls) -> dict[str, ReadHandleKey]:
-        return {k: v for k, v in cls._declarations.items() if isinstance(v, ReadHandleKey)}
+        return cls._inputs
 
     @classmethod
     def outputs_declared(cls) -> dict[str, WriteHandleKey]:
-        return {k: v for k, v in cls._declarations.items() if isinstance(v, WriteHandleKey)}
+        return cls._outputs
 
     @classmethod
     def properties_declared(cls) -> dict[str, Property]:
