@@ -6,7 +6,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from metflow.edm.containers import LINK, LINKS, ORIGINAL_INDEX, Container
+from metflow.edm.containers import LINKS, ORIGINAL_INDEX, Container
 from metflow.edm.errors import LinkError
 
 

@@ -309,7 +309,6 @@ class ToyDetector:
         n_pu_int = pileup.vertex_xyz.shape[0]
         parts = TruthParticles.concatenate([hs, pileup.particles])
         interaction = np.concatenate([np.zeros(n_hs, np.int64), pileup.interaction.astype(np.int64)])
-        truth_vtx = np.vstack([hs_origin[None, :], pileup.vertex_xyz])
 
         # --- tracking and vertices (hard scatter and pileup from separate streams)
         hs_vtx_reco = self._vertices(hs_origin[None, :], rng_hs)

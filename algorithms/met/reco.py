@@ -34,7 +34,7 @@ matching and the tau ΔR < 0.2 cone of Athena are replaced by these links. Objec
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np

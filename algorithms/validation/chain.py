@@ -14,7 +14,7 @@ systematics) configured through its flags, plus:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np

@@ -16,7 +16,6 @@ import pathlib
 import sys
 import time
 
-import numpy as np
 import pytest
 
 from metflow.algorithms.generation.synthetic import SyntheticSource

@@ -3,7 +3,7 @@ import pyarrow as pa
 import pytest
 
 from metflow.edm import keys
-from metflow.edm.containers import (Container, EventRecord, ListColumn, Schema, Field, container_from_events,
+from metflow.edm.containers import (Container, EventRecord, ListColumn, container_from_events,
                                     empty_container, register_schema, schema_for)
 from metflow.edm.errors import NonFiniteError, SchemaError, UnknownKeyError
 from metflow.edm.units import GeV

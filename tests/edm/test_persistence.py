@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from metflow.edm import keys
 from metflow.edm.containers import Container, EventRecord, schema_for
-from metflow.edm.errors import (CorruptInputError, LinkError, MapConsistencyError, NonFiniteError,
+from metflow.edm.errors import (CorruptInputError, LinkError, NonFiniteError,
                                 SchemaError, TooManyObjectsError, UnknownKeyError)
 from metflow.edm.inspect import inspect_file
 from metflow.edm.met import MissingETAssociationHelper, MissingETAssociationMap, MissingETContainer, UsagePolicy

@@ -2,7 +2,7 @@ import numpy as np
 from hypothesis import given, settings, strategies as st
 
 from metflow.edm import keys, resolve_original
-from metflow.edm.containers import ORIGINAL_INDEX, Container, schema_for
+from metflow.edm.containers import ORIGINAL_INDEX
 from metflow.edm.persistence import decode
 
 from _factories import random_container

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-import pathlib
-import sys
 
 import numpy as np
 import pytest
@@ -17,18 +14,9 @@ from metflow.algorithms.met import _maker_kernels as K
 from metflow.algorithms.met.maker import METBuilder, METMaker, RebuildError
 
 
-def _load_events():
-    name = "_metflow_tests_maker_events"
-    if name not in sys.modules:
-        path = pathlib.Path(__file__).with_name("test_maker_events.py")
-        spec = importlib.util.spec_from_file_location(name, path)
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules[name] = mod
-        spec.loader.exec_module(mod)
-    return sys.modules[name]
+import test_maker_events  # noqa: E402
 
-
-E = _load_events()
+E = test_maker_events  # the shared event builder (a sibling module; tests/met is on sys.path)
 p4 = E.p4
 SOFT_BOTH = (mk.SOFT_CLUS, mk.PV_SOFT_TRK)
 

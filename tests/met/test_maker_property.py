@@ -21,18 +21,10 @@ from metflow.algorithms.met.maker import METBuilder, METMaker
 
 
 def _events():
-    """The sibling module test_maker_events, imported by path (tests/met is no package)."""
-    import importlib.util
-    import pathlib
-    import sys
-    name = "_metflow_tests_maker_events"
-    if name not in sys.modules:
-        path = pathlib.Path(__file__).with_name("test_maker_events.py")
-        spec = importlib.util.spec_from_file_location(name, path)
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules[name] = mod
-        spec.loader.exec_module(mod)
-    return sys.modules[name]
+    """The shared event builder, the sibling module test_maker_events (tests/met is on sys.path)."""
+    import test_maker_events
+
+    return test_maker_events
 
 
 def make_block(seed: int, n_events: int):

@@ -3,10 +3,7 @@ and large S on toy Z→νν. Events go through METMaker (map, rebuild) before th
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import pathlib
-import sys
 
 import numpy as np
 import pytest
@@ -20,18 +17,9 @@ from metflow.algorithms.met.significance import (SOFT_TERM_RESO, METSignificance
                                                  relative_pt_resolution, significance_key)
 
 
-def _load_events():
-    name = "_metflow_tests_maker_events"
-    if name not in sys.modules:
-        path = pathlib.Path(__file__).with_name("test_maker_events.py")
-        spec = importlib.util.spec_from_file_location(name, path)
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules[name] = mod
-        spec.loader.exec_module(mod)
-    return sys.modules[name]
+import test_maker_events  # noqa: E402
 
-
-E = _load_events()
+E = test_maker_events  # the shared event builder (a sibling module; tests/met is on sys.path)
 
 
 def ks_uniform_pvalue(u: np.ndarray) -> float:

@@ -3,36 +3,24 @@ algorithm's MET copies, and object-scale variations rebuilt from shallow copies.
 
 from __future__ import annotations
 
-import importlib.util
-import pathlib
-import sys
 
 import numpy as np
 import pytest
 
 from metflow.edm import keys as mk
 from metflow.edm.containers import EVENT_INFO_SCHEMA, TRUTH_MET_SCHEMA, EventRecord
-from metflow.edm.met import MissingETAssociationHelper, ObjectType, Source
+from metflow.edm.met import Source
 from metflow.edm.units import GeV
 from metflow.framework.errors import ConfigurationError
 
 from metflow.algorithms.met import systematics as S
-from metflow.algorithms.met.maker import METBuilder, METMaker, rebuild_event_met
+from metflow.algorithms.met.maker import METMaker, rebuild_event_met
 from metflow.algorithms.met.selection import METObjectSelection
 
 
-def _load_events():
-    name = "_metflow_tests_maker_events"
-    if name not in sys.modules:
-        path = pathlib.Path(__file__).with_name("test_maker_events.py")
-        spec = importlib.util.spec_from_file_location(name, path)
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules[name] = mod
-        spec.loader.exec_module(mod)
-    return sys.modules[name]
+import test_maker_events  # noqa: E402
 
-
-E = _load_events()
+E = test_maker_events  # the shared event builder (a sibling module; tests/met is on sys.path)
 TST = Source.soft_event() | Source.track()
 CST = Source.soft_event() | Source.cluster_lc()
 
