@@ -254,6 +254,10 @@ def schema_for(key: str) -> Schema:
 
 def _as_offsets(offsets: Any, *, what: str, key: str | None, column: str | None = None) -> np.ndarray:
     """int64 offsets starting at 0 and non-decreasing; error names the first bad entry."""
+    if type(offsets) is np.ndarray and offsets.dtype == np.int64 and offsets.ndim == 1 and \
+            offsets.flags.c_contiguous and 0 < offsets.shape[0] <= 2 and offsets[0] == 0 and \
+            offsets[-1] >= 0:   # one event: checked without the array operations below
+        return offsets
     arr = np.asarray(offsets)
     if arr.ndim != 1 or arr.size == 0:
         raise SchemaError(f"{what} must be a 1-d array with at least one entry", key=key, column=column)
@@ -362,9 +366,16 @@ class ListColumn:
         return [self[i].tolist() for i in range(len(self))]
 
     def slice(self, start: int, stop: int) -> "ListColumn":
-        """Lists [start, stop): values are a view, offsets rebased."""
-        lo, hi = self.offsets[start], self.offsets[stop]
-        return ListColumn(self.offsets[start:stop + 1] - lo, self.values[lo:hi])
+        """Lists [start, stop): values are a view, offsets rebased (no re-validation: a
+        sub-range of valid offsets is valid)."""
+        offsets = self.offsets[start:stop + 1]
+        lo = offsets[0]
+        out = ListColumn.__new__(ListColumn)
+        out.offsets = offsets - lo
+        out.values = self.values[lo:offsets[-1]]
+        if not self.offsets.flags.writeable:   # a frozen column's slices are frozen
+            out.offsets.flags.writeable = False
+        return out
 
     def take(self, index: np.ndarray) -> "ListColumn":
         """Lists selected by an integer index array or a boolean mask (copies)."""
@@ -545,12 +556,19 @@ class Container:
 
     def slice(self, start: int, stop: int) -> "Container":
         """Events [start, stop) as a new container sharing the column memory."""
-        start, stop, _ = slice(start, stop).indices(self.n_events)
-        stop = max(start, stop)
-        lo, hi = int(self.offsets[start]), int(self.offsets[stop])
-        cols = {name: (c.slice(lo, hi) if isinstance(c, ListColumn) else c[lo:hi])
+        n = self.offsets.shape[0] - 1
+        if not (0 <= start <= stop <= n):   # the common case needs no normalisation
+            start, stop, _ = slice(start, stop).indices(n)
+            stop = max(start, stop)
+        offsets = self.offsets[start:stop + 1]
+        lo, hi = int(offsets[0]), int(offsets[-1])
+        cols = {name: (c.slice(lo, hi) if type(c) is ListColumn else c[lo:hi])
                 for name, c in self.columns.items()}
-        return self._derive(self.offsets[start:stop + 1] - lo, cols)
+        out = self._derive(offsets - lo, cols)
+        if self._frozen:   # views of read-only arrays are read-only; only the offsets are new
+            out.offsets.flags.writeable = False
+            out._frozen = True
+        return out
 
     @classmethod
     def concatenate(cls, containers: Sequence["Container"]) -> "Container":
@@ -652,6 +670,8 @@ class Container:
     # -- lifecycle ---------------------------------------------------------------------------
     def freeze(self) -> "Container":
         """Make every array read-only (done by the store when the container is recorded)."""
+        if self._frozen:
+            return self
         self.offsets.flags.writeable = False
         for c in self.columns.values():
             if isinstance(c, ListColumn):
@@ -1003,10 +1023,16 @@ class EventRecord:
         return {name: col[i].item() for name, col in self.columns.items()}
 
     def slice(self, start: int, stop: int) -> "EventRecord":
+        """Events [start, stop): column views (no re-validation of the sliced columns)."""
         start, stop, _ = slice(start, stop).indices(self._n)
         stop = max(start, stop)
-        return EventRecord(self.schema, {n: c[start:stop] for n, c in self.columns.items()},
-                           key=self.key, n_events=stop - start)
+        out = EventRecord.__new__(EventRecord)
+        out.schema = self.schema
+        out.key = self.key
+        out.columns = {n: c[start:stop] for n, c in self.columns.items()}
+        out._n = stop - start
+        out._frozen = self._frozen   # views of read-only columns are read-only
+        return out
 
     @classmethod
     def concatenate(cls, records: Sequence["EventRecord"]) -> "EventRecord":
@@ -1015,6 +1041,8 @@ class EventRecord:
                    key=first.key, n_events=sum(r.n_events for r in records))
 
     def freeze(self) -> "EventRecord":
+        if self._frozen:
+            return self
         for c in self.columns.values():
             c.flags.writeable = False
         self._frozen = True

@@ -498,8 +498,12 @@ class MissingETContainer:
 
     # -- block operations --------------------------------------------------------------------
     def slice(self, start: int, stop: int) -> "MissingETContainer":
-        return MissingETContainer(self.names, self.sources, self.mpx[start:stop], self.mpy[start:stop],
-                                  self.sumet[start:stop], key=self.key)
+        """Events [start, stop): row views (no re-validation of a valid container's rows)."""
+        out = MissingETContainer.__new__(MissingETContainer)
+        out.key, out.names, out.sources = self.key, self.names, self.sources
+        out.mpx, out.mpy, out.sumet = self.mpx[start:stop], self.mpy[start:stop], self.sumet[start:stop]
+        out._frozen = self._frozen   # views of read-only arrays are read-only
+        return out
 
     @classmethod
     def concatenate(cls, conts: Sequence["MissingETContainer"]) -> "MissingETContainer":
@@ -511,6 +515,8 @@ class MissingETContainer:
                                                  for a in ("mpx", "mpy", "sumet")), key=first.key)
 
     def freeze(self) -> "MissingETContainer":
+        if self._frozen:
+            return self
         for a in (self.sources, self.mpx, self.mpy, self.sumet):
             a.flags.writeable = False
         self._frozen = True
@@ -629,11 +635,19 @@ _MAP_FIELDS: tuple[tuple[str, str, str], ...] = (
     *((f"jettrk_{c}", "float32", "assoc") for c in _VEC),
 )
 MAP_ARRAY_NAMES = tuple(f[0] for f in _MAP_FIELDS)
+# (name, unit of its range, is offsets) for MissingETAssociationMap.slice
+_SLICE_PLAN = tuple((name, length[:-2] if length.endswith("+1") else length, length.endswith("+1"))
+                    for name, _, length in _MAP_FIELDS)
+# (name, unit its length follows, +1 for offsets) of every field but assoc_offsets
+_LENGTH_PLAN = tuple((name, unit, int(plus)) for name, unit, plus in _SLICE_PLAN if name != "assoc_offsets")
 _OFFSET_OF = {"assoc": "assoc_offsets", "obj": "obj_offsets", "ovl": "ovl_offsets",
               "cal": "cal_offsets", "trk": "trk_offsets"}
 
 
 def _cast(name: str, value: Any, dtype: str, key: str | None) -> np.ndarray:
+    if type(value) is np.ndarray and value.dtype == dtype and value.ndim == 1 and \
+            value.flags.c_contiguous:   # the common case, cheap for the small maps of small blocks
+        return value
     a = np.asarray(value)
     target = np.dtype(dtype)
     if a.dtype != target:
@@ -689,18 +703,16 @@ class MissingETAssociationMap:
         counts = {"events": self.assoc_offsets.shape[0] - 1}
         for unit, off in _OFFSET_OF.items():
             counts[unit] = int(getattr(self, off)[-1])
-        for name, _, length in _MAP_FIELDS:
-            if name == "assoc_offsets":
-                continue
-            unit, plus = (length[:-2], 1) if length.endswith("+1") else (length, 0)
+        for name, unit, plus in _LENGTH_PLAN:
             want = counts[unit] + plus
             got = getattr(self, name).shape[0]
             if got != want:
                 raise SchemaError(f"has {got} entries, expected {want} ({unit} count{' + 1' if plus else ''})",
                                   key=self.key, column=name)
-        n_obj = np.diff(self.obj_offsets)
-        over = np.flatnonzero(n_obj > MAX_OBJECTS_PER_ASSOCIATION)
-        if over.size:
+        oo = self.obj_offsets
+        if oo.shape[0] > 1 and (oo[1:] - oo[:-1]).max() > MAX_OBJECTS_PER_ASSOCIATION:
+            n_obj = np.diff(oo)
+            over = np.flatnonzero(n_obj > MAX_OBJECTS_PER_ASSOCIATION)
             a = int(over[0])
             raise TooManyObjectsError(event=int(self.assoc_event()[a]), jet_index=int(self.jet_index[a]),
                                       n_objects=int(n_obj[a]), key=self.key)
@@ -952,16 +964,22 @@ class MissingETAssociationMap:
         t0, t1 = int(self.trk_offsets[a0]), int(self.trk_offsets[a1])
         rng = {"events": (start, stop), "assoc": (a0, a1), "obj": (o0, o1), "ovl": (v0, v1),
                "cal": (c0, c1), "trk": (t0, t1)}
-        out = {}
-        for name, _, length in _MAP_FIELDS:
+        # a sub-range of a valid map is valid: built without re-casting and re-checking
+        out = MissingETAssociationMap.__new__(MissingETAssociationMap)
+        out.key, out.jet_key, out.container_keys = self.key, self.jet_key, self.container_keys
+        for name, lo_hi, rebase in _SLICE_PLAN:
+            lo, hi = rng[lo_hi]
             a = getattr(self, name)
-            if length.endswith("+1"):
-                lo, hi = rng[length[:-2]]
-                out[name] = a[lo:hi + 1] - a[lo]
+            if rebase:
+                a = a[lo:hi + 1] - a[lo]
+                if self._frozen:   # the other arrays are views of read-only arrays
+                    a.flags.writeable = False
+                setattr(out, name, a)
             else:
-                lo, hi = rng[length]
-                out[name] = a[lo:hi]
-        return MissingETAssociationMap(self.container_keys, jet_key=self.jet_key, key=self.key, **out)
+                setattr(out, name, a[lo:hi])
+        out._cache = {}
+        out._frozen = self._frozen
+        return out
 
     @classmethod
     def concatenate(cls, maps: Sequence["MissingETAssociationMap"]) -> "MissingETAssociationMap":
@@ -1086,6 +1104,8 @@ class MissingETAssociationMap:
 
     # -- lifecycle ---------------------------------------------------------------------------
     def freeze(self) -> "MissingETAssociationMap":
+        if self._frozen:
+            return self
         for n in MAP_ARRAY_NAMES:
             getattr(self, n).flags.writeable = False
         self._frozen = True

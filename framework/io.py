@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from .errors import MissingKeyError, SinkError, SourceError
+from .store import freeze
 
 MANIFEST = "_manifest.json"
 
@@ -83,15 +84,33 @@ def _identity_decode(key: str, array: Any) -> Any:
 
 
 class ParquetSource(Source):
-    """Reads blocks of events (rows) from Parquet files; one column per key."""
+    """Reads blocks of events (rows) from Parquet files; one column per key.
 
-    #: decoded row groups kept at most (more only while being read)
+    Each row group is read once per run, by the first thread that needs it, into a cache shared
+    by all threads. Columns whose decoded object has ``slice(start, stop)`` and ``n_events`` (a
+    generic protocol of columnar containers) are decoded once for the whole row group and each
+    block gets a slice; other columns, and columns whose whole-row-group decode fails, are
+    decoded from the block's own rows, so errors (and ``on_error="skip"``) concern exactly the
+    block that holds the bad event.
+
+    Parallel reading: a thread that finds its row group being read by another thread reads the
+    next unread row group meanwhile instead of waiting idle, so with T job threads up to T row
+    groups are decoded at once, on the job's own threads. ``read_ahead`` > 0 also starts up to
+    that many background threads reading the next row groups ahead of the first request, which
+    overlaps decoding with the algorithms even at one job thread (using more cores than the
+    job's thread count).
+    """
+
+    #: row groups kept at most (more only while being read)
     CACHED_ROW_GROUPS = 4
-    #: read the next row group in the background when a row group is first used
-    read_ahead = True
+    #: default number of row groups read ahead by background threads
+    DEFAULT_READ_AHEAD = 1
 
     def __init__(self, paths: str | Sequence[str],
-                 decode: Callable[[str, Any], Any] = _identity_decode):
+                 decode: Callable[[str, Any], Any] = _identity_decode, *,
+                 read_ahead: int | None = None, arrow_threads: bool = True):
+        """`read_ahead`: row groups read ahead by background threads (0: only the job's threads
+        read). `arrow_threads`: let Arrow decode a row group's columns on its own thread pool."""
         import pyarrow.parquet as pq
 
         given = [os.fspath(p) for p in ([paths] if isinstance(paths, (str, os.PathLike)) else paths)]
@@ -101,6 +120,10 @@ class ParquetSource(Source):
         if not self.paths:
             raise SourceError("ParquetSource: no input files given")
         self.decode = decode
+        self.read_ahead = self.DEFAULT_READ_AHEAD if read_ahead is None else read_ahead
+        if not isinstance(self.read_ahead, int) or self.read_ahead < 0:
+            raise SourceError(f"ParquetSource: read_ahead must be an integer >= 0, got {read_ahead!r}")
+        self.arrow_threads = bool(arrow_threads)
         self.name = ", ".join(self.paths)
         self._starts: list[int] = [0]
         self._columns: list[str] | None = None
@@ -130,8 +153,7 @@ class ParquetSource(Source):
         self._cache_lock = threading.Lock()
         self._cache: dict[tuple[int, int], _RowGroup] = {}
         self._ahead_queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._ahead_running = False
-        self._ahead_thread: threading.Thread | None = None
+        self._ahead_threads: list[threading.Thread] = []
 
     def keys(self) -> list[str]:
         return list(self._columns or [])
@@ -142,12 +164,18 @@ class ParquetSource(Source):
     def select(self, keys: Sequence[str]) -> None:
         self._selected = [k for k in self.keys() if k in set(keys)]
 
+    # -- the shared row-group cache ------------------------------------------------------------
+    def _next_key(self, key: tuple[int, int]) -> tuple[int, int] | None:
+        file_index, rg_index = key
+        if rg_index + 1 < len(self._rg_starts[file_index]) - 1:
+            return file_index, rg_index + 1
+        if file_index + 1 < len(self.paths):
+            return file_index + 1, 0
+        return None
+
     def _row_group(self, file_index: int, rg_index: int) -> "_RowGroup":
-        """The decoded row group, shared by all threads: each is decoded once per run (the
-        first thread to ask reads it, the others wait for it), and dropped once all its rows
-        have been handed out (or when more than `CACHED_ROW_GROUPS` are held). The first request
-        for a row group also starts reading the next one on a background thread, so that Parquet
-        decoding overlaps the algorithms instead of stalling every slot at row-group boundaries."""
+        """The decoded row group, shared by all threads: read once per run and dropped once all
+        its rows have been handed out (or when more than `CACHED_ROW_GROUPS` are held)."""
         key = (file_index, rg_index)
         with self._cache_lock:
             entry = self._cache.get(key)
@@ -155,59 +183,71 @@ class ParquetSource(Source):
             if owner:
                 entry = self._cache[key] = _RowGroup()
                 self._evict()
+                if self.read_ahead:
+                    self._queue_ahead(key)
         if owner:
-            if self.read_ahead:
-                self._prefetch(file_index, rg_index)
             self._load(key, entry)
-        else:
+        elif not entry.ready.is_set():
+            self._help(key)
             entry.ready.wait()
         if entry.error is not None:
             raise entry.error
         return entry
 
-    def _prefetch(self, file_index: int, rg_index: int) -> None:
-        """Start reading the row group after (file_index, rg_index), unless already there."""
-        if rg_index + 1 < len(self._rg_starts[file_index]) - 1:
-            key = (file_index, rg_index + 1)
-        elif file_index + 1 < len(self.paths):
-            key = (file_index + 1, 0)
-        else:
-            return
+    def _help(self, key: tuple[int, int]) -> None:
+        """While row group `key` is being read by another thread: read the first unread row
+        group after it (if the cache has room), so that the waiting thread does useful work."""
         with self._cache_lock:
-            if key in self._cache:
+            if len(self._cache) >= self.CACHED_ROW_GROUPS:
                 return
-            entry = self._cache[key] = _RowGroup()
+            nxt = self._next_key(key)
+            while nxt is not None and nxt in self._cache:
+                nxt = self._next_key(nxt)
+            if nxt is None:
+                return
+            entry = self._cache[nxt] = _RowGroup()
+        self._load(nxt, entry)
+
+    def _queue_ahead(self, key: tuple[int, int]) -> None:
+        """Queue the `read_ahead` row groups after `key` that nobody reads yet for the background
+        threads, starting threads on demand (caller holds the lock)."""
+        nxt = key
+        for _ in range(self.read_ahead):
+            nxt = self._next_key(nxt)
+            if nxt is None:
+                return
+            if nxt in self._cache:
+                continue
+            entry = self._cache[nxt] = _RowGroup()
             self._evict()
-            self._ahead_queue.put((key, entry))
-            if not self._ahead_running:
-                self._ahead_running = True
+            self._ahead_queue.put((nxt, entry))
+            if len(self._ahead_threads) < self.read_ahead:
                 # not a daemon: the interpreter must not exit while Arrow is decoding for it
-                self._ahead_thread = threading.Thread(target=self._read_ahead_loop,
-                                                      name="parquet-read-ahead")
-                self._ahead_thread.start()
+                thread = threading.Thread(target=self._read_ahead_loop, name="parquet-read-ahead")
+                self._ahead_threads.append(thread)
+                thread.start()
 
     def _read_ahead_loop(self) -> None:
-        """The read-ahead thread: loads queued row groups; exits after a second without work
-        (it keeps its open files meanwhile, like the worker threads)."""
+        """A background thread: loads queued row groups; exits after a second without work or
+        when told to (None) and nothing is queued."""
         while True:
             try:
                 item = self._ahead_queue.get(timeout=1.0)
             except queue.Empty:
+                item = None
+            if item is None:
                 with self._cache_lock:
                     if self._ahead_queue.empty():
-                        self._ahead_running = False
-                        return
-                continue
-            if item is None:   # closed: stop unless reads came after the close
-                with self._cache_lock:
-                    if self._ahead_queue.empty():
-                        self._ahead_running = False
+                        me = threading.current_thread()
+                        if me in self._ahead_threads:
+                            self._ahead_threads.remove(me)
                         return
                 continue
             self._load(*item)
 
     def _load(self, key: tuple[int, int], entry: "_RowGroup") -> None:
-        """Read row group `key` into `entry` (its error on failure) and wake its waiters."""
+        """Read row group `key` into `entry` (its error on failure), decode its sliceable
+        columns, and wake its waiters."""
         import pyarrow.parquet as pq
 
         file_index, rg_index = key
@@ -219,15 +259,38 @@ class ParquetSource(Source):
             pf = files.get(file_index)
             if pf is None:
                 pf = files[file_index] = pq.ParquetFile(path)
-            entry.table = pf.read_row_group(rg_index, columns=self._selected)
+            table = pf.read_row_group(rg_index, columns=self._selected, use_threads=self.arrow_threads)
         except Exception as exc:
             entry.error = SourceError(f"cannot read row group {rg_index} of {path!r}: {exc}")
             entry.error.__cause__ = exc
             with self._cache_lock:
                 if self._cache.get(key) is entry:
                     del self._cache[key]
+            entry.ready.set()
+            return
+        try:
+            entry.table = table
+            entry.rows = table.num_rows
+            entry.decoded = self._decode_whole(table)
         finally:
             entry.ready.set()
+
+    def _decode_whole(self, table: Any) -> dict[str, Any]:
+        """Each column decoded once for the whole row group, where the result can be sliced;
+        columns missing here are decoded per block (so are their errors)."""
+        decoded = {}
+        rows = table.num_rows
+        for key in table.column_names:
+            column = table.column(key)
+            array = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+            try:
+                obj = self.decode(key, array)
+            except Exception:   # noqa: BLE001 - redone per block, which reports it precisely
+                continue
+            if callable(getattr(obj, "slice", None)) and getattr(obj, "n_events", None) == rows:
+                # read-only once, as the store would make each block: slices of it inherit that
+                decoded[key] = freeze(obj)
+        return decoded
 
     def _evict(self) -> None:
         """Drop the oldest finished row groups beyond the cache size (caller holds the lock)."""
@@ -239,9 +302,10 @@ class ParquetSource(Source):
         with self._cache_lock:
             entry.served += rows
             key = (file_index, rg_index)
-            if entry.served >= entry.table.num_rows and self._cache.get(key) is entry:
+            if entry.served >= entry.rows and self._cache.get(key) is entry:
                 del self._cache[key]
 
+    # -- reading -------------------------------------------------------------------------------
     def read(self, first: int, n: int) -> dict[str, Any]:
         import bisect
 
@@ -260,13 +324,26 @@ class ParquetSource(Source):
             entry = self._row_group(fi, ri)
             offset = local - rgs[ri]
             take = min(first + n - event, rgs[ri + 1] - local)
-            pieces.append(entry.table.slice(offset, take))
+            pieces.append((entry, offset, take))
             self._served(fi, ri, entry, take)
             event += take
-        table = pieces[0] if len(pieces) == 1 else pa.concat_tables(pieces)
+        if len(pieces) == 1:
+            entry, offset, take = pieces[0]
+            table = entry.table
+            decoded = entry.decoded
+        else:   # a block across row groups: decoded from its own rows
+            table = pa.concat_tables([e.table.slice(o, t) for e, o, t in pieces])
+            offset, take, decoded = 0, n, {}
         data = {}
+        whole = offset == 0 and take == table.num_rows
         for key in table.column_names:
+            obj = decoded.get(key)
+            if obj is not None:
+                data[key] = obj if whole else obj.slice(offset, offset + take)
+                continue
             column = table.column(key)
+            if not whole:
+                column = column.slice(offset, take)
             array = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
             try:
                 data[key] = self.decode(key, array)
@@ -276,24 +353,28 @@ class ParquetSource(Source):
         return data
 
     def close(self) -> None:
-        """Drop the cached row groups; wait for a read-ahead in progress."""
+        """Drop the cached row groups; wait for read-aheads in progress."""
         with self._cache_lock:
             self._cache.clear()
-            thread = self._ahead_thread if self._ahead_running else None
-            if thread is not None:
+            threads = list(self._ahead_threads)
+            for _ in threads:
                 self._ahead_queue.put(None)
-        if thread is not None and thread is not threading.current_thread():
-            thread.join()
+        for thread in threads:
+            if thread is not threading.current_thread():
+                thread.join()
 
 
 class _RowGroup:
-    """A row group being read (`ready` not set) or read: its table or its read error."""
+    """A row group being read (`ready` not set) or read: its table and the columns decoded for
+    the whole row group, or its read error."""
 
-    __slots__ = ("ready", "table", "error", "served")
+    __slots__ = ("ready", "table", "rows", "decoded", "error", "served")
 
     def __init__(self) -> None:
         self.ready = threading.Event()
         self.table: Any = None
+        self.rows = 0
+        self.decoded: dict[str, Any] = {}
         self.error: BaseException | None = None
         self.served = 0
 

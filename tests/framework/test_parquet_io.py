@@ -49,3 +49,79 @@ def test_sink_writes_atomically(tmp_path):
     table = pq.read_table(path)
     assert table.column("Plus").to_pylist() == list(range(1, 11))
     assert not any(p.name.startswith("out.parquet.tmp") for p in tmp_path.iterdir())
+
+
+class Sliceable:
+    """A decoded column with the generic protocol the source slices by (n_events, slice, freeze);
+    counts how often the source decoded rows."""
+
+    decoded_rows: list[int] = []
+
+    def __init__(self, values):
+        self.values = values
+        self.n_events = len(values)
+
+    def slice(self, start, stop):
+        return Sliceable(self.values[start:stop])
+
+    def freeze(self):
+        self.values.flags.writeable = False
+        return self
+
+    def __array__(self, dtype=None, copy=None):
+        return self.values
+
+
+def sliceable_decode(key, array):
+    values = array.to_numpy()
+    if (values < 0).any():
+        raise ValueError(f"negative value at row {int(np.argmax(values < 0))}")
+    Sliceable.decoded_rows.append(len(values))
+    return Sliceable(values)
+
+
+@pytest.mark.parametrize("read_ahead", [0, 1, 2])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_row_groups_decoded_once_and_sliced(tmp_path, read_ahead, threads):
+    a, b = str(tmp_path / "a.parquet"), str(tmp_path / "b.parquet")
+    write(a, np.arange(0, 40), 16)
+    write(b, np.arange(40, 50), 10)
+    Sliceable.decoded_rows = []
+    source = ParquetSource([a, b], decode=sliceable_decode, read_ahead=read_ahead)
+    sink = Recorder(["Numbers"])
+    run_job(Job(source=source, sinks=[sink]), RunOptions(batch_size=4, threads=threads, progress=False))
+    assert sink.values("Numbers").tolist() == list(range(50))
+    # each row group decoded once, whole (batch 4 divides every row group but the last of a.parquet)
+    assert sorted(Sliceable.decoded_rows) == [8, 10, 16, 16]
+    # a block across row groups (and files) is decoded from its own rows; served blocks are read-only
+    Sliceable.decoded_rows = []
+    block = source.read(30, 14)["Numbers"]
+    assert block.values.tolist() == list(range(30, 44)) and not block.values.flags.writeable
+    assert 14 in Sliceable.decoded_rows
+    single = source.read(17, 1)["Numbers"]
+    assert single.values.tolist() == [17] and not single.values.flags.writeable
+    source.close()
+
+
+def test_decode_error_concerns_only_the_block_with_the_bad_event(tmp_path):
+    path = str(tmp_path / "bad_value.parquet")
+    values = np.arange(32)
+    values[13] = -5
+    write(path, values, 32)
+    source = ParquetSource([path], decode=sliceable_decode, read_ahead=0)
+    sink = Recorder(["Numbers"])
+    result = run_job(Job(source=source, sinks=[sink]),
+                     RunOptions(batch_size=8, on_error="skip", progress=False))
+    assert [(f.first, f.n_events) for f in result.failed] == [(8, 8)]
+    assert "bad_value.parquet" in result.failed[0].message
+    assert "'Numbers' for events [8, 16): negative value at row 5" in result.failed[0].message
+    assert sink.values("Numbers").tolist() == [*range(8), *range(16, 32)]
+    with pytest.raises(SourceError, match=r"'Numbers' for events \[12, 14\).*negative value at row 1"):
+        ParquetSource([path], decode=sliceable_decode).read(12, 2)
+
+
+def test_read_ahead_must_be_a_non_negative_integer(tmp_path):
+    path = str(tmp_path / "n.parquet")
+    write(path, np.arange(4), 4)
+    with pytest.raises(SourceError, match="read_ahead"):
+        ParquetSource([path], read_ahead=-1)
