@@ -79,6 +79,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="row groups the Parquet source reads ahead on background threads "
                              f"(default {ParquetSource.DEFAULT_READ_AHEAD}; 0: decoding only on the "
                              "job's threads, so a 1-thread row uses one core if --arrow-threads 1)")
+    parser.add_argument("--no-arrow-pool", action="store_true",
+                        help="the Parquet source decodes on the calling thread, not on Arrow's pool "
+                             "(with --read-ahead 0: every row uses exactly its job threads)")
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
 
 
@@ -293,15 +296,19 @@ def overhead_job() -> Job:
     return Job(source=_BenchSource(OVERHEAD_BLOCKS), algorithms=algs, name="overhead")
 
 
-def _with_read_ahead(make: Callable[[], Job], read_ahead: int | None) -> Callable[[], Job]:
-    """`make` with its Parquet source reading `read_ahead` row groups ahead (None: default)."""
-    if read_ahead is None:
+def _with_read_ahead(make: Callable[[], Job], read_ahead: int | None,
+                     arrow_pool: bool = True) -> Callable[[], Job]:
+    """`make` with its Parquet source reading `read_ahead` row groups ahead (None: default)
+    and decoding on Arrow's thread pool or not."""
+    if read_ahead is None and arrow_pool:
         return make
 
     def made() -> Job:
         job = make()
         if isinstance(job.source, ParquetSource):
-            job.source.read_ahead = read_ahead
+            if read_ahead is not None:
+                job.source.read_ahead = read_ahead
+            job.source.arrow_threads = arrow_pool
         return job
     return made
 
@@ -369,6 +376,8 @@ def run_bench(args: argparse.Namespace, log: Callable[[str], None]) -> dict[str,
         if getattr(args, option) < 1:
             raise ConfigurationError(f"--{option.replace('_', '-')} must be >= 1, got "
                                      f"{getattr(args, option)}")
+    if getattr(args, "read_ahead", None) is not None and args.read_ahead < 0:
+        raise ConfigurationError(f"--read-ahead must be >= 0, got {args.read_ahead}")
     workdir = args.workdir or tempfile.mkdtemp(prefix="metflow-bench-")
     os.makedirs(workdir, exist_ok=True)
     try:
@@ -435,11 +444,9 @@ def _run_in(workdir: str, args: argparse.Namespace, threads: list[int],
                           RunOptions(threads=t, batch_size=128, events=demo_events, quiet=True,
                                      progress=False)))
     read_ahead = getattr(args, "read_ahead", None)
-    if read_ahead is not None:
-        if read_ahead < 0:
-            raise ConfigurationError(f"--read-ahead must be >= 0, got {read_ahead}")
-        for case in cases:
-            case.make = _with_read_ahead(case.make, read_ahead)
+    arrow_pool = not getattr(args, "no_arrow_pool", False)
+    for case in cases:
+        case.make = _with_read_ahead(case.make, read_ahead, arrow_pool)
     _measure(cases, args.repeat, log)
 
     rows = [c.row for c in cases]
@@ -462,11 +469,11 @@ def _run_in(workdir: str, args: argparse.Namespace, threads: list[int],
             r.efficiency = r.scaling / r.threads
 
     reco_share = kernel_share(["metflow.algorithms.met._reco_kernels"],
-                              _with_read_ahead(lambda: reco_job(raw, keys), read_ahead), opts(1))
+                              _with_read_ahead(lambda: reco_job(raw, keys), read_ahead, arrow_pool), opts(1))
     maker_share = None
     if not args.skip_rebuild:
         maker_share = kernel_share(["metflow.algorithms.met._maker_kernels"],
-                                   _with_read_ahead(lambda: rebuild_job(reco_out, reco_keys), read_ahead),
+                                   _with_read_ahead(lambda: rebuild_job(reco_out, reco_keys), read_ahead, arrow_pool),
                                    opts(1))
 
     summary = _summary(by, threads, bs, executions, maker_share)
@@ -480,6 +487,7 @@ def _run_in(workdir: str, args: argparse.Namespace, threads: list[int],
                   "met_reco_output_bytes_per_event": os.path.getsize(reco_out) / n},
         "batch_size": bs, "repeat": args.repeat, "threads": threads, "arrow_threads": arrow_threads,
         "read_ahead": ParquetSource.DEFAULT_READ_AHEAD if read_ahead is None else read_ahead,
+        "arrow_pool": arrow_pool,
         "rows": [r.as_json() for r in rows],
         "reco_kernel_share": reco_share, "maker_kernel_share": maker_share,
         "summary": summary,
@@ -547,7 +555,8 @@ def format_table(report: dict[str, Any]) -> str:
         f"machine: {m['cpu']}, {m['cores']} cores; load avg {m['load_start']} (start) "
         f"{m['load_end']} (end); python {m['python']}, numba {m['numba']}, pyarrow {m['pyarrow']} "
         f"({report['arrow_threads']} Arrow threads); Parquet read-ahead "
-        f"{report.get('read_ahead', ParquetSource.DEFAULT_READ_AHEAD)} row groups",
+        f"{report.get('read_ahead', ParquetSource.DEFAULT_READ_AHEAD)} row groups"
+        + ("" if report.get("arrow_pool", True) else ", decoded on the job threads (no Arrow pool)"),
         "",
         f"{'row':<34} {'thr':>3} {'batch':>5} {'events':>6} {'events/s':>10} {'wall [s]':>9} "
         f"{'cpu [s]':>8} {'ratio':>6} {'speed-up':>8} {'eff.':>5}",

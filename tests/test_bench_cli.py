@@ -66,3 +66,23 @@ def test_parse_threads():
     assert parse_threads("2,1,2") == [1, 2]
     assert parse_threads("4") == [1, 4]          # scaling needs the 1-thread reference
     assert parse_threads(None)[0] == 1
+
+
+def test_bench_source_options_are_reported(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    rc = main(["bench", "--events", "40", "--threads", "1,2", "--batch-size", "8", "--row-group-size", "16",
+               "--batch1-events", "4", "--demo-events", "32", "--repeat", "1", "--quiet", "--skip-rebuild",
+               "--read-ahead", "0", "--no-arrow-pool", "--json", str(out)])
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "Parquet read-ahead 0 row groups, decoded on the job threads" in text
+    report = json.loads(out.read_text())
+    assert report["read_ahead"] == 0 and report["arrow_pool"] is False
+    assert report["input"]["row_group_size"] == 16
+    rows = {(r["name"], r["threads"], r["batch_size"]): r for r in report["rows"]}
+    assert rows[("reco chain", 2, 8)]["stats"]["METAssocMapBuilder_AntiKt4EMPFlow"]["calls"] == 5
+
+
+def test_bench_rejects_negative_read_ahead(capsys):
+    assert main(["bench", "--events", "8", "--read-ahead", "-1", "--quiet"]) == 2
+    assert "--read-ahead" in capsys.readouterr().err
