@@ -116,7 +116,10 @@ class EventContext:
 
     def read_key(self, alg: Any, key: str) -> Any:
         self._check(alg, key, False, "read")
-        return self.store.retrieve(key, f"{alg.name} ({type(alg).__name__})", self.events)
+        try:
+            return self.store._data[key]
+        except KeyError:  # the messages are built only on a miss
+            return self.store.retrieve(key, f"{alg.name} ({type(alg).__name__})", self.events)
 
     def record(self, alg: Any, attr: str, obj: Any) -> None:
         key = alg.key(attr)
