@@ -18,10 +18,27 @@ import math
 
 import numba as nb
 import numpy as np
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 from metflow.edm.units import GeV, MeV, mm
 
 _jit = nb.njit(nogil=True, cache=True, error_model="numpy")
+
+
+@intrinsic
+def _borrow(typingctx, arr):
+    """A view of ``arr`` that holds no reference (null meminfo): passing it to the per-particle
+    helpers costs no atomic reference counting. Valid only while ``arr`` itself is alive."""
+    def codegen(context, builder, signature, args):
+        src = context.make_array(arr)(context, builder, value=args[0])
+        view = context.make_array(arr)(context, builder)
+        for field in ("nitems", "itemsize", "data", "shape", "strides"):
+            setattr(view, field, getattr(src, field))
+        view.meminfo = cgutils.get_null_value(view.meminfo.type)
+        view.parent = cgutils.get_null_value(view.parent.type)
+        return view._getvalue()
+    return arr(arr), codegen
 
 # ---------------------------------------------------------------------------------------------
 # process codes (the Python side maps names to these)
@@ -862,10 +879,11 @@ def _rotate(px, py, c, s):
 
 
 @_jit
-def _overlay_vertex(lib, entry, z, new_vertex, cdp, sdp, dphi, flip, T, C, F, S, cnt, dead):
+def _overlay_vertex(lib, entry, z, new_vertex, cdp, sdp, dphi, flip, T, C, F, S, cnt, dead, remap):
     """Append library entry ``entry`` at z, rotated by dphi and reflected in eta if flip.
 
-    Clusters falling in the active dead box ``dead`` are dropped with their neutral PFOs.
+    Clusters falling in the active dead box ``dead`` are dropped with their neutral PFOs
+    (``remap``: scratch, at least as long as the largest entry's cluster count).
     """
     off, LT, LC, LF, LS, n_assoc = lib
     t0, c0, f0, s0 = cnt[C_T], cnt[C_C], cnt[C_F], cnt[C_S]
@@ -905,7 +923,6 @@ def _overlay_vertex(lib, entry, z, new_vertex, cdp, sdp, dphi, flip, T, C, F, S,
     cnt[C_T] = t
     c = cnt[C_C]
     masking = dead[2] > 0.0
-    remap = np.empty(off[entry + 1, 1] - off[entry, 1] if masking else 0, np.int64)
     for i in range(off[entry, 1], off[entry + 1, 1]):
         if masking:
             if _in_dead_box(dead, sgn * LC[i, CL_ETA], LC[i, CL_PHI] + dphi):
@@ -1001,9 +1018,11 @@ def _id_bits(st, p_loose, p_medium, p_tight):
 
 
 @_jit
-def _emit_grouped(Lk, cnt, kind, obj_jet, n_obj, nj):
-    """Links (kind, jet, object) grouped by jet, objects in index order (a counting sort)."""
-    start = np.zeros(nj + 1, np.int64)
+def _emit_grouped(Lk, cnt, kind, obj_jet, n_obj, nj, start):
+    """Links (kind, jet, object) grouped by jet, objects in index order (a counting sort);
+    ``start``: scratch of at least nj + 1 entries."""
+    for j in range(nj + 1):
+        start[j] = 0
     for i in range(n_obj):
         if obj_jet[i] >= 0:
             start[obj_jet[i] + 1] += 1
@@ -1023,7 +1042,7 @@ def _emit_grouped(Lk, cnt, kind, obj_jet, n_obj, nj):
 
 @_jit
 def _build_jets(S, n_seeds, T, C, F, cnt, J, acc, topo, Lk, kind_const, kind_ghost, n_pu_tracks,
-                mis_seed, mis_scale):
+                mis_seed, mis_scale, tmp):
     """Jets of one collection from the seed assignment; rows in J sorted by calibrated pT.
 
     Calibrated 4-vector = constituent scale x (1 - rho*A/pT) x JES, rho from the unassigned
@@ -1037,7 +1056,7 @@ def _build_jets(S, n_seeds, T, C, F, cnt, J, acc, topo, Lk, kind_const, kind_gho
     # acc: 0-3 constituent p4, 4 EM energy, 5 PV0 ghost-track pT, 6 pileup ghost-track pT
     rho_sum = 0.0
     n_obj = cnt[C_C] if topo else cnt[C_F]
-    obj_root = np.empty(n_obj, np.int64)
+    R, remap, obj_root, trk_jet, jet_of, start = tmp
     for i in range(n_obj):
         if topo:
             r = int(C[i, CL_JET])
@@ -1112,18 +1131,18 @@ def _build_jets(S, n_seeds, T, C, F, cnt, J, acc, topo, Lk, kind_const, kind_gho
         nj += 1
     if nj == 0:
         return 0
-    jet_of = np.full(n_seeds, -1, np.int64)
+    for s in range(n_seeds):
+        jet_of[s] = -1
     for j in range(nj):
         jet_of[int(J[j, 10])] = j
     for i in range(n_obj):
         r = obj_root[i]
         obj_root[i] = jet_of[r] if r >= 0 else -1
-    _emit_grouped(Lk, cnt, kind_const, obj_root, n_obj, nj)
-    trk_jet = np.empty(n_trk, np.int64)
+    _emit_grouped(Lk, cnt, kind_const, obj_root, n_obj, nj, start)
     for t in range(n_trk):
         r = int(T[t, TK_JET])
         trk_jet[t] = jet_of[r] if r >= 0 else -1
-    _emit_grouped(Lk, cnt, kind_ghost, trk_jet, n_trk, nj)
+    _emit_grouped(Lk, cnt, kind_ghost, trk_jet, n_trk, nj, start)
     return nj
 
 
@@ -1370,15 +1389,14 @@ def _leading_hs_seed(S, n_hs_seeds, eta_max, pt_min, roots_only):
 
 @_jit
 def _generate_event(seed, event, process, mu, lrt, lib, scratch, cnt, V, J_PF, J_TP, acc, nobj,
-                    ELE, PHO, MUO, TAU, LELE, LMUO, evrec, out, wbuf, faults, dead):
+                    ELE, PHO, MUO, TAU, LELE, LMUO, evrec, out, wbuf, faults, dead, streams, tmp):
     """One event into the scratch tables; ``faults`` = (noisy cell, dead region, mismeasured
     jet) rates, ``dead`` the scratch dead-box (eta0, phi0, active)."""
     P, S, T, C, F, Lk = scratch
+    R, remap = tmp[0], tmp[1]
     for k in range(cnt.shape[0]):
         cnt[k] = 0
-    st = np.empty(1, np.uint64)
-    st_pu = np.empty(1, np.uint64)
-    st_obj = np.empty(1, np.uint64)
+    st, st_pu, st_obj, st_f = streams[0:1], streams[1:2], streams[2:3], streams[3:4]
     st[0] = stream_state(seed, event, 0)
     st_pu[0] = stream_state(seed, event, 1)
     st_obj[0] = stream_state(seed, event, 2)
@@ -1401,7 +1419,6 @@ def _generate_event(seed, event, process, mu, lrt, lib, scratch, cnt, V, J_PF, J
     n_hs = cnt[C_P]
     n_hs_seeds = cnt[C_S]
     # detector faults: every number drawn up front, so each fault is independent of the others
-    st_f = np.empty(1, np.uint64)
     st_f[0] = stream_state(seed, event, FAULT_STREAM)
     u_noisy, u_dead, u_mis = _u01(st_f), _u01(st_f), _u01(st_f)
     dead_deta = _uniform(st_f, -DEAD_CENTRE_JITTER, DEAD_CENTRE_JITTER)
@@ -1442,7 +1459,7 @@ def _generate_event(seed, event, process, mu, lrt, lib, scratch, cnt, V, J_PF, J
             n_pu_tracks += lib_assoc[entry]
             new_index = float(v)
         _overlay_vertex(lib, entry, z, new_index, math.cos(dphi), math.sin(dphi), dphi, flip,
-                        T, C, F, S, cnt, dead)
+                        T, C, F, S, cnt, dead, remap)
     if u_noisy < faults[0] and cnt[C_S] < S.shape[0]:
         # a noisy hadronic-calorimeter cell: one huge cluster (and neutral PFO), no tracks
         ex = math.exp(noisy_eta)
@@ -1467,7 +1484,6 @@ def _generate_event(seed, event, process, mu, lrt, lib, scratch, cnt, V, J_PF, J
         S[s, S_ROOT] = best if best >= 0 else s
     for s in range(n_seeds):
         S[s, S_ROOT] = _root(S, s)
-    R = np.empty((n_seeds, 3))
     n_roots = 0
     for s in range(n_seeds):
         if S[s, S_ROOT] == s:
@@ -1489,9 +1505,9 @@ def _generate_event(seed, event, process, mu, lrt, lib, scratch, cnt, V, J_PF, J
         if mis_seed >= 0:
             fault_bits |= FAULT_MISMEASURED
     nj_pf = _build_jets(S, n_seeds, T, C, F, cnt, J_PF, acc, False, Lk, L_JPF_CONST, L_JPF_GHOST, n_pu_tracks,
-                        mis_seed, mis_scale)
+                        mis_seed, mis_scale, tmp)
     nj_tp = _build_jets(S, n_seeds, T, C, F, cnt, J_TP, acc, True, Lk, L_JTP_CONST, L_JTP_GHOST, n_pu_tracks,
-                        mis_seed, mis_scale)
+                        mis_seed, mis_scale, tmp)
     _reco_objects(st_obj, lrt, P, S, T, C, F, cnt, ELE, PHO, MUO, TAU, LELE, LMUO, nobj, Lk)
     # vertices' sum pT^2, truth MET, event record
     for t in range(cnt[C_T]):
@@ -1521,13 +1537,23 @@ OUT_COLUMNS = (NT_OUT, NC_OUT, NF_OUT, NV_OUT, NJ_OUT, NJ_OUT, NEG_OUT, NEG_OUT,
 
 
 def allocate_outputs(n, mu):
-    """Initial block buffers for n events at pileup mu (numpy-allocated: huge-page friendly)."""
+    """Initial block buffers for n events at pileup mu, all views of one numpy allocation.
+
+    One allocation per block lets the allocator hand the same memory back block after block
+    (instead of fresh, page-faulting memory for each of 13 buffers).
+    """
     guess, per_mu = max(n, 1), int(mu) + 1
     rows = (guess * (64 + 5 * per_mu), guess * (96 + 10 * per_mu), guess * (96 + 6 * per_mu),
             guess * (2 + per_mu), guess * 8, guess * 8, guess * 2, guess, guess * 2, guess,
             4 + guess // 8, 4 + guess // 8)
-    bufs = tuple(np.empty((c, r), np.float32) for c, r in zip(OUT_COLUMNS, rows))
-    return bufs, np.empty((guess * 256, 3), np.int32)
+    n_links = guess * 256
+    sizes = [c * r for c, r in zip(OUT_COLUMNS, rows)]
+    arena = np.empty(sum(sizes) + 3 * n_links, np.float32)
+    bufs, start = [], 0
+    for c, r, size in zip(OUT_COLUMNS, rows, sizes):
+        bufs.append(arena[start:start + size].reshape(c, r))
+        start += size
+    return tuple(bufs), arena[start:].view(np.int32).reshape(n_links, 3)
 
 
 @_jit
@@ -1553,6 +1579,31 @@ def _capacities(mu, lib):
 
 
 @_jit
+def _max_entry_clusters(lib):
+    off = lib[0]
+    most = 0
+    for v in range(off.shape[0] - 1):
+        most = max(most, off[v + 1, 1] - off[v, 1])
+    return most
+
+
+@_jit
+def _allocate_scratch(mu, lib):
+    """Per-event scratch tables of a block (reused for every event of it)."""
+    n_pu_max, s_cap, p_cap, t_cap, c_cap, f_cap = _capacities(mu, lib)
+    return (np.empty((p_cap, NP)), np.empty((s_cap, NS)), np.empty((t_cap, NT), np.float32),
+            np.empty((c_cap, NC), np.float32), np.empty((f_cap, NF), np.float32),
+            np.empty((5 * (t_cap + c_cap + f_cap), 3), np.int32), np.empty((n_pu_max + 1, NV_OUT)),
+            np.empty((s_cap, NJ)), np.empty((s_cap, NJ)), np.empty((s_cap, 7)),
+            np.empty((s_cap + 64, NEG_OUT)), np.empty((s_cap + 64, NEG_OUT)), np.empty((s_cap + 64, NMU_OUT)),
+            np.empty((s_cap + 64, NTAU_OUT)), np.empty((s_cap + 64, NEG_OUT)), np.empty((s_cap + 64, NMU_OUT)),
+            np.zeros(6, np.int64), np.zeros(8, np.int64), np.empty(6, np.int64), np.empty(4 * 128),
+            np.empty(NE), np.zeros(3), np.empty(4, np.uint64), np.empty((s_cap, 3)),
+            np.empty(_max_entry_clusters(lib), np.int64), np.empty(max(c_cap, f_cap), np.int64),
+            np.empty(t_cap, np.int64), np.empty(s_cap, np.int64), np.empty(s_cap + 1, np.int64))
+
+
+@_jit
 def generate_block(seed, first, n, process, mu, lrt, lib, out_bufs, links, noisy_cell_rate=0.0,
                    dead_region_rate=0.0, mismeasured_jet_rate=0.0):
     """Events [first, first+n): block buffers, per-container offsets, links, event records.
@@ -1564,31 +1615,28 @@ def generate_block(seed, first, n, process, mu, lrt, lib, out_bufs, links, noisy
     column-major (n_columns, rows) and int32 (rows, 3); they are replaced by larger ones when
     full, so use the returned arrays.
     """
-    n_pu_max, s_cap, p_cap, t_cap, c_cap, f_cap = _capacities(mu, lib)
-    P = np.empty((p_cap, NP))
-    S = np.empty((s_cap, NS))
-    T = np.empty((t_cap, NT), np.float32)
-    C = np.empty((c_cap, NC), np.float32)
-    F = np.empty((f_cap, NF), np.float32)
-    Lk = np.empty((5 * (t_cap + c_cap + f_cap), 3), np.int32)
-    scratch = (P, S, T, C, F, Lk)
-    V = np.empty((n_pu_max + 1, NV_OUT))
-    J_PF = np.empty((S.shape[0], NJ))
-    J_TP = np.empty((S.shape[0], NJ))
-    acc = np.empty((S.shape[0], 7))
-    ELE = np.empty((s_cap + 64, NEG_OUT))
-    PHO = np.empty((s_cap + 64, NEG_OUT))
-    MUO = np.empty((s_cap + 64, NMU_OUT))
-    TAU = np.empty((s_cap + 64, NTAU_OUT))
-    LELE = np.empty((s_cap + 64, NEG_OUT))
-    LMUO = np.empty((s_cap + 64, NMU_OUT))
-    nobj = np.zeros(6, np.int64)
-    cnt = np.zeros(8, np.int64)
-    out = np.empty(6, np.int64)
-    wbuf = np.empty(4 * 128)
-    evrec = np.empty(NE)
     faults = np.array([noisy_cell_rate, dead_region_rate, mismeasured_jet_rate], np.float64)
-    dead = np.zeros(3)
+    return _generate_into(seed, first, n, process, mu, lrt, lib, out_bufs, links, faults,
+                          _allocate_scratch(mu, lib))
+
+
+@_jit
+def _generate_into(seed, first, n, process, mu, lrt, lib, out_bufs, links, faults, work):
+    """The block loop of :func:`generate_block`; ``lib`` and ``work`` (the scratch tables) are
+    alive for the whole call, so the loop uses reference-free views of them."""
+    lib = (_borrow(lib[0]), _borrow(lib[1]), _borrow(lib[2]), _borrow(lib[3]), _borrow(lib[4]),
+           _borrow(lib[5]))
+    (P, S, T, C, F, Lk, V, J_PF, J_TP, acc, ELE, PHO, MUO, TAU, LELE, LMUO, nobj, cnt, out, wbuf,
+     evrec, dead, streams, R, remap, obj_root, trk_jet, jet_of, start) = work
+    P, S, T, C, F, Lk, V = (_borrow(P), _borrow(S), _borrow(T), _borrow(C), _borrow(F), _borrow(Lk),
+                            _borrow(V))
+    J_PF, J_TP, acc = _borrow(J_PF), _borrow(J_TP), _borrow(acc)
+    ELE, PHO, MUO, TAU = _borrow(ELE), _borrow(PHO), _borrow(MUO), _borrow(TAU)
+    LELE, LMUO, nobj, cnt, out = _borrow(LELE), _borrow(LMUO), _borrow(nobj), _borrow(cnt), _borrow(out)
+    wbuf, evrec, dead, faults, streams = (_borrow(wbuf), _borrow(evrec), _borrow(dead), _borrow(faults),
+                                          _borrow(streams))
+    tmp = (_borrow(R), _borrow(remap), _borrow(obj_root), _borrow(trk_jet), _borrow(jet_of), _borrow(start))
+    scratch = (P, S, T, C, F, Lk)
 
     (bufs_trk, bufs_clu, bufs_pfo, bufs_vtx, bufs_jpf, bufs_jtp, bufs_ele, bufs_pho, bufs_muo,
      bufs_tau, bufs_lele, bufs_lmuo) = out_bufs
@@ -1599,7 +1647,7 @@ def generate_block(seed, first, n, process, mu, lrt, lib, out_bufs, links, noisy
         event = first + e
         nj_pf, nj_tp = _generate_event(seed, event, process, mu, lrt, lib, scratch, cnt, V, J_PF, J_TP,
                                        acc, nobj, ELE, PHO, MUO, TAU, LELE, LMUO, evrec, out, wbuf,
-                                       faults, dead)
+                                       faults, dead, streams, tmp)
         o = offsets[e]
         counts = (cnt[C_T], cnt[C_C], cnt[C_F], cnt[C_V], nj_pf, nj_tp,
                   nobj[0], nobj[1], nobj[2], nobj[3], nobj[4], nobj[5])
