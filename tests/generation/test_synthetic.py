@@ -385,6 +385,33 @@ def test_same_seed_same_events_for_any_block_size(process):
     assert all(columns_equal(whole[k], again[k]) for k in src.keys())
 
 
+def test_held_blocks_are_not_overwritten_by_later_reads():
+    """Block buffers share one allocation per block: reading on must not touch a block still held."""
+    src = SyntheticSource(seed=3, mu=40, n_events=100)
+    held = src.read(0, 16)
+    snapshot = {k: {name: (np.array(c.offsets), np.array(c.values)) if isinstance(c, ListColumn) else np.array(c)
+                    for name, c in held[k].columns.items()} for k in src.keys()}
+    for first in (16, 32, 0):
+        src.read(first, 16)
+    for key in src.keys():
+        for name, col in held[key].columns.items():
+            if isinstance(col, ListColumn):
+                assert np.array_equal(col.offsets, snapshot[key][name][0]), (key, name)
+                assert np.array_equal(col.values, snapshot[key][name][1]), (key, name)
+            else:
+                assert np.array_equal(col, snapshot[key][name]), (key, name)
+
+
+def test_block_buffers_do_not_overlap():
+    from metflow.algorithms.generation import _synthetic_kernels as kern
+    bufs, links = kern.allocate_outputs(7, 40.0)
+    arrays = list(bufs) + [links]
+    for i, a in enumerate(arrays):
+        assert a.flags.c_contiguous and a.dtype in (np.float32, np.int32)
+        for b in arrays[i + 1:]:
+            assert not np.shares_memory(a, b)
+
+
 def test_different_seeds_differ():
     a = SyntheticSource(seed=1, n_events=10).read(0, 5)
     b = SyntheticSource(seed=2, n_events=10).read(0, 5)
