@@ -202,7 +202,17 @@ TAU_SCHEMA = Schema("Tau", (
     Field("id", "uint8"),
 ))
 
+MET_SIGNIFICANCE_SCHEMA = Schema("METSignificance", (
+    Field("s", "float32", doc="S = p^T V^-1 p (chi2 with 2 dof for Gaussian mismeasurement)"),
+    Field("sqrt_s", "float32", doc="MET significance sqrt(S) (ATLAS GetSignificance); -1 if S <= 0"),
+    Field("met", "float32", doc="MET of the total term [MeV]"),
+    Field("var_l", "float32", doc="variance along the MET [MeV^2]"),
+    Field("var_t", "float32", doc="variance perpendicular to the MET [MeV^2]"),
+    Field("rho", "float32", doc="correlation of the L and T components"),
+), per_event=True)
+
 _SCHEMAS: dict[str, Schema] = {
+    _k.MET_SIGNIFICANCE_PREFIX: MET_SIGNIFICANCE_SCHEMA,  # any METSignificance_<name> (prefix match)
     _k.EVENT_INFO: EVENT_INFO_SCHEMA,
     _k.TRUTH_MET: TRUTH_MET_SCHEMA,
     _k.PRIMARY_VERTICES: VERTEX_SCHEMA,

@@ -104,11 +104,14 @@ def met_object_assoc_key(jet_coll: str, object_container: str) -> str:
     return met_assoc_key(jet_coll) + "_" + object_container
 
 
+MET_SIGNIFICANCE_PREFIX = "METSignificance_"
+
+
 def met_significance_key(name: str) -> str:
     """Key of the object-based significance of MET_<name>: "METSignificance_<name>"."""
     if not name:
         raise ValueError("MET name must be non-empty")
-    return "METSignificance_" + name
+    return MET_SIGNIFICANCE_PREFIX + name
 
 
 def met_selected_key(container_key: str, variation: str = "") -> str:
@@ -142,6 +145,6 @@ __all__ = [
     "FINAL_TRK", "FINAL_CLUS", "INVISIBLES", "MUON_ELOSS", "SOFT_CLUS_CORE",
     "PV_SOFT_TRK_CORE", "SOFT_CLUS_EM_CORE",
     "jet_container_key", "jet_collection_of", "met_assoc_key", "met_core_key", "met_key",
-    "met_syst_key", "met_significance_key", "met_selected_key", "met_jet_assoc_key", "met_object_assoc_key", "is_met_assoc_key",
+    "met_syst_key", "MET_SIGNIFICANCE_PREFIX", "met_significance_key", "met_selected_key", "met_jet_assoc_key", "met_object_assoc_key", "is_met_assoc_key",
     "is_met_assoc_fragment_key", "is_met_container_key",
 ]

@@ -52,7 +52,7 @@ from typing import Any
 
 import numpy as np
 
-from metflow.edm.containers import EventRecord, Field, Schema, register_schema
+from metflow.edm.containers import MET_SIGNIFICANCE_SCHEMA, EventRecord
 from metflow.edm import keys as mk
 from metflow.edm.keys import met_significance_key
 from metflow.edm.met import ObjectType
@@ -91,20 +91,11 @@ class SignificanceModel:
 CST_MODEL = SignificanceModel(0.315, 0.149, 0.123, 0.643, 0.832, 0.079, 32.5, 0.624)
 TST_MODEL = SignificanceModel(0.074, 0.010, 0.223, 0.014, 0.505, 0.228, 33.5, 0.808)
 
-SIGNIFICANCE_SCHEMA = Schema("METSignificance", (
-    Field("s", "float32", doc="S = p^T V^-1 p (chi2 with 2 dof for Gaussian mismeasurement)"),
-    Field("sqrt_s", "float32", doc="MET significance sqrt(S) (ATLAS GetSignificance); -1 if S <= 0"),
-    Field("met", "float32", doc="MET of the total term [MeV]"),
-    Field("var_l", "float32", doc="variance along the MET [MeV^2]"),
-    Field("var_t", "float32", doc="variance perpendicular to the MET [MeV^2]"),
-    Field("rho", "float32", doc="correlation of the L and T components"),
-), per_event=True)
+SIGNIFICANCE_SCHEMA = MET_SIGNIFICANCE_SCHEMA  # defined in the EDM, so files read back without this module
 
 def significance_key(met_name: str) -> str:
-    """Store key of the significance of MET_<met_name> (from edm.keys), with its schema attached."""
-    key = met_significance_key(met_name)
-    register_schema(key, SIGNIFICANCE_SCHEMA)
-    return key
+    """Store key of the significance of MET_<met_name> (from edm.keys)."""
+    return met_significance_key(met_name)
 
 
 def relative_pt_resolution(obj_type: ObjectType, pt: np.ndarray, e: np.ndarray | None = None,

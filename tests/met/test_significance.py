@@ -244,3 +244,20 @@ def test_recoil_bias_and_variance_follow_capped_pthard():
     along = ((vxx - lep[0]) * hx * hx + 2 * (vxy - lep[2]) * hx * hy + (vyy - lep[1]) * hy * hy) / (hx * hx + hy * hy)
     np.testing.assert_allclose(along, (CST_MODEL.recoil_k * u) ** 2, rtol=1e-6)
     assert not np.any(lep[3]) and not np.any(lep[4])
+
+
+def test_significance_reads_back_without_the_algorithm_module(tmp_path):
+    """A file with METSignificance_<name> decodes in a process that never imported significance.py."""
+    import subprocess
+    import sys
+
+    from metflow.cli import main
+
+    out = tmp_path / "rebuild.parquet"
+    assert main(["run", "met_rebuild", "-n", "40", "-q", "--output", str(out)]) == 0
+    code = ("import sys; from metflow.edm.persistence import read_parquet; "
+            "d = read_parquet(sys.argv[1]); s = d['METSignificance_AntiKt4EMPFlow']; "
+            "assert 'metflow.algorithms.met.significance' not in sys.modules; print(s.n_events)")
+    result = subprocess.run([sys.executable, "-c", code, str(out)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "40"
