@@ -338,6 +338,88 @@ def to_table(blocks: Mapping[str, Any], *, validate: bool = True, source: str | 
     return pa.table(columns)
 
 
+class ParquetStreamWriter:
+    """Streams tables of EDM blocks into one Parquet file in the compact EDM layout, atomically.
+
+    The file is written under a temporary name in the same directory and renamed by a successful
+    `close()`; `abort()` (or an exception inside a `with` block) removes it, so an error never
+    leaves a complete-looking file. With `row_group_size`, rows are re-cut into row groups of
+    exactly that size, so the file does not depend on how the caller blocked its writes.
+    """
+
+    def __init__(self, path: str | os.PathLike, *, row_group_size: int | None = None,
+                 compression: str = DEFAULT_COMPRESSION,
+                 compression_level: int | None = DEFAULT_COMPRESSION_LEVEL):
+        self.path = os.fspath(path)
+        directory = os.path.dirname(os.path.abspath(self.path))
+        if not os.path.isdir(directory):
+            raise CorruptInputError("output directory does not exist", source=self.path)
+        self.row_group_size = row_group_size
+        self._options = dict(compression=compression, compression_level=compression_level)
+        fd, self._tmp = tempfile.mkstemp(prefix=os.path.basename(self.path) + ".", suffix=".tmp",
+                                         dir=directory)
+        os.close(fd)
+        self._writer = None
+        self._pending = None
+        self.rows_written = 0
+
+    def write_table(self, table) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+        if self._writer is None:
+            self._writer = pq.ParquetWriter(self._tmp, table.schema,
+                                            **parquet_writer_options(table.schema, **self._options))
+        if self.row_group_size is None:
+            self._writer.write_table(table, row_group_size=max(table.num_rows, 1))
+            self.rows_written += table.num_rows
+            return
+        self._pending = table if self._pending is None else pa.concat_tables([self._pending, table])
+        while self._pending.num_rows >= self.row_group_size:
+            self._write_rows(self.row_group_size)
+
+    def _write_rows(self, n: int) -> None:
+        self._writer.write_table(self._pending.slice(0, n), row_group_size=max(n, 1))
+        self._pending = self._pending.slice(n)
+        self.rows_written += n
+
+    def write(self, blocks: Mapping[str, Any], *, validate: bool = True,
+              source: str | None = None) -> None:
+        """Validate and append one block `{key: EDM object}`."""
+        self.write_table(to_table(blocks, validate=validate, source=source or self.path))
+
+    def close(self) -> int:
+        """Flush, close and rename into place; returns the file size."""
+        try:
+            if self._writer is None:
+                raise SchemaError("nothing was written", source=self.path)
+            if self._pending is not None and self._pending.num_rows:
+                self._write_rows(self._pending.num_rows)
+            self._writer.close()
+            self._writer = None
+            os.replace(self._tmp, self.path)
+        except BaseException:
+            self.abort()
+            raise
+        return os.path.getsize(self.path)
+
+    def abort(self) -> None:
+        """Drop the temporary file (nothing appears at `path`)."""
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        if os.path.exists(self._tmp):
+            os.unlink(self._tmp)
+
+    def __enter__(self) -> "ParquetStreamWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
 def write_parquet(path: str | os.PathLike, blocks: Mapping[str, Any], *, validate: bool = True,
                   row_group_size: int | None = None, compression: str = DEFAULT_COMPRESSION,
                   compression_level: int | None = DEFAULT_COMPRESSION_LEVEL) -> int:
@@ -346,24 +428,12 @@ def write_parquet(path: str | os.PathLike, blocks: Mapping[str, Any], *, validat
     Everything is validated and converted before the first byte is written; the file is written
     to a temporary name in the same directory and renamed, so an error leaves nothing behind.
     """
-    import pyarrow.parquet as pq
     path = os.fspath(path)
     table = to_table(blocks, validate=validate, source=path)
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise CorruptInputError("output directory does not exist", source=path)
-    fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp", dir=directory)
-    os.close(fd)
-    try:
-        opts = parquet_writer_options(table.schema, compression=compression,
-                                      compression_level=compression_level)
-        with pq.ParquetWriter(tmp, table.schema, **opts) as writer:
-            writer.write_table(table, row_group_size=row_group_size)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    writer = ParquetStreamWriter(path, row_group_size=row_group_size, compression=compression,
+                                 compression_level=compression_level)
+    with writer:
+        writer.write_table(table)
     return os.path.getsize(path)
 
 
@@ -423,5 +493,6 @@ def column_sizes(path: str | os.PathLike) -> dict[str, dict[str, int]]:
 
 
 __all__ = ["decode", "encode", "kind_of_key", "map_to_arrow", "map_from_arrow", "write_parquet",
+           "ParquetStreamWriter",
            "read_parquet", "open_parquet", "to_table", "parquet_writer_options", "column_sizes",
            "DEFAULT_COMPRESSION", "DEFAULT_COMPRESSION_LEVEL"]

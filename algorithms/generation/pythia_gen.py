@@ -486,9 +486,7 @@ ROW_GROUP_EVENTS = 2048  # Parquet row group size of generated files (smaller gr
 def generate(config: GenerationConfig, output: str, *, processes: int = 1, block_size: int = DEFAULT_BLOCK_SIZE,
              progress: bool | None = None, log=None) -> GenerationReport:
     """Generate ``config.n_events`` events into the Parquet file ``output`` (written atomically)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-    from metflow.edm.persistence import parquet_writer_options, to_table
+    from metflow.edm.persistence import ParquetStreamWriter
 
     require_generator_dependencies()
     output = os.fspath(output)
@@ -497,42 +495,17 @@ def generate(config: GenerationConfig, output: str, *, processes: int = 1, block
         raise FileNotFoundError(f"output directory does not exist: {directory!r} (for {output!r})")
     show = sys.stderr.isatty() if progress is None else progress
     t0 = time.perf_counter()
-    fd, tmp = tempfile.mkstemp(prefix=os.path.basename(output) + ".", suffix=".tmp", dir=directory)
-    os.close(fd)
-    writer = None
-    pending = None
     done = 0
-    t_events = None
-    try:
+    with ParquetStreamWriter(output, row_group_size=ROW_GROUP_EVENTS) as writer:
         for first, n, block in iter_blocks(config, processes=processes, block_size=block_size, log=log):
-            if t_events is None:
-                t_events = time.perf_counter()
-            table = to_table(block_to_edm(block), source=f"{config.process} events {first}-{first + n - 1}")
-            if writer is None:
-                writer = pq.ParquetWriter(tmp, table.schema, **parquet_writer_options(table.schema))
-            pending = pa.concat_tables([pending, table]) if pending is not None else table
-            while pending.num_rows >= ROW_GROUP_EVENTS:  # row groups independent of --block-size
-                writer.write_table(pending.slice(0, ROW_GROUP_EVENTS))
-                pending = pending.slice(ROW_GROUP_EVENTS)
+            writer.write(block_to_edm(block), source=f"{config.process} events {first}-{first + n - 1}")
             done += n
             if show:
                 rate = done / max(time.perf_counter() - t0, 1e-9)
                 print(f"\rgenerate {config.process}: {done}/{config.n_events} events, {rate:.1f} events/s",
                       end="", file=sys.stderr, flush=True)
-        if pending is not None and pending.num_rows:
-            writer.write_table(pending)
-        if writer is None:   # zero events: still a valid file with the full schema
-            table = to_table(block_to_edm(assemble_block([])), source=config.process)
-            writer = pq.ParquetWriter(tmp, table.schema, **parquet_writer_options(table.schema))
-            writer.write_table(table)
-        writer.close()
-        writer = None
-        os.replace(tmp, output)
-    finally:
-        if writer is not None:
-            writer.close()
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        if done == 0:   # zero events: still a valid file with the full schema
+            writer.write(block_to_edm(assemble_block([])), source=config.process)
     if show:
         print(file=sys.stderr)
     seconds = time.perf_counter() - t0

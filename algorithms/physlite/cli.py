@@ -37,8 +37,6 @@ def _default_output(path: str) -> str:
 def convert_files(files, output: str, *, naming: str = "atlas", events: int | None = None,
                   batch_size: int = 1000) -> int:
     """Convert ``files`` into one Parquet file (atomically); returns the number of events."""
-    import pyarrow.parquet as pq
-
     from metflow.edm import persistence
 
     from .source import PhysliteSource
@@ -50,26 +48,13 @@ def convert_files(files, output: str, *, naming: str = "atlas", events: int | No
     directory = os.path.dirname(os.path.abspath(output))
     if not os.path.isdir(directory):
         raise FileNotFoundError(f"output directory {directory!r} of {output!r} does not exist")
-    tmp = f"{output}.tmp-{os.getpid()}"
-    writer = None
     try:
-        for first in range(0, total, batch_size):
-            block = source.read(first, min(batch_size, total - first))
-            table = persistence.to_table(block, source=source.name)
-            if writer is None:
-                writer = pq.ParquetWriter(tmp, table.schema,
-                                          **persistence.parquet_writer_options(table.schema))
-            writer.write_table(table, row_group_size=table.num_rows)
-        if writer is None:
+        if total == 0:
             raise ValueError(f"{source.name}: no events to convert")
-        writer.close()
-        writer = None
-        os.replace(tmp, output)
+        with persistence.ParquetStreamWriter(output, row_group_size=batch_size) as writer:
+            for first in range(0, total, batch_size):
+                writer.write(source.read(first, min(batch_size, total - first)), source=source.name)
     finally:
-        if writer is not None:
-            writer.close()
-        if os.path.exists(tmp):
-            os.unlink(tmp)
         source.close()
     return total
 

@@ -416,3 +416,27 @@ def test_real_physlite_map_round_trip_and_size(tmp_path):
     per_event = sum(v["compressed"] for v in column_sizes(path).values()) / n
     print(f"\nRun-2 PHYSLITE map+core: {per_event:.1f} B/event (ATLAS {ATLAS_BYTES_PER_EVENT})")
     assert per_event <= ATLAS_BYTES_PER_EVENT / 2
+
+
+def test_stream_writer_row_groups_do_not_depend_on_write_blocks_and_abort_leaves_nothing(tmp_path):
+    import pyarrow.parquet as pq
+
+    from metflow.edm.persistence import ParquetStreamWriter
+    rng = np.random.default_rng(5)
+    clusters = random_container(keys.CLUSTERS, 10, rng, max_objects=3)
+    paths = []
+    for cuts in ((0, 10), (0, 3, 7, 10), (0, 1, 2, 9, 10)):
+        path = tmp_path / f"s{len(cuts)}.parquet"
+        with ParquetStreamWriter(path, row_group_size=4) as writer:
+            for a, b in zip(cuts, cuts[1:]):
+                writer.write({keys.CLUSTERS: clusters.slice(a, b)})
+        meta = pq.ParquetFile(path).metadata
+        assert [meta.row_group(i).num_rows for i in range(meta.num_row_groups)] == [4, 4, 2]
+        paths.append(path.read_bytes())
+    assert paths[0] == paths[1] == paths[2]
+    failed = tmp_path / "failed.parquet"
+    with pytest.raises(RuntimeError):
+        with ParquetStreamWriter(failed, row_group_size=4) as writer:
+            writer.write({keys.CLUSTERS: clusters})
+            raise RuntimeError("interrupted")
+    assert list(tmp_path.glob("failed.parquet*")) == []
