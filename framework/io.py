@@ -86,31 +86,31 @@ def _identity_decode(key: str, array: Any) -> Any:
 class ParquetSource(Source):
     """Reads blocks of events (rows) from Parquet files; one column per key.
 
-    Each row group is read once per run, by the first thread that needs it, into a cache shared
-    by all threads. Columns whose decoded object has ``slice(start, stop)`` and ``n_events`` (a
-    generic protocol of columnar containers) are decoded once for the whole row group and each
-    block gets a slice; other columns, and columns whose whole-row-group decode fails, are
-    decoded from the block's own rows, so errors (and ``on_error="skip"``) concern exactly the
-    block that holds the bad event.
+    Each row group is read once per run into a cache shared by all threads. Columns whose
+    decoded object has ``slice(start, stop)`` and ``n_events`` (a generic protocol of columnar
+    containers) are decoded once for the whole row group and each block gets a slice; other
+    columns, and columns whose whole-row-group decode fails, are decoded from the block's own
+    rows, so errors (and ``on_error="skip"``) concern exactly the block that holds the bad event.
 
-    Parallel reading: a thread that finds its row group being read by another thread reads the
-    next unread row group meanwhile instead of waiting idle, so with T job threads up to T row
-    groups are decoded at once, on the job's own threads. ``read_ahead`` > 0 also starts up to
-    that many background threads reading the next row groups ahead of the first request, which
-    overlaps decoding with the algorithms even at one job thread (using more cores than the
-    job's thread count).
+    Parallel reading, on the job's own threads: a row group is read column by column (largest
+    first), and every thread that needs it takes the next unread column, so T threads decode
+    one row group about T times faster. A thread with no column left to take reads a column of
+    the next row group while it waits. So `--threads T` uses T cores, and one thread uses one.
+    ``read_ahead`` > 0 starts that many background threads reading the next row groups ahead of
+    the first request (more cores than job threads); ``arrow_threads=True`` lets Arrow decode
+    each column on its own thread pool (likewise).
     """
 
     #: row groups kept at most (more only while being read)
     CACHED_ROW_GROUPS = 4
     #: default number of row groups read ahead by background threads
-    DEFAULT_READ_AHEAD = 1
+    DEFAULT_READ_AHEAD = 0
 
     def __init__(self, paths: str | Sequence[str],
                  decode: Callable[[str, Any], Any] = _identity_decode, *,
-                 read_ahead: int | None = None, arrow_threads: bool = True):
+                 read_ahead: int | None = None, arrow_threads: bool = False):
         """`read_ahead`: row groups read ahead by background threads (0: only the job's threads
-        read). `arrow_threads`: let Arrow decode a row group's columns on its own thread pool."""
+        read). `arrow_threads`: let Arrow decode a column on its own thread pool."""
         import pyarrow.parquet as pq
 
         given = [os.fspath(p) for p in ([paths] if isinstance(paths, (str, os.PathLike)) else paths)]
@@ -129,6 +129,7 @@ class ParquetSource(Source):
         self._columns: list[str] | None = None
         self._selected: list[str] | None = None
         self._rg_starts: list[list[int]] = []
+        self._column_bytes: dict[str, int] = {}
         for path in self.paths:
             try:
                 meta = pq.ParquetFile(path).metadata
@@ -137,10 +138,14 @@ class ParquetSource(Source):
             except Exception as exc:  # pyarrow raises ArrowInvalid/OSError for corrupt files
                 raise SourceError(f"input file {path!r} is not a readable Parquet file: {exc}") from exc
             columns = [meta.schema.column(i).path.split(".")[0] for i in range(meta.num_columns)]
-            columns = list(dict.fromkeys(columns))
             if self._columns is None:
-                self._columns = columns
-            elif columns != self._columns:
+                self._columns = list(dict.fromkeys(columns))
+                if meta.num_row_groups:
+                    rg0 = meta.row_group(0)
+                    for i, top in enumerate(columns):
+                        self._column_bytes[top] = (self._column_bytes.get(top, 0)
+                                                   + rg0.column(i).total_uncompressed_size)
+            elif list(dict.fromkeys(columns)) != self._columns:
                 missing = sorted(set(self._columns) - set(columns))
                 raise SourceError(f"input file {path!r} has different columns from "
                                   f"{self.paths[0]!r} (missing {missing})")
@@ -173,40 +178,65 @@ class ParquetSource(Source):
             return file_index + 1, 0
         return None
 
+    def _new_entry(self, key: tuple[int, int]) -> "_RowGroup":
+        """A cache entry with every selected column still to read, largest first (caller holds
+        the lock)."""
+        columns = list(self.keys() if self._selected is None else self._selected)
+        columns.sort(key=lambda c: -self._column_bytes.get(c, 0))
+        file_index, rg_index = key
+        rgs = self._rg_starts[file_index]
+        entry = self._cache[key] = _RowGroup(columns, rgs[rg_index + 1] - rgs[rg_index])
+        self._evict()
+        return entry
+
     def _row_group(self, file_index: int, rg_index: int) -> "_RowGroup":
         """The decoded row group, shared by all threads: read once per run and dropped once all
         its rows have been handed out (or when more than `CACHED_ROW_GROUPS` are held)."""
         key = (file_index, rg_index)
         with self._cache_lock:
             entry = self._cache.get(key)
-            owner = entry is None
-            if owner:
-                entry = self._cache[key] = _RowGroup()
-                self._evict()
+            if entry is None:
+                entry = self._new_entry(key)
                 if self.read_ahead:
                     self._queue_ahead(key)
-        if owner:
-            self._load(key, entry)
-        elif not entry.ready.is_set():
-            self._help(key)
+        self._work(key, entry)
+        if not entry.ready.is_set():
+            self._help(key, entry)
             entry.ready.wait()
         if entry.error is not None:
             raise entry.error
         return entry
 
-    def _help(self, key: tuple[int, int]) -> None:
-        """While row group `key` is being read by another thread: read the first unread row
-        group after it (if the cache has room), so that the waiting thread does useful work."""
-        with self._cache_lock:
-            if len(self._cache) >= self.CACHED_ROW_GROUPS:
-                return
-            nxt = self._next_key(key)
-            while nxt is not None and nxt in self._cache:
-                nxt = self._next_key(nxt)
-            if nxt is None:
-                return
-            entry = self._cache[nxt] = _RowGroup()
-        self._load(nxt, entry)
+    def _work(self, key: tuple[int, int], entry: "_RowGroup", limit: int | None = None) -> None:
+        """Read columns of row group `key` that no thread has taken yet (at most `limit`)."""
+        done = 0
+        while limit is None or done < limit:
+            with self._cache_lock:
+                if not entry.pending:
+                    return
+                column = entry.pending.pop(0)
+            self._load_column(key, entry, column)
+            done += 1
+
+    def _help(self, key: tuple[int, int], entry: "_RowGroup") -> None:
+        """While other threads finish row group `key`: read, one column at a time, columns of the
+        first row groups after it (if the cache has room), so that the waiting thread does
+        useful work yet gets back to its own block soon."""
+        while not entry.ready.is_set():
+            with self._cache_lock:
+                nxt, target = self._next_key(key), None
+                while nxt is not None:
+                    target = self._cache.get(nxt)
+                    if target is None:
+                        if len(self._cache) >= self.CACHED_ROW_GROUPS:
+                            return
+                        target = self._new_entry(nxt)
+                    if target.pending:
+                        break
+                    nxt = self._next_key(nxt)
+                if nxt is None or target is None:
+                    return
+            self._work(nxt, target, limit=1)
 
     def _queue_ahead(self, key: tuple[int, int]) -> None:
         """Queue the `read_ahead` row groups after `key` that nobody reads yet for the background
@@ -218,8 +248,7 @@ class ParquetSource(Source):
                 return
             if nxt in self._cache:
                 continue
-            entry = self._cache[nxt] = _RowGroup()
-            self._evict()
+            entry = self._new_entry(nxt)
             self._ahead_queue.put((nxt, entry))
             if len(self._ahead_threads) < self.read_ahead:
                 # not a daemon: the interpreter must not exit while Arrow is decoding for it
@@ -228,7 +257,7 @@ class ParquetSource(Source):
                 thread.start()
 
     def _read_ahead_loop(self) -> None:
-        """A background thread: loads queued row groups; exits after a second without work or
+        """A background thread: reads queued row groups; exits after a second without work or
         when told to (None) and nothing is queued."""
         while True:
             try:
@@ -243,11 +272,11 @@ class ParquetSource(Source):
                             self._ahead_threads.remove(me)
                         return
                 continue
-            self._load(*item)
+            self._work(*item)
 
-    def _load(self, key: tuple[int, int], entry: "_RowGroup") -> None:
-        """Read row group `key` into `entry` (its error on failure), decode its sliceable
-        columns, and wake its waiters."""
+    def _load_column(self, key: tuple[int, int], entry: "_RowGroup", column: str) -> None:
+        """Read one column of row group `key` into `entry`, decode it whole if it can be sliced;
+        the last column to finish wakes the waiters. A read error becomes the entry's error."""
         import pyarrow.parquet as pq
 
         file_index, rg_index = key
@@ -255,42 +284,47 @@ class ParquetSource(Source):
         files = getattr(self._local, "files", None)
         if files is None:
             files = self._local.files = {}
+        array = decoded = error = None
         try:
             pf = files.get(file_index)
             if pf is None:
                 pf = files[file_index] = pq.ParquetFile(path)
-            table = pf.read_row_group(rg_index, columns=self._selected, use_threads=self.arrow_threads)
+            table = pf.read_row_group(rg_index, columns=[column], use_threads=self.arrow_threads)
+            chunks = table.column(0)
+            array = chunks.combine_chunks() if chunks.num_chunks != 1 else chunks.chunk(0)
         except Exception as exc:
-            entry.error = SourceError(f"cannot read row group {rg_index} of {path!r}: {exc}")
-            entry.error.__cause__ = exc
-            with self._cache_lock:
+            error = SourceError(f"cannot read column {column!r} of row group {rg_index} of "
+                                f"{path!r}: {exc}")
+            error.__cause__ = exc
+        if error is None:
+            decoded = self._decode_whole(column, array)
+        with self._cache_lock:
+            if error is not None:
+                if entry.error is None:
+                    entry.error = error
+                entry.loading -= len(entry.pending)   # never read now
+                entry.pending.clear()
                 if self._cache.get(key) is entry:
                     del self._cache[key]
-            entry.ready.set()
-            return
-        try:
-            entry.table = table
-            entry.rows = table.num_rows
-            entry.decoded = self._decode_whole(table)
-        finally:
-            entry.ready.set()
+            else:
+                entry.arrays[column] = array
+                if decoded is not None:
+                    entry.decoded[column] = decoded
+            entry.loading -= 1
+            if entry.loading == 0 and not entry.pending:
+                entry.ready.set()
 
-    def _decode_whole(self, table: Any) -> dict[str, Any]:
-        """Each column decoded once for the whole row group, where the result can be sliced;
-        columns missing here are decoded per block (so are their errors)."""
-        decoded = {}
-        rows = table.num_rows
-        for key in table.column_names:
-            column = table.column(key)
-            array = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
-            try:
-                obj = self.decode(key, array)
-            except Exception:   # noqa: BLE001 - redone per block, which reports it precisely
-                continue
-            if callable(getattr(obj, "slice", None)) and getattr(obj, "n_events", None) == rows:
-                # read-only once, as the store would make each block: slices of it inherit that
-                decoded[key] = freeze(obj)
-        return decoded
+    def _decode_whole(self, key: str, array: Any) -> Any:
+        """The column decoded once for the whole row group, if the result can be sliced (None:
+        it is decoded per block, and so are its errors)."""
+        try:
+            obj = self.decode(key, array)
+        except Exception:   # noqa: BLE001 - redone per block, which reports it precisely
+            return None
+        if callable(getattr(obj, "slice", None)) and getattr(obj, "n_events", None) == len(array):
+            # read-only once, as the store would make each block: slices of it inherit that
+            return freeze(obj)
+        return None
 
     def _evict(self) -> None:
         """Drop the oldest finished row groups beyond the cache size (caller holds the lock)."""
@@ -329,22 +363,20 @@ class ParquetSource(Source):
             event += take
         if len(pieces) == 1:
             entry, offset, take = pieces[0]
-            table = entry.table
             decoded = entry.decoded
+            whole = offset == 0 and take == entry.rows
         else:   # a block across row groups: decoded from its own rows
-            table = pa.concat_tables([e.table.slice(o, t) for e, o, t in pieces])
-            offset, take, decoded = 0, n, {}
+            decoded, whole = {}, False
         data = {}
-        whole = offset == 0 and take == table.num_rows
-        for key in table.column_names:
+        for key in (self.keys() if self._selected is None else self._selected):
             obj = decoded.get(key)
             if obj is not None:
                 data[key] = obj if whole else obj.slice(offset, offset + take)
                 continue
-            column = table.column(key)
-            if not whole:
-                column = column.slice(offset, take)
-            array = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+            if len(pieces) == 1:
+                array = entry.arrays[key] if whole else entry.arrays[key].slice(offset, take)
+            else:
+                array = pa.concat_arrays([e.arrays[key].slice(o, t) for e, o, t in pieces])
             try:
                 data[key] = self.decode(key, array)
             except Exception as exc:
@@ -365,18 +397,23 @@ class ParquetSource(Source):
 
 
 class _RowGroup:
-    """A row group being read (`ready` not set) or read: its table and the columns decoded for
-    the whole row group, or its read error."""
+    """A row group being read (`ready` not set) or read: its columns (Arrow arrays), those
+    decoded for the whole row group, or its read error. `pending`: columns no thread has taken
+    yet; `loading`: columns not finished."""
 
-    __slots__ = ("ready", "table", "rows", "decoded", "error", "served")
+    __slots__ = ("ready", "pending", "loading", "rows", "arrays", "decoded", "error", "served")
 
-    def __init__(self) -> None:
+    def __init__(self, columns: list[str], rows: int) -> None:
         self.ready = threading.Event()
-        self.table: Any = None
-        self.rows = 0
+        self.pending = columns
+        self.loading = len(columns)
+        self.rows = rows
+        self.arrays: dict[str, Any] = {}
         self.decoded: dict[str, Any] = {}
         self.error: BaseException | None = None
         self.served = 0
+        if not columns:
+            self.ready.set()
 
 
 class ParquetSink(Sink):

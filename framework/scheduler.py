@@ -21,15 +21,15 @@ State fields of `Scheduler`: `blocks` (list of (first, n)), `next_block` (next b
 (tasks ready to submit), `deferred` (not-thread-safe tasks waiting for their component),
 `running_unsafe` (components with an execution in flight), `in_flight`, `failed`.
 
-Executors implement `submit(task)` and `wait() -> Completion`; `SerialExecutor` runs each task
-on the driver thread when waited for, `ThreadPoolExecutor` on worker threads. Both drive the
-same state machine, which is what the conformance tests check.
+`SerialExecutor` implements `submit(task)` and `wait() -> Completion` and runs each task on the
+driver thread; `ThreadPoolExecutor` has every one of its threads drive the state machine under
+one lock (see its docstring). Both drive the same state machine, which is what the conformance
+tests check.
 """
 
 from __future__ import annotations
 
 import heapq
-import queue
 import threading
 import time
 from collections import deque
@@ -176,6 +176,14 @@ class Scheduler:
     def take_ready(self) -> list[Task]:
         """Tasks that may be submitted now (not-thread-safe ones one at a time)."""
         tasks = []
+        task = self.take_one()
+        while task is not None:
+            tasks.append(task)
+            task = self.take_one()
+        return tasks
+
+    def take_one(self) -> Task | None:
+        """The oldest task that may run now, counted as in flight (None if there is none)."""
         while self.ready:
             _, _, task = heapq.heappop(self.ready)
             if task.component in self.unsafe:
@@ -185,8 +193,8 @@ class Scheduler:
                 self.running_unsafe.add(task.component)
             self.slots[task.slot].in_flight += 1
             self.in_flight += 1
-            tasks.append(task)
-        return tasks
+            return task
+        return None
 
     def complete(self, done: Completion) -> None:
         task = done.task
@@ -298,55 +306,157 @@ class SerialExecutor:
 
 
 class ThreadPoolExecutor:
-    """`n_threads` threads running tasks: `n_threads - 1` workers and the driver thread itself.
+    """`n_threads` threads in all (`n_threads - 1` workers and the calling thread), each running
+    the same loop: under one lock, record its last completion in the state machine and take the
+    oldest ready task; then run that task outside the lock.
 
-    Workers take tasks from one queue and report completions to another. When the driver waits
-    for a completion while tasks are queued, it runs one itself: one Python thread less than
-    workers + driver, so fewer GIL hand-offs per task (each costs tens of microseconds).
+    No thread dispatches for the others, so a long task (a row-group decode) never leaves the
+    other threads idle waiting for their next task. Finished blocks go to `on_block` in event
+    order, one thread writing at a time; at most `max_unwritten` finished blocks wait for it
+    (default: twice the slots) before no new block is started.
     """
 
-    def __init__(self, n_threads: int):
-        self.n_threads = n_threads
-        self._tasks: queue.SimpleQueue[Task | None] = queue.SimpleQueue()
-        self._done: queue.SimpleQueue[Completion] = queue.SimpleQueue()
-        self._threads = [threading.Thread(target=self._work, name=f"worker-{i}", daemon=True)
-                         for i in range(1, max(1, n_threads))]
-        for thread in self._threads:
+    def __init__(self, n_threads: int, max_unwritten: int | None = None):
+        self.n_threads = max(1, n_threads)
+        self.max_unwritten = max_unwritten
+
+    def drive(self, scheduler: Scheduler,
+              on_block: Callable[[int, EventContext | None], None],
+              on_completion: Callable[[Completion], None] | None = None) -> None:
+        run = _SharedDrive(scheduler, on_block, on_completion,
+                           self.max_unwritten or 2 * len(scheduler.slots))
+        workers = [threading.Thread(target=run.loop, name=f"worker-{i}", daemon=True)
+                   for i in range(1, self.n_threads)]
+        for thread in workers:
             thread.start()
-
-    def _work(self) -> None:
-        tasks, done = self._tasks, self._done
-        while True:
-            task = tasks.get()
-            if task is None:
-                return
-            done.put(_run_task(task))
-
-    def submit(self, task: Task) -> None:
-        self._tasks.put(task)
-
-    def wait(self) -> Completion:
         try:
-            return self._done.get_nowait()
-        except queue.Empty:
-            pass
-        try:
-            task = self._tasks.get_nowait()   # nothing finished yet: the driver lends a hand
-        except queue.Empty:
-            return self._done.get()
-        return _run_task(task)
+            run.loop()
+        except BaseException as exc:  # noqa: BLE001 - e.g. KeyboardInterrupt: stop the workers
+            run.abort(exc)
+            raise
+        finally:
+            for thread in workers:
+                thread.join()
+        run.finish()
 
     def shutdown(self) -> None:
-        for _ in self._threads:
-            self._tasks.put(None)
-        for thread in self._threads:
-            thread.join()
+        """Threads live for one `drive`; nothing to release."""
+
+
+class _SharedDrive:
+    """The state of one threaded run: the scheduler plus the queue of blocks to write."""
+
+    def __init__(self, scheduler: Scheduler, on_block: Callable[[int, EventContext | None], None],
+                 on_completion: Callable[[Completion], None] | None, max_unwritten: int):
+        self.scheduler = scheduler
+        self.on_block = on_block
+        self.on_completion = on_completion
+        self.max_unwritten = max_unwritten
+        self.cond = threading.Condition()
+        self.unwritten: deque[tuple[int, EventContext | None]] = deque()
+        self.writing = 0              # blocks taken by the thread now writing
+        self.failure: BaseException | None = None
+        scheduler.start_blocks()
+
+    def _start_blocks(self) -> None:
+        sched = self.scheduler
+        if (sched.error is None and self.failure is None
+                and len(self.unwritten) + self.writing + len(sched.finished) < self.max_unwritten):
+            sched.start_blocks()
+
+    def _stopping(self) -> bool:
+        return self.failure is not None or self.scheduler.error is not None
+
+    def loop(self) -> None:
+        """Record the last completion, take a task, run it; until the run is done or stopped."""
+        sched, cond = self.scheduler, self.cond
+        completion: Completion | None = None
+        while True:
+            to_write: list[tuple[int, EventContext | None]] = []
+            with cond:
+                if completion is not None:
+                    try:
+                        sched.complete(completion)
+                        if self.on_completion is not None:
+                            self.on_completion(completion)
+                    except BaseException as exc:  # noqa: BLE001 - a bug here must stop the run
+                        self.failure = self.failure or exc
+                    completion = None
+                    if not self._stopping():
+                        self.unwritten.extend(sched.writable())
+                        self._start_blocks()
+                    cond.notify_all()
+                while True:
+                    task = None if self._stopping() else sched.take_one()
+                    if task is not None:
+                        break
+                    if not self.writing and self.unwritten and self.failure is None:
+                        to_write = list(self.unwritten)
+                        self.unwritten.clear()
+                        self.writing = len(to_write)
+                        break
+                    if sched.in_flight == 0 and not self.writing:
+                        if self._stopping() or sched.done:
+                            cond.notify_all()
+                            return
+                        self.failure = RuntimeError("scheduler stalled: nothing in flight and "
+                                                    "blocks remain")
+                        cond.notify_all()
+                        return
+                    cond.wait()
+                if task is not None and not self.writing and self.unwritten and self.failure is None:
+                    to_write = list(self.unwritten)
+                    self.unwritten.clear()
+                    self.writing = len(to_write)
+            if to_write:
+                self._write(to_write)
+            if task is not None:
+                completion = _run_task(task)
+
+    def _write(self, blocks: list[tuple[int, EventContext | None]]) -> None:
+        """Hand blocks to `on_block` in order (only one thread at a time gets here)."""
+        error = None
+        try:
+            for block, ctx in blocks:
+                self.on_block(block, ctx)
+        except BaseException as exc:  # noqa: BLE001 - re-raised by finish()
+            error = exc
+        with self.cond:
+            self.writing = 0
+            if error is not None and self.failure is None:
+                self.failure = error
+            self._start_blocks()
+            self.cond.notify_all()
+
+    def abort(self, exc: BaseException) -> None:
+        with self.cond:
+            if self.failure is None:
+                self.failure = exc
+            self.cond.notify_all()
+
+    def finish(self) -> None:
+        """After all threads stopped: write what is left (blocks finished before an algorithm
+        failed are kept), then raise the run's error if any."""
+        if self.failure is None and self.unwritten:
+            blocks = list(self.unwritten)
+            self.unwritten.clear()
+            self._write(blocks)
+        if self.failure is not None:
+            raise self.failure
+        if self.scheduler.error is not None:
+            raise self.scheduler.error
 
 
 def drive(scheduler: Scheduler, executor: Any,
           on_block: Callable[[int, EventContext | None], None],
           on_completion: Callable[[Completion], None] | None = None) -> None:
-    """Run the state machine to the end with `executor`; `on_block` gets blocks in order."""
+    """Run the state machine to the end with `executor`; `on_block` gets blocks in order.
+    Executors with their own `drive` (the thread pool) run it; others are driven here with
+    `submit` and `wait`."""
+    own = getattr(executor, "drive", None)
+    if own is not None:
+        own(scheduler, on_block, on_completion)
+        return
     scheduler.start_blocks()
     while not scheduler.done:
         for task in scheduler.take_ready():

@@ -77,11 +77,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "default: Arrow's own (all cores), so 1-thread rows may use more than a core")
     parser.add_argument("--read-ahead", type=int, default=None,
                         help="row groups the Parquet source reads ahead on background threads "
-                             f"(default {ParquetSource.DEFAULT_READ_AHEAD}; 0: decoding only on the "
-                             "job's threads, so a 1-thread row uses one core if --arrow-threads 1)")
-    parser.add_argument("--no-arrow-pool", action="store_true",
-                        help="the Parquet source decodes on the calling thread, not on Arrow's pool "
-                             "(with --read-ahead 0: every row uses exactly its job threads)")
+                             f"(default {ParquetSource.DEFAULT_READ_AHEAD}: decoding only on the "
+                             "job's threads, so every row uses exactly its job threads)")
+    parser.add_argument("--arrow-pool", action="store_true",
+                        help="the Parquet source decodes each column on Arrow's thread pool "
+                             "(1-thread rows then use more than one core)")
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
 
 
@@ -297,10 +297,10 @@ def overhead_job() -> Job:
 
 
 def _with_read_ahead(make: Callable[[], Job], read_ahead: int | None,
-                     arrow_pool: bool = True) -> Callable[[], Job]:
+                     arrow_pool: bool = False) -> Callable[[], Job]:
     """`make` with its Parquet source reading `read_ahead` row groups ahead (None: default)
     and decoding on Arrow's thread pool or not."""
-    if read_ahead is None and arrow_pool:
+    if read_ahead is None and not arrow_pool:
         return make
 
     def made() -> Job:
@@ -444,7 +444,7 @@ def _run_in(workdir: str, args: argparse.Namespace, threads: list[int],
                           RunOptions(threads=t, batch_size=128, events=demo_events, quiet=True,
                                      progress=False)))
     read_ahead = getattr(args, "read_ahead", None)
-    arrow_pool = not getattr(args, "no_arrow_pool", False)
+    arrow_pool = getattr(args, "arrow_pool", False)
     for case in cases:
         case.make = _with_read_ahead(case.make, read_ahead, arrow_pool)
     _measure(cases, args.repeat, log)
@@ -556,7 +556,8 @@ def format_table(report: dict[str, Any]) -> str:
         f"{m['load_end']} (end); python {m['python']}, numba {m['numba']}, pyarrow {m['pyarrow']} "
         f"({report['arrow_threads']} Arrow threads); Parquet read-ahead "
         f"{report.get('read_ahead', ParquetSource.DEFAULT_READ_AHEAD)} row groups"
-        + ("" if report.get("arrow_pool", True) else ", decoded on the job threads (no Arrow pool)"),
+        + (", columns decoded on Arrow's pool" if report.get("arrow_pool") else
+           ", decoded on the job threads (no Arrow pool)"),
         "",
         f"{'row':<34} {'thr':>3} {'batch':>5} {'events':>6} {'events/s':>10} {'wall [s]':>9} "
         f"{'cpu [s]':>8} {'ratio':>6} {'speed-up':>8} {'eff.':>5}",

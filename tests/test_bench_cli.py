@@ -72,7 +72,7 @@ def test_bench_source_options_are_reported(tmp_path, capsys):
     out = tmp_path / "bench.json"
     rc = main(["bench", "--events", "40", "--threads", "1,2", "--batch-size", "8", "--row-group-size", "16",
                "--batch1-events", "4", "--demo-events", "32", "--repeat", "1", "--quiet", "--skip-rebuild",
-               "--read-ahead", "0", "--no-arrow-pool", "--json", str(out)])
+               "--read-ahead", "0", "--json", str(out)])
     assert rc == 0
     text = capsys.readouterr().out
     assert "Parquet read-ahead 0 row groups, decoded on the job threads" in text

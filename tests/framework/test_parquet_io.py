@@ -1,3 +1,5 @@
+import re
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -125,3 +127,38 @@ def test_read_ahead_must_be_a_non_negative_integer(tmp_path):
     write(path, np.arange(4), 4)
     with pytest.raises(SourceError, match="read_ahead"):
         ParquetSource([path], read_ahead=-1)
+
+
+def corrupt_row_group(path, rg_index, column_index):
+    """Overwrite the data page bytes of one column chunk of one row group with garbage."""
+    meta = pq.ParquetFile(path).metadata
+    chunk = meta.row_group(rg_index).column(column_index)
+    start = chunk.data_page_offset + 8
+    data = bytearray(open(path, "rb").read())
+    data[start:start + 40] = b"\xff" * 40
+    open(path, "wb").write(bytes(data))
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_corrupt_row_group_names_file_column_and_row_group(tmp_path, threads):
+    """A damaged column chunk fails the blocks of its row group (no hang with waiting threads);
+    with on_error='skip' every event of the other row groups is still delivered, in order."""
+    path = str(tmp_path / "damaged.parquet")
+    n = 4000
+    table = pa.table({"Numbers": pa.array(np.arange(n), pa.int64()),
+                      "Other": pa.array(np.random.default_rng(1).normal(size=n))})
+    pq.write_table(table, path, row_group_size=1000, compression="zstd")
+    corrupt_row_group(path, 2, 0)
+    source = ParquetSource([path], decode=lambda key, arr: arr.to_numpy())
+    with pytest.raises(Exception, match=r"damaged.parquet") as info:
+        run_job(Job(source=source, sinks=[Recorder(["Numbers"])]),
+                RunOptions(batch_size=250, threads=threads, progress=False))
+    text = str(info.value) + str(info.value.__cause__)
+    assert "'Numbers'" in text and "row group 2" in text
+    assert re.search(r"events \[2[0-9]{3}, 2[0-9]{3}\)", text)   # a block of row group 2
+    sink = Recorder(["Numbers", "Other"])
+    result = run_job(Job(source=ParquetSource([path], decode=lambda key, arr: arr.to_numpy()),
+                         sinks=[sink]),
+                     RunOptions(batch_size=250, threads=threads, on_error="skip", progress=False))
+    assert sorted((f.first, f.n_events) for f in result.failed) == [(2000 + 250 * i, 250) for i in range(4)]
+    assert sink.values("Numbers").tolist() == [*range(2000), *range(3000, 4000)]
