@@ -572,12 +572,19 @@ class Container:
             stop = max(start, stop)
         offsets = self.offsets[start:stop + 1]
         lo, hi = int(offsets[0]), int(offsets[-1])
-        cols = {name: (c.slice(lo, hi) if type(c) is ListColumn else c[lo:hi])
-                for name, c in self.columns.items()}
-        out = self._derive(offsets - lo, cols)
+        cols = {}
+        for name, c in self.columns.items():
+            cols[name] = c[lo:hi] if c.__class__ is np.ndarray else c.slice(lo, hi)
+        out = Container.__new__(Container)
+        out.schema = self.schema
+        out.key = self.key
+        out.offsets = offsets - lo
+        out.columns = cols
+        out.original = self.original
+        out._event_of = None
+        out._frozen = self._frozen
         if self._frozen:   # views of read-only arrays are read-only; only the offsets are new
             out.offsets.flags.writeable = False
-            out._frozen = True
         return out
 
     @classmethod

@@ -20,6 +20,8 @@ from typing import Any, ClassVar
 
 from .errors import ConfigurationError, did_you_mean
 
+_MISSING = object()
+
 _UNSET = object()
 
 
@@ -223,6 +225,7 @@ class Algorithm:
     def lock(self) -> None:
         """Forbid attribute assignment (called by the framework after initialize)."""
         object.__setattr__(self, "_locked", True)
+        object.__setattr__(self, "_plan", self._execution_plan())
 
     def key(self, attr: str) -> str | tuple[str, ...]:
         """The configured key(s) of input/output `attr`."""
@@ -270,34 +273,53 @@ class Algorithm:
         if compute is None:
             raise NotImplementedError(f"{type(self).__name__} implements neither compute() "
                                       f"nor execute()")
-        kwargs = {attr: ctx.read(self, attr) for attr in self.inputs_declared()}
+        inputs, outputs = self.__dict__.get("_plan") or self._execution_plan()
+        data = ctx.store._data   # the keys come from the declarations: no per-read check needed
+        kwargs: dict[str, Any] = {}
+        for attr, key in inputs:
+            if key.__class__ is str:
+                obj = data.get(key, _MISSING)
+                kwargs[attr] = obj if obj is not _MISSING else ctx.read_key(self, key)
+            else:
+                kwargs[attr] = [data[k] if k in data else ctx.read_key(self, k) for k in key]
         if self._compute_wants_ctx:
             kwargs["ctx"] = ctx
         result = compute(**kwargs)
-        outputs = self.outputs_declared()
-        if len(outputs) == 1 and not (isinstance(result, dict) and set(result) == set(outputs)):
-            result = {next(iter(outputs)): result}
+        if len(outputs) == 1:
+            attr, key = outputs[0]
+            if isinstance(result, dict) and len(result) == 1 and attr in result:
+                result = result[attr]
+            self._record(ctx, attr, key, result)
+            return
+        names = [attr for attr, _ in outputs]
         if not isinstance(result, dict):
             raise TypeError(f"{self.name}.compute() must return a dict keyed by "
-                            f"{sorted(outputs)}, got {type(result).__name__}")
-        unknown = set(result) - set(outputs)
+                            f"{sorted(names)}, got {type(result).__name__}")
+        unknown = set(result) - set(names)
         if unknown:
             bad = sorted(unknown)[0]
             raise TypeError(f"{self.name}.compute() returned undeclared output {bad!r}"
-                            f"{did_you_mean(bad, outputs)}")
-        for attr in outputs:
+                            f"{did_you_mean(bad, names)}")
+        for attr, key in outputs:
             if attr not in result:
                 raise TypeError(f"{self.name}.compute() did not return declared output {attr!r}")
-            value = result[attr]
-            if isinstance(self._options[attr], str):
-                ctx.record(self, attr, value)
-            else:
-                keys = self._options[attr]
-                if not isinstance(value, (list, tuple)) or len(value) != len(keys):
-                    raise TypeError(f"{self.name}.compute() must return a list of {len(keys)} "
-                                    f"objects for output {attr!r} (keys {list(keys)})")
-                for key, obj in zip(keys, value):
-                    ctx.record_key(self, key, obj)
+            self._record(ctx, attr, key, result[attr])
+
+    def _record(self, ctx: Any, attr: str, key: str | tuple[str, ...], value: Any) -> None:
+        if key.__class__ is str:
+            ctx.store.record(key, value, self.name)
+            return
+        if not isinstance(value, (list, tuple)) or len(value) != len(key):
+            raise TypeError(f"{self.name}.compute() must return a list of {len(key)} "
+                            f"objects for output {attr!r} (keys {list(key)})")
+        for k, obj in zip(key, value):
+            ctx.store.record(k, obj, self.name)
+
+    def _execution_plan(self) -> tuple[tuple[tuple[str, Any], ...], tuple[tuple[str, Any], ...]]:
+        """(attr, key or keys) of the inputs and of the outputs; fixed once the algorithm is
+        locked, so `execute` resolves no declaration per call."""
+        return (tuple((attr, self._options[attr]) for attr in self.inputs_declared()),
+                tuple((attr, self._options[attr]) for attr in self.outputs_declared()))
 
     @classmethod
     def describe(cls) -> str:
