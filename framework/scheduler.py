@@ -385,7 +385,7 @@ class _SharedDrive:
                     if not self._stopping():
                         self.unwritten.extend(sched.writable())
                         self._start_blocks()
-                    cond.notify_all()
+                    self._wake()
                 while True:
                     task = None if self._stopping() else sched.take_one()
                     if task is not None:
@@ -426,7 +426,16 @@ class _SharedDrive:
             if error is not None and self.failure is None:
                 self.failure = error
             self._start_blocks()
+            self._wake()
+
+    def _wake(self) -> None:
+        """Wake waiting threads: one per ready task, or all when the run may end (caller holds
+        the lock); waking threads that find nothing to do costs GIL hand-offs."""
+        sched = self.scheduler
+        if self._stopping() or sched.done or (sched.in_flight == 0 and not self.writing):
             self.cond.notify_all()
+        elif sched.ready:
+            self.cond.notify(len(sched.ready))
 
     def abort(self, exc: BaseException) -> None:
         with self.cond:
