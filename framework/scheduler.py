@@ -312,9 +312,13 @@ class ThreadPoolExecutor:
 
     No thread dispatches for the others, so a long task (a row-group decode) never leaves the
     other threads idle waiting for their next task. Finished blocks go to `on_block` in event
-    order, one thread writing at a time; at most `max_unwritten` finished blocks wait for it
-    (default: twice the slots) before no new block is started.
+    order, one thread writing at a time; at most `max_unwritten` finished blocks wait for an
+    earlier block (default: `UNWRITTEN_PER_SLOT` per slot) before no new block is started. The
+    bound is generous because a thread that reads a column of the next row group while waiting
+    holds its (earliest) block meanwhile; with a tight bound the other threads would stall.
     """
+
+    UNWRITTEN_PER_SLOT = 6
 
     def __init__(self, n_threads: int, max_unwritten: int | None = None):
         self.n_threads = max(1, n_threads)
@@ -324,7 +328,7 @@ class ThreadPoolExecutor:
               on_block: Callable[[int, EventContext | None], None],
               on_completion: Callable[[Completion], None] | None = None) -> None:
         run = _SharedDrive(scheduler, on_block, on_completion,
-                           self.max_unwritten or 2 * len(scheduler.slots))
+                           self.max_unwritten or self.UNWRITTEN_PER_SLOT * len(scheduler.slots))
         workers = [threading.Thread(target=run.loop, name=f"worker-{i}", daemon=True)
                    for i in range(1, self.n_threads)]
         for thread in workers:
