@@ -1,5 +1,7 @@
 """Scheduler conformance: the same contract checked against the serial and threaded executors."""
 
+import time
+
 import numpy as np
 import pytest
 
@@ -147,3 +149,27 @@ def test_drive_with_thread_pool_directly():
     finally:
         pool.shutdown()
     assert seen == list(range(10))
+
+
+def test_thread_pool_bounds_blocks_waiting_for_an_earlier_one():
+    """A slow first block: the other threads go on, but at most `max_unwritten` finished blocks
+    wait for it (memory stays bounded); afterwards every block is written, in order."""
+    started = []
+
+    class SlowFirst(AddConstant):
+        def compute(self, source, ctx):
+            if ctx.first == 0:
+                time.sleep(0.3)
+                started.append(("first done", len(started)))
+            else:
+                started.append(ctx.first)
+            return source + 1
+
+    source = CountingSource(40)
+    graph = DataFlowGraph.build([SlowFirst()], source.keys())
+    sched = Scheduler(graph, source, [(i, 1) for i in range(40)], [], n_slots=2)
+    seen = []
+    drive(sched, ThreadPoolExecutor(3, max_unwritten=4), lambda block, ctx: seen.append(block))
+    assert seen == list(range(40))
+    marker = next(i for i, s in enumerate(started) if isinstance(s, tuple))
+    assert 1 <= started[marker][1] <= 4 + 1   # finished-unwritten + the slot still in flight
