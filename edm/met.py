@@ -16,6 +16,7 @@ from __future__ import annotations
 import enum
 import json
 import math
+import threading
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
@@ -411,6 +412,18 @@ class MissingETContainer:
         self.mpx, self.mpy, self.sumet = arrays
         self._frozen = False
 
+    @classmethod
+    def _trusted(cls, names: tuple[str, ...], sources: np.ndarray, mpx: np.ndarray, mpy: np.ndarray,
+                 sumet: np.ndarray, *, key: str | None = None) -> "MissingETContainer":
+        """A container from values already in its layout (unique ``names``, ``sources`` uint64
+        [n_terms], C-contiguous float32 [n_events, n_terms] arrays), e.g. a kernel's output:
+        nothing is converted or checked. Producers call this per block, users the constructor."""
+        out = cls.__new__(cls)
+        out.key, out.names, out.sources = key, names, sources
+        out.mpx, out.mpy, out.sumet = mpx, mpy, sumet
+        out._frozen = False
+        return out
+
     # -- construction ------------------------------------------------------------------------
     @classmethod
     def empty(cls, n_events: int, *, key: str | None = None) -> "MissingETContainer":
@@ -642,6 +655,72 @@ _SLICE_PLAN = tuple((name, length[:-2] if length.endswith("+1") else length, len
 _LENGTH_PLAN = tuple((name, unit, int(plus)) for name, unit, plus in _SLICE_PLAN if name != "assoc_offsets")
 _OFFSET_OF = {"assoc": "assoc_offsets", "obj": "obj_offsets", "ovl": "ovl_offsets",
               "cal": "cal_offsets", "trk": "trk_offsets"}
+_MAP_NAME_SET = frozenset(MAP_ARRAY_NAMES)
+_MAP_DTYPES = tuple((name, np.dtype(dtype)) for name, dtype, _ in _MAP_FIELDS)
+
+
+def _offsets_ok(off):
+    if off.shape[0] == 0 or off[0] != 0:
+        return False
+    for i in range(off.shape[0] - 1):
+        if off[i + 1] < off[i]:
+            return False
+    return True
+
+
+def _layout_ok(assoc_offsets, jet_index, is_misc, obj_offsets, obj_container, obj_index, obj_type,
+               ovl_offsets, ovl_index, ovl_type, cal_offsets, cal_key, cal_px, cal_py, cal_pz, cal_e,
+               cal_sumpt, trk_offsets, trk_key, trk_px, trk_py, trk_pz, trk_e, trk_sumpt,
+               jettrk_px, jettrk_py, jettrk_pz, jettrk_e, jettrk_sumpt):
+    """Whether the map's structure is valid: the checks of ``_check_structure`` in one pass (the
+    arguments are the fields in ``MAP_ARRAY_NAMES`` order). Compiled by :func:`_layout_kernel`."""
+    if not (_offsets_ok(assoc_offsets) and _offsets_ok(obj_offsets) and _offsets_ok(ovl_offsets)
+            and _offsets_ok(cal_offsets) and _offsets_ok(trk_offsets)):
+        return False
+    n_assoc = assoc_offsets[assoc_offsets.shape[0] - 1]
+    n_obj = obj_offsets[obj_offsets.shape[0] - 1]
+    n_ovl = ovl_offsets[ovl_offsets.shape[0] - 1]
+    n_cal = cal_offsets[cal_offsets.shape[0] - 1]
+    n_trk = trk_offsets[trk_offsets.shape[0] - 1]
+    if not (jet_index.shape[0] == n_assoc and is_misc.shape[0] == n_assoc
+            and obj_offsets.shape[0] == n_assoc + 1 and cal_offsets.shape[0] == n_assoc + 1
+            and trk_offsets.shape[0] == n_assoc + 1 and ovl_offsets.shape[0] == n_obj + 1
+            and obj_container.shape[0] == n_obj and obj_index.shape[0] == n_obj
+            and obj_type.shape[0] == n_obj and ovl_index.shape[0] == n_ovl and ovl_type.shape[0] == n_ovl
+            and cal_key.shape[0] == n_cal and cal_px.shape[0] == n_cal and cal_py.shape[0] == n_cal
+            and cal_pz.shape[0] == n_cal and cal_e.shape[0] == n_cal and cal_sumpt.shape[0] == n_cal
+            and trk_key.shape[0] == n_trk and trk_px.shape[0] == n_trk and trk_py.shape[0] == n_trk
+            and trk_pz.shape[0] == n_trk and trk_e.shape[0] == n_trk and trk_sumpt.shape[0] == n_trk
+            and jettrk_px.shape[0] == n_assoc and jettrk_py.shape[0] == n_assoc
+            and jettrk_pz.shape[0] == n_assoc and jettrk_e.shape[0] == n_assoc
+            and jettrk_sumpt.shape[0] == n_assoc):
+        return False
+    for a in range(n_assoc):
+        if obj_offsets[a + 1] - obj_offsets[a] > MAX_OBJECTS_PER_ASSOCIATION:
+            return False
+    return True
+
+
+_LAYOUT_KERNEL: Any = None
+_LAYOUT_LOCK = threading.Lock()
+
+
+def _layout_kernel():
+    """:func:`_layout_ok` as a numba kernel with one signature: every field a C-contiguous 1-d
+    array of its dtype (read-only or not), so calling it with anything else raises TypeError.
+    Compiled on first use, so that importing the EDM does not import numba."""
+    global _LAYOUT_KERNEL, _offsets_ok
+    if _LAYOUT_KERNEL is None:
+        with _LAYOUT_LOCK:
+            if _LAYOUT_KERNEL is None:
+                import numba
+                from numba import types
+
+                _offsets_ok = numba.njit(nogil=True, cache=True)(_offsets_ok)
+                sig = types.boolean(*(types.Array(numba.from_dtype(dtype), 1, "C", readonly=True)
+                                      for _, dtype in _MAP_DTYPES))
+                _LAYOUT_KERNEL = numba.njit([sig], nogil=True, cache=True)(_layout_ok)
+    return _LAYOUT_KERNEL
 
 
 def _cast(name: str, value: Any, dtype: str, key: str | None) -> np.ndarray:
@@ -682,17 +761,26 @@ class MissingETAssociationMap:
         self.container_keys = tuple(container_keys)
         if len(self.container_keys) > 255:
             raise SchemaError("at most 255 object containers per map", key=key)
-        unknown = set(arrays) - set(MAP_ARRAY_NAMES)
-        if unknown:
-            raise SchemaError(f"unknown map arrays {sorted(unknown)}", key=key, column=sorted(unknown)[0])
-        missing = [n for n in MAP_ARRAY_NAMES if n not in arrays]
-        if missing:
+        if arrays.keys() != _MAP_NAME_SET:
+            unknown = set(arrays) - set(MAP_ARRAY_NAMES)
+            if unknown:
+                raise SchemaError(f"unknown map arrays {sorted(unknown)}", key=key, column=sorted(unknown)[0])
+            missing = [n for n in MAP_ARRAY_NAMES if n not in arrays]
             raise SchemaError(f"missing map arrays {missing}", key=key, column=missing[0])
-        for name, dtype, _ in _MAP_FIELDS:
-            setattr(self, name, _cast(name, arrays[name], dtype, key))
+        values = [arrays[name] for name in MAP_ARRAY_NAMES]
+        layout_ok = _layout_kernel()
+        try:   # typing the call checks every field is a C-contiguous 1-d array of its dtype
+            ok = layout_ok(*values)
+        except Exception:   # noqa: BLE001 - only the dispatch can fail (TypeError, ValueError): cast
+            ok = None
+        if ok is None:
+            values = [_cast(name, arrays[name], dtype, key) for name, dtype in _MAP_DTYPES]
+            ok = layout_ok(*values)
+        self.__dict__.update(zip(MAP_ARRAY_NAMES, values))
         self._cache: dict[Any, Any] = {}   # transient derived arrays, never persisted
         self._frozen = False
-        self._check_structure()
+        if not ok:   # the Python checks name the first problem
+            self._check_structure()
 
     # -- structure ---------------------------------------------------------------------------
     def _check_structure(self) -> None:
@@ -1106,8 +1194,9 @@ class MissingETAssociationMap:
     def freeze(self) -> "MissingETAssociationMap":
         if self._frozen:
             return self
+        attrs = self.__dict__
         for n in MAP_ARRAY_NAMES:
-            getattr(self, n).flags.writeable = False
+            attrs[n].setflags(write=False)
         self._frozen = True
         return self
 

@@ -523,3 +523,273 @@ def soft_core(sig_offsets, sig_px, sig_py, sig_e, sig_track, trk_offsets, trk_px
                 soft[ev, 1, 1] -= y
                 soft[ev, 1, 2] += _pt(x, y)
     return soft, sig_soft, trk_soft
+
+
+# ---------------------------------------------------------------------------------------------
+# fused entry points: one dispatch per algorithm execution (a numba call costs about 60 ns per
+# array argument and 0.2-0.3 us per returned array, so small blocks want few, wide kernels)
+
+
+@_kernel
+def jet_associations(jet_offsets, const_offsets, const_values, ghost_offsets, ghost_values,
+                     sig_offsets, sig_track, trk_offsets, trk_px, trk_py, trk_pz, trk_e, trk_z0, trk_d0,
+                     trk_vertex, trk_passes_quality, pv_offsets, pv_z, pv_is_hard_scatter,
+                     min_pt, max_abs_eta, max_z0_sin_theta, max_d0, pflow):
+    """accept_tracks + build_jet_associations in one call; returns the latter's tuple plus the
+    accepted-track mask."""
+    accepted = accept_tracks(trk_offsets, trk_px, trk_py, trk_pz, trk_z0, trk_d0, trk_vertex,
+                             trk_passes_quality, pv_offsets, pv_z, pv_is_hard_scatter,
+                             min_pt, max_abs_eta, max_z0_sin_theta, max_d0)
+    status, ev, jet, assoc_offsets, jet_index, sig_assoc, trk_assoc, jettrk = build_jet_associations(
+        jet_offsets, const_offsets, const_values, ghost_offsets, ghost_values, sig_offsets, sig_track,
+        trk_offsets, trk_px, trk_py, trk_pz, trk_e, accepted, pflow)
+    return status, ev, jet, assoc_offsets, jet_index, sig_assoc, trk_assoc, accepted, jettrk
+
+
+@_kernel
+def single_links_as_lists(links):
+    """A single-link column (-1 = none) as list offsets + values (at most one entry per object)."""
+    offsets = np.zeros(links.shape[0] + 1, dtype=np.int64)
+    values = np.empty(links.shape[0], dtype=np.int32)
+    n = 0
+    for i in range(links.shape[0]):
+        if links[i] >= 0:
+            values[n] = links[i]
+            n += 1
+        offsets[i + 1] = n
+    return offsets, values[:n]
+
+
+@_kernel
+def object_associations(obj_offsets, px, py, min_pt, cal_link_offsets, cal_link_values,
+                        trk_link_offsets, trk_link_values, trk_single_link, sig_offsets, sig_e, sig_track,
+                        trk_offsets, track_accepted, sig_assoc, trk_assoc, assoc_offsets, pflow, object_type):
+    """order_objects + associate_objects + event-local object indices in one call.
+
+    ``trk_single_link``: the track links are one int32 link per object (-1 = none) in
+    ``trk_link_values`` and ``trk_link_offsets`` is ignored. In PFlow mode the track links are not read.
+    Returns (status, bad_event, bad_object, sel_offsets, obj_local, piece_offsets, piece_assoc,
+    const_offsets, const_kind, const_index, packed) with ``packed`` from :func:`pack_fragment`.
+    """
+    sel_offsets, sel_index = order_objects(obj_offsets, px, py, min_pt)
+    if pflow:
+        t_off = np.zeros(obj_offsets[obj_offsets.shape[0] - 1] + 1, dtype=np.int64)
+        t_val = np.zeros(0, dtype=np.int32)
+    elif trk_single_link:
+        t_off, t_val = single_links_as_lists(trk_link_values)
+    else:
+        t_off = trk_link_offsets.astype(np.int64)
+        t_val = trk_link_values.astype(np.int32)
+    status, ev, obj, piece_offsets, piece_assoc, const_offsets, const_kind, const_index = associate_objects(
+        obj_offsets, sel_offsets, sel_index, cal_link_offsets, cal_link_values, t_off, t_val,
+        sig_offsets, sig_e, sig_track, trk_offsets, track_accepted, sig_assoc, trk_assoc, assoc_offsets,
+        pflow)
+    obj_local = np.empty(sel_index.shape[0], dtype=np.int32)
+    for e in range(sel_offsets.shape[0] - 1):
+        for s in range(sel_offsets[e], sel_offsets[e + 1]):
+            obj_local[s] = sel_index[s] - obj_offsets[e]
+    packed = pack_fragment(object_type, obj_local, piece_offsets, piece_assoc, const_offsets, const_kind,
+                           const_index)
+    return (status, ev, obj, sel_offsets, obj_local, piece_offsets, piece_assoc, const_offsets, const_kind,
+            const_index, packed)
+
+
+@_kernel
+def pack_fragment(object_type, obj_index, piece_offsets, piece_assoc, const_offsets, const_kind, const_index):
+    """One fragment's columns in one int64 buffer, so that the map builder and the soft associator
+    take all fragments as a single concatenated array: header (object_type, n_objects, n_pieces,
+    n_constituents), then obj_index, piece_offsets, piece_assoc, const_offsets, const_kind,
+    const_index (offsets fragment-local)."""
+    n_sel = obj_index.shape[0]
+    n_piece = piece_assoc.shape[0]
+    n_const = const_index.shape[0]
+    out = np.empty(4 + 2 * n_sel + 1 + 2 * n_piece + 1 + 2 * n_const, dtype=np.int64)
+    out[0] = object_type
+    out[1] = n_sel
+    out[2] = n_piece
+    out[3] = n_const
+    k = 4
+    for i in range(n_sel):
+        out[k + i] = obj_index[i]
+    k += n_sel
+    for i in range(n_sel + 1):
+        out[k + i] = piece_offsets[i]
+    k += n_sel + 1
+    for i in range(n_piece):
+        out[k + i] = piece_assoc[i]
+    k += n_piece
+    for i in range(n_piece + 1):
+        out[k + i] = const_offsets[i]
+    k += n_piece + 1
+    for i in range(n_const):
+        out[k + i] = const_kind[i]
+    k += n_const
+    for i in range(n_const):
+        out[k + i] = const_index[i]
+    return out
+
+
+@_kernel
+def unpack_fragments(packed, n_fragments):
+    """Concatenation of :func:`pack_fragment` buffers -> block-wide piece columns.
+
+    Returns (piece_fragment, piece_obj_type, piece_obj_index, piece_assoc, const_offsets (global),
+    const_kind, const_index), pieces in fragment order.
+    """
+    n_pieces = 0
+    n_const = 0
+    pos = 0
+    for f in range(n_fragments):
+        n_sel = packed[pos + 1]
+        n_piece = packed[pos + 2]
+        n_c = packed[pos + 3]
+        n_pieces += n_piece
+        n_const += n_c
+        pos += 4 + 2 * n_sel + 1 + 2 * n_piece + 1 + 2 * n_c
+    p_frag = np.empty(n_pieces, dtype=np.int64)
+    p_type = np.empty(n_pieces, dtype=np.uint8)
+    p_obj = np.empty(n_pieces, dtype=np.int32)
+    p_assoc = np.empty(n_pieces, dtype=np.int64)
+    p_const = np.empty(n_pieces + 1, dtype=np.int64)
+    c_kind = np.empty(n_const, dtype=np.uint8)
+    c_index = np.empty(n_const, dtype=np.int32)
+    p_const[0] = 0
+    pos = 0
+    p = 0
+    c = 0
+    for f in range(n_fragments):
+        obj_type = packed[pos]
+        n_sel = packed[pos + 1]
+        n_piece = packed[pos + 2]
+        n_c = packed[pos + 3]
+        o_idx = pos + 4
+        o_poff = o_idx + n_sel
+        o_assoc = o_poff + n_sel + 1
+        o_coff = o_assoc + n_piece
+        o_kind = o_coff + n_piece + 1
+        o_cidx = o_kind + n_c
+        for s in range(n_sel):
+            for q in range(packed[o_poff + s], packed[o_poff + s + 1]):
+                p_frag[p + q] = f
+                p_type[p + q] = obj_type
+                p_obj[p + q] = packed[o_idx + s]
+        for q in range(n_piece):
+            p_assoc[p + q] = packed[o_assoc + q]
+            p_const[p + q + 1] = packed[o_coff + q + 1] + c
+        for k in range(n_c):
+            c_kind[c + k] = packed[o_kind + k]
+            c_index[c + k] = packed[o_cidx + k]
+        p += n_piece
+        c += n_c
+        pos = o_cidx + n_c
+    return p_frag, p_type, p_obj, p_assoc, p_const, c_kind, c_index
+
+
+@_kernel
+def _rows_f32(a):
+    out = np.empty(a.shape, dtype=np.float32)
+    for w in range(a.shape[0]):
+        for i in range(a.shape[1]):
+            out[w, i] = np.float32(a[w, i])
+    return out
+
+
+@_kernel
+def association_map(assoc_offsets, jet_index, jettrk, packed, frag_container,
+                    sig_offsets, sig_px, sig_py, sig_pz, sig_e, sig_track, sig_type_bit,
+                    trk_offsets, trk_px, trk_py, trk_pz, trk_e, trk_type_bit, pflow):
+    """The association map of a block from the jet associations and the fragments.
+
+    ``packed`` is the concatenation of the fragments' :func:`pack_fragment` buffers in fragment
+    order, ``frag_container[f]`` the container id of fragment ``f``. Pieces are ordered by
+    association, stably (fragment order, then object order), then :func:`identify_overlaps` runs;
+    sums come back as float32 rows.
+    Returns (status, bad, bad_count, is_misc, obj_offsets, obj_container, obj_index, obj_type,
+    ovl_offsets, ovl_index, ovl_type, cal_offsets, cal_key, cal[5, n] f32, trk_offsets, trk_key,
+    trk[5, n] f32, jettrk[5, n_assoc] f32). Status ERR_TOO_MANY_OBJECTS: ``bad`` is the association,
+    ``bad_count`` its number of objects; ERR_LINK_RANGE: piece ``bad`` (in fragment order) goes to
+    association ``bad_count``, which does not exist.
+    """
+    p_frag, p_type, p_obj, piece_assoc, p_const, const_kind, const_index = unpack_fragments(
+        packed, frag_container.shape[0])
+    n_assoc = assoc_offsets[assoc_offsets.shape[0] - 1]
+    n_pieces = piece_assoc.shape[0]
+    counts = np.zeros(n_assoc + 1, dtype=np.int64)
+    status = OK
+    bad = -1
+    bad_count = 0
+    for p in range(n_pieces):
+        a = piece_assoc[p]
+        if a < 0 or a >= n_assoc:
+            status = ERR_LINK_RANGE
+            bad = p
+            bad_count = a
+            break
+        counts[a] += 1
+    max_ovl = 0
+    if status == OK:
+        for a in range(n_assoc):
+            c = counts[a]
+            if c > MAX_OBJECTS_PER_ASSOCIATION:
+                status = ERR_TOO_MANY_OBJECTS
+                bad = a
+                bad_count = c
+                break
+            max_ovl += c * (c - 1)
+    if status != OK:
+        z8 = np.zeros(0, dtype=np.uint8)
+        z32 = np.zeros(0, dtype=np.int32)
+        z64 = np.zeros(0, dtype=np.int64)
+        zu = np.zeros(0, dtype=np.uint64)
+        zf = np.zeros((5, 0), dtype=np.float32)
+        return (status, bad, bad_count, np.zeros(0, dtype=np.bool_), z64, z8, z32, z8, z64, z32, z8,
+                z64, zu, zf, z64, zu, zf, zf)
+    p_cont = np.empty(n_pieces, dtype=np.uint8)
+    for p in range(n_pieces):
+        p_cont[p] = frag_container[p_frag[p]]
+    # stable counting sort of the pieces by association
+    start = np.empty(n_assoc + 1, dtype=np.int64)
+    total = 0
+    for a in range(n_assoc + 1):
+        start[a] = total
+        total += counts[a]
+    order = np.empty(n_pieces, dtype=np.int64)
+    for q in range(n_pieces):
+        a = piece_assoc[q]
+        order[start[a]] = q
+        start[a] += 1
+    if pflow:
+        sig_trk = block_global_links(sig_offsets, sig_track, trk_offsets)
+    else:
+        sig_trk = np.full(sig_px.shape[0], -1, dtype=np.int32)
+    (status, bad, obj_offsets, obj_container, obj_idx, obj_type, ovl_offsets, ovl_index, ovl_type,
+     cal_offsets, cal_key, cal, trk_offsets_out, trk_key, trk) = identify_overlaps(
+        assoc_offsets, order, piece_assoc, p_cont, p_obj, p_type, p_const, const_kind, const_index,
+        sig_px, sig_py, sig_pz, sig_e, sig_trk, sig_type_bit, trk_px, trk_py, trk_pz, trk_e, trk_type_bit,
+        pflow, max_ovl)
+    is_misc = np.empty(jet_index.shape[0], dtype=np.bool_)
+    for a in range(jet_index.shape[0]):
+        is_misc[a] = jet_index[a] < 0
+    return (status, bad, 0, is_misc, obj_offsets, obj_container, obj_idx, obj_type, ovl_offsets, ovl_index,
+            ovl_type, cal_offsets, cal_key, _rows_f32(cal), trk_offsets_out, trk_key, _rows_f32(trk),
+            _rows_f32(jettrk))
+
+
+@_kernel
+def soft_core_f32(sig_offsets, sig_px, sig_py, sig_e, sig_track, trk_offsets, trk_px, trk_py,
+                  track_accepted, sig_assoc, trk_assoc, packed, n_fragments, pflow):
+    """:func:`soft_core` on the constituents of the packed fragments (see :func:`association_map`)
+    with the sums as float32 (mpx, mpy, sumet), each [n_events, 2 terms]."""
+    _, _, _, _, _, misc_kind, misc_index = unpack_fragments(packed, n_fragments)
+    soft, _, _ = soft_core(sig_offsets, sig_px, sig_py, sig_e, sig_track, trk_offsets, trk_px, trk_py,
+                           track_accepted, sig_assoc, trk_assoc, misc_kind, misc_index, pflow)
+    n = soft.shape[0]
+    mpx = np.empty((n, 2), dtype=np.float32)
+    mpy = np.empty((n, 2), dtype=np.float32)
+    sumet = np.empty((n, 2), dtype=np.float32)
+    for ev in range(n):
+        for t in range(2):
+            mpx[ev, t] = np.float32(soft[ev, t, 0])
+            mpy[ev, t] = np.float32(soft[ev, t, 1])
+            sumet[ev, t] = np.float32(soft[ev, t, 2])
+    return mpx, mpy, sumet

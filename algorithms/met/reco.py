@@ -60,7 +60,7 @@ _FRAGMENT_COLUMNS = ("obj_offsets", "obj_index", "piece_offsets", "piece_assoc",
 
 def _freeze_arrays(obj: Any, names: tuple[str, ...]) -> None:
     for name in names:
-        getattr(obj, name).flags.writeable = False
+        getattr(obj, name).setflags(write=False)
 
 
 @dataclass(frozen=True, eq=False)
@@ -124,10 +124,20 @@ class ObjectAssociations:
     const_offsets: np.ndarray
     const_kind: np.ndarray
     const_index: np.ndarray
+    #: the columns above in one int64 buffer (``_reco_kernels.pack_fragment``), which the map
+    #: builder and the soft associator concatenate; None: packed when needed
+    packed: np.ndarray | None = None
 
     @property
     def n_events(self) -> int:
         return self.obj_offsets.shape[0] - 1
+
+    def packed_columns(self) -> np.ndarray:
+        """The fragment as one int64 buffer (``_reco_kernels.pack_fragment`` layout)."""
+        if self.packed is not None:
+            return self.packed
+        return kern.pack_fragment(int(self.object_type), self.obj_index, self.piece_offsets, self.piece_assoc,
+                                  self.const_offsets, self.const_kind, self.const_index)
 
     @property
     def n_objects(self) -> int:
@@ -135,6 +145,8 @@ class ObjectAssociations:
 
     def freeze(self) -> "ObjectAssociations":
         _freeze_arrays(self, _FRAGMENT_COLUMNS)
+        if self.packed is not None:
+            self.packed.setflags(write=False)
         return self
 
 
@@ -160,11 +172,29 @@ def _list_column(container: Any, name: str, key: str):
     return offsets, links[valid]
 
 
+def _links(container: Any, name: str, key: str) -> tuple[np.ndarray, np.ndarray, bool]:
+    """(offsets, values, single) of a link column: a list column, or with ``single`` one link per
+    object (-1 = none) in ``values`` (the kernels expand it)."""
+    col = container.get(name) if hasattr(container, "get") else None
+    if col is None:
+        raise SchemaError(f"column {name!r} is required by the MET associators", key=key, column=name)
+    if hasattr(col, "offsets") and hasattr(col, "values"):
+        return col.offsets, col.values, False
+    return _NO_OFFSETS, np.asarray(col, dtype=np.int32), True
+
+
 def _column(container: Any, name: str, key: str) -> np.ndarray:
     col = container.get(name)
     if col is None:
         raise SchemaError(f"column {name!r} is required by the MET associators", key=key, column=name)
-    return np.asarray(col)
+    return col if type(col) is np.ndarray else np.asarray(col)
+
+
+#: placeholders for inputs a kernel does not read in the current mode
+_NO_LINKS = np.zeros(0, dtype=np.int32)
+_NO_OFFSETS = np.zeros(1, dtype=np.int64)
+_NO_LINKS.flags.writeable = False
+_NO_OFFSETS.flags.writeable = False
 
 
 def _signal_track(signals: Any, pflow: bool, key: str) -> np.ndarray:
@@ -175,6 +205,14 @@ def _signal_track(signals: Any, pflow: bool, key: str) -> np.ndarray:
                               key=key, column="track")
         return np.asarray(signals["track"], dtype=np.int32)
     return np.full(len(signals), -1, dtype=np.int32)
+
+
+def _signal_track_links(signals: Any, pflow: bool, key: str) -> np.ndarray:
+    """The PFOs' track links (pflow), else an empty placeholder: the kernels read the links only in
+    PFlow mode."""
+    if pflow:
+        return _signal_track(signals, pflow, key)
+    return _NO_LINKS
 
 
 def _check_same_block(owner: str, what: dict[str, int]) -> None:
@@ -209,7 +247,27 @@ def _p4(container: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 # algorithms
 
 
-class METJetAssocTool(Algorithm):
+class _ResolvedConfig:
+    """Mixin: per-configuration constants of compute() (keys, modes, cuts) resolved once in
+    initialize(); compute() falls back to resolving them when called without initialize()."""
+
+    def initialize(self) -> None:
+        super().initialize()
+        resolved = self._resolve()
+        try:
+            self._resolved = resolved
+        except AttributeError:   # initialized again after the framework locked it: keep the first
+            pass
+
+    def override(self, attr: str, value: Any) -> None:
+        super().override(attr, value)
+        self.__dict__.pop("_resolved", None)
+
+    def _config(self) -> tuple:
+        return self.__dict__.get("_resolved") or self._resolve()
+
+
+class METJetAssocTool(_ResolvedConfig, Algorithm):
     """One association per jet (constituent cache, jettrk sums) plus misc; also selects tracks."""
 
     jets = ReadHandleKey(K.jet_container_key(DEFAULT_JET_COLLECTION), doc="reference jets")
@@ -225,25 +283,32 @@ class METJetAssocTool(Algorithm):
                                       unit="mm")
     track_max_d0 = Property(float, 2 * mm, doc="track selection: maximum |d0|", unit="mm")
 
+    def _resolve(self) -> tuple:
+        """Per-configuration constants of compute(): keys, jet collection, mode, cuts."""
+        jets_key = self.key("jets")
+        return (jets_key, self.key("signals"), self.key("tracks"), self.key("vertices"),
+                K.jet_collection_of(jets_key) if jets_key.endswith("Jets") else jets_key, self.pflow,
+                self.track_min_pt, self.track_max_abs_eta, self.track_max_z0_sin_theta, self.track_max_d0)
+
     def compute(self, jets, signals, tracks, vertices, ctx=None):
-        jets_key, signals_key, tracks_key = self.key("jets"), self.key("signals"), self.key("tracks")
-        _check_same_block(self.name, {jets_key: jets.n_events, signals_key: signals.n_events,
-                                      tracks_key: tracks.n_events,
-                                      self.key("vertices"): vertices.n_events})
-        accepted = kern.accept_tracks(
-            tracks.offsets, *_p4(tracks)[:3], _column(tracks, "z0", tracks_key),
-            _column(tracks, "d0", tracks_key), _column(tracks, "vertex", tracks_key),
-            _column(tracks, "passes_quality", tracks_key), vertices.offsets,
-            _column(vertices, "z", self.key("vertices")),
-            _column(vertices, "is_hard_scatter", self.key("vertices")),
-            self.track_min_pt, self.track_max_abs_eta, self.track_max_z0_sin_theta, self.track_max_d0)
+        (jets_key, signals_key, tracks_key, vertices_key, jet_collection, pflow, min_pt, max_abs_eta,
+         max_z0_sin_theta, max_d0) = self._config()
+        if not jets.n_events == signals.n_events == tracks.n_events == vertices.n_events:
+            _check_same_block(self.name, {jets_key: jets.n_events, signals_key: signals.n_events,
+                                          tracks_key: tracks.n_events, vertices_key: vertices.n_events})
         const_offsets, const_values = _list_column(jets, "constituents", jets_key)
         ghost_offsets, ghost_values = _list_column(jets, "ghost_tracks", jets_key)
-        sig_track = _signal_track(signals, self.pflow, signals_key)
-        status, ev, jet, assoc_offsets, jet_index, sig_assoc, trk_assoc, jettrk = \
-            kern.build_jet_associations(jets.offsets, const_offsets, const_values, ghost_offsets,
-                                        ghost_values, signals.offsets, sig_track, tracks.offsets,
-                                        *_p4(tracks), accepted, self.pflow)
+        sig_track = _signal_track_links(signals, pflow, signals_key)
+        status, ev, jet, assoc_offsets, jet_index, sig_assoc, trk_assoc, accepted, jettrk = \
+            kern.jet_associations(
+                jets.offsets, const_offsets, const_values, ghost_offsets, ghost_values, signals.offsets,
+                sig_track, tracks.offsets, _column(tracks, "px", tracks_key), _column(tracks, "py", tracks_key),
+                _column(tracks, "pz", tracks_key), _column(tracks, "e", tracks_key),
+                _column(tracks, "z0", tracks_key), _column(tracks, "d0", tracks_key),
+                _column(tracks, "vertex", tracks_key), _column(tracks, "passes_quality", tracks_key),
+                vertices.offsets, _column(vertices, "z", vertices_key),
+                _column(vertices, "is_hard_scatter", vertices_key),
+                min_pt, max_abs_eta, max_z0_sin_theta, max_d0, pflow)
         if status == kern.ERR_LINK_RANGE:
             raise LinkError(f"{self.name}: jet {jet} has a constituent, ghost-track or PFO-track "
                             f"link out of range of {signals_key!r}/{tracks_key!r}",
@@ -252,13 +317,12 @@ class METJetAssocTool(Algorithm):
             raise MapConsistencyError(f"{self.name}: jet {jet} shares a constituent or selected "
                                       f"ghost track with an earlier jet", key=jets_key,
                                       event=_event_number(ctx, ev))
-        return JetAssociations(jet_collection=K.jet_collection_of(jets_key) if jets_key.endswith("Jets")
-                               else jets_key, pflow=self.pflow, signals_key=signals_key,
+        return JetAssociations(jet_collection=jet_collection, pflow=pflow, signals_key=signals_key,
                                assoc_offsets=assoc_offsets, jet_index=jet_index, signal_assoc=sig_assoc,
                                track_assoc=trk_assoc, track_accepted=accepted, jettrk=jettrk)
 
 
-class METObjectAssociator(Algorithm):
+class METObjectAssociator(_ResolvedConfig, Algorithm):
     """Generic object associator: constituents by link, grouped into jet associations or misc.
 
     Subclasses choose the object container and xAOD type (and the link fields when they differ);
@@ -283,39 +347,43 @@ class METObjectAssociator(Algorithm):
     def default_objects_key(cls) -> str:
         return cls.inputs_declared()["objects"].default
 
+    def _resolve(self) -> tuple:
+        pflow = self.pflow
+        return (self.key("objects"), self.key("signals"), self.key("tracks"), pflow, self.min_pt,
+                self.pfo_links if pflow else self.cluster_links, None if pflow else self.track_links,
+                int(self.object_type))
+
     def compute(self, objects, signals, tracks, jet_assoc, ctx=None):
-        objects_key, signals_key, tracks_key = self.key("objects"), self.key("signals"), self.key("tracks")
-        _check_same_block(self.name, {objects_key: objects.n_events, signals_key: signals.n_events,
-                                      tracks_key: tracks.n_events, "jet associations": jet_assoc.n_events})
-        _check_jet_assoc(self.name, jet_assoc, self.pflow, signals, tracks, signals_key, tracks_key)
+        (objects_key, signals_key, tracks_key, pflow, min_pt, cal_links, trk_links,
+         object_type) = self._config()
+        if not objects.n_events == signals.n_events == tracks.n_events == jet_assoc.n_events:
+            _check_same_block(self.name, {objects_key: objects.n_events, signals_key: signals.n_events,
+                                          tracks_key: tracks.n_events, "jet associations": jet_assoc.n_events})
+        _check_jet_assoc(self.name, jet_assoc, pflow, signals, tracks, signals_key, tracks_key)
         px, py = _column(objects, "px", objects_key), _column(objects, "py", objects_key)
-        sel_offsets, sel_index = kern.order_objects(objects.offsets, px, py, self.min_pt)
-        if self.pflow:
-            cal_offsets, cal_values = _list_column(objects, self.pfo_links, objects_key)
-            trk_offsets = np.zeros(len(objects) + 1, dtype=np.int64)
-            trk_values = np.zeros(0, dtype=np.int32)
+        cal_offsets, cal_values, _ = _links(objects, cal_links, objects_key)
+        if pflow:
+            trk_offsets, trk_values, trk_single = _NO_OFFSETS, _NO_LINKS, False
         else:
-            cal_offsets, cal_values = _list_column(objects, self.cluster_links, objects_key)
-            trk_offsets, trk_values = _list_column(objects, self.track_links, objects_key)
-        status, ev, obj, piece_offsets, piece_assoc, const_offsets, const_kind, const_index = \
-            kern.associate_objects(objects.offsets, sel_offsets, sel_index, cal_offsets, cal_values,
-                                   trk_offsets, trk_values, signals.offsets,
-                                   _column(signals, "e", signals_key),
-                                   _signal_track(signals, self.pflow, signals_key), tracks.offsets,
-                                   jet_assoc.track_accepted, jet_assoc.signal_assoc,
-                                   jet_assoc.track_assoc, jet_assoc.assoc_offsets, self.pflow)
+            trk_offsets, trk_values, trk_single = _links(objects, trk_links, objects_key)
+        if cal_offsets is _NO_OFFSETS:   # a single cluster / PFO link per object
+            cal_offsets, cal_values = _list_column(objects, cal_links, objects_key)
+        (status, ev, obj, sel_offsets, obj_local, piece_offsets, piece_assoc, const_offsets, const_kind,
+         const_index, packed) = kern.object_associations(
+            objects.offsets, px, py, min_pt, cal_offsets, cal_values, trk_offsets, trk_values, trk_single,
+            signals.offsets, _column(signals, "e", signals_key), _signal_track_links(signals, pflow, signals_key),
+            tracks.offsets, jet_assoc.track_accepted, jet_assoc.signal_assoc, jet_assoc.track_assoc,
+            jet_assoc.assoc_offsets, pflow, object_type)
         if status == kern.ERR_LINK_RANGE:
             raise LinkError(f"{self.name}: object {obj} has a constituent link out of range of "
                             f"{signals_key!r}/{tracks_key!r}", key=objects_key,
                             event=_event_number(ctx, ev))
-        obj_event = np.repeat(np.arange(objects.n_events), np.diff(sel_offsets))
-        obj_local = (sel_index - objects.offsets[obj_event]).astype(np.int32)
-        return ObjectAssociations(container_key=objects_key, object_type=self.object_type,
-                                  jet_collection=jet_assoc.jet_collection, pflow=self.pflow,
+        return ObjectAssociations(container_key=objects_key, object_type=object_type,
+                                  jet_collection=jet_assoc.jet_collection, pflow=pflow,
                                   obj_offsets=sel_offsets, obj_index=obj_local,
                                   piece_offsets=piece_offsets, piece_assoc=piece_assoc,
                                   const_offsets=const_offsets, const_kind=const_kind,
-                                  const_index=const_index)
+                                  const_index=const_index, packed=packed)
 
 
 class METElectronAssociator(METObjectAssociator):
@@ -377,7 +445,7 @@ def _check_fragments(owner: str, jet_assoc: JetAssociations, fragments: list,
                               f"pflow={jet_assoc.pflow})", key=key)
 
 
-class METAssocMapBuilder(Algorithm):
+class METAssocMapBuilder(_ResolvedConfig, Algorithm):
     """Merges the jet associations and the object associators' fragments into METAssoc_<Jet>.
 
     Objects enter each association in fragment-list order, then in each associator's pT order;
@@ -391,86 +459,110 @@ class METAssocMapBuilder(Algorithm):
     tracks = ReadHandleKey(K.TRACKS, doc="InDet tracks")
     assoc_map = WriteHandleKey(K.met_assoc_key(DEFAULT_JET_COLLECTION), doc="MissingETAssociationMap")
 
-    def compute(self, jet_assoc, fragments, jets, signals, tracks, ctx=None):
+    def _resolve(self) -> tuple:
         fragment_keys = self.key("fragments")
         fragment_keys = (fragment_keys,) if isinstance(fragment_keys, str) else fragment_keys
+        return (fragment_keys, self.key("jets"), self.key("signals"), self.key("tracks"),
+                self.key("assoc_map"))
+
+    def compute(self, jet_assoc, fragments, jets, signals, tracks, ctx=None):
+        fragment_keys, jets_key, signals_key, tracks_key, map_key = self._config()
         fragments = list(fragments) if isinstance(fragments, (list, tuple)) else [fragments]
-        _check_jet_assoc(self.name, jet_assoc, jet_assoc.pflow, signals, tracks, self.key("signals"),
-                         self.key("tracks"))
+        _check_jet_assoc(self.name, jet_assoc, jet_assoc.pflow, signals, tracks, signals_key, tracks_key)
         _check_fragments(self.name, jet_assoc, fragments, fragment_keys)
         if len(jets) + jets.n_events != jet_assoc.n_assoc:
             raise SchemaError(f"{self.name}: {len(jets)} jets in {jets.n_events} events do not match "
-                              f"the {jet_assoc.n_assoc} jet associations", key=self.key("jets"))
-        fields = build_map_fields(jet_assoc, fragments, signals, tracks)
-        if fields["status"] == kern.ERR_TOO_MANY_OBJECTS:
-            a = fields["bad_assoc"]
+                              f"the {jet_assoc.n_assoc} jet associations", key=jets_key)
+        container_keys, out = _map_arrays(jet_assoc, fragments, signals, tracks)
+        if out[0] == kern.ERR_LINK_RANGE:
+            _raise_piece_range(self.name, out, jet_assoc, fragments, fragment_keys)
+        if out[0] == kern.ERR_TOO_MANY_OBJECTS:
+            a = out[1]
             ev = int(np.searchsorted(jet_assoc.assoc_offsets, a, side="right") - 1)
             raise TooManyObjectsError(event=_event_number(ctx, ev), jet_index=int(jet_assoc.jet_index[a]),
-                                      n_objects=int(fields["bad_count"]), key=self.key("assoc_map"))
-        return make_association_map(fields, jet_key=self.key("jets"), key=self.key("assoc_map"))
+                                      n_objects=int(out[2]), key=map_key)
+        (_, _, _, is_misc, obj_offsets, obj_container, obj_index, obj_type, ovl_offsets, ovl_index, ovl_type,
+         cal_offsets, cal_key, cal, trk_offsets, trk_key, trk, jettrk) = out
+        return MissingETAssociationMap(
+            container_keys, jet_key=jets_key, key=map_key, assoc_offsets=jet_assoc.assoc_offsets,
+            jet_index=jet_assoc.jet_index, is_misc=is_misc, obj_offsets=obj_offsets,
+            obj_container=obj_container, obj_index=obj_index, obj_type=obj_type, ovl_offsets=ovl_offsets,
+            ovl_index=ovl_index, ovl_type=ovl_type, cal_offsets=cal_offsets, cal_key=cal_key,
+            cal_px=cal[0], cal_py=cal[1], cal_pz=cal[2], cal_e=cal[3], cal_sumpt=cal[4],
+            trk_offsets=trk_offsets, trk_key=trk_key,
+            trk_px=trk[0], trk_py=trk[1], trk_pz=trk[2], trk_e=trk[3], trk_sumpt=trk[4],
+            jettrk_px=jettrk[0], jettrk_py=jettrk[1], jettrk_pz=jettrk[2], jettrk_e=jettrk[3],
+            jettrk_sumpt=jettrk[4])
+
+
+def _raise_piece_range(owner: str, out: tuple, jet_assoc: JetAssociations, fragments: list,
+                       fragment_keys: tuple[str, ...]) -> None:
+    piece, assoc = int(out[1]), int(out[2])
+    for key, frag in zip(fragment_keys, fragments):
+        if piece < frag.piece_assoc.shape[0]:
+            break
+        piece -= frag.piece_assoc.shape[0]
+    raise SchemaError(f"{owner}: fragment {key!r} piece {piece} goes to association {assoc}, outside the "
+                      f"{jet_assoc.n_assoc} jet associations", key=key)
+
+
+def _packed(fragments: list[ObjectAssociations]) -> np.ndarray:
+    """The fragments' packed columns, concatenated (fragment order)."""
+    if len(fragments) == 1:
+        return fragments[0].packed_columns()
+    return np.concatenate([f.packed_columns() for f in fragments]) if fragments else _NO_PACKED
+
+
+_NO_PACKED = np.zeros(0, dtype=np.int64)
+_NO_PACKED.flags.writeable = False
+_TRACK_BIT = np.uint8(1 << ObjectType.TrackParticle)
+_PFO_BIT = np.uint8(1 << ObjectType.ParticleFlow)
+_CLUSTER_BIT = np.uint8(1 << ObjectType.CaloCluster)
+
+
+def _map_arrays(jet_assoc: JetAssociations, fragments: list[ObjectAssociations], signals: Any,
+                tracks: Any) -> tuple[tuple[str, ...], tuple]:
+    """(container keys, :func:`kern.association_map` result) for the jet associations + fragments."""
+    container_keys: list[str] = []
+    container_ids = []
+    for frag in fragments:
+        if frag.container_key not in container_keys:
+            container_keys.append(frag.container_key)
+        container_ids.append(container_keys.index(frag.container_key))
+    pflow = jet_assoc.pflow
+    out = kern.association_map(
+        jet_assoc.assoc_offsets, jet_assoc.jet_index, jet_assoc.jettrk, _packed(fragments),
+        np.array(container_ids, dtype=np.int64), signals.offsets, signals["px"], signals["py"],
+        signals["pz"], signals["e"], _signal_track_links(signals, pflow, jet_assoc.signals_key),
+        _PFO_BIT if pflow else _CLUSTER_BIT, tracks.offsets, tracks["px"], tracks["py"], tracks["pz"],
+        tracks["e"], _TRACK_BIT, pflow)
+    return tuple(container_keys), out
 
 
 def build_map_fields(jet_assoc: JetAssociations, fragments: list[ObjectAssociations],
                      signals: Any, tracks: Any) -> dict[str, Any]:
     """The columnar fields of the association map (internals.md) from jet associations + fragments."""
-    container_keys: list[str] = []
-    piece_assoc, piece_cont, piece_idx, piece_type = [], [], [], []
-    const_offsets, const_kind, const_index = [np.zeros(1, dtype=np.int64)], [], []
-    n_const = 0
-    for frag in fragments:
-        if frag.container_key not in container_keys:
-            container_keys.append(frag.container_key)
-        cont_id = container_keys.index(frag.container_key)
-        n_pieces = np.diff(frag.piece_offsets)
-        piece_assoc.append(frag.piece_assoc)
-        piece_cont.append(np.full(frag.piece_assoc.shape[0], cont_id, dtype=np.uint8))
-        piece_idx.append(np.repeat(frag.obj_index, n_pieces))
-        piece_type.append(np.full(frag.piece_assoc.shape[0], frag.object_type, dtype=np.uint8))
-        const_offsets.append(frag.const_offsets[1:] + n_const)
-        const_kind.append(frag.const_kind)
-        const_index.append(frag.const_index)
-        n_const += frag.const_index.shape[0]
-
-    def cat(parts, dtype):
-        return np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros(0, dtype=dtype)
-
-    p_assoc = cat(piece_assoc, np.int32)
-    counts = np.bincount(p_assoc, minlength=jet_assoc.n_assoc) if p_assoc.size else \
-        np.zeros(jet_assoc.n_assoc, dtype=np.int64)
-    too_many = np.flatnonzero(counts > kern.MAX_OBJECTS_PER_ASSOCIATION)
-    if too_many.size:
-        return {"status": kern.ERR_TOO_MANY_OBJECTS, "bad_assoc": int(too_many[0]),
-                "bad_count": int(counts[too_many[0]])}
-    max_ovl = int(np.sum(counts.astype(np.int64) * (counts - 1)))
-    order = np.argsort(p_assoc, kind="stable").astype(np.int64)
-    sig_px, sig_py, sig_pz, sig_e = _p4(signals)
-    trk_px, trk_py, trk_pz, trk_e = _p4(tracks)
-    pflow = jet_assoc.pflow
-    sig_track = _signal_track(signals, pflow, jet_assoc.signals_key)
-    # block-global track index of each charged PFO (links are event-local)
-    if pflow:
-        sig_track = kern.block_global_links(signals.offsets, sig_track, tracks.offsets)
-    sig_bit = np.uint8(1 << (ObjectType.ParticleFlow if pflow else ObjectType.CaloCluster))
-    trk_bit = np.uint8(1 << ObjectType.TrackParticle)
-    (status, bad, obj_offsets, obj_container, obj_index, obj_type, ovl_offsets, ovl_index, ovl_type,
-     cal_offsets, cal_key, cal, trk_offsets, trk_key, trk) = kern.identify_overlaps(
-        jet_assoc.assoc_offsets, order, p_assoc, cat(piece_cont, np.uint8), cat(piece_idx, np.int32),
-        cat(piece_type, np.uint8), cat(const_offsets, np.int64), cat(const_kind, np.uint8),
-        cat(const_index, np.int32), sig_px, sig_py, sig_pz, sig_e, sig_track, sig_bit,
-        trk_px, trk_py, trk_pz, trk_e, trk_bit, pflow, max_ovl)
+    container_keys, out = _map_arrays(jet_assoc, fragments, signals, tracks)
+    if out[0] == kern.ERR_LINK_RANGE:
+        _raise_piece_range("build_map_fields", out, jet_assoc, fragments,
+                           tuple(f.container_key for f in fragments))
+    if out[0] == kern.ERR_TOO_MANY_OBJECTS:
+        return {"status": kern.ERR_TOO_MANY_OBJECTS, "bad_assoc": int(out[1]), "bad_count": int(out[2])}
+    (status, bad, _, is_misc, obj_offsets, obj_container, obj_index, obj_type, ovl_offsets, ovl_index,
+     ovl_type, cal_offsets, cal_key, cal, trk_offsets, trk_key, trk, jettrk) = out
     fields: dict[str, Any] = {"status": status, "bad_assoc": bad, "bad_count": 0,
-                              "container_keys": tuple(container_keys),
+                              "container_keys": container_keys,
                               "assoc_offsets": jet_assoc.assoc_offsets,
-                              "jet_index": jet_assoc.jet_index, "is_misc": jet_assoc.jet_index < 0,
+                              "jet_index": jet_assoc.jet_index, "is_misc": is_misc,
                               "obj_offsets": obj_offsets, "obj_container": obj_container,
                               "obj_index": obj_index, "obj_type": obj_type,
                               "ovl_offsets": ovl_offsets, "ovl_index": ovl_index, "ovl_type": ovl_type,
                               "cal_offsets": cal_offsets, "cal_key": cal_key,
                               "trk_offsets": trk_offsets, "trk_key": trk_key}
     for w, comp in enumerate(("px", "py", "pz", "e", "sumpt")):
-        fields[f"cal_{comp}"] = cal[w].astype(np.float32)
-        fields[f"trk_{comp}"] = trk[w].astype(np.float32)
-        fields[f"jettrk_{comp}"] = jet_assoc.jettrk[w].astype(np.float32)
+        fields[f"cal_{comp}"] = cal[w]
+        fields[f"trk_{comp}"] = trk[w]
+        fields[f"jettrk_{comp}"] = jettrk[w]
     return fields
 
 
@@ -488,7 +580,7 @@ def make_association_map(fields: dict[str, Any], *, jet_key: str | None = None,
                                    **{name: fields[name] for name in _MAP_FIELDS[1:]})
 
 
-class METSoftAssociator(Algorithm):
+class METSoftAssociator(_ResolvedConfig, Algorithm):
     """Core soft terms: signals and selected PV tracks in no association -> MET_Core_<Jet>.
 
     Reads the jet associations and the same fragment list as the map builder (not the map), so
@@ -502,15 +594,23 @@ class METSoftAssociator(Algorithm):
     tracks = ReadHandleKey(K.TRACKS, doc="InDet tracks")
     core = WriteHandleKey(K.met_core_key(DEFAULT_JET_COLLECTION), doc="core soft terms")
 
-    def compute(self, jet_assoc, fragments, signals, tracks):
+    def _resolve(self) -> tuple:
         fragment_keys = self.key("fragments")
         fragment_keys = (fragment_keys,) if isinstance(fragment_keys, str) else fragment_keys
+        return fragment_keys, self.key("signals"), self.key("tracks"), self.key("core")
+
+    def compute(self, jet_assoc, fragments, signals, tracks):
+        fragment_keys, signals_key, tracks_key, core_key = self._config()
         fragments = list(fragments) if isinstance(fragments, (list, tuple)) else [fragments]
-        _check_jet_assoc(self.name, jet_assoc, jet_assoc.pflow, signals, tracks, self.key("signals"),
-                         self.key("tracks"))
+        _check_jet_assoc(self.name, jet_assoc, jet_assoc.pflow, signals, tracks, signals_key, tracks_key)
         _check_fragments(self.name, jet_assoc, fragments, fragment_keys)
-        soft, _, _ = soft_core_terms(jet_assoc, fragments, signals, tracks)
-        return make_core_container(soft, key=self.key("core"))
+        pflow = jet_assoc.pflow
+        mpx, mpy, sumet = kern.soft_core_f32(
+            signals.offsets, signals["px"], signals["py"], signals["e"],
+            _signal_track_links(signals, pflow, jet_assoc.signals_key), tracks.offsets, tracks["px"],
+            tracks["py"], jet_assoc.track_accepted, jet_assoc.signal_assoc, jet_assoc.track_assoc,
+            _packed(fragments), len(fragments), pflow)
+        return MissingETContainer._trusted(_CORE_NAMES, _CORE_SOURCES, mpx, mpy, sumet, key=core_key)
 
 
 def soft_core_terms(jet_assoc: JetAssociations, fragments: list[ObjectAssociations], signals: Any,
@@ -530,6 +630,9 @@ def soft_core_terms(jet_assoc: JetAssociations, fragments: list[ObjectAssociatio
 
 
 CORE_TERMS = ((K.SOFT_CLUS_CORE, SOURCE_SOFT_CLUS_CORE), (K.PV_SOFT_TRK_CORE, SOURCE_PV_SOFT_TRK_CORE))
+_CORE_NAMES = tuple(name for name, _ in CORE_TERMS)
+_CORE_SOURCES = np.array([src for _, src in CORE_TERMS], dtype=np.uint64)
+_CORE_SOURCES.flags.writeable = False
 
 
 def make_core_container(soft: np.ndarray, *, key: str | None = None) -> MissingETContainer:
