@@ -568,8 +568,8 @@ def object_associations(obj_offsets, px, py, min_pt, cal_link_offsets, cal_link_
 
     ``trk_single_link``: the track links are one int32 link per object (-1 = none) in
     ``trk_link_values`` and ``trk_link_offsets`` is ignored. In PFlow mode the track links are not read.
-    Returns (status, bad_event, bad_object, sel_offsets, obj_local, piece_offsets, piece_assoc,
-    const_offsets, const_kind, const_index, packed) with ``packed`` from :func:`pack_fragment`.
+    Returns (status, bad_event, bad_object, packed) with the result packed by :func:`pack_fragment`
+    (the selected objects' offsets per event and event-local indices, then the pieces).
     """
     sel_offsets, sel_index = order_objects(obj_offsets, px, py, min_pt)
     if pflow:
@@ -588,44 +588,59 @@ def object_associations(obj_offsets, px, py, min_pt, cal_link_offsets, cal_link_
     for e in range(sel_offsets.shape[0] - 1):
         for s in range(sel_offsets[e], sel_offsets[e + 1]):
             obj_local[s] = sel_index[s] - obj_offsets[e]
-    packed = pack_fragment(object_type, obj_local, piece_offsets, piece_assoc, const_offsets, const_kind,
-                           const_index)
-    return (status, ev, obj, sel_offsets, obj_local, piece_offsets, piece_assoc, const_offsets, const_kind,
-            const_index, packed)
+    if status != OK:
+        return status, ev, obj, np.zeros(0, dtype=np.int64)
+    return status, ev, obj, pack_fragment(object_type, sel_offsets, obj_local, piece_offsets, piece_assoc,
+                                          const_offsets, const_kind, const_index)
+
+
+# header of a packed fragment: object type, n_events, n_objects, n_pieces, n_constituents
+FRAGMENT_HEADER = 5
 
 
 @_kernel
-def pack_fragment(object_type, obj_index, piece_offsets, piece_assoc, const_offsets, const_kind, const_index):
-    """One fragment's columns in one int64 buffer, so that the map builder and the soft associator
-    take all fragments as a single concatenated array: header (object_type, n_objects, n_pieces,
-    n_constituents), then obj_index, piece_offsets, piece_assoc, const_offsets, const_kind,
-    const_index (offsets fragment-local)."""
-    n_sel = obj_index.shape[0]
-    n_piece = piece_assoc.shape[0]
-    n_const = const_index.shape[0]
-    out = np.empty(4 + 2 * n_sel + 1 + 2 * n_piece + 1 + 2 * n_const, dtype=np.int64)
+def fragment_segments(n_events, n_sel, n_piece, n_const):
+    """Start of each column in a packed fragment: obj_offsets, obj_index, piece_offsets,
+    piece_assoc, const_offsets, const_kind, const_index, and the end."""
+    out = np.empty(8, dtype=np.int64)
+    out[0] = FRAGMENT_HEADER
+    out[1] = out[0] + n_events + 1
+    out[2] = out[1] + n_sel
+    out[3] = out[2] + n_sel + 1
+    out[4] = out[3] + n_piece
+    out[5] = out[4] + n_piece + 1
+    out[6] = out[5] + n_const
+    out[7] = out[6] + n_const
+    return out
+
+
+@_kernel
+def _copy_into(out, start, values):
+    for i in range(values.shape[0]):
+        out[start + i] = values[i]
+
+
+@_kernel
+def pack_fragment(object_type, obj_offsets, obj_index, piece_offsets, piece_assoc, const_offsets, const_kind,
+                  const_index):
+    """One associator's output in one int64 buffer (one array to return, freeze, concatenate):
+    header (object_type, n_events, n_objects, n_pieces, n_constituents), then the columns of
+    ``ObjectAssociations`` at :func:`fragment_segments`."""
+    n_events = obj_offsets.shape[0] - 1
+    seg = fragment_segments(n_events, obj_index.shape[0], piece_assoc.shape[0], const_index.shape[0])
+    out = np.empty(seg[7], dtype=np.int64)
     out[0] = object_type
-    out[1] = n_sel
-    out[2] = n_piece
-    out[3] = n_const
-    k = 4
-    for i in range(n_sel):
-        out[k + i] = obj_index[i]
-    k += n_sel
-    for i in range(n_sel + 1):
-        out[k + i] = piece_offsets[i]
-    k += n_sel + 1
-    for i in range(n_piece):
-        out[k + i] = piece_assoc[i]
-    k += n_piece
-    for i in range(n_piece + 1):
-        out[k + i] = const_offsets[i]
-    k += n_piece + 1
-    for i in range(n_const):
-        out[k + i] = const_kind[i]
-    k += n_const
-    for i in range(n_const):
-        out[k + i] = const_index[i]
+    out[1] = n_events
+    out[2] = obj_index.shape[0]
+    out[3] = piece_assoc.shape[0]
+    out[4] = const_index.shape[0]
+    _copy_into(out, seg[0], obj_offsets)
+    _copy_into(out, seg[1], obj_index)
+    _copy_into(out, seg[2], piece_offsets[:obj_index.shape[0] + 1])
+    _copy_into(out, seg[3], piece_assoc)
+    _copy_into(out, seg[4], const_offsets[:piece_assoc.shape[0] + 1])
+    _copy_into(out, seg[5], const_kind)
+    _copy_into(out, seg[6], const_index)
     return out
 
 
@@ -640,12 +655,9 @@ def unpack_fragments(packed, n_fragments):
     n_const = 0
     pos = 0
     for f in range(n_fragments):
-        n_sel = packed[pos + 1]
-        n_piece = packed[pos + 2]
-        n_c = packed[pos + 3]
-        n_pieces += n_piece
-        n_const += n_c
-        pos += 4 + 2 * n_sel + 1 + 2 * n_piece + 1 + 2 * n_c
+        n_pieces += packed[pos + 3]
+        n_const += packed[pos + 4]
+        pos += fragment_segments(packed[pos + 1], packed[pos + 2], packed[pos + 3], packed[pos + 4])[7]
     p_frag = np.empty(n_pieces, dtype=np.int64)
     p_type = np.empty(n_pieces, dtype=np.uint8)
     p_obj = np.empty(n_pieces, dtype=np.int32)
@@ -659,29 +671,24 @@ def unpack_fragments(packed, n_fragments):
     c = 0
     for f in range(n_fragments):
         obj_type = packed[pos]
-        n_sel = packed[pos + 1]
-        n_piece = packed[pos + 2]
-        n_c = packed[pos + 3]
-        o_idx = pos + 4
-        o_poff = o_idx + n_sel
-        o_assoc = o_poff + n_sel + 1
-        o_coff = o_assoc + n_piece
-        o_kind = o_coff + n_piece + 1
-        o_cidx = o_kind + n_c
+        n_sel = packed[pos + 2]
+        n_piece = packed[pos + 3]
+        n_c = packed[pos + 4]
+        seg = pos + fragment_segments(packed[pos + 1], n_sel, n_piece, n_c)
         for s in range(n_sel):
-            for q in range(packed[o_poff + s], packed[o_poff + s + 1]):
+            for q in range(packed[seg[2] + s], packed[seg[2] + s + 1]):
                 p_frag[p + q] = f
                 p_type[p + q] = obj_type
-                p_obj[p + q] = packed[o_idx + s]
+                p_obj[p + q] = packed[seg[1] + s]
         for q in range(n_piece):
-            p_assoc[p + q] = packed[o_assoc + q]
-            p_const[p + q + 1] = packed[o_coff + q + 1] + c
+            p_assoc[p + q] = packed[seg[3] + q]
+            p_const[p + q + 1] = packed[seg[4] + q + 1] + c
         for k in range(n_c):
-            c_kind[c + k] = packed[o_kind + k]
-            c_index[c + k] = packed[o_cidx + k]
+            c_kind[c + k] = packed[seg[5] + k]
+            c_index[c + k] = packed[seg[6] + k]
         p += n_piece
         c += n_c
-        pos = o_cidx + n_c
+        pos = seg[7]
     return p_frag, p_type, p_obj, p_assoc, p_const, c_kind, c_index
 
 

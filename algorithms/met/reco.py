@@ -54,8 +54,6 @@ DEFAULT_JET_COLLECTION = "AntiKt4EMPFlow"
 SOURCE_SOFT_CLUS_CORE = Source.soft_event() | Source.cluster_lc()
 SOURCE_PV_SOFT_TRK_CORE = Source.soft_event() | Source.track()
 
-_FRAGMENT_COLUMNS = ("obj_offsets", "obj_index", "piece_offsets", "piece_assoc", "const_offsets",
-                     "const_kind", "const_index")
 
 
 def _freeze_arrays(obj: Any, names: tuple[str, ...]) -> None:
@@ -102,51 +100,71 @@ class JetAssociations:
         return self
 
 
+def _fragment_column(i: int, name: str) -> property:
+    def column(self: "ObjectAssociations") -> np.ndarray:
+        return self._columns()[i]
+    column.__name__ = name
+    return property(column, doc=f"{name} (int64 view of ``packed``)")
+
+
 @dataclass(frozen=True, eq=False)
 class ObjectAssociations:
     """Output of one object associator: its selected objects split into per-association pieces.
 
     Selected objects of event ``i`` are ``obj_offsets[i]:obj_offsets[i+1]`` (descending pT),
     ``obj_index`` event-local. Object ``s`` owns pieces ``piece_offsets[s]:piece_offsets[s+1]``,
-    each going to association ``piece_assoc`` (block-global, increasing) with constituents
-    ``const_offsets[p]:const_offsets[p+1]`` of kind ``const_kind`` (0 signal, 1 track) and
-    block-global ``const_index``.
+    each going to association ``piece_assoc`` (block-global; increasing within an object) with
+    constituents ``const_offsets[p]:const_offsets[p+1]`` of kind ``const_kind`` (0 signal, 1 track)
+    and block-global ``const_index``. The columns are int64 views of one buffer, ``packed``
+    (``_reco_kernels.pack_fragment`` layout): an associator returns and freezes one array, and the
+    map builder and the soft associator hand all fragments to their kernel as one concatenation.
     """
 
     container_key: str
     object_type: int
     jet_collection: str
     pflow: bool
-    obj_offsets: np.ndarray
-    obj_index: np.ndarray
-    piece_offsets: np.ndarray
-    piece_assoc: np.ndarray
-    const_offsets: np.ndarray
-    const_kind: np.ndarray
-    const_index: np.ndarray
-    #: the columns above in one int64 buffer (``_reco_kernels.pack_fragment``), which the map
-    #: builder and the soft associator concatenate; None: packed when needed
-    packed: np.ndarray | None = None
+    packed: np.ndarray
+
+    @classmethod
+    def from_columns(cls, container_key: str, object_type: int, jet_collection: str, pflow: bool, *,
+                     obj_offsets: Any, obj_index: Any, piece_offsets: Any, piece_assoc: Any,
+                     const_offsets: Any, const_kind: Any, const_index: Any) -> "ObjectAssociations":
+        """A fragment from its columns (see the class docstring)."""
+        cols = [np.ascontiguousarray(c, dtype=np.int64) for c in (
+            obj_offsets, obj_index, piece_offsets, piece_assoc, const_offsets, const_kind, const_index)]
+        if cols[2].shape[0] != cols[1].shape[0] + 1 or cols[4].shape[0] != cols[3].shape[0] + 1 or \
+                cols[5].shape[0] != cols[6].shape[0] or cols[0].shape[0] < 1 or \
+                cols[0][-1] != cols[1].shape[0]:
+            raise SchemaError(f"object associations of {container_key!r}: inconsistent column lengths",
+                              key=container_key)
+        return cls(container_key=container_key, object_type=int(object_type), jet_collection=jet_collection,
+                   pflow=pflow, packed=kern.pack_fragment(int(object_type), *cols))
+
+    def _columns(self) -> list[np.ndarray]:
+        p = self.packed
+        n_events, n_sel, n_piece, n_const = p[1:kern.FRAGMENT_HEADER].tolist()
+        seg = kern.fragment_segments(n_events, n_sel, n_piece, n_const).tolist()
+        return [p[seg[i]:seg[i + 1]] for i in range(7)]
+
+    obj_offsets = _fragment_column(0, "obj_offsets")
+    obj_index = _fragment_column(1, "obj_index")
+    piece_offsets = _fragment_column(2, "piece_offsets")
+    piece_assoc = _fragment_column(3, "piece_assoc")
+    const_offsets = _fragment_column(4, "const_offsets")
+    const_kind = _fragment_column(5, "const_kind")
+    const_index = _fragment_column(6, "const_index")
 
     @property
     def n_events(self) -> int:
-        return self.obj_offsets.shape[0] - 1
-
-    def packed_columns(self) -> np.ndarray:
-        """The fragment as one int64 buffer (``_reco_kernels.pack_fragment`` layout)."""
-        if self.packed is not None:
-            return self.packed
-        return kern.pack_fragment(int(self.object_type), self.obj_index, self.piece_offsets, self.piece_assoc,
-                                  self.const_offsets, self.const_kind, self.const_index)
+        return int(self.packed[1])
 
     @property
     def n_objects(self) -> int:
-        return int(self.obj_offsets[-1])
+        return int(self.packed[2])
 
     def freeze(self) -> "ObjectAssociations":
-        _freeze_arrays(self, _FRAGMENT_COLUMNS)
-        if self.packed is not None:
-            self.packed.setflags(write=False)
+        self.packed.setflags(write=False)
         return self
 
 
@@ -368,8 +386,7 @@ class METObjectAssociator(_ResolvedConfig, Algorithm):
             trk_offsets, trk_values, trk_single = _links(objects, trk_links, objects_key)
         if cal_offsets is _NO_OFFSETS:   # a single cluster / PFO link per object
             cal_offsets, cal_values = _list_column(objects, cal_links, objects_key)
-        (status, ev, obj, sel_offsets, obj_local, piece_offsets, piece_assoc, const_offsets, const_kind,
-         const_index, packed) = kern.object_associations(
+        status, ev, obj, packed = kern.object_associations(
             objects.offsets, px, py, min_pt, cal_offsets, cal_values, trk_offsets, trk_values, trk_single,
             signals.offsets, _column(signals, "e", signals_key), _signal_track_links(signals, pflow, signals_key),
             tracks.offsets, jet_assoc.track_accepted, jet_assoc.signal_assoc, jet_assoc.track_assoc,
@@ -379,11 +396,7 @@ class METObjectAssociator(_ResolvedConfig, Algorithm):
                             f"{signals_key!r}/{tracks_key!r}", key=objects_key,
                             event=_event_number(ctx, ev))
         return ObjectAssociations(container_key=objects_key, object_type=object_type,
-                                  jet_collection=jet_assoc.jet_collection, pflow=pflow,
-                                  obj_offsets=sel_offsets, obj_index=obj_local,
-                                  piece_offsets=piece_offsets, piece_assoc=piece_assoc,
-                                  const_offsets=const_offsets, const_kind=const_kind,
-                                  const_index=const_index, packed=packed)
+                                  jet_collection=jet_assoc.jet_collection, pflow=pflow, packed=packed)
 
 
 class METElectronAssociator(METObjectAssociator):
@@ -435,6 +448,12 @@ _DEFAULT_FRAGMENTS = tuple(K.met_object_assoc_key(DEFAULT_JET_COLLECTION, cls.de
 
 def _check_fragments(owner: str, jet_assoc: JetAssociations, fragments: list,
                      fragment_keys: tuple[str, ...]) -> None:
+    n_events, pflow = jet_assoc.n_events, jet_assoc.pflow
+    for frag in fragments:
+        if type(frag) is not ObjectAssociations or frag.packed[1] != n_events or frag.pflow != pflow:
+            break
+    else:
+        return
     for key, frag in zip(fragment_keys, fragments):
         if not isinstance(frag, ObjectAssociations):
             raise TypeError(f"{owner}: fragment {key!r} must be an ObjectAssociations, "
@@ -509,8 +528,8 @@ def _raise_piece_range(owner: str, out: tuple, jet_assoc: JetAssociations, fragm
 def _packed(fragments: list[ObjectAssociations]) -> np.ndarray:
     """The fragments' packed columns, concatenated (fragment order)."""
     if len(fragments) == 1:
-        return fragments[0].packed_columns()
-    return np.concatenate([f.packed_columns() for f in fragments]) if fragments else _NO_PACKED
+        return fragments[0].packed
+    return np.concatenate([f.packed for f in fragments]) if fragments else _NO_PACKED
 
 
 _NO_PACKED = np.zeros(0, dtype=np.int64)
