@@ -389,7 +389,6 @@ class _SharedDrive:
                     if not self._stopping():
                         self.unwritten.extend(sched.writable())
                         self._start_blocks()
-                    self._wake()
                 while True:
                     task = None if self._stopping() else sched.take_one()
                     if task is not None:
@@ -408,6 +407,8 @@ class _SharedDrive:
                         cond.notify_all()
                         return
                     cond.wait()
+                if sched.ready:   # more than this thread takes: wake one waiter per task
+                    cond.notify(len(sched.ready))
                 if task is not None and not self.writing and self.unwritten and self.failure is None:
                     to_write = list(self.unwritten)
                     self.unwritten.clear()
@@ -433,8 +434,8 @@ class _SharedDrive:
             self._wake()
 
     def _wake(self) -> None:
-        """Wake waiting threads: one per ready task, or all when the run may end (caller holds
-        the lock); waking threads that find nothing to do costs GIL hand-offs."""
+        """After a write: wake waiting threads, one per ready task, or all when the run may end
+        (caller holds the lock); waking threads that find nothing to do costs GIL hand-offs."""
         sched = self.scheduler
         if self._stopping() or sched.done or (sched.in_flight == 0 and not self.writing):
             self.cond.notify_all()
