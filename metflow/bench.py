@@ -53,9 +53,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", default=None,
                         help="comma-separated thread counts (default 1..number of cores)")
     parser.add_argument("--batch-size", type=int, default=256, help="default batch size (256)")
-    parser.add_argument("--batch1-events", type=int, default=1024,
-                        help="events for the --batch-size 1 comparison (default 1024: a whole "
-                             "number of row groups, as every row group read is decoded whole)")
+    parser.add_argument("--batch1-events", type=int, default=None,
+                        help="events for the --batch-size 1 comparison (default: one row group; "
+                             "rounded up to whole row groups, as a row group is decoded whole)")
     parser.add_argument("--demo-events", type=int, default=4096,
                         help="events of the demo numba-kernel job scaling rows (default 4096)")
     parser.add_argument("--repeat", type=int, default=3,
@@ -372,6 +372,8 @@ def kernel_share(modules: Sequence[str], make: Callable[[], Job], options: RunOp
 
 def run_bench(args: argparse.Namespace, log: Callable[[str], None]) -> dict[str, Any]:
     threads = parse_threads(args.threads)
+    if args.batch1_events is None:
+        args.batch1_events = args.row_group_size
     for option in ("events", "batch_size", "batch1_events", "demo_events", "repeat", "row_group_size"):
         if getattr(args, option) < 1:
             raise ConfigurationError(f"--{option.replace('_', '-')} must be >= 1, got "
@@ -432,7 +434,8 @@ def _run_in(workdir: str, args: argparse.Namespace, threads: list[int],
                               lambda: rebuild_job(reco_out, reco_keys), opts(t)))
             cases.append(Case(Row("full chain (reco + rebuild)", t, bs, n),
                               lambda: rebuild_job(raw, keys), opts(t)))
-    n1 = min(args.batch1_events, n)
+    rg = args.row_group_size
+    n1 = min(-(-args.batch1_events // rg) * rg, n)   # whole row groups
     cases.append(Case(Row("reco chain", 1, 1, n1), lambda: reco_job(raw, keys), opts(1, 1, n1)))
     executions = OVERHEAD_BLOCKS * OVERHEAD_LAYERS * OVERHEAD_WIDTH
     for t in threads:

@@ -21,7 +21,7 @@ from metflow.framework import RunOptions, run_job
 
 N_EVENTS = 2048
 BATCH = 256
-BATCH1_EVENTS = 256
+BATCH1_EVENTS = 1024   # one row group: a row group is decoded whole
 ROUNDS = 3
 
 
