@@ -574,7 +574,17 @@ class Container:
         lo, hi = int(offsets[0]), int(offsets[-1])
         cols = {}
         for name, c in self.columns.items():
-            cols[name] = c[lo:hi] if c.__class__ is np.ndarray else c.slice(lo, hi)
+            if c.__class__ is np.ndarray:
+                cols[name] = c[lo:hi]
+            else:   # ListColumn.slice, inlined (this runs per column and block)
+                sub = c.offsets[lo:hi + 1]
+                first = sub[0]
+                lists = ListColumn.__new__(ListColumn)
+                lists.offsets = sub - first
+                lists.values = c.values[first:sub[-1]]
+                if self._frozen:
+                    lists.offsets.flags.writeable = False
+                cols[name] = lists
         out = Container.__new__(Container)
         out.schema = self.schema
         out.key = self.key

@@ -199,7 +199,8 @@ class ParquetSource(Source):
                 entry = self._new_entry(key)
                 if self.read_ahead:
                     self._queue_ahead(key)
-        self._work(key, entry)
+        if entry.pending:   # re-checked under the lock by _work
+            self._work(key, entry)
         if not entry.ready.is_set():
             self._help(key, entry)
             entry.ready.wait()

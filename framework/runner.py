@@ -25,6 +25,9 @@ from .scheduler import (READ, Completion, FailedBlock, Scheduler, SerialExecutor
                         ThreadPoolExecutor, drive)
 
 
+_MISSING = object()
+
+
 @dataclass
 class RunOptions:
     """Execution settings (command-line flags of `metflow run`)."""
@@ -203,13 +206,18 @@ def run_job(job: Job, options: RunOptions, stream: TextIO | None = None) -> RunR
             opened.append(sink)
         executor = SerialExecutor() if threads == 1 else ThreadPoolExecutor(threads)
 
+        sink_keys = [(sink, sink.keys()) for sink in job.sinks]
+
         def write_block(block: int, ctx: Any) -> None:
             first, n = blocks[block]
             if ctx is not None:
                 data = {}
-                for sink in job.sinks:
-                    for key in sink.keys():
-                        data[key] = ctx.store.retrieve(key, f"sink {sink.name}", ctx.events)
+                stored = ctx.store._data
+                for sink, keys in sink_keys:
+                    for key in keys:
+                        obj = stored.get(key, _MISSING)
+                        data[key] = obj if obj is not _MISSING else ctx.store.retrieve(
+                            key, f"sink {sink.name}", ctx.events)   # raises, naming the key
                     try:
                         sink.write(first, n, data)
                     except MetflowError:
