@@ -277,18 +277,20 @@ class Scheduler:
 
 
 # executors -------------------------------------------------------------------------------
-def _run_task(task: Task) -> Completion:
+def _run_task(task: Task, thread: str | None = None) -> Completion:
     start = time.perf_counter_ns()
     error = None
     try:
         task.run()
     except BaseException as exc:  # noqa: BLE001 - handed to the scheduler with its traceback
         error = exc
-    return Completion(task, error, start, time.perf_counter_ns(), threading.current_thread().name)
+    return Completion(task, error, start, time.perf_counter_ns(),
+                      thread or threading.current_thread().name)
 
 
 class SerialExecutor:
-    """Runs each task on the driver thread, in submission order."""
+    """Runs each task on the driver thread: `submit`/`wait` in submission order, or `drive`,
+    which takes the oldest ready task after each completion (no queue in between)."""
 
     n_threads = 1
 
@@ -300,6 +302,26 @@ class SerialExecutor:
 
     def wait(self) -> Completion:
         return _run_task(self._queue.popleft())
+
+    def drive(self, scheduler: Scheduler,
+              on_block: Callable[[int, EventContext | None], None],
+              on_completion: Callable[[Completion], None] | None = None) -> None:
+        thread = threading.current_thread().name
+        scheduler.start_blocks()
+        while not scheduler.done:
+            task = scheduler.take_one()
+            if task is None:
+                raise RuntimeError("scheduler stalled: nothing in flight and blocks remain")
+            completion = _run_task(task, thread)
+            scheduler.complete(completion)
+            if on_completion is not None:
+                on_completion(completion)
+            if scheduler.error is None:
+                for block, ctx in scheduler.writable():
+                    on_block(block, ctx)
+                scheduler.start_blocks()
+        if scheduler.error is not None:
+            raise scheduler.error
 
     def shutdown(self) -> None:
         self._queue.clear()
@@ -374,6 +396,7 @@ class _SharedDrive:
     def loop(self) -> None:
         """Record the last completion, take a task, run it; until the run is done or stopped."""
         sched, cond = self.scheduler, self.cond
+        thread = threading.current_thread().name
         completion: Completion | None = None
         while True:
             to_write: list[tuple[int, EventContext | None]] = []
@@ -416,7 +439,7 @@ class _SharedDrive:
             if to_write:
                 self._write(to_write)
             if task is not None:
-                completion = _run_task(task)
+                completion = _run_task(task, thread)
 
     def _write(self, blocks: list[tuple[int, EventContext | None]]) -> None:
         """Hand blocks to `on_block` in order (only one thread at a time gets here)."""

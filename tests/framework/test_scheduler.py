@@ -173,3 +173,27 @@ def test_thread_pool_bounds_blocks_waiting_for_an_earlier_one():
     assert seen == list(range(40))
     marker = next(i for i, s in enumerate(started) if isinstance(s, tuple))
     assert 1 <= started[marker][1] <= 4 + 1   # finished-unwritten + the slot still in flight
+
+
+def test_drive_with_an_executor_that_only_submits_and_waits():
+    """Executors without their own `drive` are driven by `submit`/`wait` (the generic loop)."""
+
+    class QueueOnly:
+        def __init__(self):
+            self.inner = SerialExecutor()
+            self.submitted = 0
+
+        def submit(self, task):
+            self.submitted += 1
+            self.inner.submit(task)
+
+        def wait(self):
+            return self.inner.wait()
+
+    source = CountingSource(6)
+    graph = DataFlowGraph.build(diamond(), source.keys())
+    sched = Scheduler(graph, source, [(i, 1) for i in range(6)], [], n_slots=2)
+    seen, executor = [], QueueOnly()
+    drive(sched, executor, lambda block, ctx: seen.append((block, ctx.store.retrieve("Sum", "test").tolist())))
+    assert seen == [(i, [2 * i + 11]) for i in range(6)]
+    assert executor.submitted == 6 * 4          # read + three algorithms per block
