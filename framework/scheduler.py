@@ -378,7 +378,7 @@ class _SharedDrive:
         self.on_block = on_block
         self.on_completion = on_completion
         self.max_unwritten = max_unwritten
-        self.cond = threading.Condition()
+        self.cond = threading.Condition(threading.Lock())
         self.unwritten: deque[tuple[int, EventContext | None]] = deque()
         self.writing = 0              # blocks taken by the thread now writing
         self.failure: BaseException | None = None
