@@ -162,3 +162,30 @@ def test_corrupt_row_group_names_file_column_and_row_group(tmp_path, threads):
                      RunOptions(batch_size=250, threads=threads, on_error="skip", progress=False))
     assert sorted((f.first, f.n_events) for f in result.failed) == [(2000 + 250 * i, 250) for i in range(4)]
     assert sink.values("Numbers").tolist() == [*range(2000), *range(3000, 4000)]
+
+
+def test_threads_waiting_for_a_row_group_decode_its_other_columns(tmp_path):
+    """Column-parallel decoding on the job's threads: the thread that needs a row group and the
+    threads waiting for it each take unread columns (no background threads)."""
+    import threading
+    import time
+
+    path = str(tmp_path / "wide.parquet")
+    columns = {f"C{i}": pa.array(np.arange(64) * (i + 1), pa.int64()) for i in range(4)}
+    pq.write_table(pa.table(columns), path, row_group_size=64)
+    decoded_by = {}
+
+    def slow_decode(key, array):   # sliceable: each column is decoded once, for the row group
+        time.sleep(0.3)
+        decoded_by.setdefault(key, []).append(threading.current_thread().name)
+        return Sliceable(array.to_numpy())
+
+    source = ParquetSource([path], decode=slow_decode)
+    assert source.read_ahead == 0 and not source.arrow_threads
+    sink = Recorder(list(columns))
+    run_job(Job(source=source, sinks=[sink]), RunOptions(batch_size=32, threads=2, progress=False))
+    for i, key in enumerate(columns):
+        assert np.concatenate([b[2][key] for b in sink.blocks]).tolist() == (np.arange(64) * (i + 1)).tolist()
+    assert all(len(threads) == 1 for threads in decoded_by.values())   # each column once
+    assert len({t for threads in decoded_by.values() for t in threads}) == 2   # by both threads
+    assert threading.active_count() == 1                   # nothing left running
