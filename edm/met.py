@@ -414,14 +414,15 @@ class MissingETContainer:
 
     @classmethod
     def _trusted(cls, names: tuple[str, ...], sources: np.ndarray, mpx: np.ndarray, mpy: np.ndarray,
-                 sumet: np.ndarray, *, key: str | None = None) -> "MissingETContainer":
+                 sumet: np.ndarray, *, key: str | None = None, frozen: bool = False) -> "MissingETContainer":
         """A container from values already in its layout (unique ``names``, ``sources`` uint64
         [n_terms], C-contiguous float32 [n_events, n_terms] arrays), e.g. a kernel's output:
-        nothing is converted or checked. Producers call this per block, users the constructor."""
+        nothing is converted or checked. Producers call this per block, users the constructor.
+        ``frozen``: every array is already read-only (no flags to set when the store freezes it)."""
         out = cls.__new__(cls)
         out.key, out.names, out.sources = key, names, sources
         out.mpx, out.mpy, out.sumet = mpx, mpy, sumet
-        out._frozen = False
+        out._frozen = frozen
         return out
 
     # -- construction ------------------------------------------------------------------------
@@ -781,6 +782,23 @@ class MissingETAssociationMap:
         self._frozen = False
         if not ok:   # the Python checks name the first problem
             self._check_structure()
+
+    @classmethod
+    def _trusted(cls, container_keys: tuple[str, ...], values: Sequence[np.ndarray], *,
+                 jet_key: str | None = None, key: str | None = None) -> "MissingETAssociationMap":
+        """A frozen map from arrays already in its layout, e.g. a kernel's output: ``values`` in
+        ``MAP_ARRAY_NAMES`` order, each a read-only C-contiguous 1-d array of its dtype, the
+        structure valid. Nothing is converted or checked (producers call this per block, users the
+        constructor)."""
+        out = cls.__new__(cls)
+        attrs = out.__dict__
+        attrs.update(zip(MAP_ARRAY_NAMES, values))
+        attrs["key"] = key
+        attrs["jet_key"] = jet_key
+        attrs["container_keys"] = container_keys
+        attrs["_cache"] = {}
+        attrs["_frozen"] = True
+        return out
 
     # -- structure ---------------------------------------------------------------------------
     def _check_structure(self) -> None:

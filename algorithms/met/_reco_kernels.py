@@ -21,6 +21,7 @@ OK = 0
 ERR_LINK_RANGE = 1  # a link points outside its target container (event-local)
 ERR_SHARED_CONSTITUENT = 2  # a constituent belongs to two jets
 ERR_TOO_MANY_OBJECTS = 3  # more than 64 objects in one association
+ERR_INPUTS = 4  # inputs of different blocks (event or object counts differ); the caller names them
 
 MAX_OBJECTS_PER_ASSOCIATION = 64
 
@@ -536,7 +537,12 @@ def jet_associations(jet_offsets, const_offsets, const_values, ghost_offsets, gh
                      trk_vertex, trk_passes_quality, pv_offsets, pv_z, pv_is_hard_scatter,
                      min_pt, max_abs_eta, max_z0_sin_theta, max_d0, pflow):
     """accept_tracks + build_jet_associations in one call; returns the latter's tuple plus the
-    accepted-track mask."""
+    accepted-track mask. Status ERR_INPUTS: the containers cover different numbers of events."""
+    n = jet_offsets.shape[0]
+    if sig_offsets.shape[0] != n or trk_offsets.shape[0] != n or pv_offsets.shape[0] != n:
+        z32 = np.zeros(0, dtype=np.int32)
+        return (ERR_INPUTS, -1, -1, np.zeros(1, dtype=np.int64), z32, z32, z32, np.zeros(0, dtype=np.bool_),
+                np.zeros((5, 0), dtype=np.float64))
     accepted = accept_tracks(trk_offsets, trk_px, trk_py, trk_pz, trk_z0, trk_d0, trk_vertex,
                              trk_passes_quality, pv_offsets, pv_z, pv_is_hard_scatter,
                              min_pt, max_abs_eta, max_z0_sin_theta, max_d0)
@@ -570,7 +576,14 @@ def object_associations(obj_offsets, px, py, min_pt, cal_link_offsets, cal_link_
     ``trk_link_values`` and ``trk_link_offsets`` is ignored. In PFlow mode the track links are not read.
     Returns (status, bad_event, bad_object, packed) with the result packed by :func:`pack_fragment`
     (the selected objects' offsets per event and event-local indices, then the pieces).
+    Status ERR_INPUTS: the inputs cover different numbers of events, or the jet associations were
+    built from other signals / tracks.
     """
+    n = assoc_offsets.shape[0]
+    if obj_offsets.shape[0] != n or sig_offsets.shape[0] != n or trk_offsets.shape[0] != n or \
+            sig_assoc.shape[0] != sig_offsets[n - 1] or trk_assoc.shape[0] != trk_offsets[n - 1] or \
+            track_accepted.shape[0] != trk_offsets[n - 1]:
+        return ERR_INPUTS, -1, -1, np.zeros(0, dtype=np.int64)
     sel_offsets, sel_index = order_objects(obj_offsets, px, py, min_pt)
     if pflow:
         t_off = np.zeros(obj_offsets[obj_offsets.shape[0] - 1] + 1, dtype=np.int64)
@@ -693,6 +706,18 @@ def unpack_fragments(packed, n_fragments):
 
 
 @_kernel
+def _failed_map(status, bad, bad_count):
+    """:func:`association_map`'s result for a failure: the status and empty arrays."""
+    z8 = np.zeros(0, dtype=np.uint8)
+    z32 = np.zeros(0, dtype=np.int32)
+    z64 = np.zeros(0, dtype=np.int64)
+    zu = np.zeros(0, dtype=np.uint64)
+    zf = np.zeros((5, 0), dtype=np.float32)
+    return (status, bad, bad_count, np.zeros(0, dtype=np.bool_), z64, z8, z32, z8, z64, z32, z8,
+            z64, zu, zf, z64, zu, zf, zf)
+
+
+@_kernel
 def _rows_f32(a):
     out = np.empty(a.shape, dtype=np.float32)
     for w in range(a.shape[0]):
@@ -702,21 +727,43 @@ def _rows_f32(a):
 
 
 @_kernel
-def association_map(assoc_offsets, jet_index, jettrk, packed, frag_container,
-                    sig_offsets, sig_px, sig_py, sig_pz, sig_e, sig_track, sig_type_bit,
+def inputs_match(assoc_offsets, sig_assoc, trk_assoc, sig_offsets, trk_offsets, packed, n_fragments):
+    """Whether the jet associations (``assoc_offsets``, ``sig_assoc``, ``trk_assoc``), the signals,
+    the tracks and the packed fragments cover the same events and objects."""
+    n = assoc_offsets.shape[0]
+    if sig_offsets.shape[0] != n or trk_offsets.shape[0] != n or sig_assoc.shape[0] != sig_offsets[n - 1] \
+            or trk_assoc.shape[0] != trk_offsets[n - 1]:
+        return False
+    pos = 0
+    for f in range(n_fragments):
+        if pos + FRAGMENT_HEADER > packed.shape[0] or packed[pos + 1] != n - 1:
+            return False
+        pos += fragment_segments(packed[pos + 1], packed[pos + 2], packed[pos + 3], packed[pos + 4])[7]
+    return pos == packed.shape[0]
+
+
+@_kernel
+def association_map(assoc_offsets, jet_index, jettrk, sig_assoc, trk_assoc, jet_offsets, packed,
+                    frag_container, sig_offsets, sig_px, sig_py, sig_pz, sig_e, sig_track, sig_type_bit,
                     trk_offsets, trk_px, trk_py, trk_pz, trk_e, trk_type_bit, pflow):
     """The association map of a block from the jet associations and the fragments.
 
     ``packed`` is the concatenation of the fragments' :func:`pack_fragment` buffers in fragment
     order, ``frag_container[f]`` the container id of fragment ``f``. Pieces are ordered by
     association, stably (fragment order, then object order), then :func:`identify_overlaps` runs;
-    sums come back as float32 rows.
+    sums come back as float32 rows. Status ERR_INPUTS: the inputs do not match (see
+    :func:`inputs_match`; ``jet_offsets`` are the jets', one association per jet plus misc).
     Returns (status, bad, bad_count, is_misc, obj_offsets, obj_container, obj_index, obj_type,
     ovl_offsets, ovl_index, ovl_type, cal_offsets, cal_key, cal[5, n] f32, trk_offsets, trk_key,
     trk[5, n] f32, jettrk[5, n_assoc] f32). Status ERR_TOO_MANY_OBJECTS: ``bad`` is the association,
     ``bad_count`` its number of objects; ERR_LINK_RANGE: piece ``bad`` (in fragment order) goes to
     association ``bad_count``, which does not exist.
     """
+    n_events = assoc_offsets.shape[0] - 1
+    if not inputs_match(assoc_offsets, sig_assoc, trk_assoc, sig_offsets, trk_offsets, packed,
+                        frag_container.shape[0]) or jet_offsets.shape[0] != n_events + 1 or \
+            jet_offsets[n_events] + n_events != assoc_offsets[n_events]:
+        return _failed_map(ERR_INPUTS, -1, 0)
     p_frag, p_type, p_obj, piece_assoc, p_const, const_kind, const_index = unpack_fragments(
         packed, frag_container.shape[0])
     n_assoc = assoc_offsets[assoc_offsets.shape[0] - 1]
@@ -744,13 +791,7 @@ def association_map(assoc_offsets, jet_index, jettrk, packed, frag_container,
                 break
             max_ovl += c * (c - 1)
     if status != OK:
-        z8 = np.zeros(0, dtype=np.uint8)
-        z32 = np.zeros(0, dtype=np.int32)
-        z64 = np.zeros(0, dtype=np.int64)
-        zu = np.zeros(0, dtype=np.uint64)
-        zf = np.zeros((5, 0), dtype=np.float32)
-        return (status, bad, bad_count, np.zeros(0, dtype=np.bool_), z64, z8, z32, z8, z64, z32, z8,
-                z64, zu, zf, z64, zu, zf, zf)
+        return _failed_map(status, bad, bad_count)
     p_cont = np.empty(n_pieces, dtype=np.uint8)
     for p in range(n_pieces):
         p_cont[p] = frag_container[p_frag[p]]
@@ -784,19 +825,20 @@ def association_map(assoc_offsets, jet_index, jettrk, packed, frag_container,
 
 @_kernel
 def soft_core_f32(sig_offsets, sig_px, sig_py, sig_e, sig_track, trk_offsets, trk_px, trk_py,
-                  track_accepted, sig_assoc, trk_assoc, packed, n_fragments, pflow):
+                  track_accepted, sig_assoc, trk_assoc, assoc_offsets, packed, n_fragments, pflow):
     """:func:`soft_core` on the constituents of the packed fragments (see :func:`association_map`)
-    with the sums as float32 (mpx, mpy, sumet), each [n_events, 2 terms]."""
+    with the sums as float32 [3 (mpx, mpy, sumet), n_events, 2 terms]; None when the inputs do
+    not match (:func:`inputs_match`, and ``track_accepted`` one per track)."""
+    if not inputs_match(assoc_offsets, sig_assoc, trk_assoc, sig_offsets, trk_offsets, packed, n_fragments) \
+            or track_accepted.shape[0] != trk_assoc.shape[0]:
+        return None
     _, _, _, _, _, misc_kind, misc_index = unpack_fragments(packed, n_fragments)
     soft, _, _ = soft_core(sig_offsets, sig_px, sig_py, sig_e, sig_track, trk_offsets, trk_px, trk_py,
                            track_accepted, sig_assoc, trk_assoc, misc_kind, misc_index, pflow)
     n = soft.shape[0]
-    mpx = np.empty((n, 2), dtype=np.float32)
-    mpy = np.empty((n, 2), dtype=np.float32)
-    sumet = np.empty((n, 2), dtype=np.float32)
+    out = np.empty((3, n, 2), dtype=np.float32)
     for ev in range(n):
         for t in range(2):
-            mpx[ev, t] = np.float32(soft[ev, t, 0])
-            mpy[ev, t] = np.float32(soft[ev, t, 1])
-            sumet[ev, t] = np.float32(soft[ev, t, 2])
-    return mpx, mpy, sumet
+            for w in range(3):
+                out[w, ev, t] = np.float32(soft[ev, t, w])
+    return out

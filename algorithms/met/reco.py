@@ -61,6 +61,16 @@ def _freeze_arrays(obj: Any, names: tuple[str, ...]) -> None:
         getattr(obj, name).setflags(write=False)
 
 
+def _frozen_new(cls: type, fields: dict[str, Any]) -> Any:
+    """An instance of the frozen dataclass ``cls`` from its fields, marked frozen: the producers'
+    per-block path, whose arrays are fresh and already set read-only (skips the dataclass
+    ``__init__`` and a second freeze)."""
+    out = object.__new__(cls)
+    out.__dict__.update(fields)
+    out.__dict__["_frozen"] = True
+    return out
+
+
 @dataclass(frozen=True, eq=False)
 class JetAssociations:
     """Output of :class:`METJetAssocTool` for one block: associations and the constituent cache.
@@ -96,7 +106,9 @@ class JetAssociations:
         return self.jet_index < 0
 
     def freeze(self) -> "JetAssociations":
-        _freeze_arrays(self, self._ARRAYS)
+        if not self.__dict__.get("_frozen"):
+            _freeze_arrays(self, self._ARRAYS)
+            self.__dict__["_frozen"] = True
         return self
 
 
@@ -166,6 +178,14 @@ class ObjectAssociations:
     def freeze(self) -> "ObjectAssociations":
         self.packed.setflags(write=False)
         return self
+
+    @classmethod
+    def _make(cls, container_key: str, object_type: int, jet_collection: str, pflow: bool,
+              packed: np.ndarray) -> "ObjectAssociations":
+        """A frozen fragment from a kernel's fresh ``packed`` buffer (the associators' per-block path)."""
+        packed.setflags(write=False)
+        return _frozen_new(cls, {"container_key": container_key, "object_type": object_type,
+                                 "jet_collection": jet_collection, "pflow": pflow, "packed": packed})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -309,6 +329,32 @@ class METJetAssocTool(_ResolvedConfig, Algorithm):
                 self.track_min_pt, self.track_max_abs_eta, self.track_max_z0_sin_theta, self.track_max_d0)
 
     def compute(self, jets, signals, tracks, vertices, ctx=None):
+        config = self._config()
+        pflow = config[5]
+        try:   # the common case: columns straight from the containers, sizes checked by the kernel
+            jet_cols, trk_cols, pv_cols = jets.columns, tracks.columns, vertices.columns
+            const, ghost = jet_cols["constituents"], jet_cols["ghost_tracks"]
+            out = kern.jet_associations(
+                jets.offsets, const.offsets, const.values, ghost.offsets, ghost.values, signals.offsets,
+                signals.columns["track"] if pflow else _NO_LINKS, tracks.offsets, trk_cols["px"],
+                trk_cols["py"], trk_cols["pz"], trk_cols["e"], trk_cols["z0"], trk_cols["d0"],
+                trk_cols["vertex"], trk_cols["passes_quality"], vertices.offsets, pv_cols["z"],
+                pv_cols["is_hard_scatter"], config[6], config[7], config[8], config[9], pflow)
+        except (AttributeError, KeyError, TypeError):   # the checked path names the problem
+            return self._compute_checked(jets, signals, tracks, vertices, ctx)
+        if out[0] != kern.OK:
+            return self._compute_checked(jets, signals, tracks, vertices, ctx)
+        arrays = out[3:]
+        for a in arrays:
+            a.setflags(write=False)
+        assoc_offsets, jet_index, sig_assoc, trk_assoc, accepted, jettrk = arrays
+        return _frozen_new(JetAssociations, {
+            "jet_collection": config[4], "pflow": pflow, "signals_key": config[1],
+            "assoc_offsets": assoc_offsets, "jet_index": jet_index, "signal_assoc": sig_assoc,
+            "track_assoc": trk_assoc, "track_accepted": accepted, "jettrk": jettrk})
+
+    def _compute_checked(self, jets, signals, tracks, vertices, ctx):
+        """compute() with every input checked in Python first, so that a failure names its cause."""
         (jets_key, signals_key, tracks_key, vertices_key, jet_collection, pflow, min_pt, max_abs_eta,
          max_z0_sin_theta, max_d0) = self._config()
         if not jets.n_events == signals.n_events == tracks.n_events == vertices.n_events:
@@ -335,6 +381,8 @@ class METJetAssocTool(_ResolvedConfig, Algorithm):
             raise MapConsistencyError(f"{self.name}: jet {jet} shares a constituent or selected "
                                       f"ghost track with an earlier jet", key=jets_key,
                                       event=_event_number(ctx, ev))
+        if status != kern.OK:
+            raise SchemaError(f"{self.name}: inputs do not match (kernel status {status})", key=jets_key)
         return JetAssociations(jet_collection=jet_collection, pflow=pflow, signals_key=signals_key,
                                assoc_offsets=assoc_offsets, jet_index=jet_index, signal_assoc=sig_assoc,
                                track_assoc=trk_assoc, track_accepted=accepted, jettrk=jettrk)
@@ -372,6 +420,35 @@ class METObjectAssociator(_ResolvedConfig, Algorithm):
                 int(self.object_type))
 
     def compute(self, objects, signals, tracks, jet_assoc, ctx=None):
+        config = self._config()
+        pflow = config[3]
+        try:   # the common case: columns straight from the containers, sizes checked by the kernel
+            if jet_assoc.__class__ is not JetAssociations or jet_assoc.pflow != pflow:
+                raise TypeError
+            cols = objects.columns
+            cal = cols[config[5]]
+            if pflow:
+                trk_offsets, trk_values, trk_single = _NO_OFFSETS, _NO_LINKS, False
+            else:
+                trk = cols[config[6]]
+                if trk.__class__ is np.ndarray:
+                    trk_offsets, trk_values, trk_single = _NO_OFFSETS, trk, True
+                else:
+                    trk_offsets, trk_values, trk_single = trk.offsets, trk.values, False
+            sig_cols = signals.columns
+            status, _, _, packed = kern.object_associations(
+                objects.offsets, cols["px"], cols["py"], config[4], cal.offsets, cal.values, trk_offsets,
+                trk_values, trk_single, signals.offsets, sig_cols["e"], sig_cols["track"] if pflow else _NO_LINKS,
+                tracks.offsets, jet_assoc.track_accepted, jet_assoc.signal_assoc, jet_assoc.track_assoc,
+                jet_assoc.assoc_offsets, pflow, config[7])
+        except (AttributeError, KeyError, TypeError):   # the checked path names the problem
+            return self._compute_checked(objects, signals, tracks, jet_assoc, ctx)
+        if status != kern.OK:
+            return self._compute_checked(objects, signals, tracks, jet_assoc, ctx)
+        return ObjectAssociations._make(config[0], config[7], jet_assoc.jet_collection, pflow, packed)
+
+    def _compute_checked(self, objects, signals, tracks, jet_assoc, ctx):
+        """compute() with every input checked in Python first, so that a failure names its cause."""
         (objects_key, signals_key, tracks_key, pflow, min_pt, cal_links, trk_links,
          object_type) = self._config()
         if not objects.n_events == signals.n_events == tracks.n_events == jet_assoc.n_events:
@@ -395,6 +472,8 @@ class METObjectAssociator(_ResolvedConfig, Algorithm):
             raise LinkError(f"{self.name}: object {obj} has a constituent link out of range of "
                             f"{signals_key!r}/{tracks_key!r}", key=objects_key,
                             event=_event_number(ctx, ev))
+        if status != kern.OK:
+            raise SchemaError(f"{self.name}: inputs do not match (kernel status {status})", key=objects_key)
         return ObjectAssociations(container_key=objects_key, object_type=object_type,
                                   jet_collection=jet_assoc.jet_collection, pflow=pflow, packed=packed)
 
@@ -485,6 +564,46 @@ class METAssocMapBuilder(_ResolvedConfig, Algorithm):
                 self.key("assoc_map"))
 
     def compute(self, jet_assoc, fragments, jets, signals, tracks, ctx=None):
+        if fragments.__class__ is not list or jet_assoc.__class__ is not JetAssociations or \
+                not _plain_fragments(fragments, jet_assoc.pflow):
+            return self._compute_checked(jet_assoc, fragments, jets, signals, tracks, ctx)
+        container_keys, container_ids = self._containers(fragments)
+        pflow = jet_assoc.pflow
+        try:   # the common case: sizes and counts checked by the kernel
+            sig_cols, trk_cols = signals.columns, tracks.columns
+            out = kern.association_map(
+                jet_assoc.assoc_offsets, jet_assoc.jet_index, jet_assoc.jettrk, jet_assoc.signal_assoc,
+                jet_assoc.track_assoc, jets.offsets, _packed(fragments), container_ids, signals.offsets,
+                sig_cols["px"], sig_cols["py"], sig_cols["pz"], sig_cols["e"],
+                sig_cols["track"] if pflow else _NO_LINKS, _PFO_BIT if pflow else _CLUSTER_BIT,
+                tracks.offsets, trk_cols["px"], trk_cols["py"], trk_cols["pz"], trk_cols["e"], _TRACK_BIT, pflow)
+        except (AttributeError, KeyError, TypeError):   # the checked path names the problem
+            return self._compute_checked(jet_assoc, fragments, jets, signals, tracks, ctx)
+        if out[0] != kern.OK:
+            return self._compute_checked(jet_assoc, fragments, jets, signals, tracks, ctx)
+        return _frozen_map(container_keys, jet_assoc, out, self._config())
+
+    def _containers(self, fragments: list) -> tuple[tuple[str, ...], np.ndarray]:
+        """(container keys, container id per fragment), cached per fragment key sequence (the
+        same for every block of a run)."""
+        sig = tuple(f.container_key for f in fragments)
+        cached = self.__dict__.get("_container_cache")
+        if cached is not None and cached[0] == sig:
+            return cached[1], cached[2]
+        keys: list[str] = []
+        for key in sig:
+            if key not in keys:
+                keys.append(key)
+        ids = np.array([keys.index(key) for key in sig], dtype=np.int64)
+        ids.setflags(write=False)
+        try:
+            self.__dict__["_container_cache"] = (sig, tuple(keys), ids)
+        except Exception:   # noqa: BLE001 - a locked component may refuse new attributes: just recompute
+            pass
+        return tuple(keys), ids
+
+    def _compute_checked(self, jet_assoc, fragments, jets, signals, tracks, ctx):
+        """compute() with every input checked in Python first, so that a failure names its cause."""
         fragment_keys, jets_key, signals_key, tracks_key, map_key = self._config()
         fragments = list(fragments) if isinstance(fragments, (list, tuple)) else [fragments]
         _check_jet_assoc(self.name, jet_assoc, jet_assoc.pflow, signals, tracks, signals_key, tracks_key)
@@ -500,6 +619,8 @@ class METAssocMapBuilder(_ResolvedConfig, Algorithm):
             ev = int(np.searchsorted(jet_assoc.assoc_offsets, a, side="right") - 1)
             raise TooManyObjectsError(event=_event_number(ctx, ev), jet_index=int(jet_assoc.jet_index[a]),
                                       n_objects=int(out[2]), key=map_key)
+        if out[0] != kern.OK:
+            raise SchemaError(f"{self.name}: inputs do not match (kernel status {out[0]})", key=jets_key)
         (_, _, _, is_misc, obj_offsets, obj_container, obj_index, obj_type, ovl_offsets, ovl_index, ovl_type,
          cal_offsets, cal_key, cal, trk_offsets, trk_key, trk, jettrk) = out
         return MissingETAssociationMap(
@@ -512,6 +633,33 @@ class METAssocMapBuilder(_ResolvedConfig, Algorithm):
             trk_px=trk[0], trk_py=trk[1], trk_pz=trk[2], trk_e=trk[3], trk_sumpt=trk[4],
             jettrk_px=jettrk[0], jettrk_py=jettrk[1], jettrk_pz=jettrk[2], jettrk_e=jettrk[3],
             jettrk_sumpt=jettrk[4])
+
+
+def _plain_fragments(fragments: list, pflow: bool) -> bool:
+    """Whether every fragment is an ObjectAssociations of the jet associations' mode (the kernels
+    check the rest)."""
+    for frag in fragments:
+        if frag.__class__ is not ObjectAssociations or frag.pflow != pflow:
+            return False
+    return True
+
+
+def _frozen_map(container_keys: tuple[str, ...], jet_assoc: JetAssociations, out: tuple,
+                config: tuple) -> MissingETAssociationMap:
+    """The frozen association map from :func:`kern.association_map`'s result (fresh arrays, set
+    read-only here; the float rows are views of read-only blocks)."""
+    arrays = out[3:]
+    for a in arrays:
+        a.setflags(write=False)
+    if not jet_assoc.__dict__.get("_frozen"):
+        jet_assoc.freeze()
+    (is_misc, obj_offsets, obj_container, obj_index, obj_type, ovl_offsets, ovl_index, ovl_type,
+     cal_offsets, cal_key, cal, trk_offsets, trk_key, trk, jettrk) = arrays
+    return MissingETAssociationMap._trusted(container_keys, (
+        jet_assoc.assoc_offsets, jet_assoc.jet_index, is_misc, obj_offsets, obj_container, obj_index, obj_type,
+        ovl_offsets, ovl_index, ovl_type, cal_offsets, cal_key, cal[0], cal[1], cal[2], cal[3], cal[4],
+        trk_offsets, trk_key, trk[0], trk[1], trk[2], trk[3], trk[4],
+        jettrk[0], jettrk[1], jettrk[2], jettrk[3], jettrk[4]), jet_key=config[1], key=config[4])
 
 
 def _raise_piece_range(owner: str, out: tuple, jet_assoc: JetAssociations, fragments: list,
@@ -549,8 +697,11 @@ def _map_arrays(jet_assoc: JetAssociations, fragments: list[ObjectAssociations],
             container_keys.append(frag.container_key)
         container_ids.append(container_keys.index(frag.container_key))
     pflow = jet_assoc.pflow
+    # the jets are not an input here: offsets with the association counts pass the kernel's check
+    jet_offsets = jet_assoc.assoc_offsets - np.arange(jet_assoc.assoc_offsets.shape[0], dtype=np.int64)
     out = kern.association_map(
-        jet_assoc.assoc_offsets, jet_assoc.jet_index, jet_assoc.jettrk, _packed(fragments),
+        jet_assoc.assoc_offsets, jet_assoc.jet_index, jet_assoc.jettrk, jet_assoc.signal_assoc,
+        jet_assoc.track_assoc, jet_offsets, _packed(fragments),
         np.array(container_ids, dtype=np.int64), signals.offsets, signals["px"], signals["py"],
         signals["pz"], signals["e"], _signal_track_links(signals, pflow, jet_assoc.signals_key),
         _PFO_BIT if pflow else _CLUSTER_BIT, tracks.offsets, tracks["px"], tracks["py"], tracks["pz"],
@@ -567,6 +718,9 @@ def build_map_fields(jet_assoc: JetAssociations, fragments: list[ObjectAssociati
                            tuple(f.container_key for f in fragments))
     if out[0] == kern.ERR_TOO_MANY_OBJECTS:
         return {"status": kern.ERR_TOO_MANY_OBJECTS, "bad_assoc": int(out[1]), "bad_count": int(out[2])}
+    if out[0] != kern.OK:
+        raise SchemaError("build_map_fields: the jet associations, fragments, signals and tracks "
+                          "do not match")
     (status, bad, _, is_misc, obj_offsets, obj_container, obj_index, obj_type, ovl_offsets, ovl_index,
      ovl_type, cal_offsets, cal_key, cal, trk_offsets, trk_key, trk, jettrk) = out
     fields: dict[str, Any] = {"status": status, "bad_assoc": bad, "bad_count": 0,
@@ -619,17 +773,45 @@ class METSoftAssociator(_ResolvedConfig, Algorithm):
         return fragment_keys, self.key("signals"), self.key("tracks"), self.key("core")
 
     def compute(self, jet_assoc, fragments, signals, tracks):
+        if fragments.__class__ is not list or jet_assoc.__class__ is not JetAssociations or \
+                not _plain_fragments(fragments, jet_assoc.pflow):
+            return self._compute_checked(jet_assoc, fragments, signals, tracks)
+        pflow = jet_assoc.pflow
+        try:   # the common case: sizes and counts checked by the kernel
+            sig_cols, trk_cols = signals.columns, tracks.columns
+            soft = kern.soft_core_f32(
+                signals.offsets, sig_cols["px"], sig_cols["py"], sig_cols["e"],
+                sig_cols["track"] if pflow else _NO_LINKS, tracks.offsets, trk_cols["px"], trk_cols["py"],
+                jet_assoc.track_accepted, jet_assoc.signal_assoc, jet_assoc.track_assoc, jet_assoc.assoc_offsets,
+                _packed(fragments), len(fragments), pflow)
+        except (AttributeError, KeyError, TypeError):   # the checked path names the problem
+            return self._compute_checked(jet_assoc, fragments, signals, tracks)
+        if soft is None:
+            return self._compute_checked(jet_assoc, fragments, signals, tracks)
+        return _core_container(soft, self._config()[3])
+
+    def _compute_checked(self, jet_assoc, fragments, signals, tracks):
+        """compute() with every input checked in Python first, so that a failure names its cause."""
         fragment_keys, signals_key, tracks_key, core_key = self._config()
         fragments = list(fragments) if isinstance(fragments, (list, tuple)) else [fragments]
         _check_jet_assoc(self.name, jet_assoc, jet_assoc.pflow, signals, tracks, signals_key, tracks_key)
         _check_fragments(self.name, jet_assoc, fragments, fragment_keys)
         pflow = jet_assoc.pflow
-        mpx, mpy, sumet = kern.soft_core_f32(
+        soft = kern.soft_core_f32(
             signals.offsets, signals["px"], signals["py"], signals["e"],
             _signal_track_links(signals, pflow, jet_assoc.signals_key), tracks.offsets, tracks["px"],
             tracks["py"], jet_assoc.track_accepted, jet_assoc.signal_assoc, jet_assoc.track_assoc,
-            _packed(fragments), len(fragments), pflow)
-        return MissingETContainer._trusted(_CORE_NAMES, _CORE_SOURCES, mpx, mpy, sumet, key=core_key)
+            jet_assoc.assoc_offsets, _packed(fragments), len(fragments), pflow)
+        if soft is None:
+            raise SchemaError(f"{self.name}: inputs do not match", key=core_key)
+        return _core_container(soft, core_key)
+
+
+def _core_container(soft: np.ndarray, key: str) -> MissingETContainer:
+    """The frozen core-term container from :func:`kern.soft_core_f32`'s fresh [3, n_events, 2] block."""
+    soft.setflags(write=False)
+    mpx, mpy, sumet = soft
+    return MissingETContainer._trusted(_CORE_NAMES, _CORE_SOURCES, mpx, mpy, sumet, key=key, frozen=True)
 
 
 def soft_core_terms(jet_assoc: JetAssociations, fragments: list[ObjectAssociations], signals: Any,
