@@ -285,6 +285,10 @@ def _p4(container: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 # algorithms
 
 
+#: fragment container-key sequence -> (distinct container keys, container id per fragment)
+_CONTAINER_IDS: dict[tuple[str, ...], tuple[tuple[str, ...], np.ndarray]] = {}
+
+
 class _ResolvedConfig:
     """Mixin: per-configuration constants of compute() (keys, modes, cuts) resolved once in
     initialize(); compute() falls back to resolving them when called without initialize()."""
@@ -583,24 +587,22 @@ class METAssocMapBuilder(_ResolvedConfig, Algorithm):
             return self._compute_checked(jet_assoc, fragments, jets, signals, tracks, ctx)
         return _frozen_map(container_keys, jet_assoc, out, self._config())
 
-    def _containers(self, fragments: list) -> tuple[tuple[str, ...], np.ndarray]:
+    @staticmethod
+    def _containers(fragments: list) -> tuple[tuple[str, ...], np.ndarray]:
         """(container keys, container id per fragment), cached per fragment key sequence (the
-        same for every block of a run)."""
+        same for every block of a run; a module-level cache, not state on the algorithm)."""
         sig = tuple(f.container_key for f in fragments)
-        cached = self.__dict__.get("_container_cache")
-        if cached is not None and cached[0] == sig:
-            return cached[1], cached[2]
+        cached = _CONTAINER_IDS.get(sig)
+        if cached is not None:
+            return cached
         keys: list[str] = []
         for key in sig:
             if key not in keys:
                 keys.append(key)
         ids = np.array([keys.index(key) for key in sig], dtype=np.int64)
         ids.setflags(write=False)
-        try:
-            self.__dict__["_container_cache"] = (sig, tuple(keys), ids)
-        except Exception:   # noqa: BLE001 - a locked component may refuse new attributes: just recompute
-            pass
-        return tuple(keys), ids
+        cached = _CONTAINER_IDS[sig] = (tuple(keys), ids)
+        return cached
 
     def _compute_checked(self, jet_assoc, fragments, jets, signals, tracks, ctx):
         """compute() with every input checked in Python first, so that a failure names its cause."""
@@ -853,31 +855,51 @@ __all__ = ["JetAssociations", "ObjectAssociations", "METJetAssocTool", "METObjec
 
 
 class METRecoSummary(Sink):
-    """End-of-run summary sink: mean core soft terms and map sizes per jet collection."""
+    """End-of-run summary sink: mean core soft terms and map sizes per jet collection.
+
+    Blocks are kept (the small core-term arrays and three counts) and reduced every
+    `REDUCE_EVERY` blocks, so that a block costs no numpy work (it matters at batch size 1).
+    """
+
+    REDUCE_EVERY = 1024
 
     def __init__(self, jet_collections):
         self.name = "METRecoSummary"
         self.jet_collections = tuple(jet_collections)
         self.n_events = 0
         self.totals = {jet: np.zeros(7) for jet in self.jet_collections}
+        self._held: list[tuple] = []
+        self._core_keys = tuple((K.met_core_key(jet), K.met_assoc_key(jet)) for jet in self.jet_collections)
 
     def keys(self) -> list[str]:
         return [k for jet in self.jet_collections for k in (K.met_assoc_key(jet), K.met_core_key(jet))]
 
     def write(self, first: int, n: int, data: dict) -> None:
         self.n_events += n
-        for jet in self.jet_collections:
-            core, amap = data[K.met_core_key(jet)], data[K.met_assoc_key(jet)]
+        self._held.append(tuple((data[core_key], data[map_key]) for core_key, map_key in self._core_keys))
+        if len(self._held) >= self.REDUCE_EVERY:
+            self._reduce()
+
+    def _reduce(self) -> None:
+        held, self._held = self._held, []
+        if not held:
+            return
+        for j, jet in enumerate(self.jet_collections):
             t = self.totals[jet]
+            cores = [block[j][0] for block in held]
+            maps = [block[j][1] for block in held]
             for i, (name, _) in enumerate(CORE_TERMS):
-                term = core.names.index(name)
-                t[2 * i] += np.hypot(core.mpx[:, term].astype(np.float64), core.mpy[:, term]).sum()
-                t[2 * i + 1] += core.sumet[:, term].astype(np.float64).sum()
-            t[4] += amap.n_associations
-            t[5] += amap.n_objects
-            t[6] += amap.cal_key.shape[0] + amap.trk_key.shape[0]
+                mpx = np.concatenate([c.mpx[:, c.names.index(name)] for c in cores]).astype(np.float64)
+                mpy = np.concatenate([c.mpy[:, c.names.index(name)] for c in cores]).astype(np.float64)
+                sumet = np.concatenate([c.sumet[:, c.names.index(name)] for c in cores])
+                t[2 * i] += np.hypot(mpx, mpy).sum()
+                t[2 * i + 1] += sumet.astype(np.float64).sum()
+            t[4] += sum(m.n_associations for m in maps)
+            t[5] += sum(m.n_objects for m in maps)
+            t[6] += sum(m.cal_key.shape[0] + m.trk_key.shape[0] for m in maps)
 
     def summary(self) -> str:
+        self._reduce()
         n = max(self.n_events, 1)
         lines = [f"MET reconstruction over {self.n_events} events (means per event):",
                  f"  {'jets':<16}{'SoftClusCore':>14}{'sumet':>10}{'PVSoftTrkCore':>15}{'sumet':>10}"

@@ -285,3 +285,34 @@ def test_more_than_64_objects_in_one_association_is_an_error():
         (attr,) = alg.outputs_declared()
         store[alg.key(attr)] = alg.compute(**inputs)
     pytest.fail("map builder not reached")
+
+
+@pytest.mark.parametrize("jet_coll", ["AntiKt4EMPFlow", "AntiKt4EMTopo"])
+def test_every_input_from_another_block_is_refused_with_a_named_error(jet_coll):
+    """Each algorithm's fast path checks event/object counts inside its kernel: swapping any one
+    container input for a block with a different event count (or a fragment of another block)
+    raises SchemaError, never a crash or a silently wrong map."""
+    rng = np.random.default_rng(1)
+    block = make_block([random_event(rng), random_event(rng)])
+    other = make_block([random_event(rng)])
+    store = dict(block)
+    checked = 0
+    for alg in met_reco_cfg(jet_coll):
+        inputs = {a: (store[alg.key(a)] if isinstance(alg.key(a), str) else [store[k] for k in alg.key(a)])
+                  for a in alg.inputs_declared()}
+        for attr in alg.inputs_declared():
+            key = alg.key(attr)
+            if isinstance(key, str) and key in other:
+                with pytest.raises(SchemaError):
+                    alg.compute(**{**inputs, attr: other[key]})
+                checked += 1
+        if isinstance(alg, (reco.METAssocMapBuilder, reco.METSoftAssociator)):
+            empty = reco.ObjectAssociations.from_columns(
+                K.ELECTRONS, 2, jet_coll, inputs["jet_assoc"].pflow, obj_offsets=[0, 0], obj_index=[],
+                piece_offsets=[0], piece_assoc=[], const_offsets=[0], const_kind=[], const_index=[])
+            with pytest.raises(SchemaError):
+                alg.compute(**{**inputs, "fragments": inputs["fragments"][:1] + [empty]})
+            checked += 1
+        (attr,) = alg.outputs_declared()
+        store[alg.key(attr)] = alg.compute(**inputs)
+    assert checked >= 20

@@ -9,6 +9,7 @@ import pytest
 
 from metflow.edm import keys as K
 from metflow.edm.persistence import read_parquet, write_parquet
+from metflow.edm.units import GeV
 from metflow.framework.errors import ConfigurationError
 from metflow.framework.runner import RunOptions, configure_job, run_job
 
@@ -83,3 +84,25 @@ def test_unknown_jet_collection_and_associator_are_configuration_errors(input_fi
         configure_job("met_reco", sets=["met.extra_associators=['METMuonAssociatr']"], inputs=[input_file])
     with pytest.raises(ConfigurationError, match="not a MET object associator"):
         configure_job("met_reco", sets=["met.extra_associators=['METSoftAssociator']"], inputs=[input_file])
+
+
+def test_summary_means_equal_the_written_core_terms(input_file, tmp_path, monkeypatch):
+    """The end-of-run summary (blocks held and reduced in groups) equals means computed from the
+    written MET_Core containers, whatever the batch size and reduction interval."""
+    from metflow.algorithms.met.reco import METRecoSummary
+
+    texts = []
+    for batch, every in ((1, 5), (8, 1024)):
+        monkeypatch.setattr(METRecoSummary, "REDUCE_EVERY", every)
+        out = tmp_path / f"out_{batch}.parquet"
+        result = run_reco(input_file, out, batch_size=batch)
+        texts.append(result.sink_summaries[0])
+    assert texts[0] == texts[1]
+    data = read_parquet(out)
+    line = next(ln for ln in texts[0].splitlines() if ln.strip().startswith("AntiKt4EMPFlow"))
+    core = data[K.met_core_key("AntiKt4EMPFlow")]
+    term = core.names.index(K.SOFT_CLUS_CORE)
+    mean_soft = np.hypot(core.mpx[:, term].astype(np.float64), core.mpy[:, term]).mean()
+    amap = data[K.met_assoc_key("AntiKt4EMPFlow")]
+    assert f"{mean_soft / GeV:.2f}" == line.split()[1]        # two decimals, as printed
+    assert f"{amap.n_associations / N_EVENTS:.2f}" == line.split()[-3]
