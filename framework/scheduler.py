@@ -416,10 +416,8 @@ class _SharedDrive:
                     task = None if self._stopping() else sched.take_one()
                     if task is not None:
                         break
-                    if not self.writing and self.unwritten and self.failure is None:
-                        to_write = list(self.unwritten)
-                        self.unwritten.clear()
-                        self.writing = len(to_write)
+                    to_write = self._claim_writes()
+                    if to_write:
                         break
                     if sched.in_flight == 0 and not self.writing:
                         if self._stopping() or sched.done:
@@ -432,14 +430,23 @@ class _SharedDrive:
                     cond.wait()
                 if sched.ready:   # more than this thread takes: wake one waiter per task
                     cond.notify(len(sched.ready))
-                if task is not None and not self.writing and self.unwritten and self.failure is None:
-                    to_write = list(self.unwritten)
-                    self.unwritten.clear()
-                    self.writing = len(to_write)
+                if task is not None:
+                    to_write = self._claim_writes()
             if to_write:
                 self._write(to_write)
             if task is not None:
                 completion = _run_task(task, thread)
+
+    def _claim_writes(self) -> list[tuple[int, EventContext | None]]:
+        """The blocks waiting to be written, unless another thread is writing (caller holds the
+        lock); blocks finished before an algorithm failed are still written, not after a sink
+        failed."""
+        if self.writing or not self.unwritten or self.failure is not None:
+            return []
+        blocks = list(self.unwritten)
+        self.unwritten.clear()
+        self.writing = len(blocks)
+        return blocks
 
     def _write(self, blocks: list[tuple[int, EventContext | None]]) -> None:
         """Hand blocks to `on_block` in order (only one thread at a time gets here)."""
