@@ -287,19 +287,12 @@ def associate_objects(obj_offsets, sel_offsets, sel_index,
 
 
 @_kernel
-def identify_overlaps(assoc_offsets, piece_order, piece_assoc, piece_obj_container, piece_obj_index,
-                      piece_obj_type, const_offsets, const_kind, const_index,
-                      sig_px, sig_py, sig_pz, sig_e, sig_track, sig_type_bit,
-                      trk_px, trk_py, trk_pz, trk_e, trk_type_bit, pflow, max_ovl):
-    """Assemble the association map of a block (MissingETAssociation::identifyOverlaps per association).
-
-    ``piece_order`` lists the pieces sorted by association (stable: associator order, then object
-    order). Per association: owner mask per constituent (bit = object slot), one cal and one trk
-    entry per distinct mask in increasing mask order, and the symmetric overlap graph with the OR of
-    the shared constituents' type bits. Charged PFOs go to cal (PFO 4-vector) and trk (its track).
-    Returns a tuple: status, bad assoc, obj_offsets, obj_container, obj_index, obj_type, ovl_offsets,
-    ovl_index, ovl_type, cal_offsets, cal_key, cal[5, n], trk_offsets, trk_key, trk[5, n].
-    """
+def _identify_overlaps_raw(assoc_offsets, piece_order, piece_assoc, piece_obj_container, piece_obj_index,
+                           piece_obj_type, const_offsets, const_kind, const_index,
+                           sig_px, sig_py, sig_pz, sig_e, sig_track, sig_type_bit,
+                           trk_px, trk_py, trk_pz, trk_e, trk_type_bit, pflow, max_ovl):
+    """:func:`identify_overlaps` with the ovl/cal/trk columns untrimmed (capacity-sized) and their
+    used lengths n_ovl, n_cal, n_trk appended to the tuple (callers copy once, into their layout)."""
     n_assoc = assoc_offsets[assoc_offsets.shape[0] - 1]
     n_obj = piece_order.shape[0]
     n_const = const_index.shape[0]
@@ -340,7 +333,7 @@ def identify_overlaps(assoc_offsets, piece_order, piece_assoc, piece_obj_contain
             if slot >= MAX_OBJECTS_PER_ASSOCIATION:
                 return (ERR_TOO_MANY_OBJECTS, a, obj_offsets, obj_container, obj_index, obj_type,
                         ovl_offsets, ovl_index, ovl_type, cal_offsets, cal_key, cal, trk_offsets,
-                        trk_key, trk)
+                        trk_key, trk, 0, 0, 0)
             obj_container[n_o] = piece_obj_container[q]
             obj_index[n_o] = piece_obj_index[q]
             obj_type[n_o] = piece_obj_type[q]
@@ -468,6 +461,32 @@ def identify_overlaps(assoc_offsets, piece_order, piece_assoc, piece_obj_contain
             else:
                 trk_owner[touched_index[t]] = 0
 
+    return (OK, -1, obj_offsets, obj_container, obj_index, obj_type, ovl_offsets, ovl_index, ovl_type,
+            cal_offsets, cal_key, cal, trk_offsets, trk_key, trk, n_ovl, n_cal, n_trk)
+
+
+@_kernel
+def identify_overlaps(assoc_offsets, piece_order, piece_assoc, piece_obj_container, piece_obj_index,
+                      piece_obj_type, const_offsets, const_kind, const_index,
+                      sig_px, sig_py, sig_pz, sig_e, sig_track, sig_type_bit,
+                      trk_px, trk_py, trk_pz, trk_e, trk_type_bit, pflow, max_ovl):
+    """Assemble the association map of a block (MissingETAssociation::identifyOverlaps per association).
+
+    ``piece_order`` lists the pieces sorted by association (stable: associator order, then object
+    order). Per association: owner mask per constituent (bit = object slot), one cal and one trk
+    entry per distinct mask in increasing mask order, and the symmetric overlap graph with the OR of
+    the shared constituents' type bits. Charged PFOs go to cal (PFO 4-vector) and trk (its track).
+    Returns a tuple: status, bad assoc, obj_offsets, obj_container, obj_index, obj_type, ovl_offsets,
+    ovl_index, ovl_type, cal_offsets, cal_key, cal[5, n], trk_offsets, trk_key, trk[5, n].
+    """
+    (status, bad, obj_offsets, obj_container, obj_index, obj_type, ovl_offsets, ovl_index, ovl_type,
+     cal_offsets, cal_key, cal, trk_offsets, trk_key, trk, n_ovl, n_cal, n_trk) = _identify_overlaps_raw(
+        assoc_offsets, piece_order, piece_assoc, piece_obj_container, piece_obj_index, piece_obj_type,
+        const_offsets, const_kind, const_index, sig_px, sig_py, sig_pz, sig_e, sig_track, sig_type_bit,
+        trk_px, trk_py, trk_pz, trk_e, trk_type_bit, pflow, max_ovl)
+    if status != OK:
+        return (status, bad, obj_offsets, obj_container, obj_index, obj_type, ovl_offsets, ovl_index,
+                ovl_type, cal_offsets, cal_key, cal, trk_offsets, trk_key, trk)
     return (OK, -1, obj_offsets, obj_container, obj_index, obj_type, ovl_offsets,
             ovl_index[:n_ovl].copy(), ovl_type[:n_ovl].copy(), cal_offsets, cal_key[:n_cal].copy(),
             cal[:, :n_cal].copy(), trk_offsets, trk_key[:n_trk].copy(), trk[:, :n_trk].copy())
@@ -743,30 +762,24 @@ def inputs_match(assoc_offsets, sig_assoc, trk_assoc, sig_offsets, trk_offsets, 
 
 
 @_kernel
-def association_map(assoc_offsets, jet_index, jettrk, sig_assoc, trk_assoc, jet_offsets, packed,
-                    frag_container, sig_offsets, sig_px, sig_py, sig_pz, sig_e, sig_track, sig_type_bit,
-                    trk_offsets, trk_px, trk_py, trk_pz, trk_e, trk_type_bit, pflow):
-    """The association map of a block from the jet associations and the fragments.
-
-    ``packed`` is the concatenation of the fragments' :func:`pack_fragment` buffers in fragment
-    order, ``frag_container[f]`` the container id of fragment ``f``. Pieces are ordered by
-    association, stably (fragment order, then object order), then :func:`identify_overlaps` runs;
-    sums come back as float32 rows. Status ERR_INPUTS: the inputs do not match (see
-    :func:`inputs_match`; ``jet_offsets`` are the jets', one association per jet plus misc).
-    Returns (status, bad, bad_count, is_misc, obj_offsets, obj_container, obj_index, obj_type,
-    ovl_offsets, ovl_index, ovl_type, cal_offsets, cal_key, cal[5, n] f32, trk_offsets, trk_key,
-    trk[5, n] f32, jettrk[5, n_assoc] f32). Status ERR_TOO_MANY_OBJECTS: ``bad`` is the association,
-    ``bad_count`` its number of objects; ERR_LINK_RANGE: piece ``bad`` (in fragment order) goes to
-    association ``bad_count``, which does not exist.
-    """
+def _ordered_pieces(assoc_offsets, sig_assoc, trk_assoc, jet_offsets, packed, frag_container, sig_offsets,
+                    trk_offsets):
+    """Input checks of :func:`association_map` and the fragments' pieces in association order.
+    Returns (status, bad, bad_count, piece container, object index, object type, association,
+    const_offsets, const_kind, const_index, order, overlap capacity); on a failure the arrays are
+    not meaningful."""
     n_events = assoc_offsets.shape[0] - 1
+    n_fragments = frag_container.shape[0]
     if not inputs_match(assoc_offsets, sig_assoc, trk_assoc, sig_offsets, trk_offsets, packed,
-                        frag_container.shape[0]) or jet_offsets.shape[0] != n_events + 1 or \
+                        n_fragments) or jet_offsets.shape[0] != n_events + 1 or \
             jet_offsets[n_events] + n_events != assoc_offsets[n_events]:
-        return _failed_map(ERR_INPUTS, -1, 0)
+        z64 = np.zeros(0, dtype=np.int64)
+        z8 = np.zeros(0, dtype=np.uint8)
+        return (ERR_INPUTS, -1, 0, z8, np.zeros(0, dtype=np.int32), z8, z64, z64, z8,
+                np.zeros(0, dtype=np.int32), z64, 0)
     p_frag, p_type, p_obj, piece_assoc, p_const, const_kind, const_index = unpack_fragments(
-        packed, frag_container.shape[0])
-    n_assoc = assoc_offsets[assoc_offsets.shape[0] - 1]
+        packed, n_fragments)
+    n_assoc = assoc_offsets[n_events]
     n_pieces = piece_assoc.shape[0]
     counts = np.zeros(n_assoc + 1, dtype=np.int64)
     status = OK
@@ -790,9 +803,11 @@ def association_map(assoc_offsets, jet_index, jettrk, sig_assoc, trk_assoc, jet_
                 bad_count = c
                 break
             max_ovl += c * (c - 1)
-    if status != OK:
-        return _failed_map(status, bad, bad_count)
     p_cont = np.empty(n_pieces, dtype=np.uint8)
+    order = np.empty(n_pieces, dtype=np.int64)
+    if status != OK:
+        return (status, bad, bad_count, p_cont, p_obj, p_type, piece_assoc, p_const, const_kind, const_index,
+                order, max_ovl)
     for p in range(n_pieces):
         p_cont[p] = frag_container[p_frag[p]]
     # stable counting sort of the pieces by association
@@ -801,11 +816,35 @@ def association_map(assoc_offsets, jet_index, jettrk, sig_assoc, trk_assoc, jet_
     for a in range(n_assoc + 1):
         start[a] = total
         total += counts[a]
-    order = np.empty(n_pieces, dtype=np.int64)
     for q in range(n_pieces):
         a = piece_assoc[q]
         order[start[a]] = q
         start[a] += 1
+    return (OK, -1, 0, p_cont, p_obj, p_type, piece_assoc, p_const, const_kind, const_index, order, max_ovl)
+
+
+@_kernel
+def association_map(assoc_offsets, jet_index, jettrk, sig_assoc, trk_assoc, jet_offsets, packed,
+                    frag_container, sig_offsets, sig_px, sig_py, sig_pz, sig_e, sig_track, sig_type_bit,
+                    trk_offsets, trk_px, trk_py, trk_pz, trk_e, trk_type_bit, pflow):
+    """The association map of a block from the jet associations and the fragments.
+
+    ``packed`` is the concatenation of the fragments' :func:`pack_fragment` buffers in fragment
+    order, ``frag_container[f]`` the container id of fragment ``f``. Pieces are ordered by
+    association, stably (fragment order, then object order), then :func:`identify_overlaps` runs;
+    sums come back as float32 rows. Status ERR_INPUTS: the inputs do not match (see
+    :func:`inputs_match`; ``jet_offsets`` are the jets', one association per jet plus misc).
+    Returns (status, bad, bad_count, is_misc, obj_offsets, obj_container, obj_index, obj_type,
+    ovl_offsets, ovl_index, ovl_type, cal_offsets, cal_key, cal[5, n] f32, trk_offsets, trk_key,
+    trk[5, n] f32, jettrk[5, n_assoc] f32). Status ERR_TOO_MANY_OBJECTS: ``bad`` is the association,
+    ``bad_count`` its number of objects; ERR_LINK_RANGE: piece ``bad`` (in fragment order) goes to
+    association ``bad_count``, which does not exist.
+    """
+    status, bad, bad_count, p_cont, p_obj, p_type, piece_assoc, p_const, const_kind, const_index, order, \
+        max_ovl = _ordered_pieces(assoc_offsets, sig_assoc, trk_assoc, jet_offsets, packed, frag_container,
+                                  sig_offsets, trk_offsets)
+    if status != OK:
+        return _failed_map(status, bad, bad_count)
     if pflow:
         sig_trk = block_global_links(sig_offsets, sig_track, trk_offsets)
     else:
@@ -821,6 +860,86 @@ def association_map(assoc_offsets, jet_index, jettrk, sig_assoc, trk_assoc, jet_
     return (status, bad, 0, is_misc, obj_offsets, obj_container, obj_idx, obj_type, ovl_offsets, ovl_index,
             ovl_type, cal_offsets, cal_key, _rows_f32(cal), trk_offsets_out, trk_key, _rows_f32(trk),
             _rows_f32(jettrk))
+
+
+#: header of :func:`association_map_packed`'s int64 buffer: n_assoc, n_obj, n_ovl, n_cal, n_trk
+MAP_HEADER = 5
+
+
+@_kernel
+def association_map_packed(assoc_offsets, jet_index, jettrk, sig_assoc, trk_assoc, jet_offsets, packed,
+                           frag_container, sig_offsets, sig_px, sig_py, sig_pz, sig_e, sig_track,
+                           sig_type_bit, trk_offsets, trk_px, trk_py, trk_pz, trk_e, trk_type_bit, pflow):
+    """:func:`association_map` with the map's columns in five buffers, one per dtype (five arrays
+    to return and freeze instead of fifteen; the caller slices the fields out of them):
+
+    * int64: header (:data:`MAP_HEADER`), obj_offsets, ovl_offsets, cal_offsets, trk_offsets
+    * int32: obj_index, ovl_index
+    * uint8: is_misc, obj_container, obj_type, ovl_type
+    * uint64: cal_key, trk_key
+    * float32: cal px, py, pz, e, sumpt, then trk's, then jettrk's (row after row)
+
+    Returns (status, bad, bad_count, i64, i32, u8, u64, f32); on a failure the buffers are empty
+    (call :func:`association_map` for the details).
+    """
+    status, bad, bad_count, p_cont, p_obj, p_type, piece_assoc, p_const, const_kind, const_index, order, \
+        max_ovl = _ordered_pieces(assoc_offsets, sig_assoc, trk_assoc, jet_offsets, packed, frag_container,
+                                  sig_offsets, trk_offsets)
+    if status != OK:
+        return (status, bad, bad_count, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int32),
+                np.zeros(0, dtype=np.uint8), np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.float32))
+    if pflow:
+        sig_trk = block_global_links(sig_offsets, sig_track, trk_offsets)
+    else:
+        sig_trk = np.full(sig_px.shape[0], -1, dtype=np.int32)
+    (status, bad, obj_offsets, obj_container, obj_idx, obj_type, ovl_offsets, ovl_index, ovl_type,
+     cal_offsets, cal_key, cal, trk_offsets_out, trk_key, trk, n_ovl, n_cal, n_trk) = _identify_overlaps_raw(
+        assoc_offsets, order, piece_assoc, p_cont, p_obj, p_type, p_const, const_kind, const_index,
+        sig_px, sig_py, sig_pz, sig_e, sig_trk, sig_type_bit, trk_px, trk_py, trk_pz, trk_e, trk_type_bit,
+        pflow, max_ovl)
+    n_assoc = jet_index.shape[0]
+    n_obj = obj_idx.shape[0]
+    i64 = np.empty(MAP_HEADER + 3 * (n_assoc + 1) + n_obj + 1, dtype=np.int64)
+    i64[0] = n_assoc
+    i64[1] = n_obj
+    i64[2] = n_ovl
+    i64[3] = n_cal
+    i64[4] = n_trk
+    pos = MAP_HEADER
+    for a in range(n_assoc + 1):
+        i64[pos + a] = obj_offsets[a]
+    pos += n_assoc + 1
+    for o in range(n_obj + 1):
+        i64[pos + o] = ovl_offsets[o]
+    pos += n_obj + 1
+    for a in range(n_assoc + 1):
+        i64[pos + a] = cal_offsets[a]
+        i64[pos + n_assoc + 1 + a] = trk_offsets_out[a]
+    i32 = np.empty(n_obj + n_ovl, dtype=np.int32)
+    u8 = np.empty(n_assoc + 2 * n_obj + n_ovl, dtype=np.uint8)
+    for a in range(n_assoc):
+        u8[a] = jet_index[a] < 0
+    for o in range(n_obj):
+        i32[o] = obj_idx[o]
+        u8[n_assoc + o] = obj_container[o]
+        u8[n_assoc + n_obj + o] = obj_type[o]
+    for v in range(n_ovl):
+        i32[n_obj + v] = ovl_index[v]
+        u8[n_assoc + 2 * n_obj + v] = ovl_type[v]
+    u64 = np.empty(n_cal + n_trk, dtype=np.uint64)
+    f32 = np.empty(5 * (n_cal + n_trk + n_assoc), dtype=np.float32)
+    for w in range(5):
+        for k in range(n_cal):
+            f32[w * n_cal + k] = np.float32(cal[w, k])
+        for k in range(n_trk):
+            f32[5 * n_cal + w * n_trk + k] = np.float32(trk[w, k])
+        for a in range(n_assoc):
+            f32[5 * (n_cal + n_trk) + w * n_assoc + a] = np.float32(jettrk[w, a])
+    for k in range(n_cal):
+        u64[k] = cal_key[k]
+    for k in range(n_trk):
+        u64[n_cal + k] = trk_key[k]
+    return status, bad, 0, i64, i32, u8, u64, f32
 
 
 @_kernel

@@ -575,7 +575,7 @@ class METAssocMapBuilder(_ResolvedConfig, Algorithm):
         pflow = jet_assoc.pflow
         try:   # the common case: sizes and counts checked by the kernel
             sig_cols, trk_cols = signals.columns, tracks.columns
-            out = kern.association_map(
+            status, _, _, i64, i32, u8, u64, f32 = kern.association_map_packed(
                 jet_assoc.assoc_offsets, jet_assoc.jet_index, jet_assoc.jettrk, jet_assoc.signal_assoc,
                 jet_assoc.track_assoc, jets.offsets, _packed(fragments), container_ids, signals.offsets,
                 sig_cols["px"], sig_cols["py"], sig_cols["pz"], sig_cols["e"],
@@ -583,9 +583,9 @@ class METAssocMapBuilder(_ResolvedConfig, Algorithm):
                 tracks.offsets, trk_cols["px"], trk_cols["py"], trk_cols["pz"], trk_cols["e"], _TRACK_BIT, pflow)
         except (AttributeError, KeyError, TypeError):   # the checked path names the problem
             return self._compute_checked(jet_assoc, fragments, jets, signals, tracks, ctx)
-        if out[0] != kern.OK:
+        if status != kern.OK:
             return self._compute_checked(jet_assoc, fragments, jets, signals, tracks, ctx)
-        return _frozen_map(container_keys, jet_assoc, out, self._config())
+        return _map_from_buffers(container_keys, jet_assoc, i64, i32, u8, u64, f32, self._config())
 
     @staticmethod
     def _containers(fragments: list) -> tuple[tuple[str, ...], np.ndarray]:
@@ -662,6 +662,34 @@ def _frozen_map(container_keys: tuple[str, ...], jet_assoc: JetAssociations, out
         ovl_offsets, ovl_index, ovl_type, cal_offsets, cal_key, cal[0], cal[1], cal[2], cal[3], cal[4],
         trk_offsets, trk_key, trk[0], trk[1], trk[2], trk[3], trk[4],
         jettrk[0], jettrk[1], jettrk[2], jettrk[3], jettrk[4]), jet_key=config[1], key=config[4])
+
+
+def _map_from_buffers(container_keys: tuple[str, ...], jet_assoc: JetAssociations, i64: np.ndarray,
+                      i32: np.ndarray, u8: np.ndarray, u64: np.ndarray, f32: np.ndarray,
+                      config: tuple) -> MissingETAssociationMap:
+    """The frozen association map from :func:`kern.association_map_packed`'s fresh buffers: the
+    buffers are set read-only and the fields are views of them."""
+    for a in (i64, i32, u8, u64, f32):
+        a.setflags(write=False)
+    if not jet_assoc.__dict__.get("_frozen"):
+        jet_assoc.freeze()
+    n_assoc, n_obj, n_ovl, n_cal, n_trk = i64[:kern.MAP_HEADER].tolist()
+    o1 = kern.MAP_HEADER + n_assoc + 1
+    o2 = o1 + n_obj + 1
+    o3 = o2 + n_assoc + 1
+    u1 = n_assoc + n_obj
+    u2 = u1 + n_obj
+    t = 5 * n_cal
+    j = t + 5 * n_trk
+    return MissingETAssociationMap._trusted(container_keys, (
+        jet_assoc.assoc_offsets, jet_assoc.jet_index, u8[:n_assoc].view(np.bool_), i64[kern.MAP_HEADER:o1],
+        u8[n_assoc:u1], i32[:n_obj], u8[u1:u2], i64[o1:o2], i32[n_obj:], u8[u2:], i64[o2:o3], u64[:n_cal],
+        f32[:n_cal], f32[n_cal:2 * n_cal], f32[2 * n_cal:3 * n_cal], f32[3 * n_cal:4 * n_cal], f32[4 * n_cal:t],
+        i64[o3:], u64[n_cal:],
+        f32[t:t + n_trk], f32[t + n_trk:t + 2 * n_trk], f32[t + 2 * n_trk:t + 3 * n_trk],
+        f32[t + 3 * n_trk:t + 4 * n_trk], f32[t + 4 * n_trk:j],
+        f32[j:j + n_assoc], f32[j + n_assoc:j + 2 * n_assoc], f32[j + 2 * n_assoc:j + 3 * n_assoc],
+        f32[j + 3 * n_assoc:j + 4 * n_assoc], f32[j + 4 * n_assoc:]), jet_key=config[1], key=config[4])
 
 
 def _raise_piece_range(owner: str, out: tuple, jet_assoc: JetAssociations, fragments: list,

@@ -316,3 +316,24 @@ def test_every_input_from_another_block_is_refused_with_a_named_error(jet_coll):
         (attr,) = alg.outputs_declared()
         store[alg.key(attr)] = alg.compute(**inputs)
     assert checked >= 20
+
+
+@pytest.mark.parametrize("jet_coll", JETS)
+def test_map_from_packed_buffers_equals_the_unpacked_kernel_fields(jet_coll):
+    """The builder's fast path (five dtype buffers sliced into the fields) gives the same fields,
+    dtypes and lengths as build_map_fields, each read-only."""
+    rng = np.random.default_rng(11)
+    events = [random_event(rng) for _ in range(9)] + [random_event(rng, with_pv=False)]
+    store = run_chain(make_block(events), jet_coll)
+    amap = store[K.met_assoc_key(jet_coll)]
+    builder = [a for a in met_reco_cfg(jet_coll) if isinstance(a, reco.METAssocMapBuilder)][0]
+    fragments = [store[k] for k in builder.key("fragments")]
+    fields = reco.build_map_fields(store[K.met_jet_assoc_key(jet_coll)], fragments,
+                                   store[builder.key("signals")], store[builder.key("tracks")])
+    assert amap.n_objects > 0 and amap.cal_key.shape[0] > 0
+    for name, got in amap.arrays().items():
+        want = np.asarray(fields[name])
+        assert got.dtype == want.dtype and got.ndim == 1, name
+        np.testing.assert_array_equal(got, want, err_msg=name)
+        assert not got.flags.writeable, name
+    assert amap.container_keys == fields["container_keys"]
