@@ -885,8 +885,8 @@ __all__ = ["JetAssociations", "ObjectAssociations", "METJetAssocTool", "METObjec
 class METRecoSummary(Sink):
     """End-of-run summary sink: mean core soft terms and map sizes per jet collection.
 
-    Blocks are kept (the small core-term arrays and three counts) and reduced every
-    `REDUCE_EVERY` blocks, so that a block costs no numpy work (it matters at batch size 1).
+    A block costs no numpy work (it matters at batch size 1): the map sizes are counted, the
+    core-term arrays kept and reduced every `REDUCE_EVERY` blocks.
     """
 
     REDUCE_EVERY = 1024
@@ -896,35 +896,45 @@ class METRecoSummary(Sink):
         self.jet_collections = tuple(jet_collections)
         self.n_events = 0
         self.totals = {jet: np.zeros(7) for jet in self.jet_collections}
-        self._held: list[tuple] = []
-        self._core_keys = tuple((K.met_core_key(jet), K.met_assoc_key(jet)) for jet in self.jet_collections)
+        self._keys = tuple((K.met_core_key(jet), K.met_assoc_key(jet)) for jet in self.jet_collections)
+        self._cores: list[list] = [[] for _ in self.jet_collections]
+        self._sizes = [[0, 0, 0] for _ in self.jet_collections]   # associations, objects, keyed sums
 
     def keys(self) -> list[str]:
         return [k for jet in self.jet_collections for k in (K.met_assoc_key(jet), K.met_core_key(jet))]
 
     def write(self, first: int, n: int, data: dict) -> None:
         self.n_events += n
-        self._held.append(tuple((data[core_key], data[map_key]) for core_key, map_key in self._core_keys))
-        if len(self._held) >= self.REDUCE_EVERY:
+        for j, (core_key, map_key) in enumerate(self._keys):
+            self._cores[j].append(data[core_key])
+            amap, sizes = data[map_key], self._sizes[j]
+            sizes[0] += len(amap.jet_index)
+            sizes[1] += len(amap.obj_index)
+            sizes[2] += len(amap.cal_key) + len(amap.trk_key)
+        if len(self._cores[0]) >= self.REDUCE_EVERY:
             self._reduce()
 
     def _reduce(self) -> None:
-        held, self._held = self._held, []
-        if not held:
-            return
         for j, jet in enumerate(self.jet_collections):
+            cores, self._cores[j] = self._cores[j], []
             t = self.totals[jet]
-            cores = [block[j][0] for block in held]
-            maps = [block[j][1] for block in held]
-            for i, (name, _) in enumerate(CORE_TERMS):
-                mpx = np.concatenate([c.mpx[:, c.names.index(name)] for c in cores]).astype(np.float64)
-                mpy = np.concatenate([c.mpy[:, c.names.index(name)] for c in cores]).astype(np.float64)
-                sumet = np.concatenate([c.sumet[:, c.names.index(name)] for c in cores])
-                t[2 * i] += np.hypot(mpx, mpy).sum()
-                t[2 * i + 1] += sumet.astype(np.float64).sum()
-            t[4] += sum(m.n_associations for m in maps)
-            t[5] += sum(m.n_objects for m in maps)
-            t[6] += sum(m.cal_key.shape[0] + m.trk_key.shape[0] for m in maps)
+            t[4:7] += self._sizes[j]
+            self._sizes[j] = [0, 0, 0]
+            if not cores:
+                continue
+            names = cores[0].names
+            same = all(c.names == names for c in cores)
+            columns = {}
+            for what in ("mpx", "mpy", "sumet"):
+                if same:   # one concatenation of the [events, terms] arrays, then the columns
+                    whole = np.concatenate([getattr(c, what) for c in cores])
+                    columns[what] = [whole[:, names.index(name)] for name, _ in CORE_TERMS]
+                else:
+                    columns[what] = [np.concatenate([getattr(c, what)[:, c.names.index(name)] for c in cores])
+                                     for name, _ in CORE_TERMS]
+            for i in range(len(CORE_TERMS)):
+                t[2 * i] += np.hypot(columns["mpx"][i].astype(np.float64), columns["mpy"][i]).sum()
+                t[2 * i + 1] += columns["sumet"][i].astype(np.float64).sum()
 
     def summary(self) -> str:
         self._reduce()
