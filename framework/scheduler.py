@@ -37,6 +37,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .component import Algorithm
 from .errors import AlgorithmError, MetflowError, SourceError, UndeclaredAccessError
 from .graph import DataFlowGraph
 from .io import Sink, Source
@@ -102,6 +103,9 @@ class Scheduler:
         self.unsafe = {n for n, a in self.algorithms.items() if not type(a).thread_safe}
         # keys are fixed once the graph is built: not recomputed per execution
         self.output_keys = {n: tuple(a.output_keys()) for n, a in self.algorithms.items()}
+        # algorithms with their own execute(ctx) are checked for recording every output
+        self.own_execute = {n for n, a in self.algorithms.items()
+                            if getattr(type(a), "execute", None) is not getattr(Algorithm, "execute")}
         if not getattr(source, "thread_safe", True):
             self.unsafe.add(READ)
         self.slots = [SlotState() for _ in range(max(1, n_slots))]
@@ -145,6 +149,8 @@ class Scheduler:
     def _alg_task(self, slot: int, block: int, name: str) -> Task:
         alg = self.algorithms[name]
         ctx = self.slots[slot].ctx
+        if name not in self.own_execute:   # the default execute records every declared output
+            return Task(block, slot, name, lambda: alg.execute(ctx))
         outputs = self.output_keys[name]
 
         def run() -> None:

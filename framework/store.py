@@ -17,6 +17,8 @@ from .errors import DuplicateKeyError, MissingKeyError, UndeclaredAccessError, d
 
 def freeze(obj: Any) -> Any:
     """Make `obj` immutable where we can: read-only numpy arrays, frozen containers."""
+    if getattr(obj, "_frozen", False):   # a container born frozen (slices of frozen data)
+        return obj
     if isinstance(obj, np.ndarray):
         obj.flags.writeable = False
     elif hasattr(obj, "freeze"):

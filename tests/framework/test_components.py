@@ -121,3 +121,25 @@ def test_describe_lists_everything():
     text = Jets.describe()
     for word in ("jets", "AntiKt4EMPFlowJets", "out", "min_pt", "MeV", "threshold"):
         assert word in text
+
+
+def test_own_execute_must_record_every_declared_output():
+    """An algorithm with its own execute() that forgets an output fails the run, naming the
+    algorithm and the key (the default compute path records every output by construction)."""
+    from metflow.framework import AlgorithmError, Job, RunOptions, run_job
+    from toy import CountingSource
+
+    class Forgetful(Algorithm):
+        numbers = ReadHandleKey("Numbers")
+        first = WriteHandleKey("First")
+        second = WriteHandleKey("Second")
+
+        def execute(self, ctx):
+            ctx.record(self, "first", ctx.read(self, "numbers") + 1)
+
+    for threads in (1, 2):
+        with pytest.raises(AlgorithmError) as info:
+            run_job(Job(source=CountingSource(4), algorithms=[Forgetful()]),
+                    RunOptions(threads=threads, batch_size=2, progress=False))
+        assert isinstance(info.value.__cause__, UndeclaredAccessError)
+        assert "Forgetful" in str(info.value) and "'Second'" in str(info.value)
