@@ -9,15 +9,18 @@ reconstruction again. `selection_cfg(flags, kind)` builds one from the job flags
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
 from metflow.edm import keys as mk
-from metflow.edm.containers import Container
+from metflow.edm.containers import ORIGINAL_INDEX, Container, ListColumn, Schema, _original_index
 from metflow.edm.units import GeV
 from metflow.framework.component import Algorithm, Property, ReadHandleKey, WriteHandleKey
 from metflow.framework.errors import ConfigurationError
+
+from . import _maker_kernels as kern
 
 __all__ = ["METObjectSelection", "selected_key", "declare_selection_flags", "selection_cfg",
            "ID_LEVELS", "OBJECT_KINDS"]
@@ -49,7 +52,75 @@ class METObjectSelection(Algorithm):
     jvt_max_pt = Property(float, 60 * GeV, doc="jets: JVT applies below this pT", unit="MeV")
     scale = Property(float, 1.0, doc="four-momentum scale factor (object energy-scale variation)")
 
+    def initialize(self) -> None:
+        self._cuts = self._cut_values()
+
+    def _cut_values(self) -> tuple:
+        """The kernel's cut arguments (|eta| cuts as brackets of sinh(cut), see select_objects);
+        computed once in initialize (options are fixed from then on)."""
+        cuts = self.__dict__.get("_cuts")
+        if cuts is not None:
+            return cuts
+
+        def bracket(eta_cut: float) -> tuple[float, float]:
+            if eta_cut > 700.0:
+                return math.inf, math.inf
+            x = math.sinh(eta_cut)
+            return x * (1 - 1e-9), x * (1 + 1e-9)
+        eta_lo, eta_hi = bracket(float(self.max_abs_eta))
+        jvt_lo, jvt_hi = bracket(2.4)
+        return (ID_LEVELS[self.id_level], bool(self.require_isolated), self.min_jvt > -1.0,
+                np.float32(self.min_jvt), float(self.jvt_max_pt), float(self.min_pt),
+                eta_lo, eta_hi, jvt_lo, jvt_hi, np.float32(self.scale), self.scale != 1.0,
+                self.key("selected"))
+
     def compute(self, objects: Container) -> Container:
+        """The kept objects as a shallow copy, from one kernel pass (numpy only gathers the
+        plain columns); anything unusual goes through `_compute_checked`."""
+        (id_bit, use_iso, use_jvt, min_jvt, jvt_max_pt, min_pt, eta_lo, eta_hi, jvt_lo, jvt_hi,
+         scale, scaled, key) = self._cut_values()
+        if objects.__class__ is not Container:
+            return self._compute_checked(objects)
+        cols = objects.columns
+        try:
+            ids = cols["id"] if id_bit >= 0 else _NO_IDS
+            iso = cols["isolated"] if use_iso else _NO_FLAGS
+            jvt = cols["jvt"] if use_jvt else _NO_JVT
+            if jvt.dtype != np.float32:   # the cut compares in the column's precision
+                return self._compute_checked(objects)
+            idx, offsets, local, status = kern.select_objects(
+                objects.offsets, cols["px"], cols["py"], cols["pz"], ids, id_bit, iso, use_iso,
+                jvt, use_jvt, min_jvt, jvt_max_pt, min_pt, eta_lo, eta_hi, jvt_lo, jvt_hi)
+        except (KeyError, TypeError):
+            return self._compute_checked(objects)
+        if status != 0:
+            return self._compute_checked(objects)
+        orig = cols.get(ORIGINAL_INDEX)
+        if orig is not None:
+            root_field = objects.schema.field(ORIGINAL_INDEX)
+            root_key = root_field.target if root_field is not None else None
+            root = objects.original
+        else:
+            root_key, root = objects.key, objects
+        out_cols: dict[str, Any] = {}
+        for name, c in cols.items():
+            if c.__class__ is np.ndarray:
+                out_cols[name] = c[idx]
+            elif isinstance(c, ListColumn):
+                lists = ListColumn.__new__(ListColumn)
+                lists.offsets, lists.values = kern.take_lists(c.offsets, c.values, idx)
+                out_cols[name] = lists
+            else:
+                return self._compute_checked(objects)
+        out_cols[ORIGINAL_INDEX] = orig[idx] if orig is not None else local
+        if scaled:
+            p4 = kern.scaled_p4(idx, cols["px"], cols["py"], cols["pz"], cols["e"], scale)
+            out_cols["px"], out_cols["py"], out_cols["pz"], out_cols["e"] = p4
+        return _trusted_container(_copy_schema(objects.schema, root_key), offsets, out_cols, key, root)
+
+    def _compute_checked(self, objects: Container) -> Container:
+        """compute() in numpy through Container.shallow_copy: the reference the kernel path
+        equals, and the path that names a missing column or an undecided |eta| cut."""
         owner = f"{type(self).__name__}/{self.name}"
         pt = objects.pt().astype(np.float64)
         eta = np.abs(objects.eta())
@@ -76,6 +147,38 @@ class METObjectSelection(Algorithm):
             overrides = {c: (objects[c][keep] * np.float32(self.scale)).astype(np.float32)
                          for c in ("px", "py", "pz", "e")}
         return objects.shallow_copy(overrides, select=keep, key=self.key("selected"))
+
+
+_NO_IDS = np.zeros(0, np.uint8)
+_NO_FLAGS = np.zeros(0, np.bool_)
+_NO_JVT = np.zeros(0, np.float32)
+_COPY_SCHEMAS: dict[tuple[int, str | None], tuple[Schema, Schema]] = {}
+
+
+def _copy_schema(schema: Schema, root_key: str | None) -> Schema:
+    """schema.with_field(original_index -> root_key), cached (a dataclass replace per block
+    costs more than the selection kernel)."""
+    hit = _COPY_SCHEMAS.get((id(schema), root_key))
+    if hit is not None and hit[0] is schema:
+        return hit[1]
+    out = schema.with_field(_original_index(root_key))
+    _COPY_SCHEMAS[(id(schema), root_key)] = (schema, out)
+    return out
+
+
+def _trusted_container(schema: Schema, offsets: np.ndarray, columns: dict[str, Any], key: str,
+                       original: Container) -> Container:
+    """A Container from columns already in its layout (the kernel gathered them from a valid
+    container): the attributes Container.__init__ sets, without converting or checking."""
+    out = Container.__new__(Container)
+    out.schema = schema
+    out.key = key
+    out.offsets = offsets
+    out.columns = columns
+    out.original = original
+    out._frozen = False
+    out._event_of = None
+    return out
 
 
 def declare_selection_flags(flags: Any) -> None:

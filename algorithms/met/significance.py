@@ -58,6 +58,7 @@ from metflow.edm.keys import met_significance_key
 from metflow.edm.met import ObjectType
 from metflow.edm.units import GeV
 
+from . import _maker_kernels as kern
 from ._maker_kernels import JET_HARD
 
 __all__ = ["METSignificance", "SIGNIFICANCE_SCHEMA", "significance_key", "relative_pt_resolution",
@@ -235,7 +236,85 @@ class METSignificance:
         """Significance of term `total` of a METBuilder, from the objects of `hard_terms`
         (term name -> object type) recorded in its links, the soft term `soft_term` (default
         PVSoftTrk for the TST model, SoftClus for the CST) and the non-hard jets of `jet_term`.
-        `mu` is accepted for compatibility; the model uses the soft term's sumET instead."""
+        `mu` is accepted for compatibility; the model uses the soft term's sumET instead.
+
+        The calibrated model runs in numba kernels (`_maker_kernels.significance_*`, the same
+        arithmetic in the same order; arctan2, cos and sin stay in numpy); the numpy code
+        (`covariance`, `significance`) serves the rest and every input the kernels do not take."""
+        if self.soft_term_reso is None:
+            try:
+                rec = self._from_builder_kernels(met, total, hard_terms, soft_term, jet_term)
+            except (AttributeError, KeyError, TypeError, ValueError):
+                rec = None
+            if rec is not None:
+                return rec
+        return self._from_builder_numpy(met, total, hard_terms, soft_term, jet_term)
+
+    def _from_builder_kernels(self, met: Any, total: str, hard_terms: dict[str, ObjectType],
+                              soft_term: str | None, jet_term: str) -> EventRecord | None:
+        """from_builder through the kernels; None where they cannot decide (numpy then)."""
+        model = self.model
+        params = _kernel_params(model)
+        n_events = met.n_events
+        cov = np.zeros((3, n_events))
+        hard = np.zeros((2, n_events))
+        links = met.links
+        for name, obj_type in hard_terms.items():
+            if name not in links:
+                continue
+            objects, weight = links[name]
+            kind = _SIG_KINDS[obj_type]
+            cols = objects.columns
+            px = cols["px"]
+            if weight.shape != px.shape or objects.offsets[-1] != px.shape[0] or \
+                    objects.n_events != n_events:
+                return None
+            energy = cols.get("e")
+            muon_type = cols.get("type") if kind == kern.SIG_MUON else None
+            status = kern.significance_term(
+                kind, objects.offsets, px, cols["py"], cols["pz"] if kind == kern.SIG_JET else px,
+                energy if energy is not None else px, energy is not None, weight,
+                muon_type if muon_type is not None else _NO_TYPE, params[kind], params[4],
+                params[5], cov, hard)
+            if status != 0:
+                return None
+        soft_name = soft_term or (mk.PV_SOFT_TRK if self.track_soft_term else mk.SOFT_CLUS)
+        soft = met.term(soft_name)[:, 2] if soft_name in met else _NO_VALUES
+        has_jets = jet_term in links and jet_term in met.jet_status
+        if has_jets:
+            jets = links[jet_term][0]
+            jet_cols = jets.columns
+            jet_status = met.jet_status[jet_term]
+            if jets.n_events != n_events or jet_status.shape != jet_cols["px"].shape:
+                return None
+            has_pz = "pz" in jet_cols
+            jet_args = (jets.offsets, jet_cols["px"], jet_cols["py"],
+                        jet_cols["pz"] if has_pz else jet_cols["px"], has_pz, jet_status)
+        else:
+            jet_args = (_NO_OFFSETS, _NO_F32, _NO_F32, _NO_F32, False, _NO_STATUS)
+        tot = met.term(total)
+        met_x, met_y = tot[:, 0], tot[:, 1]
+        lxy = kern.significance_soft(
+            cov, hard, soft, soft_name in met, model.soft_sumet ** 2, *jet_args, JET_HARD,
+            has_jets, model.rejected_forward, params[4], params[5], model.recoil_k,
+            model.recoil_cap * GeV, model.recoil_bias, met_x, met_y)
+        if lxy is None:
+            return None
+        lx, ly = lxy
+        phi = np.arctan2(ly, lx)
+        cols = kern.significance_record(met_x, met_y, lx, ly, np.cos(phi), np.sin(phi), cov,
+                                        _RHO_MAX)
+        rec = EventRecord.__new__(EventRecord)
+        rec.schema = SIGNIFICANCE_SCHEMA
+        rec.key = None
+        rec.columns = dict(zip(_RECORD_COLUMNS, cols))
+        rec._n = n_events
+        rec._frozen = False
+        return rec
+
+    def _from_builder_numpy(self, met: Any, total: str, hard_terms: dict[str, ObjectType],
+                            soft_term: str | None, jet_term: str) -> EventRecord:
+        """from_builder in numpy (covariance + significance)."""
         terms = [(t, *met.links[name]) for name, t in hard_terms.items() if name in met.links]
         soft_name = soft_term or (mk.PV_SOFT_TRK if self.track_soft_term else mk.SOFT_CLUS)
         soft = met.term(soft_name) if soft_name in met else None
@@ -246,3 +325,32 @@ class METSignificance:
         cov = self.covariance(met.n_events, terms, soft, soft_jets)
         tot = met.term(total)
         return self.significance(tot[:, 0], tot[:, 1], *cov)
+
+
+_RECORD_COLUMNS = ("s", "sqrt_s", "met", "var_l", "var_t", "rho")
+_SIG_KINDS = {ObjectType.Electron: kern.SIG_ELECTRON_PHOTON, ObjectType.Photon: kern.SIG_ELECTRON_PHOTON,
+              ObjectType.Muon: kern.SIG_MUON, ObjectType.Tau: kern.SIG_TAU, ObjectType.Jet: kern.SIG_JET}
+_NO_TYPE = np.zeros(0, np.uint8)
+_NO_VALUES = np.zeros(0)
+_NO_F32 = np.zeros(0, np.float32)
+_NO_OFFSETS = np.zeros(1, np.int64)
+_NO_STATUS = np.zeros(0, np.int8)
+_KERNEL_PARAMS: dict[SignificanceModel, tuple] = {}
+
+
+def _kernel_params(model: SignificanceModel) -> tuple:
+    """Per-kind parameter arrays of `significance_term` (squares taken as numpy's code takes
+    them) and the |pz/pT| bracket of FORWARD_ETA."""
+    params = _KERNEL_PARAMS.get(model)
+    if params is None:
+        s, c = EGAMMA_RESO
+        mc, mk_ = MUON_RESO
+        by_kind = {kern.SIG_ELECTRON_PHOTON: np.array([s * s, c * c]),
+                   kern.SIG_MUON: np.array([mc * mc, mk_, MUON_STANDALONE, MUON_STANDALONE_RESO]),
+                   kern.SIG_TAU: np.array([TAU_RESO]),
+                   kern.SIG_JET: np.array([model.jet_stochastic ** 2, model.jet_constant ** 2,
+                                           model.pileup_forward ** 2])}
+        sinh = np.sinh(FORWARD_ETA)
+        params = tuple(by_kind[k] for k in range(4)) + (sinh * (1 - 1e-9), sinh * (1 + 1e-9))
+        _KERNEL_PARAMS[model] = params
+    return params
