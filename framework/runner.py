@@ -25,9 +25,6 @@ from .scheduler import (READ, Completion, FailedBlock, Scheduler, SerialExecutor
                         ThreadPoolExecutor, drive)
 
 
-_MISSING = object()
-
-
 @dataclass
 class RunOptions:
     """Execution settings (command-line flags of `metflow run`)."""
@@ -215,9 +212,10 @@ def run_job(job: Job, options: RunOptions, stream: TextIO | None = None) -> RunR
                 stored = ctx.store._data
                 for sink, keys in sink_keys:
                     for key in keys:
-                        obj = stored.get(key, _MISSING)
-                        data[key] = obj if obj is not _MISSING else ctx.store.retrieve(
-                            key, f"sink {sink.name}", ctx.events)   # raises, naming the key
+                        try:
+                            data[key] = stored[key]
+                        except KeyError:   # raises MissingKeyError, naming the key and sink
+                            ctx.store.retrieve(key, f"sink {sink.name}", ctx.events)
                     try:
                         sink.write(first, n, data)
                     except MetflowError:
