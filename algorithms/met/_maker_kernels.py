@@ -689,3 +689,17 @@ def significance_record(met_x, met_y, lx, ly, c, s, cov, rho_max):
         out[4, e] = var_t
         out[5, e] = rho
     return out
+
+
+@_jit
+def terms_to_f32(values):
+    """float32[3, n_events, n_terms] (mpx, mpy, sumet) from the float64[n_events, 3] terms."""
+    n_terms = len(values)
+    n_events = values[0].shape[0]
+    out = np.empty((3, n_events, n_terms), np.float32)
+    for t in range(n_terms):
+        v = values[t]
+        for e in range(n_events):
+            for c in range(3):
+                out[c, e, t] = v[e, c]
+    return out

@@ -38,6 +38,7 @@ parametrised energy loss, which is what the reference does for all muon energy-l
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -54,6 +55,7 @@ from metflow.framework.errors import ConfigurationError
 from metflow.framework.io import Sink
 
 from . import _maker_kernels as K
+from .significance import METSignificance
 
 __all__ = ["METMaker", "METMakerAlg", "METBuilder", "ObjectType", "JetRebuildResult",
            "JET_WORKING_POINTS", "map_arrays", "rebuild_event_met", "RebuildError",
@@ -148,6 +150,13 @@ class METBuilder:
     def to_container(self, key: str | None = None) -> MissingETContainer:
         """A MissingETContainer of the terms (float32 columns, one row per event)."""
         n_terms = len(self.names)
+        values = tuple(self.values)
+        if n_terms and all(v.__class__ is np.ndarray and v.flags.c_contiguous and
+                           v.shape == (self.n_events, 3) and v.dtype == np.float64 for v in values):
+            mpx, mpy, sumet = K.terms_to_f32(values)
+            return MissingETContainer._trusted(tuple(self.names),
+                                               np.asarray(self.sources, np.uint64),
+                                               mpx, mpy, sumet, key=key)
         stacked = (np.stack(self.values, axis=1) if n_terms
                    else np.zeros((self.n_events, 0, 3)))
         return MissingETContainer(
@@ -437,16 +446,22 @@ class METMaker:
     def build_met_sum(self, total: str, met: METBuilder, soft_source: int = 0) -> np.ndarray:
         """Total term: sum of every term except totals, invisibles and soft terms not
         matching `soft_source` (0: all soft terms)."""
-        src = Source
-        out = met.new_term(total, src.total())
+        out = met.new_term(total, Source.total())
         soft_source = int(soft_source)
-        for name, source, values in zip(met.names, met.sources, met.values):
-            if values is out or src.is_total_term(source) or src.is_invisible_term(source):
-                continue
-            if soft_source and src.is_soft_term(source) and not src.has_pattern(source, soft_source):
-                continue
-            out += values
+        for source, values in zip(met.sources, met.values):
+            if values is not out and _in_met_sum(source, soft_source):
+                out += values
         return out
+
+
+@functools.lru_cache(maxsize=256)
+def _in_met_sum(source: int, soft_source: int) -> bool:
+    """build_met_sum's rule: not a total or invisible term, and a soft term only when it has
+    the `soft_source` pattern (0: every soft term)."""
+    src = Source
+    if src.is_total_term(source) or src.is_invisible_term(source):
+        return False
+    return not (soft_source and src.is_soft_term(source) and not src.has_pattern(source, soft_source))
 
 
 def _id_track_pt(muons: Container, tracks: Container) -> np.ndarray:
@@ -523,6 +538,7 @@ class METMakerAlg(Algorithm):
 
     def initialize(self) -> None:
         self._maker = self.make_maker()
+        self._significance = self._significance_config()
         sig = self.key("significance")
         if len(sig) > 1:
             raise ConfigurationError(f"{self.name}: significance takes at most one key, got {list(sig)}")
@@ -544,6 +560,15 @@ class METMakerAlg(Algorithm):
         if self.jet_track_variations and not self.track_met:
             raise ConfigurationError(f"{self.name}: jet_track_variations vary the jet term of a "
                                      f"track MET; set track_met=True")
+
+    def _significance_config(self) -> tuple:
+        """(METSignificance, total term, hard terms -> object type) of this configuration."""
+        total = mk.FINAL_TRK if self.soft_terms != "cluster" else mk.FINAL_CLUS
+        hard = {term: t for t, term in _KINDS.values()}
+        hard[mk.REF_JET] = ObjectType.Jet
+        sig = METSignificance(soft_term_reso=self.soft_term_reso or None,
+                              track_soft_term=total == mk.FINAL_TRK)
+        return sig, total, hard
 
     def make_maker(self) -> METMaker:
         """The METMaker this algorithm's properties configure (stateless, shared by threads)."""
@@ -573,12 +598,7 @@ class METMakerAlg(Algorithm):
         sig_keys = self.key("significance")
         out["significance"] = []
         if sig_keys:
-            from .significance import METSignificance
-            total = mk.FINAL_TRK if self.soft_terms != "cluster" else mk.FINAL_CLUS
-            hard = {term: t for t, term in _KINDS.values()}
-            hard[mk.REF_JET] = ObjectType.Jet
-            sig = METSignificance(soft_term_reso=self.soft_term_reso or None,
-                                  track_soft_term=total == mk.FINAL_TRK)
+            sig, total, hard = self.__dict__.get("_significance") or self._significance_config()
             mu = np.asarray(event_info[0]["mu"], np.float64) if event_info else None
             rec = sig.from_builder(met, total, hard, mu)
             rec.key = sig_keys[0]
