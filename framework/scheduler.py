@@ -151,15 +151,10 @@ class Scheduler:
         ctx = self.slots[slot].ctx
         if name not in self.own_execute:   # the default execute records every declared output
             return Task(block, slot, name, lambda: alg.execute(ctx))
-        outputs = self.output_keys[name]
 
         def run() -> None:
             alg.execute(ctx)
-            for key in outputs:
-                if key not in ctx.store:
-                    raise UndeclaredAccessError(
-                        f"algorithm {alg.name} ({type(alg).__name__}) did not record its "
-                        f"declared output {key!r}")
+            self._check_outputs(alg, ctx)
 
         return Task(block, slot, name, run)
 
@@ -260,6 +255,57 @@ class Scheduler:
                 for t in [t for t in waiting if t.slot == task.slot]:
                     waiting.remove(t)
 
+    def run_in_order(self, on_block: Callable[[int, EventContext | None], None],
+                     on_completion: Callable[[Completion], None] | None = None,
+                     thread: str = "") -> None:
+        """Serial execution without per-task bookkeeping: each block is read, its algorithms run
+        in topological order and it is written before the next block starts. This is the order
+        the state machine gives one thread (oldest block first), with the same errors, skipped
+        blocks, statistics and completions, minus the ready queue and readiness counters that
+        only concurrent execution needs."""
+        clock = time.perf_counter_ns
+        state = self.slots[0]
+        source_name = getattr(self.source, "name", "")
+        steps = [(READ, None, False)] + [(name, self.algorithms[name], name in self.own_execute)
+                                        for name in self.graph.order]
+        for block, (first, n) in enumerate(self.blocks):
+            ctx = state.ctx = EventContext(first, n, 0, source_name)
+            state.block, state.failed = block, False
+            for name, alg, check_outputs in steps:
+                error = None
+                start = clock()
+                try:
+                    if alg is None:
+                        self._read_task(0, block, ctx).run()
+                    else:
+                        alg.execute(ctx)
+                        if check_outputs:
+                            self._check_outputs(alg, ctx)
+                except BaseException as exc:  # noqa: BLE001 - handled as the state machine does
+                    error = exc
+                stop = clock()
+                stat = self.stats[name]
+                stat[0] += 1
+                stat[1] += stop - start
+                if on_completion is not None or error is not None:
+                    task = Task(block, 0, name, _no_run)
+                    if on_completion is not None:
+                        on_completion(Completion(task, error, start, stop, thread))
+                    if error is not None:
+                        self._fail(task, error)
+                        break
+            if self.error is not None:
+                raise self.error
+            self.next_block = self.next_to_write = block + 1
+            state.ctx = None
+            on_block(block, None if state.failed else ctx)
+
+    def _check_outputs(self, alg: Any, ctx: EventContext) -> None:
+        for key in self.output_keys[alg.name]:
+            if key not in ctx.store:
+                raise UndeclaredAccessError(f"algorithm {alg.name} ({type(alg).__name__}) did "
+                                            f"not record its declared output {key!r}")
+
     def _finish_slot(self, slot: int) -> None:
         state = self.slots[slot]
         self.finished[state.block] = None if state.failed else state.ctx
@@ -283,6 +329,9 @@ class Scheduler:
 
 
 # executors -------------------------------------------------------------------------------
+def _no_run() -> None:
+    """The run of a task record made after the fact (serial in-order execution)."""
+
 def _run_task(task: Task, thread: str | None = None) -> Completion:
     start = time.perf_counter_ns()
     error = None
@@ -296,7 +345,7 @@ def _run_task(task: Task, thread: str | None = None) -> Completion:
 
 class SerialExecutor:
     """Runs each task on the driver thread: `submit`/`wait` in submission order, or `drive`,
-    which takes the oldest ready task after each completion (no queue in between)."""
+    which runs the blocks one after the other (`Scheduler.run_in_order`)."""
 
     n_threads = 1
 
@@ -312,22 +361,7 @@ class SerialExecutor:
     def drive(self, scheduler: Scheduler,
               on_block: Callable[[int, EventContext | None], None],
               on_completion: Callable[[Completion], None] | None = None) -> None:
-        thread = threading.current_thread().name
-        scheduler.start_blocks()
-        while not scheduler.done:
-            task = scheduler.take_one()
-            if task is None:
-                raise RuntimeError("scheduler stalled: nothing in flight and blocks remain")
-            completion = _run_task(task, thread)
-            scheduler.complete(completion)
-            if on_completion is not None:
-                on_completion(completion)
-            if scheduler.error is None:
-                for block, ctx in scheduler.writable():
-                    on_block(block, ctx)
-                scheduler.start_blocks()
-        if scheduler.error is not None:
-            raise scheduler.error
+        scheduler.run_in_order(on_block, on_completion, threading.current_thread().name)
 
     def shutdown(self) -> None:
         self._queue.clear()
