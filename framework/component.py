@@ -20,8 +20,6 @@ from typing import Any, ClassVar
 
 from .errors import ConfigurationError, did_you_mean
 
-_MISSING = object()
-
 _UNSET = object()
 
 
@@ -278,8 +276,10 @@ class Algorithm:
         kwargs: dict[str, Any] = {}
         for attr, key in inputs:
             if key.__class__ is str:
-                obj = data.get(key, _MISSING)
-                kwargs[attr] = obj if obj is not _MISSING else ctx.read_key(self, key)
+                try:
+                    kwargs[attr] = data[key]
+                except KeyError:
+                    kwargs[attr] = ctx.read_key(self, key)   # raises MissingKeyError
             else:
                 kwargs[attr] = [data[k] if k in data else ctx.read_key(self, k) for k in key]
         if self._compute_wants_ctx:
@@ -289,7 +289,10 @@ class Algorithm:
             attr, key = outputs[0]
             if isinstance(result, dict) and len(result) == 1 and attr in result:
                 result = result[attr]
-            self._record(ctx, attr, key, result)
+            if key.__class__ is str:
+                ctx.store.record(key, result, self.name)
+            else:
+                self._record(ctx, attr, key, result)
             return
         names = [attr for attr, _ in outputs]
         if not isinstance(result, dict):

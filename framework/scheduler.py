@@ -131,20 +131,21 @@ class Scheduler:
         heapq.heappush(self.ready, (task.block, self._seq, task))
 
     def _read_task(self, slot: int, block: int, ctx: EventContext) -> Task:
-        first, n = self.blocks[block]
+        return Task(block, slot, READ, lambda: self._read(ctx))
 
-        def run() -> None:
-            try:
-                data = self.source.read(first, n)
-            except MetflowError:
-                raise
-            except Exception as exc:
-                raise SourceError(f"source {self.source.name} failed to read events "
-                                  f"[{first}, {first + n}): {exc}") from exc
-            for key, obj in data.items():
-                ctx.store.record(key, obj, "source")
-
-        return Task(block, slot, READ, run)
+    def _read(self, ctx: EventContext) -> None:
+        """The source read of a block into its store; other errors become SourceError."""
+        first, n = ctx.first, ctx.n_events
+        try:
+            data = self.source.read(first, n)
+        except MetflowError:
+            raise
+        except Exception as exc:
+            raise SourceError(f"source {self.source.name} failed to read events "
+                              f"[{first}, {first + n}): {exc}") from exc
+        record = ctx.store.record
+        for key, obj in data.items():
+            record(key, obj, "source")
 
     def _alg_task(self, slot: int, block: int, name: str) -> Task:
         alg = self.algorithms[name]
@@ -276,7 +277,7 @@ class Scheduler:
                 start = clock()
                 try:
                     if alg is None:
-                        self._read_task(0, block, ctx).run()
+                        self._read(ctx)
                     else:
                         alg.execute(ctx)
                         if check_outputs:

@@ -17,8 +17,8 @@ from .errors import DuplicateKeyError, MissingKeyError, UndeclaredAccessError, d
 
 def freeze(obj: Any) -> Any:
     """Make `obj` immutable where we can: read-only numpy arrays, frozen containers."""
-    if getattr(obj, "_frozen", False):   # a container born frozen (slices of frozen data)
-        return obj
+    if obj.__class__ is not np.ndarray and getattr(obj, "_frozen", False):
+        return obj   # a container born frozen (slices of frozen data)
     if isinstance(obj, np.ndarray):
         obj.flags.writeable = False
     elif hasattr(obj, "freeze"):
