@@ -9,6 +9,7 @@ a truncated output that looks complete.
 
 from __future__ import annotations
 
+import bisect
 import os
 import queue
 import threading
@@ -333,6 +334,19 @@ class ParquetSource(Source):
         for key in [k for k, e in self._cache.items() if e.ready.is_set()][:max(excess, 0)]:
             del self._cache[key]
 
+    def _take_ready(self, file_index: int, rg_index: int, rows: int) -> "_RowGroup | None":
+        """The row group if it is cached and read, with `rows` counted as served (one lock for
+        both: the common case of every block after a row group's first)."""
+        key = (file_index, rg_index)
+        with self._cache_lock:
+            entry = self._cache.get(key)
+            if entry is None or not entry.ready.is_set() or entry.error is not None:
+                return None
+            entry.served += rows
+            if entry.served >= entry.rows:
+                del self._cache[key]
+        return entry
+
     def _served(self, file_index: int, rg_index: int, entry: "_RowGroup", rows: int) -> None:
         with self._cache_lock:
             entry.served += rows
@@ -342,11 +356,7 @@ class ParquetSource(Source):
 
     # -- reading -------------------------------------------------------------------------------
     def read(self, first: int, n: int) -> dict[str, Any]:
-        import bisect
-
-        import pyarrow as pa
-
-        if first < 0 or first + n > self.n_events():
+        if first < 0 or first + n > self._starts[-1]:
             raise SourceError(f"{self.name}: events [{first}, {first + n}) out of range "
                               f"(0..{self.n_events()})")
         pieces = []
@@ -356,11 +366,13 @@ class ParquetSource(Source):
             local = event - self._starts[fi]
             rgs = self._rg_starts[fi]
             ri = bisect.bisect_right(rgs, local) - 1
-            entry = self._row_group(fi, ri)
             offset = local - rgs[ri]
             take = min(first + n - event, rgs[ri + 1] - local)
+            entry = self._take_ready(fi, ri, take)
+            if entry is None:   # not read yet (or being read): read it, then count the rows
+                entry = self._row_group(fi, ri)
+                self._served(fi, ri, entry, take)
             pieces.append((entry, offset, take))
-            self._served(fi, ri, entry, take)
             event += take
         if len(pieces) == 1:
             entry, offset, take = pieces[0]
@@ -377,6 +389,8 @@ class ParquetSource(Source):
             if len(pieces) == 1:
                 array = entry.arrays[key] if whole else entry.arrays[key].slice(offset, take)
             else:
+                import pyarrow as pa
+
                 array = pa.concat_arrays([e.arrays[key].slice(o, t) for e, o, t in pieces])
             try:
                 data[key] = self.decode(key, array)
