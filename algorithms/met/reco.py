@@ -184,8 +184,11 @@ class ObjectAssociations:
               packed: np.ndarray) -> "ObjectAssociations":
         """A frozen fragment from a kernel's fresh ``packed`` buffer (the associators' per-block path)."""
         packed.setflags(write=False)
-        return _frozen_new(cls, {"container_key": container_key, "object_type": object_type,
-                                 "jet_collection": jet_collection, "pflow": pflow, "packed": packed})
+        out = object.__new__(cls)
+        out.__dict__.update({"container_key": container_key, "object_type": object_type,
+                             "jet_collection": jet_collection, "pflow": pflow, "packed": packed,
+                             "_frozen": True})
+        return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -348,10 +351,13 @@ class METJetAssocTool(_ResolvedConfig, Algorithm):
             return self._compute_checked(jets, signals, tracks, vertices, ctx)
         if out[0] != kern.OK:
             return self._compute_checked(jets, signals, tracks, vertices, ctx)
-        arrays = out[3:]
-        for a in arrays:
-            a.setflags(write=False)
-        assoc_offsets, jet_index, sig_assoc, trk_assoc, accepted, jettrk = arrays
+        _, _, _, assoc_offsets, jet_index, sig_assoc, trk_assoc, accepted, jettrk = out
+        assoc_offsets.setflags(write=False)
+        jet_index.setflags(write=False)
+        sig_assoc.setflags(write=False)
+        trk_assoc.setflags(write=False)
+        accepted.setflags(write=False)
+        jettrk.setflags(write=False)
         return _frozen_new(JetAssociations, {
             "jet_collection": config[4], "pflow": pflow, "signals_key": config[1],
             "assoc_offsets": assoc_offsets, "jet_index": jet_index, "signal_assoc": sig_assoc,
@@ -704,10 +710,24 @@ def _raise_piece_range(owner: str, out: tuple, jet_assoc: JetAssociations, fragm
 
 
 def _packed(fragments: list[ObjectAssociations]) -> np.ndarray:
-    """The fragments' packed columns, concatenated (fragment order)."""
+    """The fragments' packed columns, concatenated (fragment order). The concatenation is kept on
+    the first fragment with the others it was made from: the map builder and the soft associator
+    of a jet collection read the same fragments, so the second one reuses it."""
     if len(fragments) == 1:
         return fragments[0].packed
-    return np.concatenate([f.packed for f in fragments]) if fragments else _NO_PACKED
+    if not fragments:
+        return _NO_PACKED
+    first = fragments[0]
+    cached = first.__dict__.get("_concat")
+    rest = fragments[1:]
+    if cached is not None:
+        others, whole = cached
+        if len(others) == len(rest) and all(a is b for a, b in zip(others, rest)):
+            return whole
+    whole = np.concatenate([f.packed for f in fragments])
+    whole.setflags(write=False)
+    first.__dict__["_concat"] = (tuple(rest), whole)
+    return whole
 
 
 _NO_PACKED = np.zeros(0, dtype=np.int64)
@@ -840,8 +860,8 @@ class METSoftAssociator(_ResolvedConfig, Algorithm):
 def _core_container(soft: np.ndarray, key: str) -> MissingETContainer:
     """The frozen core-term container from :func:`kern.soft_core_f32`'s fresh [3, n_events, 2] block."""
     soft.setflags(write=False)
-    mpx, mpy, sumet = soft
-    return MissingETContainer._trusted(_CORE_NAMES, _CORE_SOURCES, mpx, mpy, sumet, key=key, frozen=True)
+    return MissingETContainer._trusted(_CORE_NAMES, _CORE_SOURCES, soft[0], soft[1], soft[2], key=key,
+                                       frozen=True)
 
 
 def soft_core_terms(jet_assoc: JetAssociations, fragments: list[ObjectAssociations], signals: Any,
