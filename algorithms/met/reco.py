@@ -710,24 +710,12 @@ def _raise_piece_range(owner: str, out: tuple, jet_assoc: JetAssociations, fragm
 
 
 def _packed(fragments: list[ObjectAssociations]) -> np.ndarray:
-    """The fragments' packed columns, concatenated (fragment order). The concatenation is kept on
-    the first fragment with the others it was made from: the map builder and the soft associator
-    of a jet collection read the same fragments, so the second one reuses it."""
+    """The fragments' packed columns, concatenated (fragment order)."""
     if len(fragments) == 1:
         return fragments[0].packed
     if not fragments:
         return _NO_PACKED
-    first = fragments[0]
-    cached = first.__dict__.get("_concat")
-    rest = fragments[1:]
-    if cached is not None:
-        others, whole = cached
-        if len(others) == len(rest) and all(a is b for a, b in zip(others, rest)):
-            return whole
-    whole = np.concatenate([f.packed for f in fragments])
-    whole.setflags(write=False)
-    first.__dict__["_concat"] = (tuple(rest), whole)
-    return whole
+    return np.concatenate([f.packed for f in fragments])
 
 
 _NO_PACKED = np.zeros(0, dtype=np.int64)
