@@ -290,7 +290,7 @@ class ParquetSource(Source):
         try:
             pf = files.get(file_index)
             if pf is None:
-                pf = files[file_index] = pq.ParquetFile(path, memory_map=True)
+                pf = files[file_index] = pq.ParquetFile(path)
             table = pf.read_row_group(rg_index, columns=[column], use_threads=self.arrow_threads)
             chunks = table.column(0)
             array = chunks.combine_chunks() if chunks.num_chunks != 1 else chunks.chunk(0)
