@@ -342,17 +342,18 @@ class ParquetSource(Source):
             entry = self._cache.get(key)
             if entry is None or not entry.ready.is_set() or entry.error is not None:
                 return None
-            entry.served += rows
-            if entry.served >= entry.rows:
-                del self._cache[key]
+            self._count_served(key, entry, rows)
         return entry
 
     def _served(self, file_index: int, rg_index: int, entry: "_RowGroup", rows: int) -> None:
         with self._cache_lock:
-            entry.served += rows
-            key = (file_index, rg_index)
-            if entry.served >= entry.rows and self._cache.get(key) is entry:
-                del self._cache[key]
+            self._count_served((file_index, rg_index), entry, rows)
+
+    def _count_served(self, key: tuple[int, int], entry: "_RowGroup", rows: int) -> None:
+        """Count rows handed out; drop the row group once all are (caller holds the lock)."""
+        entry.served += rows
+        if entry.served >= entry.rows and self._cache.get(key) is entry:
+            del self._cache[key]
 
     # -- reading -------------------------------------------------------------------------------
     def read(self, first: int, n: int) -> dict[str, Any]:
