@@ -423,13 +423,7 @@ def _identify_overlaps_raw(assoc_offsets, piece_order, piece_assoc, piece_obj_co
                     for w in range(5):
                         acc[w, slot] = 0.0
                     n_masks += 1
-                x = np.float64(vx)
-                y = np.float64(vy)
-                acc[0, slot] += x
-                acc[1, slot] += y
-                acc[2, slot] += np.float64(vz)
-                acc[3, slot] += np.float64(ve)
-                acc[4, slot] += _pt(x, y)
+                _add_vec(acc, slot, vx, vy, vz, ve)
             # increasing mask order (insertion sort: few masks per association)
             for u in range(n_masks):
                 order[u] = u
@@ -824,6 +818,15 @@ def _ordered_pieces(assoc_offsets, sig_assoc, trk_assoc, jet_offsets, packed, fr
 
 
 @_kernel
+def _signal_tracks(pflow, sig_offsets, sig_track, trk_offsets, n_signals):
+    """Block-global track index of each signal: the PFO's track (links are event-local), or -1
+    for every cluster."""
+    if pflow:
+        return block_global_links(sig_offsets, sig_track, trk_offsets)
+    return np.full(n_signals, -1, dtype=np.int32)
+
+
+@_kernel
 def association_map(assoc_offsets, jet_index, jettrk, sig_assoc, trk_assoc, jet_offsets, packed,
                     frag_container, sig_offsets, sig_px, sig_py, sig_pz, sig_e, sig_track, sig_type_bit,
                     trk_offsets, trk_px, trk_py, trk_pz, trk_e, trk_type_bit, pflow):
@@ -845,10 +848,7 @@ def association_map(assoc_offsets, jet_index, jettrk, sig_assoc, trk_assoc, jet_
                                   sig_offsets, trk_offsets)
     if status != OK:
         return _failed_map(status, bad, bad_count)
-    if pflow:
-        sig_trk = block_global_links(sig_offsets, sig_track, trk_offsets)
-    else:
-        sig_trk = np.full(sig_px.shape[0], -1, dtype=np.int32)
+    sig_trk = _signal_tracks(pflow, sig_offsets, sig_track, trk_offsets, sig_px.shape[0])
     (status, bad, obj_offsets, obj_container, obj_idx, obj_type, ovl_offsets, ovl_index, ovl_type,
      cal_offsets, cal_key, cal, trk_offsets_out, trk_key, trk) = identify_overlaps(
         assoc_offsets, order, piece_assoc, p_cont, p_obj, p_type, p_const, const_kind, const_index,
@@ -888,10 +888,7 @@ def association_map_packed(assoc_offsets, jet_index, jettrk, sig_assoc, trk_asso
     if status != OK:
         return (status, bad, bad_count, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int32),
                 np.zeros(0, dtype=np.uint8), np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.float32))
-    if pflow:
-        sig_trk = block_global_links(sig_offsets, sig_track, trk_offsets)
-    else:
-        sig_trk = np.full(sig_px.shape[0], -1, dtype=np.int32)
+    sig_trk = _signal_tracks(pflow, sig_offsets, sig_track, trk_offsets, sig_px.shape[0])
     (status, bad, obj_offsets, obj_container, obj_idx, obj_type, ovl_offsets, ovl_index, ovl_type,
      cal_offsets, cal_key, cal, trk_offsets_out, trk_key, trk, n_ovl, n_cal, n_trk) = _identify_overlaps_raw(
         assoc_offsets, order, piece_assoc, p_cont, p_obj, p_type, p_const, const_kind, const_index,
