@@ -127,6 +127,8 @@ class Algorithm:
     """
 
     thread_safe: ClassVar[bool] = True
+    #: a plugin registered under a built-in algorithm's name must set this to replace it
+    overrides_builtin: ClassVar[bool] = False
     _declarations: ClassVar[dict[str, _Declaration]] = {}
     _inputs: ClassVar[dict[str, ReadHandleKey]] = {}
     _outputs: ClassVar[dict[str, WriteHandleKey]] = {}

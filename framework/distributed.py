@@ -1,30 +1,33 @@
 """Distributed runs on Dask: the same job over event partitions, one output part per partition.
 
-The driver configures the job once (validating its graph before anything is submitted), cuts
-the event range into partitions, and submits one task per partition. A task configures the job
-again inside the worker, runs the multithreaded framework on its range and writes its part
-through the job's Parquet sink (temporary file, then rename), so a part is either complete or
-absent. Dask reschedules the tasks of a lost worker (`allowed_failures`), and a retried task
-rewrites the same part name, so every event appears exactly once. The driver then writes
-`_manifest.json` (parts, event ranges, counts, sha256) into the output directory; the directory
-reads as one Parquet dataset (`pyarrow.parquet.read_table(OUTPUT)` or `metflow run --input
-OUTPUT`).
+The driver configures the job once (validating its graph and paths before anything is
+submitted), prepares the output directory (`framework.dataset.prepare_output_dir`: a non-empty
+directory only with `overwrite`, its old manifest removed first), cuts the event range into
+partitions and submits one task per partition. A task configures the job again inside the
+worker, runs the multithreaded framework on its range and writes its part through the job's
+Parquet sink (hidden temporary file, then rename; the run id and range in the part's footer),
+so a part is either complete or absent. Dask reschedules the tasks of a lost worker
+(`allowed_failures`), and a retried task rewrites the same part name, so every event appears
+exactly once. The driver then commits the run by writing `_manifest.json` (parts, event ranges,
+counts, sizes, sha256) last; every read checks the parts against it. A stop request
+(SIGTERM/SIGINT) cancels the tasks and writes no manifest.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import time
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .dataset import (TEMPORARY, part_metadata, part_name, prepare_output_dir, sha256_of,
+                      write_manifest)
 from .errors import ConfigurationError
-from .io import MANIFEST
+from .io import ParquetSink
 from .runner import RunOptions, configure_job, event_blocks, prepare, run_job
-
+from .signals import Interrupted, StopRequest
 
 
 def _require_dask() -> Any:
@@ -43,11 +46,13 @@ class Partition:
 
     @property
     def part_name(self) -> str:
-        return f"part-{self.index:05d}.parquet"
+        return part_name(self.index)
 
 
 def partitions_for(total: int, skip: int, events: int | None, n_partitions: int) -> list[Partition]:
     """Contiguous, non-overlapping event ranges covering [skip, skip + events)."""
+    if n_partitions < 1:
+        raise ConfigurationError(f"--partitions must be >= 1, got {n_partitions}")
     stop = min(total, skip + events) if events is not None else total
     count = max(0, stop - skip)
     n_partitions = max(1, min(n_partitions, count or 1))
@@ -56,40 +61,48 @@ def partitions_for(total: int, skip: int, events: int | None, n_partitions: int)
             for i, first in enumerate(range(skip, stop, size))]
 
 
-def _sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def run_partition(job_spec: str, sets: Sequence[str], inputs: Sequence[str], out_dir: str,
                   partition: Partition, threads: int, slots: int | None,
-                  batch_size: int) -> dict[str, Any]:
-    """Worker side: run the job on one partition, writing its part atomically."""
+                  batch_size: int, run_id: str = "") -> dict[str, Any]:
+    """Worker side: run the job on one partition, writing its part atomically (a failed attempt
+    leaves nothing a reader of the directory would see)."""
     path = os.path.join(out_dir, partition.part_name)
     job, _ = configure_job(job_spec, sets, inputs, path, partition.n_events, partition.first)
-    result = run_job(job, RunOptions(events=partition.n_events, skip=partition.first,
-                                     threads=threads, slots=slots, batch_size=batch_size,
-                                     progress=False, quiet=True))
-    if not os.path.exists(path):
+    sinks = [s for s in job.sinks if isinstance(s, ParquetSink) and s.path == path]
+    if not sinks:
         raise ConfigurationError(f"job {job_spec!r} did not write its output to {path!r}: a "
                                  f"distributed job needs a Parquet sink on output.file")
+    sinks[0].metadata.update(part_metadata(run_id, partition.first, partition.n_events))
+    try:
+        result = run_job(job, RunOptions(events=partition.n_events, skip=partition.first,
+                                         threads=threads, slots=slots, batch_size=batch_size,
+                                         progress=False, quiet=True))
+    finally:
+        partial = path + ".partial"
+        if os.path.exists(partial):   # a retry rewrites the whole part
+            os.remove(partial)
     return {"part": partition.part_name, "first": partition.first,
             "n_events": partition.n_events, "events_written": result.events,
-            "sha256": _sha256(path), "wall_s": result.wall_s, "worker_pid": os.getpid()}
+            "bytes": os.path.getsize(path), "sha256": sha256_of(path),
+            "wall_s": result.wall_s, "worker_pid": os.getpid()}
 
 
 def run_distributed(job_spec: str, sets: Sequence[str], inputs: Sequence[str], output: str,
                     events: int | None = None, skip: int = 0, workers: int | None = None,
                     scheduler: str | None = None, partitions: int | None = None,
                     threads: int = 1, slots: int | None = None, batch_size: int = 256,
-                    retries: int = 3) -> dict[str, Any]:
+                    retries: int = 3, overwrite: bool = False,
+                    stop: StopRequest | None = None) -> dict[str, Any]:
     """Driver side: validate, submit one task per partition, gather, write the manifest."""
     distributed = _require_dask()
+    stop = stop if stop is not None else StopRequest()
     if not output:
         raise ConfigurationError("--executor dask needs --output (a directory of parts)")
+    for flag, value in (("--workers", workers), ("--partitions", partitions)):
+        if value is not None and value < 1:
+            raise ConfigurationError(f"{flag} must be >= 1, got {value}")
+    RunOptions(events=events, skip=skip, threads=threads, slots=slots,
+               batch_size=batch_size).check()
     job, _ = configure_job(job_spec, sets, inputs, os.path.join(output, "_validate.parquet"),
                            events, skip)
     prepare(job)
@@ -97,8 +110,10 @@ def run_distributed(job_spec: str, sets: Sequence[str], inputs: Sequence[str], o
     if total is None:
         raise ConfigurationError("--executor dask needs a source that knows its event count")
     event_blocks(total, skip, events, batch_size)  # same argument checks as a local run
-    os.makedirs(output, exist_ok=True)
-    out_dir = os.path.abspath(output)
+    input_paths = job.source.input_paths()
+    job.source.close()
+    out_dir = prepare_output_dir(output, overwrite, input_paths)
+    run_id = uuid.uuid4().hex
     start = time.perf_counter()
     cluster = None
     if scheduler:
@@ -111,24 +126,35 @@ def run_distributed(job_spec: str, sets: Sequence[str], inputs: Sequence[str], o
         n_workers = max(1, len(client.scheduler_info()["workers"]))
         parts = partitions_for(total, skip, events, partitions or 4 * n_workers)
         futures = [client.submit(run_partition, job_spec, list(sets), list(inputs), out_dir, p,
-                                 threads, slots, batch_size, key=f"metflow-{p.part_name}-"
-                                 f"{os.getpid()}-{time.time_ns()}", retries=retries, pure=False)
+                                 threads, slots, batch_size, run_id,
+                                 key=f"metflow-{p.part_name}-{run_id}", retries=retries,
+                                 pure=False)
                    for p in parts]
+        pending = list(futures)
+        while pending and stop.signum is None:   # polled, so that a signal is seen at once
+            time.sleep(0.05)
+            for future in [f for f in pending if f.done()]:
+                if future.status == "error":
+                    client.cancel(futures)
+                    future.result()   # raises the task's error
+                pending.remove(future)
+        if stop.signum is not None:
+            client.cancel(futures)
+            finished = sum(p.n_events for p, f in zip(parts, futures)
+                           if f.status == "finished")
+            raise Interrupted(stop.signum, finished, f"; tasks cancelled, {out_dir} has no "
+                              f"manifest (incomplete: a reader refuses it)")
         results = client.gather(futures)
     finally:
         client.close()
         if cluster is not None:
             cluster.close()
     results.sort(key=lambda r: r["first"])
-    expected = {p.part_name for p in parts}
     for name in os.listdir(out_dir):
-        if name.startswith("part-") and name not in expected:
-            os.remove(os.path.join(out_dir, name))  # stale parts of an earlier, larger run
-    manifest = {"job": job_spec, "sets": list(sets), "inputs": list(inputs),
+        if TEMPORARY.fullmatch(name):   # left by a killed worker
+            os.remove(os.path.join(out_dir, name))
+    manifest = {"run_id": run_id, "job": job_spec, "sets": list(sets), "inputs": list(inputs),
                 "events": sum(r["n_events"] for r in results),
                 "wall_s": time.perf_counter() - start, "parts": results}
-    tmp = os.path.join(out_dir, MANIFEST + ".tmp")
-    with open(tmp, "w") as f:
-        json.dump(manifest, f, indent=1)
-    os.replace(tmp, os.path.join(out_dir, MANIFEST))
+    write_manifest(out_dir, manifest)
     return manifest

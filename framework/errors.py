@@ -74,6 +74,9 @@ class AlgorithmError(MetflowError):
 class SourceError(MetflowError):
     """An input source failed to provide a block (names the source/file, key and events)."""
 
+    #: absolute index of the event at fault, when one is known
+    event: int | None = None
+
 
 class SinkError(MetflowError):
     """An output sink failed (names the sink/file and key)."""

@@ -12,29 +12,23 @@ from __future__ import annotations
 import bisect
 import os
 import queue
+import stat
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
+from .dataset import MANIFEST, read_manifest
 from .errors import MissingKeyError, SinkError, SourceError
+from .paths import check_distinct_inputs, check_output
 from .store import freeze
 
-MANIFEST = "_manifest.json"
 
-
-def dataset_files(path: str) -> list[str]:
-    """The part files of a distributed output directory, in event order (from its manifest)."""
-    import json
-
-    manifest_path = os.path.join(path, MANIFEST)
-    if not os.path.exists(manifest_path):
-        raise SourceError(f"input {path!r} is a directory without {MANIFEST}: not a complete "
-                          f"metflow distributed output")
-    with open(manifest_path) as f:
-        manifest = json.load(f)
-    return [os.path.join(path, part["part"]) for part in manifest["parts"]]
+def dataset_files(path: str, verify_checksums: bool = True) -> list[str]:
+    """The part files of a distributed output directory, in event order, each checked against
+    its manifest (see `framework.dataset`)."""
+    return [part.path for part in read_manifest(path, verify_checksums)]
 
 
 class Source:
@@ -55,6 +49,15 @@ class Source:
     def read(self, first: int, n: int) -> dict[str, Any]:
         raise NotImplementedError
 
+    def input_paths(self) -> list[str]:
+        """Files the source reads (an output of the run must be none of them)."""
+        return []
+
+    def event_id(self, index: int) -> str:
+        """How the input itself names event `index` (e.g. run and event number); '' if unknown.
+        Called only to describe an error, never per event."""
+        return ""
+
     def close(self) -> None:
         """Release files; called once at the end of the run."""
 
@@ -66,6 +69,10 @@ class Sink:
 
     def keys(self) -> list[str]:
         raise NotImplementedError
+
+    def output_paths(self) -> list[str]:
+        """Files the sink will write (checked before the first event)."""
+        return []
 
     def open(self) -> None:
         pass
@@ -109,18 +116,33 @@ class ParquetSource(Source):
 
     def __init__(self, paths: str | Sequence[str],
                  decode: Callable[[str, Any], Any] = _identity_decode, *,
-                 read_ahead: int | None = None, arrow_threads: bool = False):
+                 read_ahead: int | None = None, arrow_threads: bool = False,
+                 verify_checksums: bool = True, event_id_column: str | None = None,
+                 event_id_fields: Sequence[str] = ()):
         """`read_ahead`: row groups read ahead by background threads (0: only the job's threads
-        read). `arrow_threads`: let Arrow decode a column on its own thread pool."""
+        read). `arrow_threads`: let Arrow decode a column on its own thread pool.
+        `verify_checksums`: check Parquet page checksums (CRC32, where the writer stored them)
+        and, for a distributed output directory, each part's sha256 against its manifest.
+        `event_id_column`/`event_id_fields`: a struct column whose fields name an event in error
+        messages (read only then)."""
         import pyarrow.parquet as pq
 
         given = [os.fspath(p) for p in ([paths] if isinstance(paths, (str, os.PathLike)) else paths)]
+        self.verify_checksums = bool(verify_checksums)
         self.paths = []
+        self._manifests: list[str] = []
         for path in given:
-            self.paths.extend(dataset_files(path) if os.path.isdir(path) else [path])
+            if os.path.isdir(path):
+                self.paths.extend(dataset_files(path, self.verify_checksums))
+                self._manifests.append(os.path.join(path, MANIFEST))
+            else:
+                self.paths.append(path)
         if not self.paths:
             raise SourceError("ParquetSource: no input files given")
+        check_distinct_inputs(self.paths)
         self.decode = decode
+        self.event_id_column = event_id_column
+        self.event_id_fields = tuple(event_id_fields)
         self.read_ahead = self.DEFAULT_READ_AHEAD if read_ahead is None else read_ahead
         if not isinstance(self.read_ahead, int) or self.read_ahead < 0:
             raise SourceError(f"ParquetSource: read_ahead must be an integer >= 0, got {read_ahead!r}")
@@ -133,9 +155,16 @@ class ParquetSource(Source):
         self._column_bytes: dict[str, int] = {}
         for path in self.paths:
             try:
-                meta = pq.ParquetFile(path).metadata
+                mode = os.stat(path).st_mode
             except FileNotFoundError:
                 raise SourceError(f"input file {path!r} does not exist") from None
+            except OSError as exc:
+                raise SourceError(f"input file {path!r} cannot be read: {exc.strerror}") from None
+            if not stat.S_ISREG(mode):
+                raise SourceError(f"input {path!r} is not a regular file (nor a metflow output "
+                                  f"directory)")
+            try:
+                meta = pq.ParquetFile(path).metadata
             except Exception as exc:  # pyarrow raises ArrowInvalid/OSError for corrupt files
                 raise SourceError(f"input file {path!r} is not a readable Parquet file: {exc}") from exc
             columns = [meta.schema.column(i).path.split(".")[0] for i in range(meta.num_columns)]
@@ -166,6 +195,37 @@ class ParquetSource(Source):
 
     def n_events(self) -> int:
         return self._starts[-1]
+
+    def input_paths(self) -> list[str]:
+        return [*self.paths, *self._manifests]
+
+    def _locate(self, event: int) -> tuple[int, int, int]:
+        """(file index, row group index, row within the row group) of an event."""
+        fi = bisect.bisect_right(self._starts, event) - 1
+        local = event - self._starts[fi]
+        rgs = self._rg_starts[fi]
+        ri = bisect.bisect_right(rgs, local) - 1
+        return fi, ri, local - rgs[ri]
+
+    def _row_group_events(self, file_index: int, rg_index: int) -> str:
+        first = self._starts[file_index] + self._rg_starts[file_index][rg_index]
+        last = self._starts[file_index] + self._rg_starts[file_index][rg_index + 1]
+        return f"[{first}, {last})"
+
+    def event_id(self, index: int) -> str:
+        if not self.event_id_column or not 0 <= index < self.n_events():
+            return ""
+        import pyarrow.parquet as pq
+
+        fi, ri, row = self._locate(index)
+        try:
+            table = pq.ParquetFile(self.paths[fi]).read_row_group(ri, columns=[self.event_id_column])
+            value = table.column(0)[row].as_py()
+        except Exception:   # noqa: BLE001 - only describes another error; never raises its own
+            return ""
+        if not isinstance(value, dict):
+            return ""
+        return ", ".join(f"{f} {value[f]}" for f in self.event_id_fields if f in value)
 
     def select(self, keys: Sequence[str]) -> None:
         self._selected = [k for k in self.keys() if k in set(keys)]
@@ -290,13 +350,15 @@ class ParquetSource(Source):
         try:
             pf = files.get(file_index)
             if pf is None:
-                pf = files[file_index] = pq.ParquetFile(path)
+                pf = files[file_index] = pq.ParquetFile(
+                    path, page_checksum_verification=self.verify_checksums)
             table = pf.read_row_group(rg_index, columns=[column], use_threads=self.arrow_threads)
             chunks = table.column(0)
             array = chunks.combine_chunks() if chunks.num_chunks != 1 else chunks.chunk(0)
         except Exception as exc:
-            error = SourceError(f"cannot read column {column!r} of row group {rg_index} of "
-                                f"{path!r}: {exc}")
+            hint = " (the file is corrupt)" if "checksum" in str(exc).lower() else ""
+            error = SourceError(f"{path}: cannot read key {column!r}, row group {rg_index} (events "
+                                f"{self._row_group_events(file_index, rg_index)}){hint}: {exc}")
             error.__cause__ = exc
         if error is None:
             decoded = self._decode_whole(column, array)
@@ -363,12 +425,9 @@ class ParquetSource(Source):
         pieces = []
         event = first
         while event < first + n:
-            fi = bisect.bisect_right(self._starts, event) - 1
-            local = event - self._starts[fi]
-            rgs = self._rg_starts[fi]
-            ri = bisect.bisect_right(rgs, local) - 1
-            offset = local - rgs[ri]
-            take = min(first + n - event, rgs[ri + 1] - local)
+            fi, ri, offset = self._locate(event)
+            take = min(first + n - event, self._rg_starts[fi][ri + 1] - self._rg_starts[fi][ri]
+                       - offset)
             entry = self._take_ready(fi, ri, take)
             if entry is None:   # not read yet (or being read): read it, then count the rows
                 entry = self._row_group(fi, ri)
@@ -396,9 +455,27 @@ class ParquetSource(Source):
             try:
                 data[key] = self.decode(key, array)
             except Exception as exc:
-                raise SourceError(f"{self.name}: cannot decode column {key!r} for events "
-                                  f"[{first}, {first + n}): {exc}") from exc
+                raise self._decode_error(key, first, n, exc) from exc
         return data
+
+    def _decode_error(self, key: str, first: int, n: int, exc: Exception) -> SourceError:
+        """A decode failure of events [first, first + n): an error naming an event of the block
+        (attribute `event`, relative to the array decoded) is made to name it absolutely, and
+        the message names the file holding that event."""
+        event = getattr(exc, "event", None)
+        if isinstance(event, int) and 0 <= event < n:
+            relocate = getattr(exc, "with_context", None)
+            if callable(relocate):
+                relocate(event_offset=first)
+            event += first
+            path = self.paths[self._locate(event)[0]]
+        else:
+            event = None
+            path = self.paths[self._locate(first)[0]]
+        error = SourceError(f"{path}: cannot decode key {key!r} for events [{first}, "
+                            f"{first + n}): {exc}")
+        error.event = event
+        return error
 
     def close(self) -> None:
         """Drop the cached row groups; wait for read-aheads in progress."""
@@ -436,7 +513,10 @@ class ParquetSink(Sink):
     """Writes the given keys, one row per event, to a Parquet file (temp file, then rename).
 
     Row groups are encoded and compressed on a writer thread, overlapping the processing of the
-    next blocks; a write error is raised by the next `write` or by `close`.
+    next blocks; a write error is raised by the next `write` or by `close`. Every data page
+    carries a CRC32 checksum, which `ParquetSource` verifies on read. The temporary file is
+    hidden (`.NAME.tmp-PID` beside the output, so a directory reader skips it); a symlink output
+    writes its target; a path that exists and is not a regular file is never replaced.
     """
 
     #: row groups handed to the writer thread and not yet written, at most (back-pressure)
@@ -444,17 +524,22 @@ class ParquetSink(Sink):
 
     def __init__(self, path: str, keys: Sequence[str], compression: str = "zstd",
                  row_group_size: int = 4096,
-                 writer_options: Callable[[Any], dict[str, Any]] | None = None):
-        """`writer_options(arrow_schema)` may return ParquetWriter keywords (encodings etc.)."""
+                 writer_options: Callable[[Any], dict[str, Any]] | None = None,
+                 metadata: dict[str, str] | None = None):
+        """`writer_options(arrow_schema)` may return ParquetWriter keywords (encodings etc.);
+        `metadata`: key-value pairs stored in the file's footer."""
         self.path = os.fspath(path)
         self.writer_options = writer_options
+        self.metadata = dict(metadata or {})
         self._keys = list(keys)
         self.name = self.path
         self.compression = compression
         self.row_group_size = row_group_size
         self._writer = None
-        self._tmp = f"{self.path}.tmp-{os.getpid()}"
+        self._target = self.path
+        self._tmp = ""
         self.events_written = 0
+        self.kept: str | None = None          # where a failed run's events went (.partial)
         self._pending: list[Any] = []
         self._pending_rows = 0
         self._thread: threading.Thread | None = None
@@ -464,10 +549,15 @@ class ParquetSink(Sink):
     def keys(self) -> list[str]:
         return list(self._keys)
 
+    def output_paths(self) -> list[str]:
+        return [self.path]
+
     def open(self) -> None:
-        directory = os.path.dirname(os.path.abspath(self.path))
-        if not os.path.isdir(directory):
-            raise SinkError(f"output directory {directory!r} of {self.path!r} does not exist")
+        self._target = check_output(self.path, f"output of sink {self.name}")
+        directory, base = os.path.split(os.path.abspath(self._target))
+        self._tmp = os.path.join(directory, f".{base}.tmp-{os.getpid()}")
+        self.events_written = 0
+        self.kept = None
 
     def _to_arrow(self, key: str, obj: Any, n: int) -> Any:
         import pyarrow as pa
@@ -534,8 +624,13 @@ class ParquetSink(Sink):
         try:
             if self._writer is None:
                 options = ({"compression": self.compression} if self.writer_options is None
-                           else self.writer_options(head.schema))
-                self._writer = pq.ParquetWriter(self._tmp, head.schema, **options)
+                           else dict(self.writer_options(head.schema)))
+                options["write_page_checksum"] = True
+                schema = head.schema
+                if self.metadata:
+                    schema = schema.with_metadata({**(schema.metadata or {}), **{
+                        k.encode(): v.encode() for k, v in self.metadata.items()}})
+                self._writer = pq.ParquetWriter(self._tmp, schema, **options)
             self._writer.write_table(head, row_group_size=self.row_group_size)
         except Exception as exc:
             raise SinkError(f"{self.path}: writing failed: {exc}") from exc
@@ -553,26 +648,43 @@ class ParquetSink(Sink):
             self._thread = None
 
     def close(self, success: bool) -> None:
+        """Commit the output (rename onto the path) after a successful run; after a failure,
+        keep the events written so far in PATH.partial. No temporary file is left either way."""
+        error: BaseException | None = None
         try:
             self._flush()  # on failure too: the events already processed are kept in .partial
             self._stop_writer()
             self._raise_writer_error()
-        except SinkError:
-            if success:
-                raise
+        except SinkError as exc:
+            error = exc
         finally:
             self._stop_writer()
             if self._writer is not None:
-                self._writer.close()
+                try:
+                    self._writer.close()
+                except Exception as exc:  # noqa: BLE001 - e.g. disk full writing the footer
+                    error = error or SinkError(f"{self.path}: writing failed: {exc}")
                 self._writer = None
-        if not os.path.exists(self._tmp):
-            if success:
+        if not self._tmp or not os.path.exists(self._tmp):
+            if success and error is None:
                 raise SinkError(f"{self.path}: no events were written")
+            if error is not None and success:
+                raise error
             return
-        if success:
-            os.replace(self._tmp, self.path)
-        else:
-            os.replace(self._tmp, self.path + ".partial")
+        if not success or error is not None:
+            self.kept = self._target + ".partial"
+            os.replace(self._tmp, self.kept)
+            if error is not None and success:
+                raise error
+            return
+        if os.path.lexists(self._target) and not os.path.isfile(self._target):
+            self.kept = self._target + ".partial"
+            os.replace(self._tmp, self.kept)
+            raise SinkError(f"{self.path} became a non-regular file during the run: not "
+                            f"replaced; the events are in {self.kept}")
+        os.replace(self._tmp, self._target)
 
     def summary(self) -> str:
+        if self.kept is not None:
+            return f"kept {self.events_written} events in {self.kept}"
         return f"wrote {self.events_written} events to {self.path}"

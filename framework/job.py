@@ -12,7 +12,7 @@ from types import ModuleType
 from typing import Any
 
 from .component import Algorithm
-from .errors import ConfigurationError, did_you_mean
+from .errors import ConfigurationError, MetflowError, did_you_mean
 from .io import Sink, Source
 
 JOBS_PACKAGE = "metflow.jobs"
@@ -60,7 +60,14 @@ def load_job_module(spec: str) -> ModuleType:
         assert module_spec is not None and module_spec.loader is not None
         module = importlib.util.module_from_spec(module_spec)
         sys.modules[name] = module
-        module_spec.loader.exec_module(module)
+        try:
+            module_spec.loader.exec_module(module)
+        except MetflowError:
+            raise
+        except Exception as exc:
+            del sys.modules[name]
+            raise ConfigurationError(f"job file {spec!r} cannot be loaded: "
+                                     f"{type(exc).__name__}: {exc}") from exc
     else:
         names = builtin_jobs()
         if spec not in names:
@@ -78,7 +85,17 @@ def job_description(module: ModuleType) -> str:
 
 
 def make_job(module: ModuleType, flags: Any) -> Job:
-    job = module.configure(flags)
+    """`module.configure(flags)`; an unexpected exception (a bug in the job file, or a plugin
+    whose constructor raises) becomes a ConfigurationError naming the job and the plugin."""
+    try:
+        job = module.configure(flags)
+    except MetflowError:
+        raise
+    except Exception as exc:
+        from .registry import plugin_origin
+
+        raise ConfigurationError(f"job {getattr(module, '__name__', module)}: configure() failed"
+                                 f"{plugin_origin(exc)}: {type(exc).__name__}: {exc}") from exc
     if not isinstance(job, Job):
         raise ConfigurationError(f"{module.__name__}.configure() must return a Job, got "
                                  f"{type(job).__name__}")

@@ -1,8 +1,12 @@
 """The runner: configure a job from flags, validate its graph, run it, report.
 
 `run_job` is what `metflow run` calls; it returns a `RunResult` with the per-algorithm timing
-table, the failed blocks and (optionally) the timeline. Exit codes: 0 success, 1 a failure
-(an algorithm, the source or a sink raised, or events were skipped), 2 a configuration error.
+table, the failed blocks and (optionally) the timeline. Before the first event it checks the
+options, the graph and every path the run will write (`framework.paths`). A stop request
+(`framework.signals`) ends the run after the blocks in flight, keeping what was written, and
+raises `Interrupted`. Exit codes (the CLI's): 0 success, 1 a failure during the run (an
+algorithm, the source or a sink raised, or events were skipped), 2 the job could not start
+(configuration, arguments, inputs, output paths), 128 + N stopped by signal N.
 """
 
 from __future__ import annotations
@@ -21,8 +25,10 @@ from .component import Property
 from .flags import Flags, parse_value, split_assignment, standard_flags
 from .graph import DataFlowGraph
 from .job import Job, load_job_module, make_job
+from .paths import check_distinct_inputs, check_outputs, written_path
 from .scheduler import (READ, Completion, FailedBlock, Scheduler, SerialExecutor,
                         ThreadPoolExecutor, drive)
+from .signals import Interrupted, StopRequest
 
 
 @dataclass
@@ -39,6 +45,22 @@ class RunOptions:
     failed_events: str | None = None
     progress: bool | None = None
     quiet: bool = False
+    #: set by a signal handler to stop after the blocks in flight (see framework.signals)
+    stop: StopRequest | None = None
+    #: numba compile time is measured through it and kept out of the throughput
+    compile_monitor: Any = None
+
+    def check(self) -> None:
+        """Refuse values that would otherwise silently become defaults or process nothing."""
+        for name, value, low in (("--threads", self.threads, 1), ("--slots", self.slots, 1),
+                                 ("--batch-size", self.batch_size, 1), ("--skip", self.skip, 0),
+                                 ("-n/--events", self.events, 1)):
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ConfigurationError(f"{name} must be an integer >= {low}, got {value!r}")
+        if self.on_error not in ("abort", "skip"):
+            raise ConfigurationError(f"--on-error must be abort or skip, got {self.on_error!r}")
 
 
 @dataclass
@@ -49,10 +71,16 @@ class RunResult:
     failed: list[FailedBlock] = field(default_factory=list)
     timeline: list[Completion] = field(default_factory=list)
     sink_summaries: list[str] = field(default_factory=list)
+    #: wall time spent compiling numba kernels during the run (first run only)
+    compile_s: float = 0.0
+    #: events asked for with -n, when the input had fewer
+    requested: int | None = None
 
     @property
     def events_per_s(self) -> float:
-        return self.events / self.wall_s if self.wall_s > 0 else 0.0
+        """Throughput without kernel compilation (a first run's compile is not throughput)."""
+        wall = self.wall_s - self.compile_s
+        return self.events / wall if wall > 0 else 0.0
 
     def table(self) -> str:
         width = max([len(n) for n in self.stats] + [20]) + 2
@@ -66,8 +94,12 @@ class RunResult:
         return "\n".join(rows)
 
     def summary(self) -> str:
-        lines = [f"events: {self.events}   wall: {self.wall_s:.2f} s   "
-                 f"throughput: {self.events_per_s:.1f} events/s"]
+        asked = f" (of {self.requested} asked for)" if self.requested is not None else ""
+        compiled = (f" ({self.compile_s:.1f} s compiling kernels, first run only)"
+                    if self.compile_s >= 0.05 else "")
+        without = " without compilation" if compiled else ""
+        lines = [f"events: {self.events}{asked}   wall: {self.wall_s:.2f} s{compiled}   "
+                 f"throughput: {self.events_per_s:.1f} events/s{without}"]
         if self.failed:
             lines.append(f"FAILED blocks: {len(self.failed)} "
                          f"({sum(f.n_events for f in self.failed)} events skipped)")
@@ -83,8 +115,12 @@ def event_blocks(total: int | None, skip: int, events: int | None,
         raise ConfigurationError(f"--batch-size must be >= 1, got {batch_size}")
     if skip < 0:
         raise ConfigurationError(f"--skip must be >= 0, got {skip}")
+    if events is not None and events < 1:
+        raise ConfigurationError(f"-n/--events must be >= 1, got {events}")
     if total is None and events is None:
         raise ConfigurationError("the source does not know its event count: give --events")
+    if total is not None and skip >= total:
+        raise ConfigurationError(f"--skip {skip}: the input has only {total} events")
     stop = skip + events if events is not None else total
     if total is not None:
         stop = min(stop, total) if stop is not None else total
@@ -139,16 +175,22 @@ def write_timeline(path: str, completions: Sequence[Completion],
     for name, tid in threads.items():
         events.append({"name": "thread_name", "ph": "M", "pid": 1, "tid": tid,
                        "args": {"name": name}})
-    tmp = path + ".tmp"
+    directory, base = os.path.split(os.path.abspath(written_path(path)))
+    tmp = os.path.join(directory, f".{base}.tmp-{os.getpid()}")
     with open(tmp, "w") as f:
         json.dump({"traceEvents": events, "displayTimeUnit": "ms"}, f)
-    os.replace(tmp, path)
+    os.replace(tmp, os.path.join(directory, base))
 
 
 def _initialize(job: Job) -> None:
+    """Initialize every algorithm (and lock it); a ConfigurationError stays one (exit code 2),
+    anything else becomes an AlgorithmError naming the algorithm."""
     for alg in job.algorithms:
         try:
             alg.initialize()
+        except ConfigurationError as exc:
+            raise ConfigurationError(f"algorithm {alg.name} ({type(alg).__name__}), "
+                                     f"initialize(): {exc}") from exc
         except Exception as exc:
             raise AlgorithmError(f"algorithm {alg.name} ({type(alg).__name__}) failed in "
                                  f"initialize(): {type(exc).__name__}: {exc}",
@@ -176,17 +218,46 @@ def prepare(job: Job) -> DataFlowGraph:
     return DataFlowGraph.build(job.algorithms, job.source.keys(), job.sinks)
 
 
+def check_paths(job: Job, options: RunOptions) -> None:
+    """Every file the run will write, checked against each other and the inputs (event 0)."""
+    outputs = [("output", path) for sink in job.sinks for path in sink.output_paths()]
+    if options.timeline:
+        outputs.append(("--timeline", options.timeline))
+    if options.failed_events and options.on_error == "skip":
+        outputs.append(("--failed-events", options.failed_events))
+    inputs = job.source.input_paths()
+    check_distinct_inputs([p for p in inputs if not os.path.isdir(p)])
+    check_outputs(outputs, inputs)
+
+
+def initialize(job: Job, options: RunOptions | None = None) -> DataFlowGraph:
+    """Everything a run does before its first event: the options, the graph, the paths it will
+    write and every algorithm's initialize() (what `--dry-run` runs)."""
+    options = options or RunOptions()
+    options.check()
+    graph = prepare(job)
+    check_paths(job, options)
+    _initialize(job)
+    return graph
+
+
 def run_job(job: Job, options: RunOptions, stream: TextIO | None = None) -> RunResult:
     """Run a configured job; raises on abort, returns the result otherwise."""
     stream = stream or sys.stderr
+    options.check()
     graph = prepare(job)
     blocks = event_blocks(job.source.n_events(), options.skip, options.events, options.batch_size)
+    check_paths(job, options)
     n_events = sum(n for _, n in blocks)
-    threads = max(1, options.threads)
+    requested = options.events if options.events is not None and options.events > n_events \
+        else None
+    if requested is not None:
+        stream.write(f"metflow: warning: -n {requested} asked for more events than the input "
+                     f"has after --skip {options.skip}: processing {n_events}\n")
+    threads = options.threads
     slots = options.slots if options.slots is not None else threads + 1
-    if slots < 1:
-        raise ConfigurationError(f"--slots must be >= 1, got {slots}")
-    scheduler = Scheduler(graph, job.source, blocks, job.sinks, slots, options.on_error)
+    stop = options.stop if options.stop is not None else StopRequest()
+    scheduler = Scheduler(graph, job.source, blocks, job.sinks, slots, options.on_error, stop)
     show = options.progress if options.progress is not None else (
         not options.quiet and stream.isatty())
     progress = _Progress(n_events, stream, show)
@@ -195,6 +266,9 @@ def run_job(job: Job, options: RunOptions, stream: TextIO | None = None) -> RunR
     errors: list[BaseException] = []
     executor: Any = None
     opened: list[Any] = []
+    written = [0]
+    monitor = options.compile_monitor
+    compiled_before = monitor.seconds() if monitor is not None else 0.0
     start = time.perf_counter()
     try:
         _initialize(job)
@@ -223,6 +297,7 @@ def run_job(job: Job, options: RunOptions, stream: TextIO | None = None) -> RunR
                     except Exception as exc:
                         raise SinkError(f"sink {sink.name} failed writing events "
                                         f"[{first}, {first + n}): {exc}") from exc
+                written[0] += n
             progress.update(n)
 
         drive(scheduler, executor, write_block, record)
@@ -234,7 +309,8 @@ def run_job(job: Job, options: RunOptions, stream: TextIO | None = None) -> RunR
         progress.close()
     _finalize(job, errors)
     wall = time.perf_counter() - start
-    success = not errors
+    compile_s = monitor.seconds() - compiled_before if monitor is not None else 0.0
+    success = not errors and stop.signum is None
     for sink in opened:
         try:
             sink.close(success)
@@ -245,13 +321,24 @@ def run_job(job: Job, options: RunOptions, stream: TextIO | None = None) -> RunR
     except Exception as exc:
         errors.append(exc)
     if options.timeline:
-        write_timeline(options.timeline, completions, scheduler)
+        try:
+            write_timeline(options.timeline, completions, scheduler)
+        except OSError as exc:
+            errors.append(SinkError(f"--timeline {options.timeline}: cannot write: {exc}"))
+    kept = [s.summary() for s in opened if getattr(s, "kept", None)]
+    if stop.signum is not None:
+        detail = "".join(f"; {k}" for k in kept) or "; nothing was written"
+        cause = next((e for e in errors if not isinstance(e, Interrupted)), None)
+        raise Interrupted(stop.signum, written[0], detail) from cause
     if errors:
+        for k in kept:
+            errors[0].add_note(k)
         raise errors[0]
     result = RunResult(events=n_events - sum(f.n_events for f in scheduler.failed), wall_s=wall,
                        stats={k: (v[0], v[1]) for k, v in scheduler.stats.items()},
                        failed=scheduler.failed, timeline=completions,
-                       sink_summaries=[s.summary() for s in job.sinks])
+                       sink_summaries=[s.summary() for s in job.sinks], compile_s=compile_s,
+                       requested=requested)
     if job.summary is not None:
         result.sink_summaries.append(job.summary())
     return result
@@ -305,7 +392,12 @@ def _override_algorithm_option(job: Job, flags: Flags, assignment: str) -> None:
 
 
 def write_failed_events(path: str, failed: Sequence[FailedBlock]) -> None:
-    with open(path, "w") as f:
+    """The skipped blocks as JSON (hidden temporary file, then rename)."""
+    directory, base = os.path.split(os.path.abspath(written_path(path)))
+    tmp = os.path.join(directory, f".{base}.tmp-{os.getpid()}")
+    with open(tmp, "w") as f:
         json.dump([{"first": b.first, "n_events": b.n_events, "component": b.component,
-                    "error": b.message} for b in failed], f, indent=1)
+                    "event": b.event, "event_id": b.event_id, "error": b.message}
+                   for b in failed], f, indent=1)
+    os.replace(tmp, os.path.join(directory, base))
 

@@ -11,6 +11,8 @@ Policy
 * An algorithm (or source) whose class says `thread_safe = False` never has two executions in
   flight; further ready executions wait in `deferred` until the running one completes.
 * Finished blocks are handed to the sinks strictly in event order, by the driver thread.
+* A stop request (`StopRequest`, set by SIGTERM/SIGINT) starts no new block; the blocks in
+  flight finish and are written in order, and the run is then done.
 * Errors: policy "abort" stops dispatching, waits for in-flight tasks and raises
   `AlgorithmError` chained to the original exception; policy "skip" drops the failed block
   (no sink sees it), records it in `failed` and goes on.
@@ -41,6 +43,7 @@ from .component import Algorithm
 from .errors import AlgorithmError, MetflowError, SourceError, UndeclaredAccessError
 from .graph import DataFlowGraph
 from .io import Sink, Source
+from .signals import StopRequest
 from .store import EventContext
 
 READ = "<read>"
@@ -81,13 +84,29 @@ class FailedBlock:
     n_events: int
     component: str
     message: str
+    event: int | None = None      # absolute index of the event at fault, when known
+    event_id: str = ""            # how the input names it (e.g. run and event number)
+
+
+def event_at_fault(error: BaseException, first: int, n: int) -> int | None:
+    """The absolute event an error (or its cause) names through an `event` attribute, if it
+    lies in the block [first, first + n); the only event of a one-event block otherwise."""
+    seen = 0
+    exc: BaseException | None = error
+    while exc is not None and seen < 8:
+        event = getattr(exc, "event", None)
+        if isinstance(event, int) and not isinstance(event, bool) and first <= event < first + n:
+            return event
+        exc, seen = exc.__cause__, seen + 1
+    return first if n == 1 else None
 
 
 class Scheduler:
     """The state machine; see the module docstring for the policy."""
 
     def __init__(self, graph: DataFlowGraph, source: Source, blocks: Sequence[tuple[int, int]],
-                 sinks: Sequence[Sink], n_slots: int, on_error: str = "abort"):
+                 sinks: Sequence[Sink], n_slots: int, on_error: str = "abort",
+                 stop: StopRequest | None = None):
         if on_error not in ("abort", "skip"):
             raise ValueError(f"on_error must be 'abort' or 'skip', got {on_error!r}")
         self.graph = graph
@@ -95,6 +114,7 @@ class Scheduler:
         self.sinks = list(sinks)
         self.blocks = list(blocks)
         self.on_error = on_error
+        self.stop = stop if stop is not None else StopRequest()
         self.algorithms = {alg.name: alg for alg in graph.algorithms}
         # roots wait for the source read; the others for their producers (which waited for it)
         self.n_parents = {name: len(graph.parents[name]) or 1 for name in self.algorithms}
@@ -162,7 +182,8 @@ class Scheduler:
     # state transitions ------------------------------------------------------------------
     def start_blocks(self) -> None:
         """Give free slots the next blocks and queue their source reads."""
-        while self.free_slots and self.next_block < len(self.blocks) and self.error is None:
+        while (self.free_slots and self.next_block < len(self.blocks) and self.error is None
+               and self.stop.signum is None):
             slot = self.free_slots.pop()
             block = self.next_block
             self.next_block += 1
@@ -234,7 +255,16 @@ class Scheduler:
         else:
             alg = self.algorithms[task.component]
             who = f"algorithm {alg.name} ({type(alg).__name__})"
-        message = (f"{who} failed on events {ctx.events} (slot {ctx.slot}, input "
+        event = event_at_fault(error, ctx.first, ctx.n_events)
+        event_id = ""
+        if event is not None:
+            try:
+                event_id = self.source.event_id(event)
+            except Exception:   # noqa: BLE001 - only describes the error being reported
+                event_id = ""
+        where = f"event {event}" + (f" ({event_id})" if event_id else "") + " of " \
+            if event is not None else ""
+        message = (f"{who} failed on {where}events {ctx.events} (slot {ctx.slot}, input "
                    f"{ctx.source_name or '-'}): {type(error).__name__}: {error}")
         if self.on_error == "abort":
             if self.error is None:
@@ -248,7 +278,8 @@ class Scheduler:
         else:
             if not state.failed:
                 self.failed.append(FailedBlock(ctx.first, ctx.n_events, task.component,
-                                               f"{type(error).__name__}: {error}"))
+                                               f"{type(error).__name__}: {error}", event,
+                                               event_id))
             state.failed = True
             self.ready = [t for t in self.ready if t[2].slot != task.slot]
             heapq.heapify(self.ready)
@@ -269,7 +300,10 @@ class Scheduler:
         source_name = getattr(self.source, "name", "")
         steps = [(READ, None, False)] + [(name, self.algorithms[name], name in self.own_execute)
                                         for name in self.graph.order]
+        request = self.stop
         for block, (first, n) in enumerate(self.blocks):
+            if request.signum is not None:
+                return
             ctx = state.ctx = EventContext(first, n, 0, source_name)
             state.block, state.failed = block, False
             for name, alg, check_outputs in steps:
@@ -326,6 +360,8 @@ class Scheduler:
     def done(self) -> bool:
         if self.error is not None:
             return self.in_flight == 0
+        if self.stop.signum is not None:   # every started block written
+            return self.next_to_write == self.next_block
         return self.next_to_write == len(self.blocks)
 
 
