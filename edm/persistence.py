@@ -8,7 +8,9 @@ Layout (chosen for size, see :func:`parquet_writer_options`):
 - MissingETContainer: ``struct<term: struct<mpx, mpy, sumet>>``, source bits in field metadata;
 - MissingETAssociationMap: a struct of flat per-event lists (per association, per object, per
   overlap, per cal/trk entry; zero jettrk sums suppressed), see the note at map_to_arrow;
-  container keys and jet key are JSON in the metadata of the ``obj_container`` field.
+  container keys and jet key are JSON in the metadata of the ``obj_container`` field. A map
+  read back is checked (:mod:`metflow.edm.map_checks`): keys, overlaps, object types against
+  the containers named in the metadata, and links against the containers read with it.
 
 Floats are written with BYTE_STREAM_SPLIT and zstd; integers with dictionary/RLE. Every float
 stays float32, so round trips are bit-exact. Writers go to a temporary file in the target
@@ -28,6 +30,7 @@ import numpy as np
 from metflow.edm import keys as _keys
 from metflow.edm.containers import Container, EventRecord, schema_for
 from metflow.edm.errors import CorruptInputError, EDMError, SchemaError, UnknownKeyError
+from metflow.edm.map_checks import check_block, check_map
 from metflow.edm.met import (MAP_ARRAY_NAMES, MissingETAssociationMap, MissingETContainer, _VEC)
 
 DEFAULT_COMPRESSION = "zstd"
@@ -238,6 +241,7 @@ def map_from_arrow(array, *, key: str | None = None, source: str | None = None,
         m = MissingETAssociationMap(container_keys, jet_key=jet_key, key=key, **out)
         if validate:
             m.validate()
+            check_map(m)   # keys, overlaps, types vs containers; links need the containers
     except EDMError as exc:
         raise exc.with_context(source=source, key=key) from None
     return m
@@ -453,8 +457,10 @@ def read_parquet(path: str | os.PathLike, keys: Iterable[str] | None = None, *,
                  validate: bool = True, check_links_in_block: bool = True) -> dict[str, Any]:
     """Read ``keys`` (default: all columns) of a file written by :func:`write_parquet`.
 
-    Every column is decoded and validated (schema, dtypes, offsets, finite floats, map layout);
-    links between the keys read are range-checked. Errors name the file, key, column, event.
+    Every column is decoded and validated (schema, dtypes, offsets, finite floats, map layout,
+    keys and overlaps); links between the keys read are range-checked, association maps
+    against their object containers and jets (:mod:`metflow.edm.map_checks`). Errors name the
+    file, key, column, event.
     """
     from metflow.edm.links import check_links
     path = os.fspath(path)
@@ -472,6 +478,7 @@ def read_parquet(path: str | os.PathLike, keys: Iterable[str] | None = None, *,
     for key in wanted:
         out[key] = decode(key, table.column(key), source=path, validate=validate)
     if validate and check_links_in_block:
+        check_block(out, source=path)
         check_links(out, source=path)
     return out
 

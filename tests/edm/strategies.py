@@ -10,6 +10,8 @@ from metflow.edm.met import MissingETAssociationMap, MissingETContainer
 
 f32 = st.floats(width=32, allow_nan=False, allow_infinity=False)
 CONTAINER_KEYS = ("Electrons", "Photons", "TauJets", "Muons")
+# xAOD type of each container's objects (a map read from a file must agree, see edm.map_checks)
+CONTAINER_TYPES = {"Electrons": 6, "Photons": 7, "TauJets": 9, "Muons": 8}
 
 
 @st.composite
@@ -51,8 +53,8 @@ def met_containers(draw, max_events: int = 4):
 @st.composite
 def _association(draw, jet_index: int, max_objects: int):
     n_obj = draw(st.integers(0, max_objects))
-    objects = [(draw(st.sampled_from(CONTAINER_KEYS)), draw(st.integers(0, 20)), draw(st.integers(1, 9)))
-               for _ in range(n_obj)]
+    containers_ = [draw(st.sampled_from(CONTAINER_KEYS)) for _ in range(n_obj)]
+    objects = [(c, draw(st.integers(0, 20)), CONTAINER_TYPES[c]) for c in containers_]
     overlaps = [[] for _ in range(n_obj)]
     for i in range(n_obj):
         for j in range(i + 1, n_obj):
