@@ -6,6 +6,9 @@ from __future__ import annotations
 from metflow.framework import Source
 from metflow.framework.errors import ConfigurationError
 
+#: flags that configure only the synthetic source (meaningless, so refused, with --input)
+SYNTHETIC_ONLY = ("synthetic.mu", "synthetic.process", "synthetic.lrt", "input.seed")
+
 
 def declare_input_flags(flags) -> None:
     """Flags of the embedded synthetic source (used when no --input is given)."""
@@ -18,9 +21,14 @@ def declare_input_flags(flags) -> None:
 
 
 def open_input(flags) -> Source:
-    """A source for the job: the --input files, or the synthetic source."""
+    """A source for the job: the --input files, or the synthetic source. Input files that cannot
+    be read fail here, before the first event, with a SourceError naming the file."""
     files = flags["input.files"]
     if files:
+        given = [name for name in SYNTHETIC_ONLY if name in flags and flags.is_set(name)]
+        if given:
+            raise ConfigurationError(f"--set {', '.join(given)}: configures the synthetic source, "
+                                     f"which is not used with --input {' '.join(files)}")
         from metflow.algorithms.physlite.source import input_source
         from metflow.edm.persistence import decode
 

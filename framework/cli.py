@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import traceback
 from collections.abc import Sequence
@@ -78,15 +79,16 @@ def _print_error(exc: BaseException, debug: bool) -> None:
         print(f"metflow: note: {note}", file=sys.stderr)
 
 
-def _unexpected(exc: BaseException, debug: bool) -> int:
-    """An exception metflow did not anticipate: one error line with where it was raised."""
-    if debug:
+def unexpected_error(exc: BaseException, debug: bool) -> int:
+    """An exception metflow did not anticipate: one error line with where it was raised (the
+    traceback with --debug or METFLOW_DEBUG=1)."""
+    if debug or os.environ.get("METFLOW_DEBUG"):
         traceback.print_exception(exc)
         return EXIT_FAILED
     frames = traceback.extract_tb(exc.__traceback__)
     where = f" (at {frames[-1].filename}:{frames[-1].lineno} in {frames[-1].name})" if frames else ""
-    print(f"metflow: error: unexpected {type(exc).__name__}: {exc}{where}; --debug prints the "
-          f"traceback", file=sys.stderr)
+    print(f"metflow: error: unexpected {type(exc).__name__}: {exc}{where}; METFLOW_DEBUG=1 "
+          f"prints the traceback", file=sys.stderr)
     return EXIT_FAILED
 
 
@@ -165,7 +167,7 @@ def _cmd_run(args: argparse.Namespace, stop: StopRequest, monitor: Any) -> int:
         _print_error(exc, args.debug)
         return EXIT_CONFIG
     except Exception as exc:  # noqa: BLE001 - never a raw traceback
-        return _unexpected(exc, args.debug)
+        return unexpected_error(exc, args.debug)
     if stop:
         raise Interrupted(stop.signum or 0, 0, "; nothing was written")
     try:
@@ -179,7 +181,7 @@ def _cmd_run(args: argparse.Namespace, stop: StopRequest, monitor: Any) -> int:
         _print_error(exc, args.debug)
         return EXIT_FAILED
     except Exception as exc:  # noqa: BLE001 - never a raw traceback
-        return _unexpected(exc, args.debug)
+        return unexpected_error(exc, args.debug)
     if result.requested is not None:
         print(f"metflow: warning: processed {result.events} events, fewer than the "
               f"{result.requested} asked for with -n (the input ends there)", file=sys.stderr)
@@ -212,7 +214,7 @@ def _run_dask(args: argparse.Namespace, stop: StopRequest) -> int:
         _print_error(exc, args.debug)
         return EXIT_FAILED
     except Exception as exc:  # noqa: BLE001 - never a raw traceback
-        return _unexpected(exc, args.debug)
+        return unexpected_error(exc, args.debug)
     if not args.quiet:
         print(f"events: {manifest['events']}   wall: {manifest['wall_s']:.2f} s   "
               f"throughput: {manifest['events'] / max(manifest['wall_s'], 1e-9):.1f} events/s")
@@ -228,7 +230,7 @@ def cmd_graph(args: argparse.Namespace) -> int:
         _print_error(exc, False)
         return EXIT_CONFIG
     except Exception as exc:  # noqa: BLE001 - never a raw traceback
-        return _unexpected(exc, False)
+        return unexpected_error(exc, False)
     return EXIT_OK
 
 

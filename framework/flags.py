@@ -51,6 +51,7 @@ class Flags:
     def __init__(self) -> None:
         self._flags: dict[str, Flag] = {}
         self._locked = False
+        self._set: set[str] = set()
 
     def declare(self, name: str, type: type | tuple[type, ...], default: Any, doc: str) -> None:
         if self._locked:
@@ -88,6 +89,12 @@ class Flags:
                             f"configured")
         flag = self._flag(name)
         flag.value = self._convert(flag, value)
+        self._set.add(name)
+
+    def is_set(self, name: str) -> bool:
+        """True when the flag was given a value (command line or job), not left at its default."""
+        self._flag(name)
+        return name in self._set
 
     def set_from_string(self, assignment: str) -> None:
         """Apply `name=value` (value a Python literal, or a bare word for str flags)."""

@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import signal
 import sys
 from collections.abc import Sequence
 
 from metflow import __version__
 from metflow.framework import cli as framework_cli
+from metflow.framework.jit import CompileMonitor
 
 #: modules whose Algorithm subclasses `metflow list` shows (plugins come from entry points)
 BUILTIN_ALGORITHM_MODULES = (
@@ -75,11 +77,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Every command ends with its exit code, never a raw traceback (README "Reliability")."""
     try:
         return _dispatch(build_parser().parse_args(argv))
     except BrokenPipeError:  # output piped into `head` and closed: not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except KeyboardInterrupt:
+        print("metflow: error: interrupted by SIGINT", file=sys.stderr)
+        return 128 + signal.SIGINT
+    except framework_cli.MetflowError as exc:
+        print(f"metflow: error: {exc}", file=sys.stderr)
+        return framework_cli.EXIT_CONFIG if isinstance(exc, framework_cli.ConfigurationError) \
+            else framework_cli.EXIT_FAILED
+
+
+#: tools that run numba kernels: their first run announces the compilation
+COMPILING_TOOLS = ("generate", "bench", "validate", "import-physlite")
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -93,7 +107,15 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(f"metflow: {args.command} is not available in this installation "
               f"({args.tool_missing} missing)", file=sys.stderr)
         return 2
-    return int(args.tool_run(args))
+    if args.command not in COMPILING_TOOLS:
+        return int(args.tool_run(args))
+    with CompileMonitor(sys.stderr):
+        try:
+            return int(args.tool_run(args))
+        except Exception as exc:  # noqa: BLE001 - never a raw traceback
+            if isinstance(exc, framework_cli.MetflowError):
+                raise
+            return framework_cli.unexpected_error(exc, False)
 
 
 if __name__ == "__main__":

@@ -1,11 +1,17 @@
-"""Errors raised while reading PHYSLITE files; each names the file and, where known, the branch."""
+"""Errors raised while reading PHYSLITE files; each names the file and, where known, the branch.
+
+They are framework `SourceError`s, so a job given a bad file ends with a `metflow: error:` line
+(never a traceback), whichever job reads it.
+"""
 
 from __future__ import annotations
 
 import difflib
 
+from metflow.framework.errors import SourceError
 
-class PhysliteError(Exception):
+
+class PhysliteError(SourceError):
     """Base class: a PHYSLITE file could not be read or converted."""
 
 

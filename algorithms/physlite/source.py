@@ -16,10 +16,13 @@ from typing import Any
 import numpy as np
 
 from metflow.edm.met import MissingETAssociationMap, MissingETContainer
+from metflow.framework.errors import SourceError
 from metflow.framework.io import Source
+from metflow.framework.paths import check_distinct_inputs
 
 from . import convert
-from .naming import PhysliteNaming, naming_for
+from .errors import PhysliteError
+from .naming import ATLAS_EVENT_INFO, PhysliteNaming, naming_for
 from .reader import PhysliteFile
 
 
@@ -84,8 +87,18 @@ class PhysliteSource(Source):
             paths = [paths]
         if not paths:
             raise ValueError("PhysliteSource needs at least one file")
+        check_distinct_inputs([os.fspath(p) for p in paths])
         self.naming = naming_for(naming)
-        self.files = [PhysliteFile(p) for p in paths]
+        self.files = []
+        try:
+            for p in paths:
+                self.files.append(PhysliteFile(p))
+        except FileNotFoundError as exc:
+            self.close()
+            raise SourceError(str(exc)) from None
+        except BaseException:
+            self.close()
+            raise
         self.name = ", ".join(f.path for f in self.files)
         counts = np.array([f.n_events for f in self.files], dtype=np.int64)
         self._starts = np.concatenate([[0], np.cumsum(counts)])
@@ -100,6 +113,27 @@ class PhysliteSource(Source):
     def select(self, keys: Sequence[str]) -> None:
         self._selected = [k for k in self.keys() if k in set(keys)]
 
+    def input_paths(self) -> list[str]:
+        return [f.path for f in self.files]
+
+    def _file_of(self, event: int) -> tuple[int, int]:
+        """(file index, entry in that file) of an absolute event index."""
+        index = int(np.searchsorted(self._starts, event, side="right") - 1)
+        return index, event - int(self._starts[index])
+
+    def event_id(self, index: int) -> str:
+        if not 0 <= index < self.n_events():
+            return ""
+        fi, local = self._file_of(index)
+        pfile = self.files[fi]
+        want = [(ATLAS_EVENT_INFO, "runNumber"), (ATLAS_EVENT_INFO, "eventNumber")]
+        try:
+            data = pfile.read(want, local, local + 1)
+            run, event = (int(np.asarray(data[w])[0]) for w in want)
+        except Exception:   # noqa: BLE001 - only describes another error; never raises its own
+            return ""
+        return f"run {run}, event {event}"
+
     def read(self, first: int, n: int) -> dict[str, Any]:
         total = self.n_events()
         if first < 0 or n < 0 or first + n > total:
@@ -107,15 +141,28 @@ class PhysliteSource(Source):
         parts: list[dict[str, Any]] = []
         position = first
         while position < first + n:
-            index = int(np.searchsorted(self._starts, position, side="right") - 1)
+            index, local = self._file_of(position)
             pfile = self.files[index]
-            local = position - int(self._starts[index])
             count = min(first + n - position, pfile.n_events - local)
-            parts.append(read_physlite_block(pfile, local, count, self.naming, self._selected))
+            try:
+                parts.append(read_physlite_block(pfile, local, count, self.naming, self._selected))
+            except Exception as exc:
+                raise self._read_error(pfile, position, local, count, exc) from exc
             position += count
         if len(parts) == 1:
             return parts[0]
         return {key: type(parts[0][key]).concatenate([p[key] for p in parts]) for key in parts[0]}
+
+    @staticmethod
+    def _read_error(pfile: PhysliteFile, first: int, local: int, count: int,
+                    exc: Exception) -> SourceError:
+        """A conversion failure, naming the file, the events of the run (absolute) and the
+        entries of the file they are (the reader's own messages count entries in the file)."""
+        where = (f"{pfile.path}: events [{first}, {first + count}) of the input (entries "
+                 f"[{local}, {local + count}) of this file)")
+        if isinstance(exc, PhysliteError):
+            return SourceError(f"{where}: {exc}")
+        return SourceError(f"{where}: cannot convert: {type(exc).__name__}: {exc}")
 
     def close(self) -> None:
         for f in self.files:
@@ -136,15 +183,24 @@ def input_source(paths: Sequence[str | os.PathLike], *, decode=None,
     """The Source for a job's ``--input`` files: PHYSLITE ROOT files -> :class:`PhysliteSource`
     (metflow keys by default, so jobs written for metflow's own keys run unchanged), anything
     else -> the framework's ParquetSource with ``decode``. Mixing both kinds is an error."""
+    from metflow.edm import keys as K
     from metflow.framework.io import ParquetSource
     paths = list(paths)
+    for path in paths:
+        if not os.path.exists(path):
+            raise SourceError(f"input file {os.fspath(path)!r} does not exist")
+        if not (os.path.isfile(path) or os.path.isdir(path)):
+            raise SourceError(f"input {os.fspath(path)!r} is not a regular file (nor a metflow "
+                              f"output directory)")
     root = [is_root_file(p) for p in paths]
     if all(root):
         return PhysliteSource(paths, naming=naming)
     if any(root):
         mixed = ", ".join(f"{os.fspath(p)} ({'ROOT' if r else 'not ROOT'})" for p, r in zip(paths, root))
         raise ValueError(f"input files mix PHYSLITE ROOT and other files: {mixed}")
-    return ParquetSource(paths, decode=decode) if decode is not None else ParquetSource(paths)
+    ids = {"event_id_column": K.EVENT_INFO, "event_id_fields": ("run_number", "event_number")}
+    return (ParquetSource(paths, decode=decode, **ids) if decode is not None
+            else ParquetSource(paths, **ids))
 
 
 __all__ = ["PhysliteSource", "input_source", "is_root_file", "read_physlite_block", "make_association_map", "make_met_container"]
