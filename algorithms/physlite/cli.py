@@ -18,7 +18,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("files", nargs="+", metavar="FILE.root",
                         help="PHYSLITE files (TTree CollectionTree or RNTuple EventData)")
     parser.add_argument("--output", "-o", default=None,
-                        help="output Parquet file (default: first input with .parquet)")
+                        help="output Parquet file (default: the first input's name with .parquet, "
+                             "in the current directory)")
     parser.add_argument("--naming", choices=sorted(NAMINGS), default="atlas",
                         help="store keys: 'atlas' (AnalysisElectrons, METAssoc_AnalysisMET, ...) "
                              "or 'metflow' (Electrons, METAssoc_AntiKt4EMPFlow, ...)")
@@ -30,29 +31,37 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _default_output(path: str) -> str:
-    root, _ = os.path.splitext(path)
+    """In the working directory, not beside the input (input folders are often read-only)."""
+    root, _ = os.path.splitext(os.path.basename(path))
     return root + ".parquet"
 
 
 def convert_files(files, output: str, *, naming: str = "atlas", events: int | None = None,
-                  batch_size: int = 1000) -> int:
-    """Convert ``files`` into one Parquet file (atomically); returns the number of events."""
+                  batch_size: int = 1000, stop=None) -> int:
+    """Convert ``files`` into one Parquet file (atomically); returns the number of events.
+    ``stop`` (a StopRequest set by SIGTERM/SIGINT) ends the conversion between blocks, leaving
+    no file behind."""
     from metflow.edm import persistence
+    from metflow.framework.paths import check_output
 
     from .source import PhysliteSource
 
     if batch_size < 1:
-        raise ValueError(f"batch size must be positive, got {batch_size}")
+        raise ValueError(f"--batch-size must be >= 1, got {batch_size}")
+    if events is not None and events < 1:
+        raise ValueError(f"--events must be >= 1, got {events}")
+    output = check_output(output, "--output", files)   # a symlink: its target is written
     source = PhysliteSource(files, naming=naming)
     total = source.n_events() if events is None else min(events, source.n_events())
-    directory = os.path.dirname(os.path.abspath(output))
-    if not os.path.isdir(directory):
-        raise FileNotFoundError(f"output directory {directory!r} of {output!r} does not exist")
     try:
         if total == 0:
             raise ValueError(f"{source.name}: no events to convert")
         with persistence.ParquetStreamWriter(output, row_group_size=batch_size) as writer:
             for first in range(0, total, batch_size):
+                if stop is not None and stop.signum is not None:
+                    from metflow.framework.signals import Interrupted
+
+                    raise Interrupted(stop.signum, first, f"; {output} not written")
                 writer.write(source.read(first, min(batch_size, total - first)), source=source.name)
     finally:
         source.close()
@@ -61,14 +70,23 @@ def convert_files(files, output: str, *, naming: str = "atlas", events: int | No
 
 def run(args: argparse.Namespace) -> int:
     """Entry point of ``metflow import-physlite``; returns the exit code."""
-    from .errors import PhysliteError
+    from metflow.framework.errors import ConfigurationError, MetflowError
+    from metflow.framework.signals import Interrupted, StopRequest, stop_on_signals
 
     output = args.output or _default_output(args.files[0])
+    stop = StopRequest()
     try:
-        n = convert_files(args.files, output, naming=args.naming, events=args.events,
-                          batch_size=args.batch_size)
-    except (PhysliteError, FileNotFoundError, ImportError, ValueError) as exc:
-        print(f"metflow import-physlite: error: {exc}", file=sys.stderr)
+        with stop_on_signals(stop):
+            n = convert_files(args.files, output, naming=args.naming, events=args.events,
+                              batch_size=args.batch_size, stop=stop)
+    except Interrupted as exc:
+        print(f"metflow: error: import-physlite {exc}", file=sys.stderr)
+        return exc.exit_code
+    except (ConfigurationError, ValueError) as exc:
+        print(f"metflow: error: import-physlite: {exc}", file=sys.stderr)
+        return 2
+    except (MetflowError, OSError, ImportError) as exc:
+        print(f"metflow: error: import-physlite: {exc}", file=sys.stderr)
         return 1
     print(f"converted {n} events from {len(args.files)} file(s) into {output} "
           f"({os.path.getsize(output)} bytes)")
