@@ -442,26 +442,6 @@ def read_map_columns(pfile: PhysliteFile, first: int, stop: int, naming: Physlit
         k = int(np.argmax(np.diff(obj_offsets)))
         fail("objectLinks", int(event_of_assoc[k]), "more than 64 objects in one association")
 
-    if object_counts is not None:
-        event_of_obj = event_of_assoc[assoc_of_obj]
-        for slot, ckey in enumerate(container_keys):
-            sel = obj_container == slot
-            if not sel.any() or ckey not in object_counts:
-                continue
-            limit = np.asarray(object_counts[ckey])[event_of_obj[sel]]
-            out = np.flatnonzero(obj_index[sel] >= limit)
-            if out.size:
-                j = np.flatnonzero(sel)[out[0]]
-                fail("objectLinks", int(event_of_obj[j]),
-                     f"link to {ckey}[{obj_index[j]}] but the event has {limit[out[0]]} objects")
-        if naming.jets in object_counts:
-            limit = np.asarray(object_counts[naming.jets])[event_of_assoc]
-            out = np.flatnonzero(jet_index >= limit)
-            if out.size:
-                j = int(out[0])
-                fail("jetLink", int(event_of_assoc[j]),
-                     f"link to {naming.jets}[{jet_index[j]}] but the event has {limit[j]} jets")
-
     # overlaps: one list per object
     ovl = {}
     for var, dtype in (("overlapIndices", np.int64), ("overlapTypes", np.uint8)):
@@ -474,12 +454,11 @@ def read_map_columns(pfile: PhysliteFile, first: int, stop: int, naming: Physlit
     ovl_offsets, ovl_index = ovl["overlapIndices"]
     if not np.array_equal(ovl["overlapTypes"][0], ovl_offsets):
         fail("overlapTypes", None, "entry counts differ from overlapIndices")
-    n_in_assoc = np.diff(obj_offsets)[assoc_of_obj]
-    owner = np.repeat(np.arange(n_obj), np.diff(ovl_offsets))
-    out = np.flatnonzero(ovl_index >= n_in_assoc[owner])
-    if out.size:
-        fail("overlapIndices", int(event_of_assoc[assoc_of_obj[owner[out[0]]]]),
-             f"overlap index {ovl_index[out[0]]} beyond the association's objects")
+    bad = np.flatnonzero((ovl_index < np.iinfo(np.int32).min) | (ovl_index > np.iinfo(np.int32).max))
+    if bad.size:
+        owner = int(np.searchsorted(ovl_offsets, bad[0], side="right") - 1)
+        fail("overlapIndices", int(event_of_assoc[assoc_of_obj[owner]]),
+             f"overlap index {ovl_index[bad[0]]} beyond the association's objects")
 
     cols = {
         "container_keys": container_keys,
@@ -503,7 +482,49 @@ def read_map_columns(pfile: PhysliteFile, first: int, stop: int, naming: Physlit
     for comp in ("px", "py", "pz", "e", "sumpt"):
         _, values = per_assoc(f"jettrk{comp}", 1)
         cols[f"jettrk_{comp}"] = _np(values, np.float32)
+    _check_map(pfile, first, cols, naming.jets, object_counts, branch)
     return cols
+
+
+# map column (edm.map_checks) -> PHYSLITE branch variable it comes from
+_MAP_BRANCH_OF = {"assoc_offsets": "isMisc", "is_misc": "isMisc", "jet_index": "jetLink",
+                  "obj_offsets": "objectLinks", "obj_container": "objectLinks",
+                  "obj_index": "objectLinks", "obj_type": "objectLinks",
+                  "ovl_offsets": "overlapIndices", "ovl_index": "overlapIndices",
+                  "cal_offsets": "calkey", "cal_key": "calkey", "trk_offsets": "trkkey",
+                  "trk_key": "trkkey"}
+
+
+def _check_map(pfile: PhysliteFile, first: int, cols: dict, jets_key: str,
+               object_counts: dict[str, np.ndarray] | None, branch: dict[str, str]) -> None:
+    """Links (against ``object_counts``, metflow key -> objects per event, where given), keys,
+    overlaps and bookkeeping of the map read (:func:`metflow.edm.map_checks.check_map`); a
+    violation is a CorruptFileError naming file, branch, event, run and event number."""
+    from metflow.edm.errors import EDMError
+    from metflow.edm.map_checks import check_map
+    from metflow.edm.met import MissingETAssociationMap
+
+    arrays = {k: v for k, v in cols.items() if k != "container_keys"}
+    try:
+        m = MissingETAssociationMap(cols["container_keys"], jet_key=jets_key, key=ATLAS_MAP, **arrays)
+        check_map(m, {k: _offsets(c) for k, c in (object_counts or {}).items()})
+    except EDMError as exc:
+        var = _MAP_BRANCH_OF.get((exc.column or "").split("[")[0])
+        at = ""
+        if exc.event is not None:
+            at = f", event {first + exc.event}{_event_numbers(pfile, first + exc.event)}"
+        where = f"branch {branch[var]!r}" if var in branch else ATLAS_MAP
+        raise CorruptFileError(f"{pfile.path}: {where}{at}: {exc.reason}") from None
+
+
+def _event_numbers(pfile: PhysliteFile, event: int) -> str:
+    """' (run R, event number E)' of one event of the file, '' if unreadable (errors only)."""
+    try:
+        want = [(ATLAS_EVENT_INFO, "runNumber"), (ATLAS_EVENT_INFO, "eventNumber")]
+        data = pfile.read(want, event, event + 1)
+        return f" (run {int(_np(data[want[0]], np.int64)[0])}, event number {int(_np(data[want[1]], np.int64)[0])})"
+    except Exception:   # noqa: BLE001 - only describes another error
+        return ""
 
 
 __all__ = [

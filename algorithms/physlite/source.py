@@ -15,9 +15,11 @@ from typing import Any
 
 import numpy as np
 
+from metflow.edm.errors import EDMError
+from metflow.edm.map_checks import check_block
 from metflow.edm.met import MissingETAssociationMap, MissingETContainer
 from metflow.framework.errors import SourceError
-from metflow.framework.io import Source
+from metflow.framework.io import ParquetSource, Source
 from metflow.framework.paths import check_distinct_inputs
 
 from . import convert
@@ -178,13 +180,37 @@ def is_root_file(path: str | os.PathLike) -> bool:
         return False
 
 
+class MapCheckedParquetSource(ParquetSource):
+    """The framework's ParquetSource, whose blocks' association maps are checked against the
+    object containers and jets read with them (:func:`metflow.edm.map_checks.check_block`)
+    before any algorithm sees them: a link past a container's end fails the read instead of
+    silently changing MET. Errors name the file and the absolute event."""
+
+    def read(self, first: int, n: int) -> dict[str, Any]:
+        data = super().read(first, n)
+        try:   # EventInfo names run/event itself unless the framework's event_id does
+            check_block(data, first=first,
+                        event_info_key=None if getattr(self, "event_id_column", None) else "EventInfo")
+        except EDMError as exc:
+            raise exc.with_context(source=self._file_of(exc.event if exc.event is not None else first))
+        return data
+
+    def _file_of(self, event: int) -> str:
+        """The file holding absolute event ``event`` (only called to describe an error)."""
+        import pyarrow.parquet as pq
+        start = 0
+        for path in self.paths:
+            start += pq.ParquetFile(path).metadata.num_rows
+            if event < start:
+                return path
+        return self.paths[-1]
+
+
 def input_source(paths: Sequence[str | os.PathLike], *, decode=None,
                  naming: str | PhysliteNaming = "metflow") -> Source:
     """The Source for a job's ``--input`` files: PHYSLITE ROOT files -> :class:`PhysliteSource`
     (metflow keys by default, so jobs written for metflow's own keys run unchanged), anything
-    else -> the framework's ParquetSource with ``decode``. Mixing both kinds is an error."""
-    from metflow.edm import keys as K
-    from metflow.framework.io import ParquetSource
+    else -> :class:`MapCheckedParquetSource` with ``decode``. Mixing both kinds is an error."""
     paths = list(paths)
     for path in paths:
         if not os.path.exists(path):
@@ -198,9 +224,11 @@ def input_source(paths: Sequence[str | os.PathLike], *, decode=None,
     if any(root):
         mixed = ", ".join(f"{os.fspath(p)} ({'ROOT' if r else 'not ROOT'})" for p, r in zip(paths, root))
         raise ValueError(f"input files mix PHYSLITE ROOT and other files: {mixed}")
+    from metflow.edm import keys as K
+
     ids = {"event_id_column": K.EVENT_INFO, "event_id_fields": ("run_number", "event_number")}
-    return (ParquetSource(paths, decode=decode, **ids) if decode is not None
-            else ParquetSource(paths, **ids))
+    return MapCheckedParquetSource(paths, decode=decode, **ids) if decode is not None \
+        else MapCheckedParquetSource(paths, **ids)
 
 
-__all__ = ["PhysliteSource", "input_source", "is_root_file", "read_physlite_block", "make_association_map", "make_met_container"]
+__all__ = ["PhysliteSource", "MapCheckedParquetSource", "input_source", "is_root_file", "read_physlite_block", "make_association_map", "make_met_container"]
