@@ -167,6 +167,19 @@ PFO_SCHEMA = Schema("ParticleFlow", (
 ))
 
 
+# Jet moments read by METMaker's muon-in-jet rules and the NNJvt range (ATLAS names in docs).
+JET_MOMENT_FIELDS = (
+    Field("sumpt_trk_pt500", "float32", required=False,
+          doc="SumPtTrkPt500 at the primary vertex: scalar pT sum of PV tracks above 500 MeV [MeV]"),
+    Field("n_trk_pt500", "int32", required=False, doc="NumTrkPt500 at the primary vertex"),
+    Field("width", "float32", required=False, doc="jet Width (pT-weighted dR of the constituents)"),
+    Field("ps_frac", "float32", required=False, doc="PSFrac: presampler energy fraction"),
+    Field("presampler_e", "float32", required=False,
+          doc="EnergyPerSampling[PreSamplerB] + [PreSamplerE] [MeV]"),
+    Field("detector_eta", "float32", required=False, doc="DetectorEta (eta of the jet at the EM scale)"),
+)
+
+
 def jet_schema(constituent_target: str) -> Schema:
     """Jet schema whose ``constituents`` link to ``constituent_target`` (PFOs or TopoClusters)."""
     return Schema("Jet", (
@@ -174,7 +187,9 @@ def jet_schema(constituent_target: str) -> Schema:
         *(Field(f"constit_{c}", "float32", doc=f"{c} at constituent scale [MeV]") for c in ("px", "py", "pz", "e")),
         _links("constituents", constituent_target),
         _links("ghost_tracks", _k.TRACKS, "ghost-associated tracks"),
-        Field("jvt", "float32"), Field("emfrac", "float32"),
+        Field("jvt", "float32", doc="JVT discriminant, or 1/0 for a stored pass decision (PHYSLITE NNJvtPass)"),
+        Field("emfrac", "float32"),
+        *JET_MOMENT_FIELDS,
     ))
 
 
@@ -194,6 +209,8 @@ MUON_SCHEMA = Schema("Muon", (
     _links("clusters", _k.CLUSTERS), _links("pfos", _k.PFOS),
     Field("type", "uint8", doc="0 combined, 1 standalone, 2 segment-tagged, 3 calo-tagged"),
     Field("id", "uint8"),
+    Field("id_track_pt", "float32", required=False, doc="pT of the inner-detector track [MeV], 0 if none"),
+    Field("energy_loss", "float32", required=False, doc="EnergyLoss: expected calorimeter energy loss [MeV]"),
 ))
 
 TAU_SCHEMA = Schema("Tau", (

@@ -26,11 +26,19 @@ _KINDS = ("electrons", "photons", "taus", "muons")
 
 
 def declare_flags(flags):
-    flags.declare("met.name", str, "AntiKt4EMPFlow", "MET name: output key MET_<name>")
+    flags.declare("met.name", str, "", "MET name: output key MET_<name> ('' = the jet "
+                  "collection's name, so the key says which map the MET comes from)")
     flags.declare("met.jet_collection", str, "AntiKt4EMPFlow", "jets and map: AntiKt4EMPFlow or AntiKt4EMTopo")
     flags.declare("met.jet_selection", str, "Tight", "METMaker jet working point (Loose, Tight, Tighter, "
                   "Tenacious, Tier0, HRecoil)")
     flags.declare("met.do_jvt", bool, True, "apply the working point's JVT cut")
+    flags.declare("met.remove_muon_jets", bool, True, "METMaker DoRemoveMuonJets (jets' track "
+                  "moments, muons' ID-track pT)")
+    flags.declare("met.set_muon_jet_em_scale", bool, False, "METMaker DoSetMuonJetEMScale "
+                  "(ATLAS default on; off here: metflow's toy detector makes no jet width, "
+                  "presampler energy or muon energy loss)")
+    flags.declare("met.jet_eta_max_veto", bool, False, "reject jets beyond |eta| 4.5 even when "
+                  "the JVT decision passes them (Athena lets JVT overwrite the eta veto)")
     flags.declare("met.soft_terms", str, "both", "soft terms: both, track (TST), cluster (CST)")
     flags.declare("met.invisible", str, "", "object kind treated with markInvisible (e.g. 'muons')")
     flags.declare("met.significance", bool, True, "write the object-based MET significance")
@@ -43,13 +51,13 @@ def declare_flags(flags):
     declare_selection_flags(flags)
 
 
-def met_rebuild_cfg(flags, available_keys):
+def met_rebuild_cfg(flags, available_keys, source=None):
     """Selections, METMakerAlg (nominal and object-scale variations) and the soft-term
     systematics for MET_<met.name>; returns (algorithms, output keys, summary sink)."""
     jet_coll = flags["met.jet_collection"]
     if jet_coll not in K.JET_COLLECTIONS:
         raise ConfigurationError(f"met.jet_collection: unknown {jet_coll!r}; known: {list(K.JET_COLLECTIONS)}")
-    name = flags["met.name"]
+    name = flags["met.name"] or jet_coll
     jets_key = K.jet_container_key(jet_coll)
     syst = list(flags["met.systematics"])
     unknown = [s for s in syst if s not in SYSTEMATICS and s not in OBJECT_SCALE_VARIATIONS]
@@ -57,11 +65,18 @@ def met_rebuild_cfg(flags, available_keys):
         raise ConfigurationError(f"met.systematics: unknown {unknown}; known: "
                                  f"{list(SYSTEMATICS) + list(OBJECT_SCALE_VARIATIONS)}")
     algorithms = [selection_cfg(flags, kind) for kind in _KINDS]
-    tracks = [K.TRACKS] if K.TRACKS in available_keys else []
     common = dict(assoc_map=K.met_assoc_key(jet_coll), core=K.met_core_key(jet_coll),
                   jet_selection=flags["met.jet_selection"], do_jvt=flags["met.do_jvt"],
                   do_pflow="PFlow" in jet_coll, soft_terms=flags["met.soft_terms"],
-                  invisible=flags["met.invisible"], tracks=tracks)
+                  invisible=flags["met.invisible"],
+                  do_remove_muon_jets=flags["met.remove_muon_jets"],
+                  do_set_muon_jet_em_scale=flags["met.set_muon_jet_em_scale"],
+                  jet_eta_max_veto=flags["met.jet_eta_max_veto"])
+    if source is not None:
+        from metflow.algorithms.met.rule_inputs import check_rule_inputs
+
+        probe = METMakerAlg(name="METMakerAlg_probe", jets=jets_key, **common)
+        check_rule_inputs(probe.make_maker(), source, jets_key, K.MUONS, "met_rebuild")
     met_key = K.met_key(name)
     sig_key = significance_key(name) if flags["met.significance"] else None
     algorithms.append(METMakerAlg(
@@ -132,7 +147,7 @@ def configure(flags):
         reco = met_reco_cfg(jet_coll)
         algorithms += reco
         available |= {k for alg in reco for k in alg.output_keys()}
-    rebuild, outputs, summary = met_rebuild_cfg(flags, available)
+    rebuild, outputs, summary = met_rebuild_cfg(flags, available, source)
     algorithms += rebuild
     sinks = [summary]
     if flags["output.file"]:

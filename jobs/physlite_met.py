@@ -30,7 +30,13 @@ def declare_flags(flags):
                   "Parquet vs ATLAS branches) for the table")
     flags.declare("met.jet_selection", str, "Tight", f"METMaker jet working point "
                   f"({', '.join(JET_WORKING_POINTS)})")
-    flags.declare("met.do_jvt", bool, True, "apply the working point's JVT cut (stored NNJvtPass)")
+    flags.declare("met.do_jvt", bool, True, "apply the NNJvt decision (stored NNJvtPass) inside "
+                  "the NNJvt tool's range: 20-60 GeV, |DetectorEta| <= 2.5")
+    flags.declare("met.remove_muon_jets", bool, True, "METMaker DoRemoveMuonJets (ATLAS default)")
+    flags.declare("met.set_muon_jet_em_scale", bool, True, "METMaker DoSetMuonJetEMScale and its "
+                  "MuonEloss term (ATLAS PHYSLITE default)")
+    flags.declare("met.jet_eta_max_veto", bool, False, "reject jets beyond |eta| 4.5 even when "
+                  "the NNJvt decision passes them (Athena lets JVT overwrite the eta veto)")
     flags.declare("zee.min_pt", float, ZEE_MIN_PT, "Z->ee candidate electrons: minimum pT [MeV]")
     flags.declare("zee.mass_window", tuple, ZEE_MASS_WINDOW, "Z->ee candidate: m(ee) window [MeV]")
     declare_physlite_selection_flags(flags)
@@ -72,9 +78,12 @@ def configure(flags):
     met_key = K.met_key(naming.jet_collection)
     maker = METMakerAlg(
         name="METMakerAlg_PHYSLITE", assoc_map=naming.met_map, core=naming.met_core,
-        jets=naming.jets, met=met_key, significance=[], tracks=[],
+        jets=naming.jets, met=met_key, significance=[],
         jet_selection=flags["met.jet_selection"], do_jvt=flags["met.do_jvt"], do_pflow=True,
-        soft_terms="track",
+        soft_terms="track", use_r21_jvt_fallback=False,
+        do_remove_muon_jets=flags["met.remove_muon_jets"],
+        do_set_muon_jet_em_scale=flags["met.set_muon_jet_em_scale"],
+        jet_eta_max_veto=flags["met.jet_eta_max_veto"],
         **{kind: [sel.key("selected")] for kind, sel in zip(_KINDS, selections)})
     sizes = flags["physlite.sizes"]
     comparison = PhysliteMETComparison(

@@ -411,7 +411,9 @@ def block_to_edm(block: dict) -> dict:
                 cols = {f.name: (ListColumn(np.zeros(1, np.int64), np.zeros(0, np.int32)) if f.kind == "links"
                                  else np.zeros(0, f.dtype)) for f in schema.fields}
             out[key] = Container(schema, offsets, cols, key=key)
-    return out
+    from .track_moments import with_track_moments
+
+    return with_track_moments(out, out["InDetTracks"])
 
 
 _FACTORY: EventFactory | None = None

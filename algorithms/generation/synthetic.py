@@ -57,6 +57,7 @@ from typing import Any
 
 import numpy as np
 
+from metflow.algorithms.generation.track_moments import with_track_moments
 from metflow.edm import keys as _k
 from metflow.edm.containers import Container, EventRecord, ListColumn, schema_for
 from metflow.framework import Source
@@ -200,6 +201,18 @@ class SyntheticSource(Source):
     def n_events(self) -> int:
         return self._n_events
 
+    def container_fields(self, key: str) -> set[str] | None:
+        """Column names of container `key` as read() builds it (None for an unknown key)."""
+        if key not in _LAYOUT:
+            return None
+        _, columns, links = _LAYOUT[key]
+        names = {c[0] for c in columns} | set(links)
+        if key.endswith("Jets"):
+            names |= {"sumpt_trk_pt500", "n_trk_pt500"}
+        elif key.startswith(_k.MUONS):
+            names.add("id_track_pt")
+        return names
+
     def select(self, keys) -> None:
         """Build only the consumed containers in :meth:`read` (generation itself is unchanged).
 
@@ -224,8 +237,9 @@ class SyntheticSource(Source):
         wanted = self._selected if self._selected is not None else set(self.keys())
         lists = _split_links(links, offsets)
         out: dict[str, Any] = {}
+        needs_tracks = any(k.endswith("Jets") or k.startswith(_k.MUONS) for k in wanted)
         for key in self.keys():
-            if key not in wanted:
+            if key not in wanted and not (key == _k.TRACKS and needs_tracks):
                 continue
             if key == _k.EVENT_INFO:
                 out[key] = EventRecord(schema_for(key), {
@@ -248,6 +262,10 @@ class SyntheticSource(Source):
                 for name, kind in link_fields.items():
                     cols[name] = lists[kind]
                 out[key] = Container(schema_for(key), np.ascontiguousarray(offsets[:, index]), cols, key=key)
+        if needs_tracks:
+            out = with_track_moments(out, out[_k.TRACKS])
+            if _k.TRACKS not in wanted:
+                del out[_k.TRACKS]
         return out
 
     def __repr__(self) -> str:

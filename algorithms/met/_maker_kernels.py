@@ -33,18 +33,23 @@ _EL_TRK_PT_MIN = 90.0 * GeV       # electrons above this pT enter the jet electr
 _JET_UNIQUE_TRK_MIN = 10.0 * GeV  # unique jet track pT for passJetForEl
 
 # Indices into the float parameter array of `rebuild_jets`.
-P_CEN_PT, P_FWD_PT, P_ETA_FORW, P_ETA_MAX, P_JVT_CUT, P_JVT_PT_MAX, P_JVT_ETA_MAX, \
-    P_MIN_EFRAC, P_MIN_WEIGHTED_PT, P_MU_JET_PT_RATIO, P_MU_TRK_FRAC, P_MU_TRK_N = range(12)
-N_FLOAT_PARAMS = 12
+P_CEN_PT, P_FWD_PT, P_ETA_FORW, P_ETA_MAX, P_JVT_CUT, P_JVT_PT_MIN, P_JVT_PT_MAX, \
+    P_JVT_ETA_MAX, P_MIN_EFRAC, P_MIN_WEIGHTED_PT, P_MU_JET_PT_RATIO, P_MU_TRK_FRAC, \
+    P_MU_TRK_N, P_FSR_TRK_N, P_FSR_EMF, P_FSR_WIDTH, P_FSR_PS_E = range(17)
+N_FLOAT_PARAMS = 17
 # Indices into the integer flag array of `rebuild_jets`.
 F_DO_JVT, F_CORRECT_PHI, F_REMOVE_MUON_JETS, F_REMOVE_ELEC_TRKS, F_TRACKS_FOR_HARD_JETS, \
     F_DO_CST, F_CST_CENTRAL_ONLY, F_DO_TST, F_TST_CENTRAL_ONLY, F_JET_CONTAINER, \
-    F_MUON_CONTAINER, F_ELE_CONTAINER = range(12)
-N_FLAGS = 12
-# Columns of the jet-kernel output (n_events, 9): jet term, cluster soft term, track soft term.
-O_JET, O_CST, O_TST = 0, 3, 6
+    F_MUON_CONTAINER, F_ELE_CONTAINER, F_JVT_MODE, F_ETA_MAX_VETO, F_MUON_JET_EM_SCALE = range(15)
+N_FLAGS = 15
+# F_JVT_MODE values: NNJvt selection tool on a stored decision (jvt > 0.5 passes) inside the
+# tool's range, or the R21 fallback cut on the JVT moment.
+JVT_NNJVT, JVT_R21_FALLBACK = 0, 1
+# Columns of the jet-kernel output (n_events, 12): jet, cluster soft, track soft, MuonEloss terms.
+O_JET, O_CST, O_TST, O_MUON_ELOSS = 0, 3, 6, 9
+N_OUT = 12
 # Per-jet status written by `rebuild_jets`.
-JET_NOT_PROCESSED, JET_HARD, JET_SOFT, JET_REJECTED, JET_NO_ASSOC = 0, 1, 2, 3, 4
+JET_NOT_PROCESSED, JET_HARD, JET_SOFT, JET_REJECTED, JET_NO_ASSOC, JET_MUON_FSR = 0, 1, 2, 3, 4, 5
 
 _jit = numba.njit(nogil=True, cache=True)
 # Helpers take the map tuple; inlining them avoids passing (and reference-counting) its 29
@@ -188,28 +193,6 @@ def rebuild_objects(m, selected, container, ev_offsets, px, py, orig_index, use,
             weight[i] = 1.0
 
 
-@_jit
-def jet_track_moments(ev_offsets, ghost_offsets, ghost_values, trk_offsets, trk_px, trk_py,
-                      trk_vertex, min_pt, out_sumpt, out_n):
-    """SumPtTrkPt500[PV] and NumTrkPt500[PV] from ghost tracks: PV (vertex 0) tracks above min_pt."""
-    n_events = ev_offsets.shape[0] - 1
-    for e in range(n_events):
-        t0 = trk_offsets[e]
-        for j in range(ev_offsets[e], ev_offsets[e + 1]):
-            s = 0.0
-            c = 0
-            for g in range(ghost_offsets[j], ghost_offsets[j + 1]):
-                t = t0 + ghost_values[g]
-                if trk_vertex[t] != 0:
-                    continue
-                pt = np.hypot(np.float64(trk_px[t]), np.float64(trk_py[t]))
-                if pt > min_pt:
-                    s += pt
-                    c += 1
-            out_sumpt[j] = s
-            out_n[j] = c
-
-
 @_inline
 def _lookup(ev_offsets, orig_index, values, e, index, default):
     for i in range(ev_offsets[e], ev_offsets[e + 1]):
@@ -218,16 +201,26 @@ def _lookup(ev_offsets, orig_index, values, e, index, default):
     return default
 
 
+@_inline
+def _lookup_index(ev_offsets, orig_index, e, index):
+    for i in range(ev_offsets[e], ev_offsets[e + 1]):
+        if orig_index[i] == index:
+            return i
+    return -1
+
+
 @_jit
 def rebuild_jets(m, selected, par, flags, ev_offsets, px, py, pz, cpx, cpy, cpz, ce, jvt,
-                 orig_index, use, rejected, jet_trk_sumpt, jet_trk_n,
-                 mu_offsets, mu_orig, mu_id_pt, el_offsets, el_orig, el_pt,
-                 out, weight, status):
+                 det_eta, orig_index, use, rejected, jet_trk_sumpt, jet_trk_n, jet_emfrac,
+                 jet_width, jet_ps_e, mu_offsets, mu_orig, mu_id_pt, mu_eloss,
+                 el_offsets, el_orig, el_pt, out, weight, status):
     """METMaker::rebuildJetMET / rebuildTrackMET over a block.
 
-    out: float64[n_events, 9], columns O_JET, O_CST, O_TST (mpx, mpy, sumet) accumulated in
-    place on top of what the caller put there (the core soft terms). weight: uniquefrac per
-    jet; status: JET_* code per jet.
+    out: float64[n_events, N_OUT], columns O_JET, O_CST, O_TST, O_MUON_ELOSS (mpx, mpy, sumet)
+    accumulated in place on top of what the caller put there (the core soft terms). weight:
+    uniquefrac per jet; status: JET_* code per jet. The muon-in-jet arrays (jet_trk_*,
+    jet_emfrac, jet_width, jet_ps_e, mu_*) are float32 as the ATLAS decorations, and the
+    muon-jet rules compute in float32 where METMaker does.
     """
     assoc_offsets, jet_index, is_misc, obj_offsets = m[0], m[1], m[2], m[3]
     obj_container, obj_index, obj_type = m[4], m[5], m[6]
@@ -236,7 +229,10 @@ def rebuild_jets(m, selected, par, flags, ev_offsets, px, py, pz, cpx, cpy, cpz,
     trk_offsets, trk_key, trk_px, trk_py, trk_sumpt = m[17], m[18], m[19], m[20], m[23]
     jt_px, jt_py, jt_e, jt_sumpt = m[24], m[25], m[27], m[28]
     do_jvt = flags[F_DO_JVT] != 0
+    nnjvt = flags[F_JVT_MODE] == JVT_NNJVT
     tracks_for_hard = flags[F_TRACKS_FOR_HARD_JETS] != 0
+    remove_muon_jets = flags[F_REMOVE_MUON_JETS] != 0
+    muon_jet_em_scale = flags[F_MUON_JET_EM_SCALE] != 0
     do_cst = flags[F_DO_CST] != 0
     do_tst = flags[F_DO_TST] != 0
     jet_cont = flags[F_JET_CONTAINER]
@@ -274,14 +270,21 @@ def rebuild_jets(m, selected, par, flags, ev_offsets, px, py, pz, cpx, cpy, cpz,
             jpy = np.float64(py[i])
             jpt = np.hypot(jpx, jpy)
             aeta = np.abs(np.arcsinh(np.float64(pz[i]) / jpt)) if jpt > 0 else np.inf
-            # a. kinematic selection, b. rejection (eta, JVT, user decoration)
+            # a. kinematic selection, b. rejection: JetEtaMax, then the JVT decision overwrites it
             if aeta < par[P_ETA_FORW]:
                 is_sel = jpt > par[P_CEN_PT]
             else:
                 is_sel = jpt > par[P_FWD_PT]
             reject = par[P_ETA_MAX] > 0 and aeta > par[P_ETA_MAX]
-            if do_jvt and jpt < par[P_JVT_PT_MAX] and aeta < par[P_JVT_ETA_MAX]:
-                reject = jvt[i] < par[P_JVT_CUT]
+            if do_jvt:
+                if nnjvt:  # JvtSelectionToolBase: jets outside its pT and detector-eta range pass
+                    in_range = not (jpt < par[P_JVT_PT_MIN] or jpt > par[P_JVT_PT_MAX]) \
+                        and np.abs(np.float64(det_eta[i])) <= par[P_JVT_ETA_MAX]
+                    reject = in_range and not (jvt[i] > 0.5)
+                elif jpt < par[P_JVT_PT_MAX] and aeta < par[P_JVT_ETA_MAX]:
+                    reject = jvt[i] < par[P_JVT_CUT]
+            if flags[F_ETA_MAX_VETO] != 0 and par[P_ETA_MAX] > 0 and aeta > par[P_ETA_MAX]:
+                reject = True
             if rejected[i]:
                 reject = True
             # c. energy of selected objects inside the jet
@@ -317,30 +320,45 @@ def rebuild_jets(m, selected, par, flags, ev_offsets, px, py, pz, cpx, cpy, cpz,
             kpt = np.hypot(kpx, kpy)
             opx = kpx - c_px
             opy = kpy - c_py
-            # f. selected muons and high-pT electrons among the jet's objects
+            # f. selected muons and high-pT electrons among the jet's objects; h. muon-jet rules
             mu_mask = _ZERO
+            mu_fsr_jet = False
             el_trk_px = 0.0
             el_trk_py = 0.0
             n_el = 0
             for o in range(obj_offsets[a], obj_offsets[a + 1]):
                 local = o - obj_offsets[a]
                 if obj_type[o] == TYPE_MUON:
+                    if not (remove_muon_jets or muon_jet_em_scale):
+                        continue
                     n = _find_object(obj_offsets, obj_container, obj_index, a0, a1,
                                      obj_container[o], obj_index[o], found_assoc, found_obj)
                     if not _is_selected_anywhere(obj_offsets, selected, found_assoc, found_obj, n):
                         continue
-                    mu_mask |= _bit(local)
-                    # h. DoRemoveMuonJets: the jet is the muon's own track (+ FSR)
-                    if not reject and flags[F_REMOVE_MUON_JETS] != 0 and obj_container[o] == mu_cont:
-                        mu_pt = _lookup(mu_offsets, mu_orig, mu_id_pt, e, obj_index[o], 0.0)
+                    mu = _lookup_index(mu_offsets, mu_orig, e, obj_index[o]) \
+                        if obj_container[o] == mu_cont else -1
+                    if not reject and mu >= 0:
+                        mu_pt = mu_id_pt[mu]
                         trk_sum = jet_trk_sumpt[i]
-                        if 0.9999 * mu_pt > trk_sum:
-                            trk_sum += mu_pt
-                        if mu_pt > 1e-9 and trk_sum > 1e-9 \
-                                and jpt / mu_pt < par[P_MU_JET_PT_RATIO] \
-                                and mu_pt / trk_sum > par[P_MU_TRK_FRAC] \
-                                and jet_trk_n[i] < par[P_MU_TRK_N]:
+                        if 0.9999 * np.float64(mu_pt) > trk_sum:
+                            trk_sum = np.float32(trk_sum + mu_pt)
+                        trk_n = np.float64(jet_trk_n[i])
+                        if remove_muon_jets and mu_pt > 1e-9 and trk_sum > 1e-9 \
+                                and jpt / np.float64(mu_pt) < par[P_MU_JET_PT_RATIO] \
+                                and np.float32(mu_pt / trk_sum) > par[P_MU_TRK_FRAC] \
+                                and trk_n < par[P_MU_TRK_N]:
                             reject = True
+                        if muon_jet_em_scale and trk_sum > 1e-9 and trk_n < par[P_FSR_TRK_N] \
+                                and np.float32(mu_pt / trk_sum) > par[P_MU_TRK_FRAC] \
+                                and jet_emfrac[i] > par[P_FSR_EMF] \
+                                and jet_width[i] < par[P_FSR_WIDTH] \
+                                and jet_ps_e[i] > par[P_FSR_PS_E]:
+                            eloss = np.float64(mu_eloss[mu])
+                            corr = np.float32(0.0) if eloss >= jce else np.float32(1.0 - eloss / jce)
+                            opx *= corr
+                            opy *= corr
+                            mu_fsr_jet = True
+                    mu_mask |= _bit(local)
                 elif obj_type[o] == TYPE_ELECTRON and flags[F_REMOVE_ELEC_TRKS] != 0 \
                         and obj_container[o] == el_cont and (mask & _bit(local)):
                     if _lookup(el_offsets, el_orig, el_pt, e, obj_index[o], 0.0) > _EL_TRK_PT_MIN:
@@ -378,6 +396,13 @@ def rebuild_jets(m, selected, par, flags, ev_offsets, px, py, pz, cpx, cpy, cpz,
                 uniquefrac = 1.0 - ovl_e / jce
             else:
                 uniquefrac = 0.0
+            # k. a muon FSR jet goes, overlap-removed and energy-loss corrected, to MuonEloss only
+            if mu_fsr_jet:
+                out[e, O_MUON_ELOSS] -= opx
+                out[e, O_MUON_ELOSS + 1] -= opy
+                out[e, O_MUON_ELOSS + 2] += opt
+                status[i] = JET_MUON_FSR
+                continue
             # l. hard jet
             hard = False
             if is_sel and not reject:

@@ -70,11 +70,22 @@ _POLICY_ONLY_CLUSTER = int(POLICY_OVERLAP_MASK[UsagePolicy.OnlyCluster])
 _POLICY_ONLY_TRACK = int(POLICY_OVERLAP_MASK[UsagePolicy.OnlyTrack])
 _POLICY_PARTICLE_FLOW = int(POLICY_OVERLAP_MASK[UsagePolicy.ParticleFlow])
 
-# Muon-jet overlap knobs of the reference (C.1).
-_MU_JET_PT_RATIO = 2.0
-_MU_TRK_FRAC = 0.8
-_MU_TRK_N = 5
-_GHOST_TRACK_MIN_PT = 500 * MeV
+# Muon-jet overlap knobs of the reference (C.1): DoRemoveMuonJets, then DoSetMuonJetEMScale.
+_MU_JET_PT_RATIO = 2.0      # muIDPTJetPtRatioMuOlap
+_MU_TRK_FRAC = 0.8          # JetTrkPtMuPt
+_MU_TRK_N = 5               # JetTrkNMuOlap
+_FSR_TRK_N = 3
+_FSR_EMF = 0.9              # JetEmfMuOlap
+_FSR_WIDTH = 0.1            # JetWidthMuOlap
+_FSR_PS_E = 2.5 * GeV       # JetPsEMuOlap
+# JVT: the NNJvt selection tool's validity range (JvtSelectionToolBase defaults), the R21
+# fallback's forced central/forward boundary, and the fallback cut for PFlow jets.
+NNJVT_PT_RANGE = (20 * GeV, 60 * GeV)
+NNJVT_DETECTOR_ETA_MAX = 2.5
+R21_JET_ETA_FORW = 2.4
+PFLOW_JVT_CUT = 0.5
+_PFLOW_JVT_WPS = ("Loose", "Tight", "Tighter", "Tenacious")
+_FALLBACK_ONLY = ("Tier0", "HRecoil")
 
 
 @dataclass(frozen=True)
@@ -226,7 +237,7 @@ class METMaker:
     """ATLAS METMaker, configured once; every call takes its own helper and METBuilder."""
 
     def __init__(self, *, jet_selection: str = "Tight", jet_eta_max: float = 4.5,
-                 jet_eta_forw: float = 2.5, jvt_eta_max: float = 2.4,
+                 jet_eta_forw: float = 2.5, use_r21_jvt_fallback: bool = True,
                  jvt_cut: float | None = None,
                  custom_central_jet_pt: float = 20 * GeV, custom_forward_jet_pt: float = 20 * GeV,
                  custom_jvt_cut: float = 0.59, custom_jvt_pt_max: float = 60 * GeV,
@@ -234,7 +245,8 @@ class METMaker:
                  correct_jet_phi: bool = False, do_pflow: bool = False,
                  or_calo_tagged_muons: bool = True, greedy_photons: bool = False,
                  very_greedy_photons: bool = False, do_remove_muon_jets: bool = True,
-                 do_remove_elec_trks: bool = True):
+                 do_set_muon_jet_em_scale: bool = False, do_remove_elec_trks: bool = True,
+                 jet_eta_max_veto: bool = False):
         if jet_selection == "Expert":
             wp = JetWorkingPoint(custom_central_jet_pt, custom_forward_jet_pt, custom_jvt_cut,
                                  custom_jvt_pt_max)
@@ -246,31 +258,82 @@ class METMaker:
             hint = f"; did you mean {close[0]!r}?" if close else ""
             raise ValueError(f"unknown METMaker jet_selection {jet_selection!r}{hint} "
                              f"(known: {[*JET_WORKING_POINTS, 'Expert']})")
+        if jet_selection in _FALLBACK_ONLY:
+            use_r21_jvt_fallback = True
+        if use_r21_jvt_fallback:   # METMaker::initialize: the R21 cuts come with their 2.4 boundary
+            jet_eta_forw = R21_JET_ETA_FORW
         self.jet_selection = jet_selection
         self.working_point = wp
+        self.use_r21_jvt_fallback = bool(use_r21_jvt_fallback)
         self.do_pflow = bool(do_pflow)
         self.or_calo_tagged_muons = bool(or_calo_tagged_muons)
         self.greedy_photons = bool(greedy_photons)
         self.very_greedy_photons = bool(very_greedy_photons)
         eta_max = wp.eta_max if wp.eta_max is not None else jet_eta_max
+        if jvt_cut is None:
+            jvt_cut = wp.jvt_cut
+            if self.do_pflow and jet_selection in _PFLOW_JVT_WPS:
+                jvt_cut = PFLOW_JVT_CUT
         par = np.zeros(K.N_FLOAT_PARAMS)
         par[K.P_CEN_PT] = wp.central_pt
         par[K.P_FWD_PT] = wp.forward_pt
         par[K.P_ETA_FORW] = jet_eta_forw
         par[K.P_ETA_MAX] = eta_max
-        par[K.P_JVT_CUT] = wp.jvt_cut if jvt_cut is None else jvt_cut
-        par[K.P_JVT_PT_MAX] = wp.jvt_pt_max
-        par[K.P_JVT_ETA_MAX] = jvt_eta_max
+        par[K.P_JVT_CUT] = jvt_cut
+        if self.use_r21_jvt_fallback:
+            par[K.P_JVT_PT_MIN] = 0.0
+            par[K.P_JVT_PT_MAX] = wp.jvt_pt_max
+            par[K.P_JVT_ETA_MAX] = jet_eta_forw
+        else:
+            par[K.P_JVT_PT_MIN] = NNJVT_PT_RANGE[0]
+            par[K.P_JVT_PT_MAX] = NNJVT_PT_RANGE[1]
+            par[K.P_JVT_ETA_MAX] = NNJVT_DETECTOR_ETA_MAX
         par[K.P_MIN_EFRAC] = jet_min_efrac
         par[K.P_MIN_WEIGHTED_PT] = jet_min_weighted_pt
         par[K.P_MU_JET_PT_RATIO] = _MU_JET_PT_RATIO
         par[K.P_MU_TRK_FRAC] = _MU_TRK_FRAC
         par[K.P_MU_TRK_N] = _MU_TRK_N
+        par[K.P_FSR_TRK_N] = _FSR_TRK_N
+        par[K.P_FSR_EMF] = _FSR_EMF
+        par[K.P_FSR_WIDTH] = _FSR_WIDTH
+        par[K.P_FSR_PS_E] = _FSR_PS_E
         par.flags.writeable = False
         self._par = par
         self._correct_phi = bool(correct_jet_phi)
         self._remove_muon_jets = bool(do_remove_muon_jets)
+        self._muon_jet_em_scale = bool(do_set_muon_jet_em_scale)
         self._remove_elec_trks = bool(do_remove_elec_trks)
+        self._eta_max_veto = bool(jet_eta_max_veto)
+
+    @property
+    def jvt_cut(self) -> float:
+        """The JVT cut the R21 fallback applies (0.5 for PFlow at the standard working points)."""
+        return float(self._par[K.P_JVT_CUT])
+
+    @property
+    def jet_eta_forw(self) -> float:
+        """Central/forward |eta| boundary of the jet pT thresholds (2.4 with the R21 fallback)."""
+        return float(self._par[K.P_ETA_FORW])
+
+    @property
+    def muon_eloss_term(self) -> bool:
+        """True when the muon term comes with a MuonEloss term (DoSetMuonJetEMScale)."""
+        return self._muon_jet_em_scale
+
+    def jet_columns_needed(self) -> dict[str, tuple[str, ...]]:
+        """Jet and muon columns the configured rules read: {rule: (columns, ...)}; a rule
+        whose columns an input lacks cannot run (the jobs check this at configure time)."""
+        need: dict[str, tuple[str, ...]] = {}
+        if not self.use_r21_jvt_fallback:
+            need["NNJvt selection tool (use_r21_jvt_fallback=False)"] = ("jets.detector_eta",)
+        if self._remove_muon_jets:
+            need["DoRemoveMuonJets"] = ("jets.sumpt_trk_pt500", "jets.n_trk_pt500",
+                                        "muons.id_track_pt")
+        if self._muon_jet_em_scale:
+            need["DoSetMuonJetEMScale"] = ("jets.sumpt_trk_pt500", "jets.n_trk_pt500",
+                                           "jets.width", "jets.ps_frac|presampler_e",
+                                           "muons.id_track_pt", "muons.energy_loss")
+        return need
 
     # -- C.2 ----------------------------------------------------------------------------------
     def rebuild_met(self, term: str, obj_type: ObjectType, objects: Container, helper: MissingETAssociationHelper,
@@ -292,6 +355,9 @@ class METMaker:
             raise RebuildError(f"rebuild_met: unsupported object type {obj_type.name} for term "
                                f"{term!r} (electrons, photons, taus, muons)")
         out = met.new_term(term, sources[obj_type] if source is None else source)
+        if obj_type == ObjectType.Muon and source is None and self._muon_jet_em_scale \
+                and mk.MUON_ELOSS not in met:
+            met.new_term(mk.MUON_ELOSS, Source.Muon | Source.Calo)
         weight = np.zeros(len(objects), np.float32)
         met.links[term] = (objects, weight)
         assoc_map = helper.map
@@ -321,15 +387,18 @@ class METMaker:
     def rebuild_jet_met(self, jet_term: str, soft_terms: str | Sequence[str], met: METBuilder,
                         jets: Container, core: MissingETContainer, helper: MissingETAssociationHelper, *, do_jvt: bool = True,
                         select: Any = None, rejected: Any = None, muons: Container | None = None,
-                        electrons: Container | None = None, tracks: Container | None = None,
+                        electrons: Container | None = None,
                         _tracks_for_hard_jets: bool = False,
                         _jet_source: int | None = None) -> JetRebuildResult:
         """Jet term and soft term(s) from the jets and the unused parts of the map.
 
         `soft_terms`: one name (the core term `<name>Core` decides TST or CST) or several
         (e.g. (SoftClus, PVSoftTrk): both built in one pass). `rejected`: bool mask of jets
-        to reject (JetRejectionDec). `muons`, `electrons`, `tracks` enable DoRemoveMuonJets
-        and the electron-track rule (skipped when absent).
+        to reject (JetRejectionDec). `muons`: the muons given to rebuild_met (their
+        `id_track_pt`, `energy_loss`) for DoRemoveMuonJets / DoSetMuonJetEMScale, which also
+        read the jets' track moments, width and presampler energy (`jet_columns_needed`);
+        without `muons` the rules cannot fire (selected muons' calorimeter deposits still go
+        back to their jets). `electrons` enable the electron-track rule.
         """
         src = Source
         names = (soft_terms,) if isinstance(soft_terms, str) else tuple(soft_terms)
@@ -358,7 +427,7 @@ class METMaker:
         _check_block("jets", jets, n_events)
         jet_out = met.new_term(jet_term, src.jet() if _jet_source is None else _jet_source)
         central = src.Central
-        out = np.zeros((n_events, 9), np.float64)
+        out = np.zeros((n_events, K.N_OUT), np.float64)
         flags = np.zeros(K.N_FLAGS, np.int64)
         for name, col, flag, central_flag in ((cst_name, K.O_CST, K.F_DO_CST, K.F_CST_CENTRAL_ONLY),
                                               (trk_name, K.O_TST, K.F_DO_TST, K.F_TST_CENTRAL_ONLY)):
@@ -370,7 +439,10 @@ class METMaker:
             out[:, col + 2] = core.sumet[:, row]
             flags[flag] = 1
             flags[central_flag] = int(bool(int(core.sources[row]) & int(central)))
-        flags[K.F_DO_JVT] = int(bool(do_jvt) and self.working_point.jvt_pt_max > 0)
+        flags[K.F_DO_JVT] = int(bool(do_jvt) and (not self.use_r21_jvt_fallback
+                                                  or self.working_point.jvt_pt_max > 0))
+        flags[K.F_JVT_MODE] = K.JVT_R21_FALLBACK if self.use_r21_jvt_fallback else K.JVT_NNJVT
+        flags[K.F_ETA_MAX_VETO] = int(self._eta_max_veto)
         flags[K.F_CORRECT_PHI] = int(self._correct_phi)
         flags[K.F_TRACKS_FOR_HARD_JETS] = int(_tracks_for_hard_jets)
         flags[K.F_JET_CONTAINER] = _container_id(assoc_map, jets, "jets", required=False)
@@ -378,25 +450,43 @@ class METMaker:
         weight = np.zeros(n_jets, np.float32)
         status = np.zeros(n_jets, np.int8)
         empty_f = np.zeros(0, np.float64)
+        empty_f32 = np.zeros(0, np.float32)
         empty_i = np.zeros(0, np.int32)
         no_event_offsets = np.zeros(n_events + 1, np.int64)
-        if muons is not None and tracks is not None and self._remove_muon_jets:
+        zeros_f32 = np.zeros(n_jets, np.float32)
+        det_eta = jets.get("detector_eta", zeros_f32) if flags[K.F_DO_JVT] else zeros_f32
+        if flags[K.F_DO_JVT] and not self.use_r21_jvt_fallback and "detector_eta" not in jets:
+            raise RebuildError(f"jets {jets.key!r}: the NNJvt selection tool reads the jets' "
+                               f"detector_eta (DetectorEta), absent; use use_r21_jvt_fallback=True "
+                               f"for a JVT moment, or do_jvt=False")
+        # with either rule on, selected muons' calorimeter deposits go back to their jets;
+        # the rules themselves read the muons' properties, so they fire only for `muons` given
+        flags[K.F_REMOVE_MUON_JETS] = int(self._remove_muon_jets)
+        flags[K.F_MUON_JET_EM_SCALE] = int(self._muon_jet_em_scale)
+        muon_rules = (self._remove_muon_jets or self._muon_jet_em_scale) and muons is not None
+        jet_cols = dict(sumpt=zeros_f32, n=zeros_f32, emfrac=zeros_f32, width=zeros_f32,
+                        ps_e=zeros_f32)
+        if muon_rules:
             _check_block("muons", muons, n_events)
-            _check_block("tracks", tracks, n_events)
-            flags[K.F_REMOVE_MUON_JETS] = 1
             flags[K.F_MUON_CONTAINER] = _container_id(assoc_map, muons, "muons", required=False)
+            jet_cols["sumpt"] = _column(jets, "sumpt_trk_pt500", "DoRemoveMuonJets")
+            jet_cols["n"] = np.asarray(_column(jets, "n_trk_pt500", "DoRemoveMuonJets"), np.float32)
             mu_offsets, mu_orig = muons.offsets, _orig_index(muons)
-            mu_id_pt = _id_track_pt(muons, tracks)
-            jet_trk_sumpt = np.zeros(n_jets, np.float64)
-            jet_trk_n = np.zeros(n_jets, np.int64)
-            ghosts = jets["ghost_tracks"]
-            K.jet_track_moments(jets.offsets, ghosts.offsets, ghosts.values, tracks.offsets,
-                                tracks["px"], tracks["py"], tracks["vertex"],
-                                _GHOST_TRACK_MIN_PT, jet_trk_sumpt, jet_trk_n)
+            mu_id_pt = _column(muons, "id_track_pt", "DoRemoveMuonJets")
+            mu_eloss = empty_f32
+            if self._muon_jet_em_scale:
+                rule = "DoSetMuonJetEMScale"
+                jet_cols["emfrac"] = _column(jets, "emfrac", rule)
+                jet_cols["width"] = _column(jets, "width", rule)
+                # METMaker reads PSFrac when stored (compared with an energy) else the samplings
+                jet_cols["ps_e"] = (_column(jets, "ps_frac", rule) if "ps_frac" in jets
+                                    else _column(jets, "presampler_e", rule + " (no ps_frac)"))
+                mu_eloss = _column(muons, "energy_loss", rule)
+            if len(mu_eloss) != len(muons):
+                mu_eloss = np.zeros(len(muons), np.float32)
         else:
             flags[K.F_MUON_CONTAINER] = -1
-            mu_offsets, mu_orig, mu_id_pt = no_event_offsets, empty_i, empty_f
-            jet_trk_sumpt, jet_trk_n = np.zeros(n_jets), np.zeros(n_jets, np.int64)
+            mu_offsets, mu_orig, mu_id_pt, mu_eloss = no_event_offsets, empty_i, empty_f32, empty_f32
         if electrons is not None and self._remove_elec_trks:
             _check_block("electrons", electrons, n_events)
             flags[K.F_REMOVE_ELEC_TRKS] = 1
@@ -413,10 +503,16 @@ class METMaker:
             K.rebuild_jets(
                 map_arrays(assoc_map), helper.selected, self._par, flags, jets.offsets,
                 jets["px"], jets["py"], jets["pz"], jets["constit_px"], jets["constit_py"],
-                jets["constit_pz"], jets["constit_e"], jets["jvt"], _orig_index(jets),
-                _mask(select, n_jets, jet_term), rejected_mask, jet_trk_sumpt, jet_trk_n,
-                mu_offsets, mu_orig, mu_id_pt, el_offsets, el_orig, el_pt, out, weight, status)
+                jets["constit_pz"], jets["constit_e"], jets["jvt"], det_eta, _orig_index(jets),
+                _mask(select, n_jets, jet_term), rejected_mask, jet_cols["sumpt"], jet_cols["n"],
+                jet_cols["emfrac"], jet_cols["width"], jet_cols["ps_e"],
+                mu_offsets, mu_orig, mu_id_pt, mu_eloss, el_offsets, el_orig, el_pt, out,
+                weight, status)
         jet_out += out[:, K.O_JET:K.O_JET + 3]
+        if self._muon_jet_em_scale:
+            if mk.MUON_ELOSS not in met:
+                met.new_term(mk.MUON_ELOSS, src.Muon | src.Calo)
+            met.term(mk.MUON_ELOSS)[:] += out[:, K.O_MUON_ELOSS:K.O_MUON_ELOSS + 3]
         for name, col in ((cst_name, K.O_CST), (trk_name, K.O_TST)):
             if name is not None:
                 soft = met.new_term(name, int(core.sources[core_rows[name]]))
@@ -464,16 +560,12 @@ def _in_met_sum(source: int, soft_source: int) -> bool:
     return not (soft_source and src.is_soft_term(source) and not src.has_pattern(source, soft_source))
 
 
-def _id_track_pt(muons: Container, tracks: Container) -> np.ndarray:
-    """pT of each muon's ID track (0 for muons without one)."""
-    idt = np.asarray(muons["id_track"], np.int64)
-    ev = muons.event_of_object()
-    has = idt >= 0
-    gidx = np.where(has, tracks.offsets[ev] + idt, 0)
-    if len(tracks) == 0:
-        return np.zeros(len(muons))
-    pt = np.hypot(tracks["px"].astype(np.float64), tracks["py"])[np.minimum(gidx, len(tracks) - 1)]
-    return np.where(has, pt, 0.0)
+def _column(container: Container, name: str, rule: str) -> np.ndarray:
+    """A float32 column a METMaker rule reads; its absence is an error naming rule and key."""
+    if name not in container:
+        raise RebuildError(f"METMaker {rule} needs column {name!r} of {container.key!r}, which "
+                           f"the input does not have")
+    return np.asarray(container[name], np.float32)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -504,7 +596,6 @@ class METMakerAlg(Algorithm):
     photons = ReadHandleKey(_selected(mk.PHOTONS), doc="selected photons ([] for none)")
     taus = ReadHandleKey(_selected(mk.TAUS), doc="selected taus ([] for none)")
     muons = ReadHandleKey(_selected(mk.MUONS), doc="selected muons ([] for none)")
-    tracks = ReadHandleKey([mk.TRACKS], doc="tracks for DoRemoveMuonJets ([] to skip it)")
     event_info = ReadHandleKey([], doc="[EventInfo] (optional; the calibrated significance "
                                "takes pileup from the soft term's sumET, not mu)")
     met = WriteHandleKey(mk.met_key(_DEFAULT_JET_COLL), doc="rebuilt MET container")
@@ -526,7 +617,18 @@ class METMakerAlg(Algorithm):
     greedy_photons = Property(bool, False, doc="GreedyPhotons")
     very_greedy_photons = Property(bool, False, doc="VeryGreedyPhotons")
     or_calo_tagged_muons = Property(bool, True, doc="ORCaloTaggedMuons")
-    do_remove_muon_jets = Property(bool, True, doc="DoRemoveMuonJets (needs tracks)")
+    do_remove_muon_jets = Property(bool, True, doc="DoRemoveMuonJets: reject a jet that is the "
+                                   "muon's own ID track (jets' sumpt_trk_pt500, n_trk_pt500; "
+                                   "muons' id_track_pt)")
+    do_set_muon_jet_em_scale = Property(bool, False, doc="DoSetMuonJetEMScale (ATLAS default on; "
+                                        "physlite_met sets it): a muon FSR jet goes to the "
+                                        "MuonEloss term (jets' width, ps_frac or presampler_e, "
+                                        "emfrac; muons' energy_loss)")
+    use_r21_jvt_fallback = Property(bool, True, doc="UseR21JvtFallback: cut on the jets' JVT "
+                                    "moment (|eta| < 2.4); False = NNJvt tool on a stored pass "
+                                    "decision inside its range (PHYSLITE)")
+    jet_eta_max_veto = Property(bool, False, doc="reject jets beyond JetEtaMax even when the JVT "
+                                "decision passes them (Athena lets JVT overwrite the eta veto)")
     do_remove_elec_trks = Property(bool, True, doc="DoRemoveElecTrks")
     track_met = Property(bool, False, doc="rebuildTrackMET: hard jets enter the jet term with "
                          "their PV tracks (jet|track source); needs soft_terms='track'")
@@ -578,13 +680,16 @@ class METMakerAlg(Algorithm):
                         or_calo_tagged_muons=self.or_calo_tagged_muons,
                         greedy_photons=self.greedy_photons, very_greedy_photons=self.very_greedy_photons,
                         do_remove_muon_jets=self.do_remove_muon_jets,
+                        do_set_muon_jet_em_scale=self.do_set_muon_jet_em_scale,
+                        use_r21_jvt_fallback=self.use_r21_jvt_fallback,
+                        jet_eta_max_veto=self.jet_eta_max_veto,
                         do_remove_elec_trks=self.do_remove_elec_trks)
 
-    def compute(self, assoc_map, core, jets, electrons, photons, taus, muons, tracks, event_info=()):
+    def compute(self, assoc_map, core, jets, electrons, photons, taus, muons, event_info=()):
         objects = {k: (v[0] if v else None) for k, v in
                    (("electrons", electrons), ("photons", photons), ("taus", taus), ("muons", muons))}
         met, _ = rebuild_event_met(self._maker, assoc_map, core, jets, objects,
-                                   tracks[0] if tracks else None, soft_terms=self.soft_terms,
+                                   soft_terms=self.soft_terms,
                                    do_jvt=self.do_jvt, invisible=self.invisible,
                                    owner=self.name, core_key=self.key("core"),
                                    track_met=self.track_met)
@@ -606,7 +711,7 @@ class METMakerAlg(Algorithm):
         return out
 
 
-def rebuild_event_met(maker: METMaker, assoc_map, core, jets, objects: dict, tracks=None, *,
+def rebuild_event_met(maker: METMaker, assoc_map, core, jets, objects: dict, *,
                       soft_terms: str = "both", do_jvt: bool = True, invisible: str = "",
                       owner: str = "METMaker", core_key: str = "core", track_met: bool = False):
     """The standard rebuild sequence (e, γ, τ, μ, jets, totals) into a new METBuilder.
@@ -634,7 +739,7 @@ def rebuild_event_met(maker: METMaker, assoc_map, core, jets, objects: dict, tra
     rebuild_jets = maker.rebuild_track_met if track_met else maker.rebuild_jet_met
     result = rebuild_jets(mk.REF_JET, names if not track_met else names[0], met, jets, core, helper,
                           do_jvt=do_jvt, muons=objects.get("muons"),
-                          electrons=objects.get("electrons"), tracks=tracks)
+                          electrons=objects.get("electrons"))
     if mk.PV_SOFT_TRK in names:
         maker.build_met_sum(mk.FINAL_TRK, met, Source.track())
     if mk.SOFT_CLUS in names:

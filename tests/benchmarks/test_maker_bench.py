@@ -55,19 +55,19 @@ def blocks():
                 .compute(block[key])
                 for kind, (key, pt, eta, idl, iso) in OBJECT_KINDS.items() if kind != "jets"}
         out.append((store[mk.met_assoc_key(jet_coll)], store[mk.met_core_key(jet_coll)],
-                    block[mk.jet_container_key(jet_coll)], objs, block[mk.TRACKS]))
+                    block[mk.jet_container_key(jet_coll)], objs))
     return out
 
 
 def _rebuild_all(maker, blocks):
-    for m, core, jets, objs, tracks in blocks:
-        rebuild_event_met(maker, m, core, jets, objs, tracks, soft_terms="track")
+    for m, core, jets, objs in blocks:
+        rebuild_event_met(maker, m, core, jets, objs, soft_terms="track")
 
 
 class _KernelTimer:
     """Wraps the kernels the maker calls and accumulates the time spent inside them."""
 
-    NAMES = ("rebuild_objects", "rebuild_jets", "jet_track_moments")
+    NAMES = ("rebuild_objects", "rebuild_jets")
 
     def __init__(self, monkeypatch):
         self.ns = 0

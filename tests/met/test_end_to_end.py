@@ -95,7 +95,7 @@ class Analysis:
     forward_pt: float
     jvt_cut: float
     do_jvt: bool
-    eta_forw: float = 2.5
+    eta_forw: float = 2.4          # METMaker with the R21 JVT fallback forces JetEtaForw = 2.4
     eta_max: float = 4.5
     jvt_pt_max: float = 60 * GeV
     jvt_eta_max: float = 2.4
@@ -299,7 +299,7 @@ def rebuild(block, store, jet_coll, ana, maker):
     maker.rebuild_jet_met(K.REF_JET, (K.SOFT_CLUS, K.PV_SOFT_TRK), met,
                           block[K.jet_container_key(jet_coll)], store[K.met_core_key(jet_coll)], helper,
                           select=ana.jet_mask, do_jvt=ana.do_jvt, muons=block[K.MUONS],
-                          electrons=block[K.ELECTRONS], tracks=block[K.TRACKS])
+                          electrons=block[K.ELECTRONS])
     maker.build_met_sum(K.FINAL_TRK, met, Source.track())
     maker.build_met_sum(K.FINAL_CLUS, met, Source.cluster_lc())
     return met.to_container()
@@ -323,7 +323,11 @@ def test_synthetic_reco_rebuild_equals_brute_force(jet_coll, seed, first, proces
     jet_mask = rng.random(len(block[K.jet_container_key(jet_coll)])) < 0.9
     maker = METMaker(jet_selection=wp, do_pflow="PFlow" in jet_coll)
     wpt = maker.working_point
-    ana = Analysis(masks, jet_mask, order, wpt.central_pt, wpt.forward_pt, wpt.jvt_cut,
+    ana_eta_forw = Analysis.eta_forw
+    # METMaker::initialize: JVT cut 0.5 for PFlow jets at the standard working points
+    jvt_cut = 0.5 if "PFlow" in jet_coll and wp in ("Loose", "Tight", "Tighter", "Tenacious") else wpt.jvt_cut
+    assert (jvt_cut, ana_eta_forw) == (maker.jvt_cut, maker.jet_eta_forw)
+    ana = Analysis(masks, jet_mask, order, wpt.central_pt, wpt.forward_pt, jvt_cut,
                    do_jvt and wpt.jvt_pt_max > 0)
     out = rebuild(block, store, jet_coll, ana, maker)
     for e in range(n_events):

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from metflow.algorithms.generation.track_moments import with_track_moments
+
 from metflow.edm import keys as mk
 from metflow.edm.containers import (ELECTRON_SCHEMA, MUON_SCHEMA, PFO_SCHEMA, PHOTON_SCHEMA,
                                     TAU_SCHEMA, TRACK_SCHEMA, container_from_events, jet_schema)
@@ -157,6 +159,9 @@ def containers(events: list[Event]) -> dict:
                     row["isolated"] = [True] * len(objs)
             rows.append(row)
         out[kind] = container_from_events(SCHEMAS[kind], rows, key=CONTAINERS[kind])
+    # the jets' PV track moments and the muons' ID-track pT, as event files carry them
+    moments = with_track_moments({JETS: out["jets"], CONTAINERS["m"]: out["m"]}, tracks)
+    out["jets"], out["m"] = moments[JETS], moments[CONTAINERS["m"]]
     return out
 
 
@@ -274,7 +279,7 @@ class Selection:
     use_jet: list              # events -> list of bool
     central_pt: float = 20 * GeV
     forward_pt: float = 30 * GeV
-    eta_forw: float = 2.5
+    eta_forw: float = 2.4          # the R21 JVT fallback's JetEtaForw
     eta_max: float = 4.5
     do_jvt: bool = True
     jvt_cut: float = 0.59

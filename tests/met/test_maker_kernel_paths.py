@@ -92,7 +92,7 @@ def test_significance_kernel_equals_numpy_path(reco_block, soft_terms):
     met, _ = rebuild_event_met(METMaker(do_pflow=True), store[mk.met_assoc_key("AntiKt4EMPFlow")],
                                store[mk.met_core_key("AntiKt4EMPFlow")],
                                block[mk.jet_container_key("AntiKt4EMPFlow")], objects,
-                               block[mk.TRACKS], soft_terms=soft_terms)
+                               soft_terms=soft_terms)
     for track in (False, True):
         total = mk.FINAL_TRK if track else mk.FINAL_CLUS
         if total not in met:

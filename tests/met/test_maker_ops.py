@@ -242,7 +242,7 @@ def test_remove_muon_jets_rejects_a_jet_made_of_the_muon_track():
     ev = jet_event(pf, trk, [0, 1], jes=1.0, objects={"m": [mu]})
     conts, m, core = E.block([ev])
     maker = METMaker(do_pflow=True)
-    for kwargs, status in ((dict(muons=conts["m"], tracks=conts["tracks"]), K.JET_REJECTED), ({}, K.JET_HARD)):
+    for kwargs, status in ((dict(muons=conts["m"]), K.JET_REJECTED), ({}, K.JET_HARD)):
         helper, met = new(m)
         maker.rebuild_met(mk.MUONS_TERM, ObjectType.Muon, conts["m"], helper, met)
         res = maker.rebuild_jet_met(mk.REF_JET, mk.SOFT_CLUS, met, conts["jets"], core, helper, **kwargs)
@@ -341,9 +341,9 @@ def test_met_maker_alg_checks_blocks_and_writes_significance():
     from metflow.algorithms.met.significance import significance_key
     rng = np.random.default_rng(8)
     conts, m, core = E.block([E.random_event(rng) for _ in range(6)])
-    alg = METMakerAlg(significance=[significance_key("T")], tracks=[])
+    alg = METMakerAlg(significance=[significance_key("T")])
     alg.initialize()
-    out = alg.compute(m, core, conts["jets"], [conts["e"]], [conts["g"]], [], [conts["m"]], [])
+    out = alg.compute(m, core, conts["jets"], [conts["e"]], [conts["g"]], [], [conts["m"]])
     met, (sig,) = out["met"], out["significance"]
     assert met.key == mk.met_key("AntiKt4EMPFlow") and mk.FINAL_TRK in met.names
     assert mk.REF_TAU not in met.names

@@ -77,7 +77,8 @@ def test_dynamic_equals_static(seed, sel_seed, wp, do_jvt, order):
     wpt = maker.working_point
     sel = E.Selection(use={k: _per_event(masks[k], conts[k]) for k in "egtm"},
                       use_jet=_per_event(jet_mask, conts["jets"]), central_pt=wpt.central_pt,
-                      forward_pt=wpt.forward_pt, do_jvt=do_jvt, jvt_cut=wpt.jvt_cut)
+                      forward_pt=wpt.forward_pt, do_jvt=do_jvt, jvt_cut=maker.jvt_cut,
+                      eta_forw=maker.jet_eta_forw)
     names = {"e": mk.REF_ELE, "g": mk.REF_GAMMA, "t": mk.REF_TAU, "m": mk.MUONS_TERM,
              "jet": mk.REF_JET, "cst": mk.SOFT_CLUS, "tst": mk.PV_SOFT_TRK}
     out = met.to_container()

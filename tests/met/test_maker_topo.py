@@ -200,7 +200,7 @@ def static_met(ev, use, use_jet, wp, order):
         p = jet["p4"]
         pt = float(np.hypot(p[0], p[1]))
         aeta = abs(float(np.arcsinh(p[2] / pt))) if pt > 0 else np.inf
-        is_sel = pt > (wp.central_pt if aeta < 2.5 else wp.forward_pt)
+        is_sel = pt > (wp.central_pt if aeta < 2.4 else wp.forward_pt)   # R21 fallback: JetEtaForw 2.4
         reject = aeta > 4.5
         if pt < wp.jvt_pt_max and aeta < 2.4:
             reject = jet["jvt"] < wp.jvt_cut

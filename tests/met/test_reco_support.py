@@ -48,8 +48,12 @@ def make_container(key: str, events: list[list[dict]]) -> Container:
 
 
 def make_block(events: list[dict], extra_keys: tuple[str, ...] = ()) -> dict[str, Container]:
-    """All input containers of a block from per-event dicts key -> list of object dicts."""
-    return {key: make_container(key, [ev.get(key, []) for ev in events]) for key in INPUT_KEYS + extra_keys}
+    """All input containers of a block from per-event dicts key -> list of object dicts, with
+    the jets' PV track moments and the muons' ID-track pT as event producers add them."""
+    from metflow.algorithms.generation.track_moments import with_track_moments
+
+    block = {key: make_container(key, [ev.get(key, []) for ev in events]) for key in INPUT_KEYS + extra_keys}
+    return with_track_moments(block, block[K.TRACKS])
 
 
 def random_event(rng: np.random.Generator, *, n_clusters=40, n_tracks=30, n_jets=4, with_pv=True,

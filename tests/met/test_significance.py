@@ -170,7 +170,7 @@ def _synthetic_significance(process: str, n: int, mu: float = 40.0, seed: int = 
                for kind, (key, pt, eta, idl, iso) in OBJECT_KINDS.items() if kind != "jets"}
     met, _ = rebuild_event_met(METMaker(do_pflow=True), store[mk.met_assoc_key("AntiKt4EMPFlow")],
                                store[mk.met_core_key("AntiKt4EMPFlow")],
-                               block[mk.jet_container_key("AntiKt4EMPFlow")], objects, block[mk.TRACKS])
+                               block[mk.jet_container_key("AntiKt4EMPFlow")], objects)
     s_clus = METSignificance().from_builder(met, mk.FINAL_CLUS, hard)["s"].astype(np.float64)
     s_trk = METSignificance(track_soft_term=True).from_builder(met, mk.FINAL_TRK, hard)["s"]
     truth = block[mk.TRUTH_MET]

@@ -19,7 +19,8 @@ from metflow.edm.units import GeV
 from metflow.framework.runner import RunOptions, configure_job, run_job
 
 MET_KEY = "MET_AnalysisMET"
-TERMS = (K.REF_ELE, K.REF_GAMMA, K.REF_TAU, K.MUONS_TERM, K.REF_JET, K.PV_SOFT_TRK, K.FINAL_TRK)
+TERMS = (K.REF_ELE, K.REF_GAMMA, K.REF_TAU, K.MUONS_TERM, K.MUON_ELOSS, K.REF_JET, K.PV_SOFT_TRK,
+         K.FINAL_TRK)
 
 
 def run(inputs, output=None, sets=(), **options):

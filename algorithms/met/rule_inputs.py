@@ -1,0 +1,64 @@
+"""Configure-time check that the input carries what the configured METMaker rules read.
+
+A METMaker rule (DoRemoveMuonJets, DoSetMuonJetEMScale, the NNJvt range) reads jet and muon
+columns that older files or other producers may lack. Dropping the rule silently would give a
+different MET; the job stops before the first event instead, naming rule, container and column.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from metflow.framework.errors import ConfigurationError
+
+from .maker import METMaker
+
+
+def container_fields(source: Any, key: str) -> set[str] | None:
+    """Column names the source gives container `key`, or None when it cannot tell."""
+    fields = getattr(source, "container_fields", None)
+    if fields is not None:
+        return fields(key)
+    paths = getattr(source, "paths", None)
+    if paths:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        try:
+            schema = pq.read_schema(paths[0])
+        except (OSError, pa.ArrowException):
+            return None
+        if key not in schema.names:
+            return None
+        typ = schema.field(key).type
+        while pa.types.is_list(typ) or pa.types.is_large_list(typ):
+            typ = typ.value_type
+        if pa.types.is_struct(typ):
+            return {typ.field(i).name for i in range(typ.num_fields)}
+    return None
+
+
+def check_rule_inputs(maker: METMaker, source: Any, jets_key: str, muons_key: str | None,
+                      owner: str) -> None:
+    """Raise ConfigurationError when the source lacks a column a configured rule reads."""
+    known = {"jets": (jets_key, container_fields(source, jets_key)),
+             "muons": (muons_key, container_fields(source, muons_key) if muons_key else None)}
+    for rule, columns in maker.jet_columns_needed().items():
+        for column in columns:
+            kind, names = column.split(".")
+            key, fields = known[kind]
+            if key is None or fields is None:
+                continue
+            options = names.split("|")
+            if not any(name in fields for name in options):
+                raise ConfigurationError(
+                    f"{owner}: METMaker {rule} needs column {' or '.join(options)!r} of "
+                    f"{key!r}, which the input {getattr(source, 'name', source)!r} does not "
+                    f"have; regenerate the input with this metflow version, or turn the rule "
+                    f"off ({_flag_hint(rule)})")
+
+
+def _flag_hint(rule: str) -> str:
+    return {"DoRemoveMuonJets": "--set met.remove_muon_jets=False",
+            "DoSetMuonJetEMScale": "--set met.set_muon_jet_em_scale=False"}.get(
+        rule, "--set met.use_r21_jvt_fallback=True")
