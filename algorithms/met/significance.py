@@ -59,11 +59,14 @@ from metflow.edm.met import ObjectType
 from metflow.edm.units import GeV
 
 from . import _maker_kernels as kern
+from . import _significance_chi2_map as _chi2_map
 from ._maker_kernels import JET_HARD
 
 __all__ = ["METSignificance", "SIGNIFICANCE_SCHEMA", "significance_key", "relative_pt_resolution",
            "SignificanceModel", "CST_MODEL", "TST_MODEL", "EGAMMA_RESO", "MUON_RESO",
-           "MUON_STANDALONE_RESO", "TAU_RESO", "SOFT_TERM_RESO", "FORWARD_ETA"]
+           "MUON_STANDALONE_RESO", "TAU_RESO", "SOFT_TERM_RESO", "FORWARD_ETA", "TST_CHI2_MAP",
+           "chi2_calibrate", "chi2_uncalibrate", "RESOLUTION_MODELS", "significance_for_model",
+           "soft_term_reso_for_model"]
 
 EGAMMA_RESO = (0.1, 0.01)           # stochastic [sqrt(GeV)] on E, constant
 MUON_RESO = (0.02, 2e-4)            # constant, slope [1/GeV]
@@ -92,7 +95,52 @@ class SignificanceModel:
 CST_MODEL = SignificanceModel(0.315, 0.149, 0.123, 0.643, 0.832, 0.079, 32.5, 0.624)
 TST_MODEL = SignificanceModel(0.074, 0.010, 0.223, 0.014, 0.505, 0.228, 33.5, 0.808)
 
+#: Monotone map of the TST model's S onto chi2(2) quantiles (knots of S, chi2(2) quantiles),
+#: measured on Z-selected synthetic Z->ll by `metflow.algorithms.validation.significance_calibration`
+#: (docs/validation.md): the Gaussian model alone leaves a spike at S = ((1-beta)/k)^2 and a
+#: tail (the synthetic TST soft recoil has two modes). Identity below the first and offset
+#: beyond the last knot. Empty: no map.
+TST_CHI2_MAP: tuple[tuple[float, ...], tuple[float, ...]] = (_chi2_map.KNOTS, _chi2_map.CHI2_QUANTILES)
+
 SIGNIFICANCE_SCHEMA = MET_SIGNIFICANCE_SCHEMA  # defined in the EDM, so files read back without this module
+
+def _map_arrays(table) -> tuple[np.ndarray, np.ndarray]:
+    knots, targets = table
+    return (np.concatenate([[0.0], np.asarray(knots, np.float64)]),
+            np.concatenate([[0.0], np.asarray(targets, np.float64)]))
+
+
+def chi2_calibrate(s: np.ndarray, table=None) -> np.ndarray:
+    """S of the Gaussian TST model -> its chi2(2)-calibrated value (TST_CHI2_MAP; float64):
+    piecewise linear between knots, S shifted by a constant beyond the last knot."""
+    table = TST_CHI2_MAP if table is None else table
+    s = np.asarray(s, np.float64)
+    if not table[0]:
+        return s.copy()
+    x, y = _map_arrays(table)
+    return np.where(s > x[-1], s - x[-1] + y[-1], np.interp(s, x, y))
+
+
+def chi2_uncalibrate(s: np.ndarray, table=None) -> np.ndarray:
+    """Inverse of chi2_calibrate (the model's S from a calibrated one)."""
+    table = TST_CHI2_MAP if table is None else table
+    s = np.asarray(s, np.float64)
+    if not table[0]:
+        return s.copy()
+    x, y = _map_arrays(table)
+    return np.where(s > y[-1], s - y[-1] + x[-1], np.interp(s, y, x))
+
+
+def _calibrated_record(rec: EventRecord) -> EventRecord:
+    """The record with S and sqrt(S) through TST_CHI2_MAP (same arithmetic on both paths)."""
+    if not TST_CHI2_MAP[0]:
+        return rec
+    s = chi2_calibrate(rec["s"])
+    dtype = rec["s"].dtype
+    rec.columns["s"] = s.astype(dtype)
+    rec.columns["sqrt_s"] = np.where(s > 0, np.sqrt(np.maximum(s, 0.0)), -1.0).astype(rec["sqrt_s"].dtype)
+    return rec
+
 
 def significance_key(met_name: str) -> str:
     """Store key of the significance of MET_<met_name> (from edm.keys)."""
@@ -156,8 +204,15 @@ class METSignificance:
     track_soft_term: bool = False
 
     @property
+    def chi2_mapped(self) -> bool:
+        """True where S goes through TST_CHI2_MAP (the calibrated TST model)."""
+        return self.soft_term_reso is None and self.track_soft_term and bool(TST_CHI2_MAP[0])
+
+    @property
     def model(self) -> SignificanceModel:
-        return TST_MODEL if self.track_soft_term else CST_MODEL
+        """TST_MODEL for the calibrated track soft term; CST_MODEL otherwise, also for the jets
+        of the "Random" soft term (the TST fit moved the jets' spread into its recoil term)."""
+        return TST_MODEL if self.track_soft_term and self.soft_term_reso is None else CST_MODEL
 
     def covariance(self, n_events: int, terms: list[tuple[ObjectType, Any, np.ndarray]],
                    soft: np.ndarray | None = None, soft_jets: tuple[Any, np.ndarray] | None = None):
@@ -310,7 +365,7 @@ class METSignificance:
         rec.columns = dict(zip(_RECORD_COLUMNS, cols))
         rec._n = n_events
         rec._frozen = False
-        return rec
+        return _calibrated_record(rec) if self.chi2_mapped else rec
 
     def _from_builder_numpy(self, met: Any, total: str, hard_terms: dict[str, ObjectType],
                             soft_term: str | None, jet_term: str) -> EventRecord:
@@ -324,7 +379,31 @@ class METSignificance:
             soft_jets = (jets, np.asarray(met.jet_status[jet_term]) != JET_HARD)
         cov = self.covariance(met.n_events, terms, soft, soft_jets)
         tot = met.term(total)
-        return self.significance(tot[:, 0], tot[:, 1], *cov)
+        rec = self.significance(tot[:, 0], tot[:, 1], *cov)
+        return _calibrated_record(rec) if self.chi2_mapped else rec
+
+
+#: resolution models of the significance, by the name `metflow validate --significance-model` takes
+RESOLUTION_MODELS = {
+    "synthetic": "objects, soft term, recoil bias and the TST chi2 map calibrated on metflow's "
+                 "synthetic detector (Z-selected Z->ll); for SyntheticSource / metflow-generated input",
+    "atlas-random": "ATLAS's constant 'Random' soft term (8.5 GeV per axis, no bias, no map) with "
+                    "the object resolutions of this module; the choice for PHYSLITE (real ATLAS "
+                    "objects: the synthetic calibration does not apply)",
+}
+
+
+def soft_term_reso_for_model(name: str) -> float:
+    """METMakerAlg.soft_term_reso (MeV) of a resolution model: 0 (calibrated) or 8.5 GeV."""
+    if name not in RESOLUTION_MODELS:
+        raise ValueError(f"unknown significance resolution model {name!r}; known: {list(RESOLUTION_MODELS)}")
+    return 0.0 if name == "synthetic" else SOFT_TERM_RESO
+
+
+def significance_for_model(name: str, track_soft_term: bool = True) -> METSignificance:
+    """The METSignificance of a resolution model (RESOLUTION_MODELS)."""
+    reso = soft_term_reso_for_model(name)
+    return METSignificance(soft_term_reso=reso or None, track_soft_term=track_soft_term)
 
 
 _RECORD_COLUMNS = ("s", "sqrt_s", "met", "var_l", "var_t", "rho")

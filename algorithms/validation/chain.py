@@ -22,7 +22,7 @@ import numpy as np
 from metflow.algorithms.generation.synthetic import SyntheticSource
 from metflow.algorithms.met.maker import METMakerAlg
 from metflow.algorithms.met.selection import selected_key
-from metflow.algorithms.met.significance import significance_key
+from metflow.algorithms.met.significance import significance_key, soft_term_reso_for_model
 from metflow.algorithms.met.systematics import SOFT_SYSTEMATICS
 from metflow.edm import keys as mk
 from metflow.framework import Job, Sink
@@ -52,6 +52,7 @@ class Sample:
     seed: int = 1
     faults: tuple[tuple[str, float], ...] = ()
     systematics: bool = False
+    significance_model: str = "synthetic"
 
     @property
     def label(self) -> str:
@@ -87,14 +88,13 @@ def validation_job(sample: Sample) -> tuple[Job, "ValidationCollector"]:
         job.source = SyntheticSource(seed=sample.seed, process=sample.process, mu=sample.mu,
                                      n_events=sample.n_events, **dict(sample.faults))
     algorithms = list(job.algorithms)
+    nominal = next(a for a in algorithms if isinstance(a, METMakerAlg) and a.key("met") == MET_KEY)
+    nominal.override("soft_term_reso", soft_term_reso_for_model(sample.significance_model))
     invisible = sample.process == "zmumu"
     if invisible:
-        nominal = next(a for a in algorithms if isinstance(a, METMakerAlg) and a.key("met") == MET_KEY)
         algorithms.append(METMakerAlg(
             name="METMakerAlg_InvisibleMuons", met=INVISIBLE_MET_KEY, invisible="muons",
-            soft_terms="track", **{k: nominal.key(k) for k in
-                                   ("assoc_map", "core", "jets", "electrons", "photons", "taus",
-                                    "muons", "tracks")}))
+            soft_terms="track", **{k: nominal.key(k) for k in nominal.inputs_declared()}))
     algorithms.append(EventCleaningAlg(name="EventCleaningAlg", met=MET_KEY, cleaning=CLEANING_KEY))
     systematics = tuple(SOFT_SYSTEMATICS) if sample.systematics else ()
     collector = ValidationCollector(systematics=systematics, invisible=invisible)

@@ -1,6 +1,7 @@
-"""PNG figures of the validation report (matplotlib, the `plot` extra). Each function takes the
-numbers `report.analyse` computed and writes one file; every axis has a label with its unit and
-every figure a legend."""
+"""PNG figures of the validation report (matplotlib + mplhep style, the `plot` extra). Each
+function takes the numbers `report.analyse` computed and writes one file; every panel has a
+title, axis labels with units and a legend; points carry error bars, fits their chi2/ndf, and
+overflow is drawn in a labelled last bin."""
 
 from __future__ import annotations
 
@@ -35,13 +36,35 @@ def pyplot():
                                   name="matplotlib") from None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    try:
+        import mplhep
+    except ModuleNotFoundError:
+        raise ModuleNotFoundError('metflow validate needs mplhep: pip install "metflow[plot]"',
+                                  name="mplhep") from None
+    plt.style.use(mplhep.style.ATLAS)
+    plt.rcParams.update({"font.size": 11, "axes.titlesize": 11, "legend.fontsize": 8,
+                         "figure.dpi": 100})
     return plt
+
+
+def _overflow_stairs(ax, values, edges, **style):
+    """Step histogram whose last bin also holds the overflow (shaded, labelled on the axis)."""
+    values = np.asarray(values, np.float64)
+    counts, _ = np.histogram(np.clip(values, edges[0], np.nextafter(edges[-1], -np.inf)), bins=edges)
+    ax.stairs(counts, edges, **style)
+    return counts
+
+
+def _mark_overflow(ax, edges, unit=""):
+    ax.axvspan(edges[-2], edges[-1], color="0.92", zorder=0)
+    ax.annotate(f"overflow\n(≥ {edges[-2]:g}{unit})", xy=(edges[-2], 0.5), xycoords=("data", "axes fraction"),
+                fontsize=7, ha="right", va="center", rotation=90, color="0.35")
 
 
 def _save(fig, folder: str, name: str) -> str:
     path = os.path.join(folder, PLOT_FILES[name])
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=100)
     pyplot().close(fig)
     return path
 
@@ -52,14 +75,16 @@ def plot_resolution(res: dict[str, Any], folder: str) -> str:
     fig, ax = plt.subplots(figsize=(6.4, 4.6))
     for name, r in res["curves"].items():
         colour, marker = _STYLE[name]
+        fit = r["fit"]
         ax.errorbar(r["n_pu"], r["rms"], yerr=r["err"], fmt=marker, color=colour, ms=4,
-                    label=f"{name}: k = {r['fit']['k']:.2f} GeV/vertex$^{{1/2}}$")
+                    label=f"{name}: k = {fit['k']:.3f} ± {fit['k_err']:.3f} GeV/vertex$^{{1/2}}$, "
+                          f"$\\chi^2$/ndf = {fit['chi2']:.0f}/{fit['ndf']}")
         n = np.linspace(0, max(r["n_pu"]) if len(r["n_pu"]) else 1, 100)
         fit = r["fit"]
         ax.plot(n, np.sqrt(fit["sigma0"] ** 2 + fit["k"] ** 2 * n), color=colour, lw=1)
     ax.set_xlabel("reconstructed pileup vertices $N_{PV} - 1$")
     ax.set_ylabel(r"RMS($E^{miss}_{x,y}$ - truth) [GeV]")
-    ax.set_title(rf"{res['sample']}: fit $\sigma = \sqrt{{\sigma_0^2 + k^2 N}}$")
+    ax.set_title(rf"{res['sample']} ({res['n_events']} Z candidates): fit $\sigma = \sqrt{{\sigma_0^2 + k^2 N}}$")
     ax.set_ylim(bottom=0)
     ax.legend(frameon=False)
     return _save(fig, folder, "resolution")
@@ -86,51 +111,74 @@ def plot_linearity(lin: dict[str, Any], folder: str) -> str:
 
 
 def plot_significance(sig: dict[str, Any], folder: str) -> str:
-    """S distribution against chi2(2), and the p-value histograms (flat when calibrated)."""
+    """S against chi2(2) (overflow labelled) and the p-value histogram of the Z-selected sample
+    with Poisson errors, chi2/ndf and KS p; inclusive Z->ll and Z->nunu for comparison."""
     plt = pyplot()
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10.4, 4.4))
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12.0, 4.8))
     edges = np.linspace(0, 20, 41)
-    for label, s, colour in ((sig["ll_label"], sig["ll_s"], "tab:blue"),
-                             (sig["nunu_label"], sig["nunu_s"], "tab:red")):
-        ax1.hist(np.clip(s, 0, 19.999), bins=edges, density=True, histtype="step", color=colour, label=label)
-    x = np.linspace(0, 20, 200)
+    width = edges[1] - edges[0]
+    for label, s, style in ((sig["ll_label"], sig["ll_s"], dict(color="tab:blue", lw=1.6)),
+                            (sig["inclusive_label"], sig["inclusive_s"], dict(color="tab:green", ls=":")),
+                            (sig["nunu_label"], sig["nunu_s"], dict(color="tab:red"))):
+        s = np.asarray(s, np.float64)
+        counts, _ = np.histogram(np.clip(s, 0, np.nextafter(20.0, 0)), bins=edges)
+        ax1.stairs(counts / (len(s) * width), edges, label=f"{label} (N = {len(s)})", **style)
+    x = np.linspace(0, 19.5, 200)
     ax1.plot(x, 0.5 * np.exp(-x / 2), color="black", ls="--", label=r"$\chi^2$(2 dof)")
     ax1.set_yscale("log")
-    ax1.set_xlabel(r"MET significance $S = p^T V^{-1} p$ (dimensionless)")
+    _mark_overflow(ax1, edges)
+    ax1.set_xlabel(r"$S = (\vec p - \vec b)^T V^{-1} (\vec p - \vec b)$, $\chi^2(2)$-calibrated")
     ax1.set_ylabel("fraction of events per unit S")
-    ax1.legend(frameon=False)
-    pedges = np.linspace(0, 1, 21)
-    for label, s, colour in ((sig["ll_label"], sig["ll_s"], "tab:blue"),
-                             (sig["nunu_label"], sig["nunu_s"], "tab:red")):
-        ax2.hist(np.exp(-np.asarray(s) / 2), bins=pedges, density=True, histtype="step", color=colour,
-                 label=label)
+    ax1.set_title(f"MET significance of FinalTrk (model: {sig['model']})")
+    ax1.legend(frameon=False, loc="upper right")
+    sel = sig["selected"]
+    pedges = np.linspace(0, 1, len(sel["ratio"]) + 1)
+    n = sel["n"]
+    expected = n / (len(pedges) - 1)
+    counts = np.asarray(sel["ratio"]) * expected
+    centres = 0.5 * (pedges[1:] + pedges[:-1])
+    ax2.errorbar(centres, counts / expected, yerr=np.sqrt(counts) / expected, fmt="o", ms=4, color="tab:blue",
+                 label=f"{sig['ll_label']} (N = {n})")
+    inc = np.exp(-np.asarray(sig["inclusive_s"]) / 2)
+    hc, _ = np.histogram(inc, bins=pedges)
+    ax2.stairs(hc / (len(inc) / (len(pedges) - 1)), pedges, color="tab:green", ls=":",
+               label=f"{sig['inclusive_label']} (N = {len(inc)})")
     ax2.axhline(1.0, color="black", ls="--", label="uniform (calibrated)")
-    ax2.set_xlabel(r"$\chi^2(2)$ p-value $e^{-S/2}$ (dimensionless)")
-    ax2.set_ylabel("probability density")
-    ax2.set_title(f"KS vs uniform on Z->ll: p = {sig['ks_p']:.2g} (N = {sig['n_ll']})", fontsize=9)
-    ax2.legend(frameon=False, fontsize=8)
+    ax2.set_ylim(0.8, 1.25)
+    ax2.set_xlabel(r"$\chi^2(2)$ p-value $e^{-S/2}$")
+    ax2.set_ylabel("observed / expected per bin")
+    ax2.set_title(f"Z-selected: $\\chi^2$/ndf = {sel['chi2']:.1f}/{sel['ndf']} (p = {sel['chi2_p']:.2g}), "
+                  f"KS p = {sel['ks_p']:.2g}")
+    ax2.legend(frameon=False, loc="upper left")
     return _save(fig, folder, "significance")
 
 
 def plot_recoil(rec: dict[str, Any], folder: str) -> str:
-    """Hadronic recoil response and resolution (parallel, perpendicular) vs Z pT."""
+    """Hadronic recoil response and resolution (parallel, perpendicular) vs Z pT, with errors
+    and the number of events per bin."""
     plt = pyplot()
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10.4, 4.4))
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12.0, 4.8))
     for name, c in rec["curves"].items():
         colour, marker = _STYLE[name]
         ax1.errorbar(c["ptz"], c["response"], yerr=c["response_err"], fmt=marker, color=colour, ms=4,
                      label=f"{name}")
-        ax2.plot(c["ptz"], c["sigma_para"], marker=marker, color=colour, label=f"{name} parallel")
-        ax2.plot(c["ptz"], c["sigma_perp"], marker=marker, color=colour, ls="--", mfc="none",
-                 label=f"{name} perpendicular")
+        ax2.errorbar(c["ptz"], c["sigma_para"], yerr=c["sigma_para_err"], fmt=marker + "-", color=colour,
+                     ms=4, lw=1, label=f"{name} parallel")
+        ax2.errorbar(c["ptz"], c["sigma_perp"], yerr=c["sigma_perp_err"], fmt=marker + "--", color=colour,
+                     mfc="none", ms=4, lw=1, label=f"{name} perpendicular")
+    first = next(iter(rec["curves"].values()))
+    for x, n in zip(first["ptz"], first["entries"]):
+        ax1.annotate(f"{n}", xy=(x, 0.02), xycoords=("data", "axes fraction"), fontsize=6, ha="center",
+                     rotation=90, color="0.4")
     ax1.axhline(1.0, color="grey", lw=0.8)
     ax1.set_xlabel(r"$p_T^{\mu\mu}$ [GeV]")
     ax1.set_ylabel(r"recoil response $-\langle u_\parallel\rangle / p_T^{\mu\mu}$")
-    ax1.set_title(rec["title"], fontsize=9)
+    ax1.set_title(f"Recoil response, {rec['title']} (events per bin at the bottom)")
     ax1.legend(frameon=False)
     ax2.set_xlabel(r"$p_T^{\mu\mu}$ [GeV]")
     ax2.set_ylabel(r"RMS($u_\parallel + p_T^{\mu\mu}$), RMS($u_\perp$) [GeV]")
-    ax2.legend(frameon=False, fontsize=8)
+    ax2.set_title(f"Recoil resolution, {rec['n_events']} Z candidates")
+    ax2.legend(frameon=False)
     return _save(fig, folder, "recoil")
 
 
@@ -140,9 +188,13 @@ def plot_invisible(inv: dict[str, Any], folder: str) -> str:
     fig, ax = plt.subplots(figsize=(6.0, 4.8))
     ptz, met = np.asarray(inv["ptz"]), np.asarray(inv["met"])
     top = 200.0
-    h = ax.hist2d(np.clip(ptz, 0, top), np.clip(met, 0, top), bins=50, range=[[0, top], [0, top]],
-                  cmap="Blues", cmin=1)
-    fig.colorbar(h[3], ax=ax, label="events")
+    from matplotlib.colors import LogNorm
+    h = ax.hist2d(np.clip(ptz, 0, top - 1e-6), np.clip(met, 0, top - 1e-6), bins=50,
+                  range=[[0, top], [0, top]], cmap="Blues", norm=LogNorm(), cmin=1)
+    fig.colorbar(h[3], ax=ax, label="events per bin (log scale)")
+    n_over = int(np.sum((ptz >= top) | (met >= top)))
+    ax.set_title(f"markInvisible(muons), {inv['n_events']} Z candidates; {n_over} beyond {top:g} GeV "
+                 f"in the last row/column")
     ax.errorbar(inv["profile_ptz"], inv["profile_met"], yerr=inv["profile_err"], fmt="o", color="tab:red",
                 ms=3, label=r"mean $E^{miss}_T$(muons invisible)")
     ax.plot([0, top], [0, top], color="black", ls="--", lw=1, label=r"$E^{miss}_T = p_T^{\mu\mu}$")
@@ -166,7 +218,7 @@ def plot_systematics(syst: dict[str, Any], folder: str) -> str:
     ax.set_yticks(y, [n.replace("MET_", "") for n in names], fontsize=8)
     ax.axvline(0.0, color="grey", lw=0.8)
     ax.set_xlabel("[GeV]")
-    ax.set_title(syst["title"], fontsize=9)
+    ax.set_title(syst["title"])
     ax.legend(frameon=False, fontsize=8)
     return _save(fig, folder, "systematics")
 
@@ -179,10 +231,11 @@ def plot_cleaning(cl: dict[str, Any], folder: str) -> str:
     for label, met, style in ((cl["labels"]["faults"], cl["met_faults"], dict(color="tab:red")),
                               (cl["labels"]["faults_clean"], cl["met_faults_clean"], dict(color="tab:blue")),
                               (cl["labels"]["nominal"], cl["met_nominal"], dict(color="black", ls="--"))):
-        ax.hist(np.clip(met, 0, 399.9), bins=edges, histtype="step", lw=1.4, label=label, **style)
+        _overflow_stairs(ax, met, edges, lw=1.4, label=f"{label} (N = {len(met)})", **style)
     ax.set_yscale("log")
+    _mark_overflow(ax, edges, " GeV")
     ax.set_xlabel(r"$E^{miss}_T$ (TST) [GeV]")
     ax.set_ylabel("events / 10 GeV")
-    ax.set_title(cl["title"], fontsize=9)
+    ax.set_title(cl["title"])
     ax.legend(frameon=False, fontsize=8)
     return _save(fig, folder, "cleaning")

@@ -19,7 +19,7 @@ def zmumu():
 
 
 def _z(d):
-    return report._z_selected(d, "mm")
+    return report.z_selected(d, "mm")
 
 
 def test_tst_resolution_grows_with_pileup_more_slowly_than_cst(zmumu):
@@ -99,7 +99,10 @@ def test_report_writes_markdown_json_and_png_plots(tmp_path):
     text = (out / "report.md").read_text()
     fits = results["resolution"]["curves"]
     assert f"{fits['TST']['fit']['k']:.3f}" in text and f"{fits['CST']['fit']['k']:.3f}" in text
-    assert "KS test" in text and "![cleaning](met_cleaning_tails.png)" in text
+    assert "criterion: KS p" in text and "![cleaning](met_cleaning_tails.png)" in text
+    sig = results["significance"]
+    assert sig["selected"]["n"] + 0 < sig["inclusive"]["n"]           # Z-selected and inclusive apart
+    assert f"{sig['selected']['chi2']:.1f}/{sig['selected']['ndf']}" in text
     assert set(results["systematics"]["variations"]) >= {"MET_SoftTrk_ScaleUp", "MET_SoftCalo_Reso"}
     up = results["systematics"]["variations"]["MET_SoftCalo_ScaleUp"]["rel_shift"]
     down = results["systematics"]["variations"]["MET_SoftCalo_ScaleDown"]["rel_shift"]
