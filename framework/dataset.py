@@ -198,9 +198,6 @@ def _check_part(part: Part, run_id: str) -> None:
         raise SourceError(f"part {_events(part)} listed in {MANIFEST} is missing") from None
     if not stat.S_ISREG(st.st_mode):
         raise SourceError(f"part {_events(part)} is not a regular file")
-    if st.st_size != part.bytes:
-        raise SourceError(f"part {_events(part)} has {st.st_size} bytes, {MANIFEST} says "
-                          f"{part.bytes}")
     try:
         meta = pq.ParquetFile(part.path).metadata
     except Exception as exc:
@@ -211,10 +208,19 @@ def _check_part(part: Part, run_id: str) -> None:
     kv = {k.decode(errors="replace"): v.decode(errors="replace")
           for k, v in (meta.metadata or {}).items()}
     found = (kv.get(META_RUN), kv.get(META_FIRST), kv.get(META_EVENTS))
-    if found != (run_id, str(part.first), str(part.n_events)):
-        raise SourceError(f"part {_events(part)} was written by run {found[0]!r} for events "
-                          f"first={found[1]}, n={found[2]}; {MANIFEST} is run {run_id!r}: a part "
-                          f"of another run or range")
+    if found[0] != run_id:
+        raise SourceError(f"part {_events(part)} was written by run {found[0]!r}, not by the run "
+                          f"{run_id!r} of {MANIFEST}: parts of two runs are mixed")
+    if found[1:] != (str(part.first), str(part.n_events)):
+        try:
+            held = f"events [{found[1]}, {int(found[1] or 0) + int(found[2] or 0)})"
+        except ValueError:
+            held = f"first={found[1]!r}, n_events={found[2]!r}"
+        raise SourceError(f"part {_events(part)} holds {held} according to its own metadata: "
+                          f"a copy of another part")
+    if st.st_size != part.bytes:
+        raise SourceError(f"part {_events(part)} has {st.st_size} bytes, {MANIFEST} says "
+                          f"{part.bytes}")
 
 
 def _check_digests(parts: Sequence[Part]) -> None:

@@ -61,6 +61,13 @@ def partitions_for(total: int, skip: int, events: int | None, n_partitions: int)
             for i, first in enumerate(range(skip, stop, size))]
 
 
+def _remove_temporaries(out_dir: str) -> None:
+    """Hidden part temporaries of killed or cancelled tasks."""
+    for name in os.listdir(out_dir):
+        if TEMPORARY.fullmatch(name):
+            os.remove(os.path.join(out_dir, name))
+
+
 def run_partition(job_spec: str, sets: Sequence[str], inputs: Sequence[str], out_dir: str,
                   partition: Partition, threads: int, slots: int | None,
                   batch_size: int, run_id: str = "") -> dict[str, Any]:
@@ -149,10 +156,10 @@ def run_distributed(job_spec: str, sets: Sequence[str], inputs: Sequence[str], o
         client.close()
         if cluster is not None:
             cluster.close()
+        if stop.signum is not None:
+            _remove_temporaries(out_dir)
     results.sort(key=lambda r: r["first"])
-    for name in os.listdir(out_dir):
-        if TEMPORARY.fullmatch(name):   # left by a killed worker
-            os.remove(os.path.join(out_dir, name))
+    _remove_temporaries(out_dir)
     manifest = {"run_id": run_id, "job": job_spec, "sets": list(sets), "inputs": list(inputs),
                 "events": sum(r["n_events"] for r in results),
                 "wall_s": time.perf_counter() - start, "parts": results}

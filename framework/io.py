@@ -566,6 +566,8 @@ class ParquetSink(Sink):
             array = obj.to_arrow()
         elif isinstance(obj, np.ndarray) and obj.ndim == 1:
             array = pa.array(obj)
+        elif isinstance(obj, (pa.Array, pa.ChunkedArray)):   # a column read undecoded
+            array = obj
         else:
             raise SinkError(f"{self.path}: cannot write key {key!r}: object of type "
                             f"{type(obj).__name__} has no to_arrow()")

@@ -368,6 +368,10 @@ def configure_job(spec: str, sets: Sequence[str] = (), inputs: Sequence[str] = (
             flags.set_from_string(assignment)
     flags.lock()
     job = make_job(module, flags)
+    if inputs and not job.source.input_paths():
+        job.source.close()
+        raise ConfigurationError(f"job {spec!r} does not read --input files (its source "
+                                 f"{job.source.name!r} reads none): --input would be ignored")
     if job.name == "job":
         job.name = spec
     for assignment in algorithm_sets:

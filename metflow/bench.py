@@ -3,7 +3,8 @@
 One run generates a synthetic input once (Parquet, default ttbar at mu = 40) and measures on it,
 each row the best of several repetitions (interleaved, so machine load hits all rows alike):
 
-* the read-only pass (the floor: Parquet decode into EDM containers, nothing else),
+* the read-only pass (the floor: Parquet decode into EDM containers, nothing else), and the
+  same pass without verifying the Parquet page checksums (the cost of the verification),
 * the reco chain (met_reco algorithms, null sink), and with its Parquet output (I/O cost),
 * METMaker rebuild (met_rebuild on the met_reco output) and the full chain (reco + rebuild),
 * each of them for every `--threads` value, with the scaling efficiency,
@@ -42,6 +43,7 @@ GOAL_SCALING_KERNEL_2T = 1.7     # 2-thread speed-up of the demo numba-kernel jo
 GOAL_BATCH1_VS_BATCHED = 0.2     # batch-size 1 throughput / batched throughput
 GOAL_OVERHEAD_US = 20.0          # framework overhead per algorithm execution
 GOAL_MAKER_PER_CORE = 100_000.0  # METMaker events/s/core (PFlow TST)
+GOAL_CHECKSUM_READ_COST = 0.05   # page-checksum verification: read-only pass wall +5% at most
 
 OVERHEAD_BLOCKS = 300
 OVERHEAD_LAYERS, OVERHEAD_WIDTH = 4, 5
@@ -224,17 +226,18 @@ def generate_input(path: str, *, events: int, process: str, mu: float, seed: int
     return keys
 
 
-def _parquet_source(path: str) -> ParquetSource:
+def _parquet_source(path: str, verify_checksums: bool = True) -> ParquetSource:
     from metflow.edm.persistence import decode
 
-    return ParquetSource([path], decode=decode)
+    return ParquetSource([path], decode=decode, verify_checksums=verify_checksums)
 
 
 # ---------------------------------------------------------------------------------------------
 # jobs of the rows
 
-def read_only_job(path: str, keys: Sequence[str]) -> Job:
-    return Job(source=_parquet_source(path), sinks=[NullSink(keys, "read-only")], name="read-only")
+def read_only_job(path: str, keys: Sequence[str], verify_checksums: bool = True) -> Job:
+    return Job(source=_parquet_source(path, verify_checksums), sinks=[NullSink(keys, "read-only")],
+               name="read-only")
 
 
 def reco_job(path: str, keys: Sequence[str], output: str | None = None) -> Job:
@@ -424,6 +427,8 @@ def _run_in(workdir: str, args: argparse.Namespace, threads: list[int],
     cases: list[Case] = []
     for t in threads:
         cases.append(Case(Row("read-only pass", t, bs, n), lambda: read_only_job(raw, keys), opts(t)))
+        cases.append(Case(Row("read-only pass, checksums unverified", t, bs, n),
+                          lambda: read_only_job(raw, keys, verify_checksums=False), opts(t)))
         cases.append(Case(Row("reco chain", t, bs, n), lambda: reco_job(raw, keys), opts(t)))
         cases.append(Case(Row("reco chain + Parquet output", t, bs, n),
                           lambda: reco_job(raw, keys, os.path.join(workdir, "reco_io.parquet")), opts(t)))
@@ -456,7 +461,8 @@ def _run_in(workdir: str, args: argparse.Namespace, threads: list[int],
     by = {(r.name, r.threads, r.batch_size): r for r in rows}
     for r in rows:
         ref = None
-        if r.name in ("reco chain", "reco chain + Parquet output", "full chain (reco + rebuild)"):
+        if r.name in ("reco chain", "reco chain + Parquet output", "full chain (reco + rebuild)",
+                      "read-only pass, checksums unverified"):
             ref = by.get(("read-only pass", r.threads, bs))
         elif r.name == "METMaker rebuild":
             ref = by.get(("read-only pass (met_reco output)", r.threads, bs))
@@ -516,6 +522,14 @@ def _summary(by: dict, threads: list[int], bs: int, executions: int,
                      "direction": "<=" if lower_is_better else ">="}
 
     read1, reco1 = by.get(("read-only pass", 1, bs)), by.get(("reco chain", 1, bs))
+    for t in threads:
+        plain = by.get(("read-only pass, checksums unverified", t, bs))
+        checked = by.get(("read-only pass", t, bs))
+        if plain is not None and checked is not None:
+            goal(f"checksum_read_cost_{t}t", checked.wall_s / plain.wall_s - 1,
+                 GOAL_CHECKSUM_READ_COST, True,
+                 f"page-checksum verification, read-only pass wall +fraction ({t} thread"
+                 f"{'s' if t > 1 else ''})")
     goal("reco_vs_read_only", reco1.wall_s / read1.wall_s if reco1 and read1 else None,
          GOAL_RECO_VS_READ, True, "reco chain wall / read-only pass wall (1 thread)")
     if 2 in threads:
@@ -583,8 +597,11 @@ def format_table(report: dict[str, Any]) -> str:
             continue
         value = g["value"]
         text = f"{value:,.0f}" if value >= 1000 else f"{value:.2f}"
+        target = f"{g['goal']:g}"
+        if name.startswith("checksum_read_cost"):
+            text, target = f"{100 * value:+.1f}%", f"+{100 * g['goal']:g}%"
         lines.append(f"  {'ok  ' if g['met'] else 'MISS'} {g['what']}: {text} (goal {g['direction']} "
-                     f"{g['goal']:g})" + (f"; kernel share {100 * g['kernel_share']:.0f}%"
+                     f"{target})" + (f"; kernel share {100 * g['kernel_share']:.0f}%"
                                           if "kernel_share" in g else ""))
     for label, share in (("reco chain", report["reco_kernel_share"]),
                          ("METMaker rebuild", report["maker_kernel_share"])):

@@ -10,7 +10,7 @@ import pytest
 from metflow.bench import parse_threads
 from metflow.cli import main
 
-EXPECTED_ROWS = {"read-only pass", "reco chain", "reco chain + Parquet output",
+EXPECTED_ROWS = {"read-only pass", "read-only pass, checksums unverified", "reco chain", "reco chain + Parquet output",
                  "read-only pass (met_reco output)", "METMaker rebuild", "full chain (reco + rebuild)",
                  "framework overhead (trivial DAG)", "demo numba-kernel job"}
 
@@ -45,14 +45,22 @@ def test_bench_prints_table_and_writes_json(tmp_path, capsys):
     batch1 = rows[("reco chain", 1, 1)]   # --batch1-events 3 is rounded up to one row group
     assert batch1["events"] == 32 and batch1["stats"]["METAssocMapBuilder_AntiKt4EMPFlow"]["calls"] == 32
     summary = report["summary"]
+    plain = rows[("read-only pass, checksums unverified", 1, 16)]
+    assert summary_value(report, "checksum_read_cost_1t") == pytest.approx(
+        read1["wall_s"] / plain["wall_s"] - 1)
     for goal in ("reco_vs_read_only", "reco_scaling_2t", "kernel_job_scaling_2t", "batch1_vs_batched",
-                 "overhead_us_per_execution", "maker_events_per_s_core"):
+                 "overhead_us_per_execution", "maker_events_per_s_core", "checksum_read_cost_1t",
+                 "checksum_read_cost_2t"):
         assert set(summary[goal]) >= {"value", "goal", "met"}
         assert summary[goal]["met"] == (summary[goal]["value"] <= summary[goal]["goal"]
                                         if summary[goal]["direction"] == "<=" else
                                         summary[goal]["value"] >= summary[goal]["goal"])
     assert 0 <= report["reco_kernel_share"]["kernel_share"] <= 1
     assert report["reco_kernel_share"]["kernels"] > 0
+
+
+def summary_value(report, goal):
+    return report["summary"][goal]["value"]
 
 
 def test_bench_rejects_bad_threads(capsys):

@@ -1,12 +1,16 @@
-"""Counting events through two algorithms into a Parquet output; can kill its worker once."""
+"""Counting events through two algorithms into a Parquet output; can kill its worker once.
+With --input (a file or a distributed output directory) it copies the input's columns."""
 
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # tests/framework
 
-from metflow.framework import Algorithm, Job, ParquetSink, Property, ReadHandleKey, WriteHandleKey
+from metflow.framework import (Algorithm, Job, ParquetSink, ParquetSource, Property,  # noqa: E402
+                               ReadHandleKey, WriteHandleKey)
 from toy import AddConstant, CountingSource  # noqa: E402
+
+KEYS = ["Numbers", "Plus", "Checked"]
 
 
 class KillOnce(Algorithm):
@@ -31,7 +35,9 @@ def declare_flags(flags):
 
 
 def configure(flags):
-    algs = [AddConstant(), KillOnce(marker=flags["test.kill_marker"], at_event=150)]
-    sinks = [ParquetSink(flags["output.file"], ["Numbers", "Plus", "Checked"], row_group_size=32)] \
+    sinks = [ParquetSink(flags["output.file"], KEYS, row_group_size=32)] \
         if flags["output.file"] else []
+    if flags["input.files"]:
+        return Job(source=ParquetSource(flags["input.files"]), sinks=sinks)
+    algs = [AddConstant(), KillOnce(marker=flags["test.kill_marker"], at_event=150)]
     return Job(source=CountingSource(flags["test.events"]), algorithms=algs, sinks=sinks)
