@@ -394,3 +394,114 @@ def test_event_with_empty_map_gets_empty_terms():
         assert (not total[1].any()) == expect_empty
         totals.append(total)
     np.testing.assert_array_equal(totals[0][[0, 2]], totals[1][[0, 2]])  # other events unchanged
+
+
+def _fsr_jet_block(width=0.05, ps_e=3 * GeV, emfrac=0.95, eloss=3 * GeV):
+    """A muon (40 GeV ID track) with a 1-track jet around it: the muon-FSR (EM-scale) jet
+    when the jet's width, presampler energy and EM fraction say so."""
+    trk = [p4(40, 0.3, 0.5, 105.7)]
+    pf = [(trk[0], 0), (p4(2, 0.3, 0.5), -1), (p4(12, 0.32, 0.52), -1)]
+    mu = dict(p4=trk[0], pfos=[0, 1], id_track=0, type=0)
+    ev = jet_event(pf, trk, [0, 1, 2], jes=1.0, objects={"m": [mu]})
+    conts, m, core = E.block([ev])
+    n = len(conts["jets"])
+    conts["jets"] = conts["jets"].with_columns(
+        width=np.full(n, width, np.float32), presampler_e=np.full(n, ps_e, np.float32),
+        emfrac=np.full(n, emfrac, np.float32))
+    conts["m"] = conts["m"].with_columns(energy_loss=np.full(len(conts["m"]), eloss, np.float32))
+    return ev, conts, m, core
+
+
+@pytest.mark.parametrize("fsr", [True, False])
+def test_set_muon_jet_em_scale_moves_an_fsr_jet_to_the_muon_eloss_term(fsr):
+    ev, conts, m, core = _fsr_jet_block(width=0.05 if fsr else 0.2)
+    maker = METMaker(do_pflow=True, do_remove_muon_jets=False, do_set_muon_jet_em_scale=True)
+    helper, met = new(m)
+    maker.rebuild_met(mk.MUONS_TERM, ObjectType.Muon, conts["m"], helper, met)
+    assert met.names == [mk.MUONS_TERM, mk.MUON_ELOSS]   # created with the muon term
+    assert met.source(mk.MUON_ELOSS) == Source.Muon | Source.Calo
+    res = maker.rebuild_jet_met(mk.REF_JET, SOFT_BOTH, met, conts["jets"], core, helper,
+                                muons=conts["m"])
+    jet = ev.jets[0]
+    constit = jet["constit"]
+    pfo = np.array(ev.pfo_p4)
+    # O = C - calvec (the muon's PFOs) scaled by 1 - Eloss/E_C, then the muon's map entries
+    # (its charged and neutral PFO in a PFlow map) handed back
+    corr = np.float32(1 - 3 * GeV / constit[3])
+    o = (constit[:2] - pfo[0, :2] - pfo[1, :2]) * corr + pfo[0, :2] + pfo[1, :2]
+    if fsr:
+        assert res.status.tolist() == [K.JET_MUON_FSR]
+        np.testing.assert_allclose(term(met, mk.MUON_ELOSS)[:2], -o, rtol=1e-5)
+        assert term(met, mk.MUON_ELOSS)[2] == pytest.approx(np.hypot(*o), rel=1e-5)
+        assert not term(met, mk.REF_JET).any()
+        # the jet contributes nothing to the soft terms either: they equal the core
+        assert not term(met, mk.PV_SOFT_TRK).any() and not term(met, mk.SOFT_CLUS).any()
+    else:
+        assert res.status.tolist() != [K.JET_MUON_FSR]
+        assert not term(met, mk.MUON_ELOSS).any()
+    maker.build_met_sum(mk.FINAL_TRK, met, Source.track())
+    parts = sum(term(met, t) for t in (mk.MUONS_TERM, mk.MUON_ELOSS, mk.REF_JET, mk.PV_SOFT_TRK))
+    np.testing.assert_allclose(term(met, mk.FINAL_TRK), parts, rtol=1e-12)
+
+
+def test_set_muon_jet_em_scale_needs_the_jet_columns_and_names_them():
+    _, conts, m, core = _fsr_jet_block()
+    from metflow.edm.containers import Container
+    jets = conts["jets"]
+    cols = {k: v for k, v in jets.columns.items() if k != "width"}
+    no_width = Container(jets.schema, jets.offsets, cols, key=jets.key)
+    maker = METMaker(do_pflow=True, do_set_muon_jet_em_scale=True)
+    helper, met = new(m)
+    maker.rebuild_met(mk.MUONS_TERM, ObjectType.Muon, conts["m"], helper, met)
+    with pytest.raises(RebuildError, match=r"DoSetMuonJetEMScale needs column 'width' of 'AntiKt4EMPFlowJets'"):
+        maker.rebuild_jet_met(mk.REF_JET, SOFT_BOTH, met, no_width, core, helper, muons=conts["m"])
+
+
+def _one_jet_block(pt_gev, eta, jvt, detector_eta=None):
+    pf = [(p4(pt_gev, eta, 0.3), -1)]
+    ev = jet_event(pf, [], [0], jes=1.0, jvt=jvt)
+    conts, m, core = E.block([ev])
+    n = len(conts["jets"])
+    conts["jets"] = conts["jets"].with_columns(
+        detector_eta=np.full(n, eta if detector_eta is None else detector_eta, np.float32))
+    return conts, m, core
+
+
+@pytest.mark.parametrize("pt, eta, det_eta, jvt, status", [
+    (25, 2.45, 2.45, 0.0, K.JET_REJECTED),  # inside the NNJvt range: the stored decision applies
+    (25, 2.45, 2.45, 1.0, K.JET_HARD),      # passes (central for the NNJvt tool: |eta| < 2.5)
+    (25, 2.45, 2.55, 0.0, K.JET_HARD),      # |DetectorEta| > 2.5: out of range, accepted
+    (65, 2.45, 2.45, 0.0, K.JET_HARD),      # above 60 GeV: out of range, accepted
+    (19, 1.00, 1.00, 0.0, K.JET_SOFT),      # below 20 GeV: accepted (and soft: below threshold)
+])
+def test_nnjvt_decision_applies_inside_the_tool_range(pt, eta, det_eta, jvt, status):
+    conts, m, core = _one_jet_block(pt, eta, jvt, det_eta)
+    maker = METMaker(do_pflow=True, use_r21_jvt_fallback=False)
+    helper, met = new(m)
+    res = maker.rebuild_jet_met(mk.REF_JET, SOFT_BOTH, met, conts["jets"], core, helper)
+    assert res.status.tolist() == [status]
+
+
+def test_nnjvt_mode_overwrites_the_eta_max_veto_unless_asked():
+    conts, m, core = _one_jet_block(50, 4.7, 0.0)
+    for veto, status in ((False, K.JET_HARD), (True, K.JET_REJECTED)):
+        maker = METMaker(do_pflow=True, use_r21_jvt_fallback=False, jet_eta_max_veto=veto)
+        helper, met = new(m)
+        res = maker.rebuild_jet_met(mk.REF_JET, SOFT_BOTH, met, conts["jets"], core, helper)
+        assert res.status.tolist() == [status]
+    # without JVT the eta veto stands, as in METMaker
+    maker = METMaker(do_pflow=True, use_r21_jvt_fallback=False)
+    helper, met = new(m)
+    res = maker.rebuild_jet_met(mk.REF_JET, SOFT_BOTH, met, conts["jets"], core, helper, do_jvt=False)
+    assert res.status.tolist() == [K.JET_REJECTED]
+
+
+def test_r21_fallback_forces_jet_eta_forw_and_the_pflow_cut():
+    maker = METMaker(do_pflow=True)
+    assert (maker.jet_eta_forw, maker.jvt_cut) == (2.4, 0.5)
+    assert (METMaker(do_pflow=False).jvt_cut, METMaker(use_r21_jvt_fallback=False).jet_eta_forw) == (0.59, 2.5)
+    # a 25 GeV jet at |eta| 2.45 is forward for the fallback: below the 30 GeV Tight threshold
+    conts, m, core = _one_jet_block(25, 2.45, 1.0)
+    helper, met = new(m)
+    res = maker.rebuild_jet_met(mk.REF_JET, SOFT_BOTH, met, conts["jets"], core, helper)
+    assert res.status.tolist() == [K.JET_SOFT]
