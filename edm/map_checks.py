@@ -25,6 +25,7 @@ past its container) naming file, key, column, event (``first`` + block index) an
 from __future__ import annotations
 
 import functools
+import operator
 import threading
 from typing import Any, Mapping
 
@@ -80,29 +81,17 @@ def _fail(out, code, event, assoc, item, detail):
     return code
 
 
-def _keys_bad(keys, lo, hi, n_obj, out, event, a, kind):
-    """Check the cal (kind 0) or trk (kind 1) keys [lo, hi) of association a."""
-    allowed = np.uint64(0xFFFFFFFFFFFFFFFF)
-    if n_obj < 64:
-        allowed = (np.uint64(1) << np.uint64(n_obj)) - np.uint64(1)
-    increasing = True
-    for k in range(lo, hi):
-        key = keys[k]
-        if key == 0:
-            return _fail(out, KEY_ZERO, event, a, k, kind)
-        if key & ~allowed:
-            return _fail(out, KEY_BITS, event, a, k, kind)
-        if k > lo and key <= keys[k - 1]:
-            increasing = False
-    if not increasing:   # identifyOverlaps writes them in increasing order; others are allowed
-        s = np.sort(keys[lo:hi])
-        for k in range(1, hi - lo):
-            if s[k] == s[k - 1]:
-                for j in range(lo, hi):   # report the second occurrence
-                    for i in range(lo, j):
-                        if keys[i] == keys[j]:
-                            return _fail(out, KEY_DUPLICATE, event, a, j, kind)
-    return OK
+def _first_duplicate(keys, lo, hi):
+    """Index in [lo, hi) of the second occurrence of a repeated key, or -1 (rare path: keys
+    that are not strictly increasing)."""
+    s = np.sort(keys[lo:hi])
+    for k in range(1, hi - lo):
+        if s[k] == s[k - 1]:
+            for j in range(lo, hi):
+                for i in range(lo, j):
+                    if keys[i] == keys[j]:
+                        return j
+    return -1
 
 
 def _check(assoc_offsets, jet_index, is_misc, obj_offsets, obj_container, obj_index, obj_type,
@@ -190,10 +179,26 @@ def _check(assoc_offsets, jet_index, is_misc, obj_offsets, obj_container, obj_in
                             break
                     if not mirrored:
                         return _fail(out, OVL_ASYMMETRIC, ev, a, p, 0)
-            if _keys_bad(cal_key, cal_offsets[a], cal_offsets[a + 1], n_obj, out, ev, a, 0):
-                return out[0]
-            if _keys_bad(trk_key, trk_offsets[a], trk_offsets[a + 1], n_obj, out, ev, a, 1):
-                return out[0]
+            allowed = np.uint64(0xFFFFFFFFFFFFFFFF)
+            if n_obj < 64:
+                allowed = (np.uint64(1) << np.uint64(n_obj)) - np.uint64(1)
+            for kind in range(2):
+                keys = cal_key if kind == 0 else trk_key
+                lo = cal_offsets[a] if kind == 0 else trk_offsets[a]
+                hi = cal_offsets[a + 1] if kind == 0 else trk_offsets[a + 1]
+                increasing = True
+                for k in range(lo, hi):
+                    key = keys[k]
+                    if key == 0:
+                        return _fail(out, KEY_ZERO, ev, a, k, kind)
+                    if key & ~allowed:
+                        return _fail(out, KEY_BITS, ev, a, k, kind)
+                    if k > lo and key <= keys[k - 1]:
+                        increasing = False
+                if not increasing:   # identifyOverlaps writes them increasing; others allowed
+                    k = _first_duplicate(keys, lo, hi)
+                    if k >= 0:
+                        return _fail(out, KEY_DUPLICATE, ev, a, k, kind)
     return OK
 
 
@@ -204,7 +209,7 @@ _KERNEL_LOCK = threading.Lock()
 def _kernel():
     """:func:`_check` compiled once (nogil, cached on disk) for map arrays of their dtypes,
     int64 container types and rows (read-only), 2-d int64 sizes and the result (writable)."""
-    global _KERNEL, _offsets_bad, _fail, _keys_bad
+    global _KERNEL, _offsets_bad, _fail, _first_duplicate
     if _KERNEL is None:
         with _KERNEL_LOCK:
             if _KERNEL is None:
@@ -212,7 +217,7 @@ def _kernel():
                 from numba import types
 
                 jit = numba.njit(nogil=True, cache=True)
-                _offsets_bad, _fail, _keys_bad = jit(_offsets_bad), jit(_fail), jit(_keys_bad)
+                _offsets_bad, _fail, _first_duplicate = jit(_offsets_bad), jit(_fail), jit(_first_duplicate)
                 arr = lambda dt, ro, nd=1: types.Array(numba.from_dtype(np.dtype(dt)), nd, "C", readonly=ro)
                 dtypes = {"assoc_offsets": "int64", "jet_index": "int32", "is_misc": "bool",
                           "obj_offsets": "int64", "obj_container": "uint8", "obj_index": "int32",
@@ -245,11 +250,16 @@ def container_types(container_keys: tuple[str, ...]) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=256)
-def _row_map(container_keys: tuple[str, ...], jet_key: str | None, present: tuple[str, ...]) -> np.ndarray:
-    """Row of each container (and, last, of the jets) among ``present``, -1 if absent."""
-    out = np.array([present.index(k) if k in present else -1 for k in (*container_keys, jet_key)], np.int64)
-    out.flags.writeable = False
-    return out
+def _layout(container_keys: tuple[str, ...], jet_key: str | None,
+            present: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """(type per container, row of each container and, last, of the jets among ``present``
+    or -1): the kernel's view of a map's bookkeeping, built once per key set."""
+    rows = np.array([present.index(k) if k in present else -1 for k in (*container_keys, jet_key)], np.int64)
+    rows.flags.writeable = False
+    return container_types(container_keys), rows
+
+
+_map_fields = operator.attrgetter(*_KERNEL_FIELDS)
 
 
 def _stack(offsets: Mapping[str, np.ndarray] | None, n_events: int) -> tuple[tuple[str, ...], np.ndarray]:
@@ -267,10 +277,9 @@ def run_kernel(m: Any, offsets: Mapping[str, np.ndarray] | None = None, *,
     with the map's arrays, ``container_keys`` and ``jet_key``), against ``{key: per-event
     offsets}`` of its object containers and jets where given (others are not range-checked)."""
     present, sizes = _stacked if _stacked is not None else _stack(offsets, m.assoc_offsets.shape[0] - 1)
-    keys = tuple(m.container_keys)
+    types_, rows = _layout(tuple(m.container_keys), m.jet_key, present)
     out = np.zeros(5, np.int64)
-    _kernel()(*(getattr(m, n) for n in _KERNEL_FIELDS), container_types(keys),
-              _row_map(keys, m.jet_key, present), sizes, out)
+    _kernel()(*_map_fields(m), types_, rows, sizes, out)
     return out
 
 
@@ -392,14 +401,13 @@ def block_offsets(block: Mapping[str, Any], keys=None) -> dict[str, np.ndarray]:
 
 
 def check_block(block: Mapping[str, Any], *, source: str | None = None, first: int = 0,
-                event_info_key: str = "EventInfo") -> None:
+                event_info_key: str | None = "EventInfo") -> None:
     """:func:`check_map` for every association map of a block, against the block's containers
     (``first``: absolute index of the block's first event)."""
-    maps = [(key, obj) for key, obj in block.items() if isinstance(obj, MissingETAssociationMap)]
+    maps = [(key, obj) for key, obj in block.items() if obj.__class__ is MissingETAssociationMap]
     if not maps:
         return
-    wanted = dict.fromkeys(k for _, m in maps for k in (*m.container_keys, m.jet_key) if k is not None)
-    offsets = block_offsets(block, wanted)
+    offsets = block_offsets(block, _wanted(tuple((m.container_keys, m.jet_key) for _, m in maps)))
     stacked = None
     for key, m in maps:
         if stacked is None or stacked[1].shape[1] != m.assoc_offsets.shape[0]:
@@ -407,5 +415,10 @@ def check_block(block: Mapping[str, Any], *, source: str | None = None, first: i
         check_map(m, source=source, key=key, first=first, event_info=block.get(event_info_key),
                   _stacked=stacked)
 
+
+@functools.lru_cache(maxsize=64)
+def _wanted(layouts: tuple) -> tuple[str, ...]:
+    """Container and jet keys the maps of a block link to."""
+    return tuple(dict.fromkeys(k for keys, jet in layouts for k in (*keys, jet) if k is not None))
 
 __all__ = ["check_map", "check_block", "block_offsets", "container_types", "run_kernel", "describe"]

@@ -154,8 +154,10 @@ def _first_mismatch(got: np.ndarray, want: np.ndarray) -> int:
 
 
 def map_from_arrow(array, *, key: str | None = None, source: str | None = None,
-                   validate: bool = True) -> MissingETAssociationMap:
-    """Inverse of :func:`map_to_arrow`; strict types, lengths cross-checked, clear errors."""
+                   validate: bool = True, check_maps: bool = True) -> MissingETAssociationMap:
+    """Inverse of :func:`map_to_arrow`; strict types, lengths cross-checked, clear errors.
+    ``check_maps=False`` skips :func:`~metflow.edm.map_checks.check_map` (for a caller that
+    runs :func:`~metflow.edm.map_checks.check_block` on every block it serves)."""
     import pyarrow as pa
     try:
         if isinstance(array, pa.ChunkedArray):
@@ -241,7 +243,8 @@ def map_from_arrow(array, *, key: str | None = None, source: str | None = None,
         m = MissingETAssociationMap(container_keys, jet_key=jet_key, key=key, **out)
         if validate:
             m.validate()
-            check_map(m)   # keys, overlaps, types vs containers; links need the containers
+            if check_maps:   # keys, overlaps, types vs containers; links need the containers
+                check_map(m)
     except EDMError as exc:
         raise exc.with_context(source=source, key=key) from None
     return m
@@ -260,14 +263,16 @@ def kind_of_key(key: str) -> str:
     return "record" if schema.per_event else "container"
 
 
-def decode(key: str, array, *, source: str | None = None, validate: bool = True) -> Any:
-    """Turn one Parquet/Arrow column (one entry per event) back into the EDM object of ``key``."""
+def decode(key: str, array, *, source: str | None = None, validate: bool = True,
+           check_maps: bool = True) -> Any:
+    """Turn one Parquet/Arrow column (one entry per event) back into the EDM object of ``key``
+    (``check_maps``: see :func:`map_from_arrow`)."""
     try:
         kind = kind_of_key(key)
     except UnknownKeyError as exc:
         raise exc.with_context(source=source) from None
     if kind == "map":
-        return map_from_arrow(array, key=key, source=source, validate=validate)
+        return map_from_arrow(array, key=key, source=source, validate=validate, check_maps=check_maps)
     if kind == "met":
         return MissingETContainer.from_arrow(array, key=key, source=source, validate=validate)
     schema = schema_for(key)
@@ -475,9 +480,10 @@ def read_parquet(path: str | os.PathLike, keys: Iterable[str] | None = None, *,
     except Exception as exc:
         raise CorruptInputError(f"cannot read columns {wanted}: {exc}", source=path) from exc
     out = {}
+    whole = validate and check_links_in_block   # then check_block checks the maps once, fully
     for key in wanted:
-        out[key] = decode(key, table.column(key), source=path, validate=validate)
-    if validate and check_links_in_block:
+        out[key] = decode(key, table.column(key), source=path, validate=validate, check_maps=not whole)
+    if whole:
         check_block(out, source=path)
         check_links(out, source=path)
     return out

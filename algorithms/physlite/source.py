@@ -9,6 +9,7 @@ Several files are read one after the other as one event sequence.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -184,7 +185,16 @@ class MapCheckedParquetSource(ParquetSource):
     """The framework's ParquetSource, whose blocks' association maps are checked against the
     object containers and jets read with them (:func:`metflow.edm.map_checks.check_block`)
     before any algorithm sees them: a link past a container's end fails the read instead of
-    silently changing MET. Errors name the file and the absolute event."""
+    silently changing MET. Errors name the file and the absolute event. With metflow's
+    ``decode``, maps are checked once per block here, not again when decoded."""
+
+    def __init__(self, paths, decode=None, **kwargs):
+        from metflow.edm import persistence
+        if decode is persistence.decode:
+            decode = functools.partial(persistence.decode, check_maps=False)
+        if decode is not None:
+            kwargs["decode"] = decode
+        super().__init__(paths, **kwargs)
 
     def read(self, first: int, n: int) -> dict[str, Any]:
         data = super().read(first, n)
