@@ -40,8 +40,9 @@ N_FLOAT_PARAMS = 17
 # Indices into the integer flag array of `rebuild_jets`.
 F_DO_JVT, F_CORRECT_PHI, F_REMOVE_MUON_JETS, F_REMOVE_ELEC_TRKS, F_TRACKS_FOR_HARD_JETS, \
     F_DO_CST, F_CST_CENTRAL_ONLY, F_DO_TST, F_TST_CENTRAL_ONLY, F_JET_CONTAINER, \
-    F_MUON_CONTAINER, F_ELE_CONTAINER, F_JVT_MODE, F_ETA_MAX_VETO, F_MUON_JET_EM_SCALE = range(15)
-N_FLAGS = 15
+    F_MUON_CONTAINER, F_ELE_CONTAINER, F_JVT_MODE, F_ETA_MAX_VETO, F_MUON_JET_EM_SCALE, \
+    F_VERY_GREEDY_PHOTONS = range(16)
+N_FLAGS = 16
 # F_JVT_MODE values: NNJvt selection tool on a stored decision (jvt > 0.5 passes) inside the
 # tool's range, or the R21 fallback cut on the JVT moment.
 JVT_NNJVT, JVT_R21_FALLBACK = 0, 1
@@ -298,6 +299,13 @@ def rebuild_jets(m, selected, par, flags, ev_offsets, px, py, pz, cpx, cpy, cpz,
                     c_py += cal_py[k]
                     c_e += cal_e[k]
             caloverlap = c_e > 0
+            # VeryGreedyPhotons: an overlapping jet holding a photon is counted as hard, so it
+            # enters neither soft term (nor the jet term unless it passes the hard-jet cuts)
+            forced_hard = False
+            if caloverlap and flags[F_VERY_GREEDY_PHOTONS] != 0:
+                for o in range(obj_offsets[a], obj_offsets[a + 1]):
+                    if obj_type[o] == TYPE_PHOTON:
+                        forced_hard = True
             # d. alternate constituent vector: express the overlap at the jet's constituent scale
             jpos = -1
             for o in range(obj_offsets[a], obj_offsets[a + 1]):
@@ -404,7 +412,7 @@ def rebuild_jets(m, selected, par, flags, ev_offsets, px, py, pz, cpx, cpy, cpz,
                 status[i] = JET_MUON_FSR
                 continue
             # l. hard jet
-            hard = False
+            hard = forced_hard
             if is_sel and not reject:
                 if not caloverlap:
                     hard = True

@@ -17,23 +17,30 @@ is the priority within a type. All selection state is in `helper.selected` (one 
 per association); the map is only read. The work runs in numba nogil kernels over the whole
 block (`_maker_kernels`), so the Python cost per call is a few microseconds.
 
-Implemented as in the reference: overlap removal through the helper with the usage policies
-(OnlyCluster for e/γ/τ, OnlyTrack without removal for muons, ParticleFlow with `do_pflow`),
-greedy / very greedy photons, calo-tagged muon overlap with electrons, the jet working points
-(C.3) with the R21 JVT fallback rule (the NNJvt tool is not available), JetEtaMax, the jet
-overlap subtraction O = C − overlapCalVec (scaled to the constituent scale through the
-alternate constituent vector), muon calorimeter deposits handed back to jets, uniquefrac,
-JetMinEFrac / JetMinWeightedPt, CorrectJetPhi, the high-pT electron-track rule
-(DoRemoveElecTrks), DoRemoveMuonJets (from the jet's PV ghost tracks above 500 MeV as
-SumPtTrkPt500/NumTrkPt500), CST and TST with the Central-bit rule, misc soft contributions,
+Implemented as Athena's METMaker code behaves (docs/physlite.md has the rule-by-rule table):
+overlap removal through the helper with the usage policies (OnlyCluster for e/γ/τ, OnlyTrack
+without removal for muons, ParticleFlow with `do_pflow`), greedy / very greedy photons,
+calo-tagged muon overlap with electrons, the jet working points (C.3); JVT either as the NNJvt
+selection tool on a stored pass decision inside its range (20-60 GeV, |DetectorEta| <= 2.5; the
+decision overwrites the JetEtaMax veto, as in METMaker) or as the R21 fallback (JVT moment cut,
+JetEtaForw forced to 2.4, cut 0.5 for PFlow); `jet_eta_max_veto` keeps the |eta| > JetEtaMax
+veto whatever JVT says. The jet overlap subtraction O = C − overlapCalVec (scaled to the
+constituent scale through the alternate constituent vector), muon calorimeter deposits handed
+back to jets (when a muon-jet rule is on), uniquefrac, JetMinEFrac / JetMinWeightedPt,
+CorrectJetPhi, the high-pT electron-track rule (DoRemoveElecTrks), DoRemoveMuonJets (the jet's
+SumPtTrkPt500/NumTrkPt500 at the PV and the muon's ID-track pT, in float32 as METMaker),
+DoSetMuonJetEMScale (muon FSR jets, energy-loss corrected, go to the MuonEloss term, created
+with the muon term), CST and TST with the Central-bit rule, misc soft contributions,
 rebuild_track_met, mark_invisible and build_met_sum. An event whose map is empty (no primary
 vertex) gets empty terms, as the reference returns early on an empty map.
 
-Omitted (the input schema has no muon energy loss, jet width or presampler energy):
-DoMuonEloss, DoSetMuonJetEMScale's FSR-jet classification and the MuonEloss term it fills,
-UseGhostMuons, DoSimpleOR (nominal jets), DoRemoveElecTrksEM, truth variants (DoSoftTruth,
-DoJetTruth) and retrieveOverlapRemovedConstituents. Every muon in a jet counts as having a
-parametrised energy loss, which is what the reference does for all muon energy-loss types.
+Class defaults differ from Athena's in two places, because metflow's own events carry a JVT
+moment and no jet width, presampler energy or muon energy loss: use_r21_jvt_fallback=True and
+do_set_muon_jet_em_scale=False. physlite_met sets Athena's values.
+
+Omitted: DoMuonEloss, UseGhostMuons, DoSimpleOR (nominal jets), DoRemoveElecTrksEM, truth
+variants (DoSoftTruth, DoJetTruth) and retrieveOverlapRemovedConstituents. Every muon in a jet
+counts as having an energy loss, as the reference's switch lists every energy-loss type.
 """
 
 from __future__ import annotations
@@ -443,6 +450,7 @@ class METMaker:
                                                   or self.working_point.jvt_pt_max > 0))
         flags[K.F_JVT_MODE] = K.JVT_R21_FALLBACK if self.use_r21_jvt_fallback else K.JVT_NNJVT
         flags[K.F_ETA_MAX_VETO] = int(self._eta_max_veto)
+        flags[K.F_VERY_GREEDY_PHOTONS] = int(self.very_greedy_photons)
         flags[K.F_CORRECT_PHI] = int(self._correct_phi)
         flags[K.F_TRACKS_FOR_HARD_JETS] = int(_tracks_for_hard_jets)
         flags[K.F_JET_CONTAINER] = _container_id(assoc_map, jets, "jets", required=False)

@@ -505,3 +505,23 @@ def test_r21_fallback_forces_jet_eta_forw_and_the_pflow_cut():
     helper, met = new(m)
     res = maker.rebuild_jet_met(mk.REF_JET, SOFT_BOTH, met, conts["jets"], core, helper)
     assert res.status.tolist() == [K.JET_SOFT]
+
+
+@pytest.mark.parametrize("very_greedy", [False, True])
+def test_very_greedy_photons_count_an_overlapping_photon_jet_as_hard(very_greedy):
+    # a photon taking part of a jet that stays below JetMinWeightedPt after the overlap removal
+    pf = [(p4(30, 0.5, 0.0), -1), (p4(6, 0.6, 0.1), -1), (p4(5, 0.4, 0.2), 0)]
+    gam = dict(p4=pf[0][0] * 1.02, pfos=[0])
+    ev = jet_event(pf, [pf[2][0]], [0, 1, 2], objects={"g": [gam]})
+    conts, m, core = E.block([ev])
+    maker = METMaker(do_pflow=True, very_greedy_photons=very_greedy)
+    helper, met = new(m)
+    maker.rebuild_met(mk.REF_GAMMA, ObjectType.Photon, conts["g"], helper, met)
+    res = maker.rebuild_jet_met(mk.REF_JET, SOFT_BOTH, met, conts["jets"], core, helper)
+    assert not term(met, mk.REF_JET).any()      # |O| < 20 GeV: never added to the jet term
+    if very_greedy:   # counted as hard: nothing of the jet goes to the soft terms
+        assert res.status.tolist() == [K.JET_HARD]
+        assert not term(met, mk.SOFT_CLUS).any() and not term(met, mk.PV_SOFT_TRK).any()
+    else:
+        assert res.status.tolist() == [K.JET_SOFT]
+        assert term(met, mk.SOFT_CLUS).any() and term(met, mk.PV_SOFT_TRK).any()
