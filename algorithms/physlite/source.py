@@ -96,9 +96,6 @@ class PhysliteSource(Source):
         try:
             for p in paths:
                 self.files.append(PhysliteFile(p))
-        except FileNotFoundError as exc:
-            self.close()
-            raise SourceError(str(exc)) from None
         except BaseException:
             self.close()
             raise
@@ -149,23 +146,23 @@ class PhysliteSource(Source):
             count = min(first + n - position, pfile.n_events - local)
             try:
                 parts.append(read_physlite_block(pfile, local, count, self.naming, self._selected))
+            except PhysliteError as exc:   # the same error, told where it is in the run
+                exc.args = (f"{self._where(pfile, position, local, count)}: {exc}",)
+                raise
             except Exception as exc:
-                raise self._read_error(pfile, position, local, count, exc) from exc
+                raise SourceError(f"{self._where(pfile, position, local, count)}: cannot convert: "
+                                  f"{type(exc).__name__}: {exc}") from exc
             position += count
         if len(parts) == 1:
             return parts[0]
         return {key: type(parts[0][key]).concatenate([p[key] for p in parts]) for key in parts[0]}
 
     @staticmethod
-    def _read_error(pfile: PhysliteFile, first: int, local: int, count: int,
-                    exc: Exception) -> SourceError:
-        """A conversion failure, naming the file, the events of the run (absolute) and the
-        entries of the file they are (the reader's own messages count entries in the file)."""
-        where = (f"{pfile.path}: events [{first}, {first + count}) of the input (entries "
-                 f"[{local}, {local + count}) of this file)")
-        if isinstance(exc, PhysliteError):
-            return SourceError(f"{where}: {exc}")
-        return SourceError(f"{where}: cannot convert: {type(exc).__name__}: {exc}")
+    def _where(pfile: PhysliteFile, first: int, local: int, count: int) -> str:
+        """The events of the run (absolute) and the entries of the file they are (the reader's
+        own messages count entries in the file)."""
+        return (f"{pfile.path}: events [{first}, {first + count}) of the input (entries "
+                f"[{local}, {local + count}) of this file)")
 
     def close(self) -> None:
         for f in self.files:
