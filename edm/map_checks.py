@@ -99,9 +99,9 @@ def _check(assoc_offsets, jet_index, is_misc, obj_offsets, obj_container, obj_in
            container_type, rows, sizes, out):
     """One pass over a map block; returns 0 or the first violation's code (details in ``out``).
 
-    ``container_type[c]``: xAOD type of container c (-1 unknown); ``sizes[rows[c]]``: that
-    container's per-event offsets (``rows[len(container_type)]``: the jets'), not checked
-    where the row is -1. Compiled by :func:`_kernel`.
+    ``container_type[c]``: xAOD type of container c (-1 unknown); container c's per-event
+    offsets are ``sizes[rows[c] * (n_events + 1):][:n_events + 1]`` (``rows[len(container_type)]``:
+    the jets'), not checked where the row is -1. Compiled by :func:`_kernel`.
     """
     n_events = assoc_offsets.shape[0] - 1
     n_cont = container_type.shape[0]
@@ -128,7 +128,7 @@ def _check(assoc_offsets, jet_index, is_misc, obj_offsets, obj_container, obj_in
             return _fail(out, MISC_NOT_LAST, ev, a1 - 1, -1, 0)
         r = rows[n_cont]
         if r >= 0:
-            n_jets = sizes[r, ev + 1] - sizes[r, ev]
+            n_jets = sizes[r * (n_events + 1) + ev + 1] - sizes[r * (n_events + 1) + ev]
             if a1 - a0 != n_jets + 1:
                 return _fail(out, JET_COUNT, ev, -1, -1, n_jets)
         for a in range(a0, a1):
@@ -162,7 +162,7 @@ def _check(assoc_offsets, jet_index, is_misc, obj_offsets, obj_container, obj_in
                     return _fail(out, OBJ_INDEX_NEGATIVE, ev, a, o, 0)
                 r = rows[c]
                 if r >= 0:
-                    size = sizes[r, ev + 1] - sizes[r, ev]
+                    size = sizes[r * (n_events + 1) + ev + 1] - sizes[r * (n_events + 1) + ev]
                     if idx >= size:
                         return _fail(out, OBJ_INDEX_RANGE, ev, a, o, size)
                 for p in range(ovl_offsets[o], ovl_offsets[o + 1]):
@@ -208,7 +208,7 @@ _KERNEL_LOCK = threading.Lock()
 
 def _kernel():
     """:func:`_check` compiled once (nogil, cached on disk) for map arrays of their dtypes,
-    int64 container types and rows (read-only), 2-d int64 sizes and the result (writable)."""
+    int64 container types and rows (read-only), int64 sizes and the result (writable)."""
     global _KERNEL, _offsets_bad, _fail, _first_duplicate
     if _KERNEL is None:
         with _KERNEL_LOCK:
@@ -227,7 +227,7 @@ def _kernel():
                 # map arrays all read-only (frozen maps) or all writable: exact matches dispatch
                 # fast; any other mix converts to the read-only one
                 sigs = [types.int64(*(arr(dtypes[n], ro) for n in _KERNEL_FIELDS), arr("int64", True),
-                                    arr("int64", True), arr("int64", False, 2), arr("int64", False))
+                                    arr("int64", True), arr("int64", False), arr("int64", False))
                         for ro in (True, False)]
                 _KERNEL = numba.njit(sigs, nogil=True, cache=True)(_check)
     return _KERNEL
@@ -262,21 +262,31 @@ def _layout(container_keys: tuple[str, ...], jet_key: str | None,
 _map_fields = operator.attrgetter(*_KERNEL_FIELDS)
 
 
-def _stack(offsets: Mapping[str, np.ndarray] | None, n_events: int) -> tuple[tuple[str, ...], np.ndarray]:
-    """(keys, int64[len(keys), n_events + 1]) of the per-event offsets given for ``n_events``."""
-    present = tuple(k for k, o in (offsets or {}).items() if o.shape[0] == n_events + 1)
-    sizes = np.empty((len(present), n_events + 1), np.int64)
-    for i, k in enumerate(present):
-        sizes[i] = offsets[k]
-    return present, sizes
+_NO_SIZES = np.zeros(0, np.int64)
 
 
-def run_kernel(m: Any, offsets: Mapping[str, np.ndarray] | None = None, *,
-               _stacked: tuple[tuple[str, ...], np.ndarray] | None = None) -> np.ndarray:
+def _stack(offsets: Mapping[str, Any] | None, n_events: int,
+           keys=None) -> tuple[tuple[str, ...], np.ndarray]:
+    """(keys, their per-event offsets concatenated) of the ``offsets`` given for ``n_events``
+    (values: offsets arrays, or objects with ``offsets``, e.g. a block's containers)."""
+    present, arrays = [], []
+    for k in (offsets or {}) if keys is None else keys:
+        off = (offsets or {}).get(k)
+        if off is not None and off.__class__ is not np.ndarray:
+            off = getattr(off, "offsets", None)
+        if off.__class__ is np.ndarray and off.shape[0] == n_events + 1:
+            present.append(k)
+            arrays.append(off)
+    if not arrays:
+        return (), _NO_SIZES
+    return tuple(present), np.concatenate(arrays).astype(np.int64, copy=False)
+
+
+def run_kernel(m: Any, offsets: Mapping[str, np.ndarray] | None = None) -> np.ndarray:
     """The kernel's result (code, event, association, item, detail) for map ``m`` (any object
     with the map's arrays, ``container_keys`` and ``jet_key``), against ``{key: per-event
     offsets}`` of its object containers and jets where given (others are not range-checked)."""
-    present, sizes = _stacked if _stacked is not None else _stack(offsets, m.assoc_offsets.shape[0] - 1)
+    present, sizes = _stack(offsets, m.assoc_offsets.shape[0] - 1)
     types_, rows = _layout(tuple(m.container_keys), m.jet_key, present)
     out = np.zeros(5, np.int64)
     _kernel()(*_map_fields(m), types_, rows, sizes, out)
@@ -372,7 +382,7 @@ def describe(m: MissingETAssociationMap, out: np.ndarray) -> tuple[str, str]:
 
 def check_map(m: MissingETAssociationMap, offsets: Mapping[str, np.ndarray] | None = None, *,
               source: str | None = None, key: str | None = None, first: int = 0,
-              event_info: Any = None, _stacked=None) -> MissingETAssociationMap:
+              event_info: Any = None) -> MissingETAssociationMap:
     """Raise on the first violated invariant (module docstring) of map ``m``.
 
     ``offsets``: store key -> per-event offsets (int64[n_events + 1]) of the map's object
@@ -380,9 +390,13 @@ def check_map(m: MissingETAssociationMap, offsets: Mapping[str, np.ndarray] | No
     ``first``: absolute index of the block's first event (errors name absolute events);
     ``event_info``: an EventInfo record of the same block (run and event number in errors).
     """
-    out = run_kernel(m, offsets, _stacked=_stacked)
-    if out[0] == OK:
-        return m
+    out = run_kernel(m, offsets)
+    if out[0] != OK:
+        _raise(m, out, source, key, first, event_info)
+    return m
+
+
+def _raise(m: Any, out: np.ndarray, source: str | None, key: str | None, first: int, event_info: Any):
     message, column = describe(m, out)
     ev = int(out[1])
     cls = LinkError if out[0] in (OBJ_INDEX_RANGE, JET_COUNT) else MapConsistencyError
@@ -403,22 +417,29 @@ def block_offsets(block: Mapping[str, Any], keys=None) -> dict[str, np.ndarray]:
 def check_block(block: Mapping[str, Any], *, source: str | None = None, first: int = 0,
                 event_info_key: str | None = "EventInfo") -> None:
     """:func:`check_map` for every association map of a block, against the block's containers
-    (``first``: absolute index of the block's first event)."""
-    maps = [(key, obj) for key, obj in block.items() if obj.__class__ is MissingETAssociationMap]
+    (``first``: absolute index of the block's first event). Runs per block of a job, so the
+    bookkeeping is kept to one stack of the containers' offsets and one kernel call per map."""
+    maps = [(key, obj) for key, obj in block.items() if isinstance(obj, MissingETAssociationMap)]
     if not maps:
         return
-    offsets = block_offsets(block, _wanted(tuple((m.container_keys, m.jet_key) for _, m in maps)))
-    stacked = None
+    kernel = _kernel()
+    wanted = _wanted(tuple((m.container_keys, m.jet_key) for _, m in maps))
+    sizes = None
     for key, m in maps:
-        if stacked is None or stacked[1].shape[1] != m.assoc_offsets.shape[0]:
-            stacked = _stack(offsets, m.n_events)
-        check_map(m, source=source, key=key, first=first, event_info=block.get(event_info_key),
-                  _stacked=stacked)
+        n1 = m.assoc_offsets.shape[0]
+        if sizes is None or n1 != n_sized:
+            present, sizes = _stack(block, n1 - 1, wanted)
+            n_sized = n1
+        types_, rows = _layout(m.container_keys, m.jet_key, present)
+        out = np.zeros(5, np.int64)
+        if kernel(*_map_fields(m), types_, rows, sizes, out) != OK:
+            _raise(m, out, source, key, first, block.get(event_info_key) if event_info_key else None)
 
 
 @functools.lru_cache(maxsize=64)
 def _wanted(layouts: tuple) -> tuple[str, ...]:
     """Container and jet keys the maps of a block link to."""
     return tuple(dict.fromkeys(k for keys, jet in layouts for k in (*keys, jet) if k is not None))
+
 
 __all__ = ["check_map", "check_block", "block_offsets", "container_types", "run_kernel", "describe"]
