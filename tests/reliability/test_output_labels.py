@@ -1,0 +1,16 @@
+"""A MET output says which map it was rebuilt from: `met_rebuild --set
+met.jet_collection=AntiKt4EMTopo` writes MET_AntiKt4EMTopo, never MET_AntiKt4EMPFlow."""
+
+from __future__ import annotations
+
+import pyarrow.parquet as pq
+
+from conftest import metflow
+
+
+def test_met_key_follows_the_jet_collection(tmp_path):
+    out = tmp_path / "topo.parquet"
+    run = metflow("run", "met_rebuild", "-n", "40", "-q", "--output", str(out),
+                  "--set", "met.jet_collection=AntiKt4EMTopo", "--set", "met.significance=False")
+    assert run.returncode == 0, run.stderr
+    assert pq.read_table(out).column_names == ["MET_AntiKt4EMTopo"]
