@@ -2,9 +2,10 @@
 
 A map on disk is a set of flat index arrays; a flipped or hostile entry would not crash
 METMaker but silently change MET (an object link past the end of ``Muons`` simply matches no
-muon). So every map read from a file goes through :func:`check_map` (intra-map invariants, at
-decode) and, where the object containers are at hand too, :func:`check_block` (links against
-the containers' per-event sizes). One numba ``nogil`` kernel makes one pass over the arrays:
+muon). So every map read from a file goes through :func:`check_map` when it is decoded, or,
+where the object containers are read with it (a job's Parquet source, ``read_parquet``), through
+:func:`check_block` once per block, which also range-checks the links against the containers'
+per-event sizes. One numba ``nogil`` kernel makes one pass over the arrays:
 
 * offsets start at 0, never decrease, and their totals match the per-item arrays;
 * per event: associations end with exactly one misc association; jet association ``a`` links
@@ -73,6 +74,7 @@ def _offsets_bad(off, n_items):
 
 
 def _fail(out, code, event, assoc, item, detail):
+    """Record a violation in ``out`` and return its code (kernel helper)."""
     out[0] = code
     out[1] = event
     out[2] = assoc
@@ -294,6 +296,7 @@ def run_kernel(m: Any, offsets: Mapping[str, np.ndarray] | None = None) -> np.nd
 
 
 def _event_label(event: int, event_info: Any) -> str:
+    """'; run R, event number E' of a block event from its EventInfo record, '' if unknown."""
     if event_info is None:
         return ""
     try:
@@ -397,7 +400,11 @@ def check_map(m: MissingETAssociationMap, offsets: Mapping[str, np.ndarray] | No
 
 
 def _raise(m: Any, out: np.ndarray, source: str | None, key: str | None, first: int, event_info: Any):
+    """The error of a kernel result: LinkError for a link past its container, else
+    MapConsistencyError; event absolute (none for broken offsets, which concern no event)."""
     message, column = describe(m, out)
+    if out[0] == BAD_OFFSETS:
+        raise MapConsistencyError(message, source=source, key=key or m.key, column=column)
     ev = int(out[1])
     cls = LinkError if out[0] in (OBJ_INDEX_RANGE, JET_COUNT) else MapConsistencyError
     raise cls(message + _event_label(ev, event_info), source=source, key=key or m.key, column=column,
