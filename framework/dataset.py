@@ -11,7 +11,9 @@ old manifest beside new parts.
 Every read (`read_manifest`) checks: the manifest's fields; part names (plain file names);
 ranges contiguous and disjoint; the event total; each part a regular file of the listed size;
 its footer's row count, run id and range; no other file that pyarrow would read as part of the
-dataset; and, unless disabled, each part's sha256 (cost measured in README "Reliability").
+dataset; and each part's sha256 (`read_manifest(verify_checksums=True)` hashes every part at
+once; `ParquetSource` hashes them on a background thread while it decodes and hands out no
+block of a part before its digest matched; cost measured in README "Reliability").
 """
 
 from __future__ import annotations
@@ -223,6 +225,11 @@ def _check_part(part: Part, run_id: str) -> None:
                           f"{part.bytes}")
 
 
+def digest_mismatch(part: Part, digest: str) -> SourceError:
+    return SourceError(f"part {_events(part)}: sha256 {digest[:16]}... differs from {MANIFEST} "
+                       f"({part.sha256[:16]}...): the file changed after the run")
+
+
 def _check_digests(parts: Sequence[Part]) -> None:
     """sha256 of every part, hashed on several threads (hashlib releases the GIL)."""
     workers = max(1, min(len(parts), os.cpu_count() or 1))
@@ -230,5 +237,4 @@ def _check_digests(parts: Sequence[Part]) -> None:
         digests = list(pool.map(lambda p: sha256_of(p.path), parts))
     for part, digest in zip(parts, digests):
         if digest != part.sha256:
-            raise SourceError(f"part {_events(part)}: sha256 {digest[:16]}... differs from "
-                              f"{MANIFEST} ({part.sha256[:16]}...): the file changed after the run")
+            raise digest_mismatch(part, digest)

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from .dataset import MANIFEST, read_manifest
+from .dataset import MANIFEST, Part, digest_mismatch, read_manifest, sha256_of
 from .errors import MissingKeyError, SinkError, SourceError
 from .paths import check_distinct_inputs, check_output
 from .store import freeze
@@ -131,9 +131,12 @@ class ParquetSource(Source):
         self.verify_checksums = bool(verify_checksums)
         self.paths = []
         self._manifests: list[str] = []
+        parts: dict[int, Part] = {}     # file index -> part whose sha256 is still to check
         for path in given:
             if os.path.isdir(path):
-                self.paths.extend(dataset_files(path, self.verify_checksums))
+                for part in read_manifest(path, verify_checksums=False):
+                    parts[len(self.paths)] = part
+                    self.paths.append(part.path)
                 self._manifests.append(os.path.join(path, MANIFEST))
             else:
                 self.paths.append(path)
@@ -189,6 +192,19 @@ class ParquetSource(Source):
         self._cache: dict[tuple[int, int], _RowGroup] = {}
         self._ahead_queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._ahead_threads: list[threading.Thread] = []
+        # parts of distributed outputs are hashed in file order on a background thread (hashlib
+        # releases the GIL), overlapping the decoding; no block of a part is handed out before
+        # the part's sha256 matches its manifest
+        self._parts = parts if self.verify_checksums else {}
+        self._verified = set(range(len(self.paths))) - set(self._parts)
+        self._digests: dict[int, Any] = {}
+        self._digest_pool: Any = None
+        if self._parts:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._digest_pool = ThreadPoolExecutor(1, thread_name_prefix="part-sha256")
+            self._digests = {fi: self._digest_pool.submit(sha256_of, part.path)
+                             for fi, part in sorted(self._parts.items())}
 
     def keys(self) -> list[str]:
         return list(self._columns or [])
@@ -426,6 +442,8 @@ class ParquetSource(Source):
         event = first
         while event < first + n:
             fi, ri, offset = self._locate(event)
+            if fi not in self._verified:
+                self._check_digest(fi)
             take = min(first + n - event, self._rg_starts[fi][ri + 1] - self._rg_starts[fi][ri]
                        - offset)
             entry = self._take_ready(fi, ri, take)
@@ -458,6 +476,18 @@ class ParquetSource(Source):
                 raise self._decode_error(key, first, n, exc) from exc
         return data
 
+    def _check_digest(self, file_index: int) -> None:
+        """Wait for the part's sha256 (hashed in the background) and compare it with the
+        manifest's; a mismatch is an error naming the part and its events."""
+        part = self._parts[file_index]
+        try:
+            digest = self._digests[file_index].result()
+        except OSError as exc:
+            raise SourceError(f"part {part.path}: cannot be read for its sha256: {exc}") from exc
+        if digest != part.sha256:
+            raise digest_mismatch(part, digest)
+        self._verified.add(file_index)
+
     def _decode_error(self, key: str, first: int, n: int, exc: Exception) -> SourceError:
         """A decode failure of events [first, first + n): an error naming an event of the block
         (attribute `event`, relative to the array decoded) is made to name it absolutely, and
@@ -478,7 +508,9 @@ class ParquetSource(Source):
         return error
 
     def close(self) -> None:
-        """Drop the cached row groups; wait for read-aheads in progress."""
+        """Drop the cached row groups; wait for read-aheads and hashing in progress."""
+        if self._digest_pool is not None:
+            self._digest_pool.shutdown(wait=True, cancel_futures=True)
         with self._cache_lock:
             self._cache.clear()
             threads = list(self._ahead_threads)

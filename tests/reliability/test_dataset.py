@@ -38,10 +38,10 @@ def dataset(dask_output, tmp_path):
     return copy
 
 
-def _read(path, tmp_path, capsys):
+def _read(path, tmp_path, capsys, *args):
     """Copy the directory with metflow; (exit code, stderr)."""
     code = main(["run", PARTITIONED, "--input", str(path), "--output",
-                 str(tmp_path / "copy.parquet"), "-q"])
+                 str(tmp_path / "copy.parquet"), "-q", *args])
     return code, capsys.readouterr().err
 
 
@@ -97,13 +97,20 @@ def test_directory_that_disagrees_with_its_manifest_is_refused(dataset, tmp_path
 
 
 def test_changed_byte_fails_the_sha256_check(dataset, tmp_path, capsys):
+    """Parts are hashed while the run decodes: no block of the changed part reaches an
+    algorithm or the output, the run fails (exit 1) and keeps the parts before it."""
     part = dataset / "part-00003.parquet"
     data = bytearray(part.read_bytes())
-    data[len(data) // 3] ^= 0x01
+    footer = int.from_bytes(data[-8:-4], "little") + 8
+    data[-footer - 20] ^= 0x01         # a byte of the last page, not of the footer
     part.write_bytes(bytes(data))
-    code, err = _read(dataset, tmp_path, capsys)
-    assert code == 2
+    code, err = _read(dataset, tmp_path, capsys, "--batch-size", "10")
+    assert code == 1
     assert_clean_error(err, "part-00003.parquet", "events [150, 200)", "sha256")
+    kept = pq.read_table(tmp_path / "copy.parquet.partial").column("Numbers").to_pylist()
+    assert kept == list(range(150))
+    with pytest.raises(SourceError, match="sha256"):
+        read_manifest(str(dataset))
 
 
 def test_temporaries_of_killed_tasks_are_invisible(dataset, tmp_path, capsys):
