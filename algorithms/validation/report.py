@@ -120,6 +120,7 @@ def _significance(selected: dict[str, np.ndarray], inclusive: np.ndarray, nunu: 
     return {"ll_s": s_ll, "inclusive_s": inclusive, "nunu_s": nunu, "model": model,
             "selected": _verdict_dict(s_ll), "inclusive": _verdict_dict(inclusive),
             "per_sample": {k: _verdict_dict(v) for k, v in per_sample.items()},
+            "by_flavour": {k: _verdict_dict(v) for k, v in selected.items()},
             "mean_s_nunu": float(np.mean(nunu)),
             "frac_nunu_p_below_0p05": float(np.mean(np.exp(-nunu / 2) < 0.05)),
             "n_ll": int(len(s_ll)), "n_inclusive": int(len(inclusive)),
@@ -306,6 +307,7 @@ def write_report(results: dict[str, Any], samples: dict[str, Sample], folder: st
               f"never chi2(2)): N = {inc['n']}, mean S {inc['mean_s']:.2f}, fraction with p < 0.05: "
               f"{inc['frac_p_below_0p05']:.3f}",
               f"* Z->nunu: mean S {sig['mean_s_nunu']:.2f}, fraction with p < 0.05: {sig['frac_nunu_p_below_0p05']:.3f}",
+              *[f"* {name} alone: {v['text']}; mean S {v['mean_s']:.3f}" for name, v in sig["by_flavour"].items()],
               "", "| Z-selected sample | N | mean S | KS p | chi2/ndf | chi2 p |", "|---|---|---|---|---|---|"]
     for name, v in sig["per_sample"].items():
         lines.append(f"| {name} | {v['n']} | {v['mean_s']:.3f} | {v['ks_p']:.3g} | {v['chi2']:.1f}/{v['ndf']} | "
