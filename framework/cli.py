@@ -71,10 +71,11 @@ def _print_error(exc: BaseException, debug: bool) -> None:
             chain.append(cause)
             cause = cause.__cause__
         shown = str(exc)
-        for i, cause in enumerate(chain):   # the root cause always; others unless repeated
-            if i == len(chain) - 1 or str(cause) not in shown:
-                print(f"  caused by: {type(cause).__name__}: {cause}", file=sys.stderr)
-                shown += str(cause)
+        for i, cause in enumerate(chain):   # the root cause with its type; others unless repeated
+            text = f"{type(cause).__name__}: {cause}"
+            if (text if i == len(chain) - 1 else str(cause)) not in shown:
+                print(f"  caused by: {text}", file=sys.stderr)
+                shown += text
     for note in getattr(exc, "__notes__", ()):
         print(f"metflow: note: {note}", file=sys.stderr)
 

@@ -12,6 +12,7 @@ algorithm, the source or a sink raised, or events were skipped), 2 the job could
 from __future__ import annotations
 
 import json
+import numbers
 import os
 import sys
 import time
@@ -57,7 +58,7 @@ class RunOptions:
                                  ("-n/--events", self.events, 1)):
             if value is None:
                 continue
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
                 raise ConfigurationError(f"{name} must be an integer >= {low}, got {value!r}")
         if self.on_error not in ("abort", "skip"):
             raise ConfigurationError(f"--on-error must be abort or skip, got {self.on_error!r}")

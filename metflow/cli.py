@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import signal
@@ -107,14 +108,13 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(f"metflow: {args.command} is not available in this installation "
               f"({args.tool_missing} missing)", file=sys.stderr)
         return 2
-    if args.command not in COMPILING_TOOLS:
-        return int(args.tool_run(args))
-    with CompileMonitor(sys.stderr):
+    monitor = CompileMonitor(sys.stderr if args.command in COMPILING_TOOLS else None)
+    with monitor if args.command in COMPILING_TOOLS else contextlib.nullcontext():
         try:
             return int(args.tool_run(args))
+        except (framework_cli.MetflowError, KeyboardInterrupt):
+            raise
         except Exception as exc:  # noqa: BLE001 - never a raw traceback
-            if isinstance(exc, framework_cli.MetflowError):
-                raise
             return framework_cli.unexpected_error(exc, False)
 
 
