@@ -9,11 +9,12 @@ the job's selection algorithms record; the numba kernels do the work.
 
 from __future__ import annotations
 
+import difflib
 from typing import Any, Mapping
 
 import numpy as np
 
-from metflow.algorithms.met.maker import METBuilder, METMakerAlg
+from metflow.algorithms.met.maker import JET_WORKING_POINTS, METBuilder, METMakerAlg
 from metflow.algorithms.met.significance import RESOLUTION_MODELS, significance_for_model
 from metflow.algorithms.physlite._deps import uproot_and_awkward
 from metflow.algorithms.physlite.analysis import DEFAULT_SELECTION, physlite_selection_cfg
@@ -155,6 +156,11 @@ def rebuild_met(events: PhysliteEvents, *, electrons: Any = None, photons: Any =
     if len(invisible) > 1:
         raise ValueError(f"invisible: one object kind (METMaker's markInvisible fills one "
                          f"Invisibles term), got {list(invisible)}")
+    if jet_selection not in JET_WORKING_POINTS:
+        close = difflib.get_close_matches(str(jet_selection), list(JET_WORKING_POINTS), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise ValueError(f"jet_selection: unknown working point {jet_selection!r}{hint} "
+                         f"(known: {list(JET_WORKING_POINTS)})")
     if soft_term not in SOFT_TERMS:
         raise ValueError(f"soft_term: {soft_term!r}; choose one of {list(SOFT_TERMS)}")
     model = "atlas-random" if significance is True else (significance or "")
