@@ -82,7 +82,7 @@ def _resolution(d: dict[str, np.ndarray], title: str) -> dict[str, Any]:
         fit = stats.fit_sqrt_n(centres, rms, err)
         curves[name] = {"n_pu": centres.tolist(), "rms": rms.tolist(), "err": err.tolist(),
                         "entries": counts.tolist(),
-                        "fit": {"sigma0": fit.sigma0, "k": fit.k, "k_err": fit.k_err,
+                        "fit": {"sigma0": fit.sigma0, "sigma0_err": fit.sigma0_err, "k": fit.k, "k_err": fit.k_err,
                                 "variance_slope": fit.variance_slope, "chi2": fit.chi2, "ndf": fit.ndf}}
     return {"sample": title, "n_events": int(len(n_pu)), "curves": curves}
 
@@ -108,8 +108,10 @@ def _verdict_dict(s: np.ndarray) -> dict[str, Any]:
     return {"n": v.n, "ks_d": v.ks_d, "ks_p": v.ks_p, "chi2": v.flat.chi2, "ndf": v.flat.ndf,
             "chi2_p": v.flat.p_value, "compatible": v.compatible, "text": v.text,
             "ratio": v.flat.ratio.tolist(), "pulls": v.flat.pulls.tolist(),
-            "mean_s": float(np.mean(s)), "frac_p_below_0p05": float(np.mean(np.exp(-s / 2) < 0.05)),
-            "frac_s_above_8": float(np.mean(s > 8))}
+            "mean_s": float(np.mean(s)), "mean_s_err": stats.mean_and_error(s)[1],
+            "frac_p_below_0p05": float(np.mean(np.exp(-s / 2) < 0.05)),
+            "frac_p_below_0p05_err": stats.fraction_and_error(np.exp(-s / 2) < 0.05)[1],
+            "frac_s_above_8": float(np.mean(s > 8)), "frac_s_above_8_err": stats.fraction_and_error(s > 8)[1]}
 
 
 def _significance(selected: dict[str, np.ndarray], inclusive: np.ndarray, nunu: np.ndarray,
@@ -121,7 +123,7 @@ def _significance(selected: dict[str, np.ndarray], inclusive: np.ndarray, nunu: 
             "selected": _verdict_dict(s_ll), "inclusive": _verdict_dict(inclusive),
             "per_sample": {k: _verdict_dict(v) for k, v in per_sample.items()},
             "by_flavour": {k: _verdict_dict(v) for k, v in selected.items()},
-            "mean_s_nunu": float(np.mean(nunu)),
+            "mean_s_nunu": float(np.mean(nunu)), "mean_s_nunu_err": stats.mean_and_error(nunu)[1],
             "frac_nunu_p_below_0p05": float(np.mean(np.exp(-nunu / 2) < 0.05)),
             "n_ll": int(len(s_ll)), "n_inclusive": int(len(inclusive)),
             "ll_label": r"Z$\to\ell\ell$ Z-selected", "inclusive_label": r"Z$\to\ell\ell$ inclusive",
@@ -160,10 +162,10 @@ def _invisible(d: dict[str, np.ndarray]) -> dict[str, Any]:
     # algebra: MET(muons invisible) = MET(nominal) - Muons term, when the same muons are used
     closure = np.hypot(d["inv_x"] - (d["tst_x"] - d["muons_x"]), d["inv_y"] - (d["tst_y"] - d["muons_y"])) / GeV
     high = ptz > 50
-    ratio = float(np.mean(met[high] / ptz[high])) if high.any() else float("nan")
+    ratio, ratio_err = stats.mean_and_error(met[high] / ptz[high]) if high.sum() > 1 else (float("nan"),) * 2
     return {"ptz": ptz, "met": met, "profile_ptz": t.tolist(), "profile_met": m.tolist(),
             "profile_err": err.tolist(), "max_closure_gev": float(closure.max()) if len(closure) else 0.0,
-            "mean_ratio_ptz_above_50": ratio, "n_events": int(len(ptz)),
+            "mean_ratio_ptz_above_50": ratio, "mean_ratio_err": ratio_err, "n_events": int(len(ptz)),
             "corr": float(np.corrcoef(ptz, met)[0, 1]) if len(ptz) > 2 else float("nan")}
 
 
@@ -185,6 +187,10 @@ def _systematics(d: dict[str, np.ndarray], title: str) -> dict[str, Any]:
 
 def _tails(met: np.ndarray) -> dict[str, float]:
     return {f">{cut / GeV:g} GeV": float(np.mean(met > cut)) for cut in TAIL_CUTS}
+
+
+def _tail_errors(met: np.ndarray) -> dict[str, float]:
+    return {f">{cut / GeV:g} GeV": stats.fraction_and_error(met > cut)[1] for cut in TAIL_CUTS}
 
 
 def _cleaning(nominal: dict[str, np.ndarray], faulted: dict[str, np.ndarray],
@@ -209,6 +215,9 @@ def _cleaning(nominal: dict[str, np.ndarray], faulted: dict[str, np.ndarray],
             "tails": {"no faults": _tails(met_n), "faults, before cleaning": _tails(met_f),
                       "faults, after cleaning": _tails(met_f[clean_f]),
                       "no faults, after cleaning": _tails(met_n[nominal["is_clean"].astype(bool)])},
+            "tail_errors": {"no faults": _tail_errors(met_n), "faults, before cleaning": _tail_errors(met_f),
+                            "faults, after cleaning": _tail_errors(met_f[clean_f]),
+                            "no faults, after cleaning": _tail_errors(met_n[nominal["is_clean"].astype(bool)])},
             "efficiency": efficiency, "false_positive": false_positive, "flag_rates_faulted": by_flag,
             "flagged_unfaulted_in_faulted_sample": float(np.mean(~clean_f[unfaulted])) if unfaulted.any() else 0.0,
             "n_events": int(len(met_f)), "n_faulted": int(np.count_nonzero(bits)),
@@ -274,9 +283,9 @@ def write_report(results: dict[str, Any], samples: dict[str, Sample], folder: st
               f"RMS of the x and y components of (MET - truth MET) in bins of reconstructed pileup vertices, "
               f"{res['sample']}, Z candidates ({res['n_events']} events). Fit "
               f"sigma(N) = sqrt(sigma0^2 + k^2 N) (variance linear in N, the primer's sqrt(N_PU) law).", "",
-              "| MET | sigma0 [GeV] | k [GeV/sqrt(vertex)] | k^2 [GeV^2/vertex] | chi2/ndf |", "|---|---|---|---|---|"]
+              "| MET | sigma0 [GeV] | k [GeV/sqrt(vertex)] (errors x sqrt(chi2/ndf)) | k^2 [GeV^2/vertex] | chi2/ndf |", "|---|---|---|---|---|"]
     for name, f in fits.items():
-        lines.append(f"| {name} | {f['sigma0']:.2f} | {f['k']:.3f} ± {f['k_err']:.3f} | {f['variance_slope']:.3f} | "
+        lines.append(f"| {name} | {f['sigma0']:.2f} ± {f['sigma0_err']:.2f} | {f['k']:.3f} ± {f['k_err']:.3f} | {f['variance_slope']:.3f} | "
                      f"{f['chi2']:.1f}/{f['ndf']} |")
     verdict = "grows more slowly than" if tst["k"] < cst["k"] else "does NOT grow more slowly than"
     lines += ["", f"TST resolution {verdict} CST: k(TST) = {tst['k']:.3f} vs k(CST) = {cst['k']:.3f} GeV/sqrt(vertex).",
@@ -289,11 +298,13 @@ def write_report(results: dict[str, Any], samples: dict[str, Sample], folder: st
               "| sample | MET | linearity (truth 40-60 GeV) | linearity (truth > 100 GeV) |", "|---|---|---|---|"]
     for p, lin in results["linearity"].items():
         for name, c in lin["curves"].items():
-            t, l = np.array(c["truth"]), np.array(c["linearity"])
-            low = l[(t > 40) & (t < 60)]
-            high = l[t > 100]
-            lines.append(f"| {p} | {name} | {_fmt(float(low.mean())) if len(low) else '-'} | "
-                         f"{_fmt(float(high.mean())) if len(high) else '-'} |")
+            t, l, e = np.array(c["truth"]), np.array(c["linearity"]), np.array(c["err"])
+
+            def avg(sel):   # mean of the bins' linearity and its error
+                if not sel.any():
+                    return "-"
+                return f"{l[sel].mean():.3f} ± {np.sqrt(np.sum(e[sel] ** 2)) / sel.sum():.3f}"
+            lines.append(f"| {p} | {name} | {avg((t > 40) & (t < 60))} | {avg(t > 100)} |")
     sel, inc = sig["selected"], sig["inclusive"]
     lines += ["", f"![linearity]({plots['linearity']})", "", "## MET significance", "",
               f"Object-based significance S of FinalTrk (METMakerAlg, resolution model `{sig['model']}`, "
@@ -301,12 +312,13 @@ def write_report(results: dict[str, Any], samples: dict[str, Sample], folder: st
               f"exp(-S/2) is uniform. Verdict on the whole Z-selected sample (Z->mumu and Z->ee, all <mu>), "
               f"criterion: KS p > 0.01 and binned chi2 (20 bins) p > 0.01.", "",
               f"* **Z-selected Z->ll: {sel['text']}**",
-              f"* mean S {sel['mean_s']:.3f} (chi2(2): 2), fraction with p < 0.05: {sel['frac_p_below_0p05']:.4f} "
-              f"(0.05), with S > 8: {sel['frac_s_above_8']:.4f} (chi2(2): {np.exp(-4):.4f})",
+              f"* mean S {sel['mean_s']:.3f} ± {sel['mean_s_err']:.3f} (chi2(2): 2), fraction with p < 0.05: "
+              f"{sel['frac_p_below_0p05']:.4f} ± {sel['frac_p_below_0p05_err']:.4f} (0.05), with S > 8: "
+              f"{sel['frac_s_above_8']:.4f} ± {sel['frac_s_above_8_err']:.4f} (chi2(2): {np.exp(-4):.4f})",
               f"* inclusive Z->ll (no Z selection: events with a lost lepton have real MET, so this is "
               f"never chi2(2)): N = {inc['n']}, mean S {inc['mean_s']:.2f}, fraction with p < 0.05: "
               f"{inc['frac_p_below_0p05']:.3f}",
-              f"* Z->nunu: mean S {sig['mean_s_nunu']:.2f}, fraction with p < 0.05: {sig['frac_nunu_p_below_0p05']:.3f}",
+              f"* Z->nunu: mean S {sig['mean_s_nunu']:.2f} ± {sig['mean_s_nunu_err']:.2f}, fraction with p < 0.05: {sig['frac_nunu_p_below_0p05']:.3f}",
               *[f"* {name} alone: {v['text']}; mean S {v['mean_s']:.3f}" for name, v in sig["by_flavour"].items()],
               "", "| Z-selected sample | N | mean S | KS p | chi2/ndf | chi2 p |", "|---|---|---|---|---|---|"]
     for name, v in sig["per_sample"].items():
@@ -325,7 +337,7 @@ def write_report(results: dict[str, Any], samples: dict[str, Sample], folder: st
                          f"{c['sigma_perp'][i]:.1f} |")
     lines += ["", f"![recoil]({plots['recoil']})", "", "### markInvisible of the muons", "",
               f"A second METMakerAlg marks the selected muons invisible: its MET (TST) is the hadronic recoil "
-              f"alone and follows pT(mumu): <MET/pT(mumu)> = {inv['mean_ratio_ptz_above_50']:.3f} for pT(mumu) > 50 GeV, "
+              f"alone and follows pT(mumu): <MET/pT(mumu)> = {inv['mean_ratio_ptz_above_50']:.3f} ± {inv['mean_ratio_err']:.3f} for pT(mumu) > 50 GeV, "
               f"correlation {inv['corr']:.3f}. Closure MET(invisible) = MET(nominal) - Muons term: largest deviation "
               f"{inv['max_closure_gev']:.2g} GeV over {inv['n_events']} events.", "",
               f"![invisible]({plots['invisible']})", "", "## Soft-term systematics", "",
@@ -341,7 +353,8 @@ def write_report(results: dict[str, Any], samples: dict[str, Sample], folder: st
               "`EventCleaningAlg` (criteria in docs/validation.md). Fraction of events with MET (TST) above a cut:", "",
               "| sample | " + " | ".join(_tails(np.zeros(1)).keys()) + " |", "|---|---|---|---|"]
     for name, t in cl["tails"].items():
-        lines.append(f"| {name} | " + " | ".join(f"{v:.4f}" for v in t.values()) + " |")
+        errs = cl["tail_errors"][name]
+        lines.append(f"| {name} | " + " | ".join(f"{v:.4f} ± {errs[k]:.4f}" for k, v in t.items()) + " |")
     lines += ["", "| injected fault | events | flagged | events with MET > 50 GeV | of those flagged |", "|---|---|---|---|---|"]
     for name, e in cl["efficiency"].items():
         lines.append(f"| {name} | {e['injected']} | {e['flagged']:.3f} | {e['injected_met_above_50']} | "

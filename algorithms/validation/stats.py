@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["binned_rms", "profile", "SqrtNFit", "fit_sqrt_n", "ks_uniform", "Flatness",
+__all__ = ["mean_and_error", "fraction_and_error", "binned_rms", "profile", "SqrtNFit", "fit_sqrt_n", "ks_uniform", "Flatness",
            "flatness", "Verdict", "significance_verdict", "VERDICT_ALPHA"]
 
 #: a p-value distribution is called compatible with uniform when both tests give p > VERDICT_ALPHA
@@ -23,6 +23,20 @@ def _libs():
         raise ModuleNotFoundError(f'metflow validate needs {exc.name}: pip install "metflow[plot]"',
                                   name=exc.name) from None
     return bh, optimize, stats
+
+
+def mean_and_error(x: np.ndarray) -> tuple[float, float]:
+    """Mean and its statistical error std/sqrt(n)."""
+    x = np.asarray(x, np.float64)
+    return float(x.mean()), float(x.std(ddof=1) / np.sqrt(len(x))) if len(x) > 1 else float("nan")
+
+
+def fraction_and_error(mask: np.ndarray) -> tuple[float, float]:
+    """Fraction of True and its binomial error sqrt(f(1-f)/n) (at least 1/n where f is 0 or 1)."""
+    mask = np.asarray(mask, bool)
+    n = len(mask)
+    f = float(mask.mean()) if n else float("nan")
+    return f, float(max(np.sqrt(f * (1 - f) / n), 1.0 / n)) if n else float("nan")
 
 
 def _mean_hist(x: np.ndarray, sample: np.ndarray, edges: np.ndarray):
@@ -91,7 +105,8 @@ class SqrtNFit:
 
 def fit_sqrt_n(n: np.ndarray, sigma: np.ndarray, sigma_err: np.ndarray) -> SqrtNFit:
     """Least-squares fit (scipy.optimize.curve_fit, absolute errors) of sigma(N) =
-    sqrt(sigma0^2 + k^2 N) to the points (the primer's sqrt(N_PU) law)."""
+    sqrt(sigma0^2 + k^2 N) to the points (the primer's sqrt(N_PU) law); parameter errors are
+    scaled by sqrt(chi2/ndf) when it exceeds 1."""
     _, optimize, _ = _libs()
     n = np.asarray(n, np.float64)
     sigma = np.asarray(sigma, np.float64)
@@ -107,8 +122,12 @@ def fit_sqrt_n(n: np.ndarray, sigma: np.ndarray, sigma_err: np.ndarray) -> SqrtN
     (s0, k), cov = optimize.curve_fit(model, n, sigma, p0=start, sigma=err, absolute_sigma=True,
                                       bounds=([0.0, 0.0], [np.inf, np.inf]))
     chi2 = float(np.sum(((sigma - model(n, s0, k)) / err) ** 2))
-    errs = np.sqrt(np.maximum(np.diag(cov), 0.0))
-    return SqrtNFit(float(s0), float(k), float(errs[1]), chi2, len(n) - 2, float(errs[0]))
+    ndf = len(n) - 2
+    # parameter errors scaled by sqrt(chi2/ndf) where that exceeds 1 (PDG): the points scatter
+    # more than their statistical errors when sigma^2 is not exactly linear in N
+    scale = float(np.sqrt(max(chi2 / ndf, 1.0))) if ndf > 0 else 1.0
+    errs = np.sqrt(np.maximum(np.diag(cov), 0.0)) * scale
+    return SqrtNFit(float(s0), float(k), float(errs[1]), chi2, ndf, float(errs[0]))
 
 
 def ks_uniform(u: np.ndarray) -> tuple[float, float]:

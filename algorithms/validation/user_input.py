@@ -166,7 +166,11 @@ def _plot(res: dict[str, Any], d: dict[str, np.ndarray], folder: str, title: str
     fig, axes = plt.subplots(2, 2, figsize=(11.0, 9.0))
     (a1, a2), (a3, a4) = axes
     met_x, met_y = d["met_x"] / GeV, d["met_y"] / GeV
-    if "truth" in res:
+    if "truth" in res and "response" not in res["truth"]:
+        a1.text(0.5, 0.5, "truth MET below 20 GeV in (almost) every event:\nno real MET, response not applicable",
+                ha="center", va="center", transform=a1.transAxes)
+        a1.set_title("MET response vs truth: not applicable")
+    if "truth" in res and "response" in res["truth"]:
         truth = np.hypot(d["truth_x"], d["truth_y"]) / GeV
         a1.scatter(truth, np.hypot(met_x, met_y), s=8, color="tab:blue", label=f"events (N = {res['n_events']})")
         top = max(float(truth.max()), float(np.hypot(met_x, met_y).max()), 1.0) * 1.05
@@ -175,6 +179,7 @@ def _plot(res: dict[str, Any], d: dict[str, np.ndarray], folder: str, title: str
         a1.set_ylabel(r"FinalTrk $E_T^{miss}$ [GeV]")
         a1.set_title("MET response vs truth")
         a1.legend(frameon=False)
+    if "truth" in res:
         diff = np.concatenate([met_x - d["truth_x"] / GeV, met_y - d["truth_y"] / GeV])
         edges = np.linspace(-100, 100, 41)
         counts, _ = np.histogram(np.clip(diff, -100, np.nextafter(100, 0)), bins=edges)
@@ -183,6 +188,7 @@ def _plot(res: dict[str, Any], d: dict[str, np.ndarray], folder: str, title: str
                           f"± {res['truth']['resolution_rms_err']:.1f} GeV")
         a2.set_xlabel(r"$E_{x,y}^{miss}$ - truth [GeV] (last bins: overflow)")
         a2.set_ylabel("entries / 5 GeV")
+        a2.set_ylim(bottom=0)
         a2.set_title("MET resolution vs truth")
         a2.legend(frameon=False)
     else:
@@ -198,6 +204,9 @@ def _plot(res: dict[str, Any], d: dict[str, np.ndarray], folder: str, title: str
         a3.set_xlabel(r"$p_T^{\ell\ell}$ [GeV]")
         a3.set_ylabel("recoil component [GeV]")
         a3.legend(frameon=False)
+    else:
+        a3.text(0.5, 0.5, f"{res['n_z']} Z candidates: recoil not applicable", ha="center", va="center",
+                transform=a3.transAxes)
     a3.set_title(f"Hadronic recoil, {res['n_z']} Z candidates")
     s = res["significance"]["s"]
     edges = np.linspace(0, 40, 21)
@@ -210,6 +219,7 @@ def _plot(res: dict[str, Any], d: dict[str, np.ndarray], folder: str, title: str
     x = np.linspace(0, 39, 100)
     a4.plot(x, 0.5 * np.exp(-x / 2), ls="--", color="black", label=r"$\chi^2$(2)")
     a4.set_yscale("log")
+    a4.set_ylim(0.25 / (2.0 * max(len(s), 1)), 1.0)
     a4.axvspan(38, 40, color="0.92", zorder=0)
     a4.set_xlabel(r"$S = (\vec p - \vec b)^T V^{-1} (\vec p - \vec b)$ (last bin: overflow)")
     a4.set_ylabel("fraction per unit S")
