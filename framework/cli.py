@@ -183,9 +183,6 @@ def _cmd_run(args: argparse.Namespace, stop: StopRequest, monitor: Any) -> int:
         return EXIT_FAILED
     except Exception as exc:  # noqa: BLE001 - never a raw traceback
         return unexpected_error(exc, args.debug)
-    if result.requested is not None:
-        print(f"metflow: warning: processed {result.events} events, fewer than the "
-              f"{result.requested} asked for with -n (the input ends there)", file=sys.stderr)
     if not args.quiet:
         print(result.summary())
     if result.failed:

@@ -245,10 +245,15 @@ def initialize(job: Job, options: RunOptions | None = None) -> DataFlowGraph:
 def run_job(job: Job, options: RunOptions, stream: TextIO | None = None) -> RunResult:
     """Run a configured job; raises on abort, returns the result otherwise."""
     stream = stream or sys.stderr
-    options.check()
-    graph = prepare(job)
-    blocks = event_blocks(job.source.n_events(), options.skip, options.events, options.batch_size)
-    check_paths(job, options)
+    try:
+        options.check()
+        graph = prepare(job)
+        blocks = event_blocks(job.source.n_events(), options.skip, options.events,
+                              options.batch_size)
+        check_paths(job, options)
+    except BaseException:
+        job.source.close()   # e.g. stops the hashing of a distributed input's parts
+        raise
     n_events = sum(n for _, n in blocks)
     requested = options.events if options.events is not None and options.events > n_events \
         else None
@@ -311,7 +316,8 @@ def run_job(job: Job, options: RunOptions, stream: TextIO | None = None) -> RunR
     _finalize(job, errors)
     wall = time.perf_counter() - start
     compile_s = monitor.seconds() - compiled_before if monitor is not None else 0.0
-    success = not errors and stop.signum is None
+    interrupted = stop.signum   # a signal after this point finds the run complete: it stands
+    success = not errors and interrupted is None
     for sink in opened:
         try:
             sink.close(success)
@@ -327,10 +333,10 @@ def run_job(job: Job, options: RunOptions, stream: TextIO | None = None) -> RunR
         except OSError as exc:
             errors.append(SinkError(f"--timeline {options.timeline}: cannot write: {exc}"))
     kept = [s.summary() for s in opened if getattr(s, "kept", None)]
-    if stop.signum is not None:
+    if interrupted is not None:
         detail = "".join(f"; {k}" for k in kept) or "; nothing was written"
         cause = next((e for e in errors if not isinstance(e, Interrupted)), None)
-        raise Interrupted(stop.signum, written[0], detail) from cause
+        raise Interrupted(interrupted, written[0], detail) from cause
     if errors:
         for k in kept:
             errors[0].add_note(k)

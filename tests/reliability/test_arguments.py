@@ -41,7 +41,8 @@ def test_more_events_than_the_input_says_how_many_ran(counting_input, tmp_path, 
     assert main(["run", job("counting"), "--input", str(counting_input), "-n", "100",
                  "--skip", "10", "--output", str(out)]) == 0
     captured = capsys.readouterr()
-    assert "processed 30 events, fewer than the 100 asked for with -n" in captured.err
+    assert "-n 100 asked for more events than the input has after --skip 10: processing 30" \
+        in captured.err
     assert "events: 30 (of 100 asked for)" in captured.out
     assert pq.read_metadata(out).num_rows == 30
 
