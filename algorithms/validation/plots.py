@@ -84,7 +84,7 @@ def plot_resolution(res: dict[str, Any], folder: str) -> str:
         ax.plot(n, np.sqrt(fit["sigma0"] ** 2 + fit["k"] ** 2 * n), color=colour, lw=1)
     ax.set_xlabel("reconstructed pileup vertices $N_{PV} - 1$")
     ax.set_ylabel(r"RMS($E^{miss}_{x,y}$ - truth) [GeV]")
-    ax.set_title(rf"{res['sample']} ({res['n_events']} Z candidates): fit $\sigma = \sqrt{{\sigma_0^2 + k^2 N}}$")
+    ax.set_title(rf"{res['sample']} ({res['n_events']} Z candidates): fit $\sigma = (\sigma_0^2 + k^2 N)^{{1/2}}$")
     ax.set_ylim(bottom=0)
     ax.legend(frameon=False)
     return _save(fig, folder, "resolution")
