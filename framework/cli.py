@@ -13,8 +13,7 @@ from .errors import AlgorithmError, ConfigurationError, MetflowError
 from .jit import CompileMonitor
 from .job import builtin_jobs, job_description, load_job_module
 from .registry import BrokenPlugin, discover
-from .runner import (RunOptions, configure_job, initialize, prepare, run_job,
-                     write_failed_events)
+from .runner import RunOptions, configure_job, initialize, prepare, run_job
 from .signals import Interrupted, StopRequest, stop_on_signals
 
 
@@ -186,10 +185,8 @@ def _cmd_run(args: argparse.Namespace, stop: StopRequest, monitor: Any) -> int:
     if not args.quiet:
         print(result.summary())
     if result.failed:
-        path = options.failed_events or "failed_events.json"
-        write_failed_events(path, result.failed)
         print(f"metflow: error: {len(result.failed)} blocks failed and were skipped; "
-              f"list in {path}", file=sys.stderr)
+              f"list in {options.failed_events}", file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK
 

@@ -43,6 +43,7 @@ class RunOptions:
     batch_size: int = 256
     on_error: str = "abort"
     timeline: str | None = None
+    #: where the blocks skipped under on_error="skip" are listed (JSON), also after a failure
     failed_events: str | None = None
     progress: bool | None = None
     quiet: bool = False
@@ -333,6 +334,13 @@ def run_job(job: Job, options: RunOptions, stream: TextIO | None = None) -> RunR
         except OSError as exc:
             errors.append(SinkError(f"--timeline {options.timeline}: cannot write: {exc}"))
     kept = [s.summary() for s in opened if getattr(s, "kept", None)]
+    if scheduler.failed and options.failed_events:   # kept whatever else happened
+        try:
+            write_failed_events(options.failed_events, scheduler.failed)
+            kept.append(f"{len(scheduler.failed)} failed blocks listed in {options.failed_events}")
+        except OSError as exc:
+            errors.append(SinkError(f"--failed-events {options.failed_events}: cannot write: "
+                                    f"{exc}"))
     if interrupted is not None:
         detail = "".join(f"; {k}" for k in kept) or "; nothing was written"
         cause = next((e for e in errors if not isinstance(e, Interrupted)), None)

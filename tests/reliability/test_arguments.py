@@ -10,7 +10,7 @@ import pytest
 
 from metflow.cli import main
 
-from conftest import assert_clean_error, job
+from reliability_helpers import assert_clean_error, job
 
 
 @pytest.mark.parametrize("args,needle", [

@@ -8,7 +8,7 @@ import pytest
 
 from metflow.cli import main
 
-from conftest import assert_clean_error, job
+from reliability_helpers import assert_clean_error, job
 
 
 def _silent_flip(path, column, rg):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import textwrap
 
-from conftest import metflow
+from reliability_helpers import metflow
 
 
 def test_first_run_announces_compilation_and_excludes_it(tmp_path):

@@ -15,7 +15,7 @@ from metflow.cli import main
 from metflow.framework.dataset import MANIFEST, prepare_output_dir, read_manifest
 from metflow.framework.errors import SourceError
 
-from conftest import REPO_ROOT, assert_clean_error, job
+from reliability_helpers import REPO_ROOT, assert_clean_error, job
 
 pytest.importorskip("dask.distributed")
 

@@ -11,7 +11,7 @@ import pytest
 
 from metflow.cli import main
 
-from conftest import PHYSLITE_DATA, assert_clean_error, job
+from reliability_helpers import PHYSLITE_DATA, assert_clean_error, job
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pyarrow.parquet as pq
 
-from conftest import metflow
+from reliability_helpers import metflow
 
 
 def test_met_key_follows_the_jet_collection(tmp_path):

@@ -12,7 +12,7 @@ import pytest
 
 from metflow.cli import main
 
-from conftest import PHYSLITE_DATA, assert_clean_error, job
+from reliability_helpers import PHYSLITE_DATA, assert_clean_error, job
 
 
 def _output_aliases(tmp_path, source):

@@ -9,7 +9,7 @@ from metflow.cli import available_algorithm_modules, main
 from metflow.framework.errors import ConfigurationError
 from metflow.framework.registry import find_algorithm
 
-from conftest import assert_clean_error, job
+from reliability_helpers import assert_clean_error, job
 
 
 def test_list_marks_a_broken_plugin_and_lists_the_rest(fake_plugins, capsys):

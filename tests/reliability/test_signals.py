@@ -14,7 +14,7 @@ import time
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import assert_clean_error, job
+from reliability_helpers import assert_clean_error, job
 
 
 def _start(args, cwd):
@@ -91,3 +91,22 @@ def test_sigterm_cancels_a_dask_run(tmp_path):
     assert "metflow: error:" in _start(["run", job("counting"), "--input", str(out), "--output",
                                         str(tmp_path / "copy.parquet"), "-q"],
                                        tmp_path).communicate(timeout=60)[1]
+
+
+def test_signal_keeps_the_failed_events_list(tmp_path):
+    marker, out, failed = tmp_path / "started", tmp_path / "out.parquet", tmp_path / "failed.json"
+    proc = _start(["run", job("counting"), "--output", str(out), "-q", "--batch-size", "10",
+                   "--on-error", "skip", "--failed-events", str(failed),
+                   "--set", "test.events=100000", "--set", "test.fail_at=5",
+                   "--set", "test.sleep=0.02", "--set", f"test.marker={marker}"], tmp_path)
+    _wait_for(marker.exists, proc)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert_clean_error(err, "interrupted by SIGTERM", f"1 failed blocks listed in {failed}")
+    import json
+    assert [(b["first"], b["n_events"]) for b in json.loads(failed.read_text())] == [(0, 10)]
+    done = int(re.search(r"after (\d+) events", err).group(1))
+    assert pq.read_table(str(out) + ".partial").column("Numbers").to_pylist() == \
+        list(range(10, 10 + done))
