@@ -20,7 +20,7 @@ from metflow.edm import keys as K
 from metflow.edm.errors import LinkError, MapConsistencyError
 from metflow.edm.persistence import read_parquet
 
-# not `from reliability_helpers import ...`: in a run over several test folders that name can resolve to
+# not `from conftest import ...`: in a run over several test folders that name can resolve to
 # another folder's conftest
 PHYSLITE_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "physlite"
 N_EVENTS = 120
