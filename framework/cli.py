@@ -150,11 +150,12 @@ def _cmd_run(args: argparse.Namespace, stop: StopRequest, monitor: Any) -> int:
             return EXIT_OK
         if args.dry_run:
             try:
-                graph = initialize(job, options)
+                graph = initialize(job, options, output_paths=args.executor != "dask")
             finally:
                 job.source.close()
             print(graph.render("text"))
-            print(f"dry run: graph valid, output paths checked, initialize() passed "
+            checked = "" if args.executor == "dask" else "output paths checked, "
+            print(f"dry run: graph valid, {checked}initialize() passed "
                   f"({len(job.algorithms)} algorithms, {len(job.sinks)} sinks); no events "
                   f"processed")
             return EXIT_OK

@@ -232,13 +232,16 @@ def check_paths(job: Job, options: RunOptions) -> None:
     check_outputs(outputs, inputs)
 
 
-def initialize(job: Job, options: RunOptions | None = None) -> DataFlowGraph:
+def initialize(job: Job, options: RunOptions | None = None,
+               output_paths: bool = True) -> DataFlowGraph:
     """Everything a run does before its first event: the options, the graph, the paths it will
-    write and every algorithm's initialize() (what `--dry-run` runs)."""
+    write (unless `output_paths` is False: a Dask output is a directory, checked by the driver)
+    and every algorithm's initialize() (what `--dry-run` runs)."""
     options = options or RunOptions()
     options.check()
     graph = prepare(job)
-    check_paths(job, options)
+    if output_paths:
+        check_paths(job, options)
     _initialize(job)
     return graph
 
