@@ -32,6 +32,10 @@ from .scheduler import (READ, Completion, FailedBlock, Scheduler, SerialExecutor
 from .signals import Interrupted, StopRequest
 
 
+#: threads a run may start (each is a Python thread running the scheduler)
+MAX_THREADS = 1024
+
+
 @dataclass
 class RunOptions:
     """Execution settings (command-line flags of `metflow run`)."""
@@ -61,6 +65,9 @@ class RunOptions:
                 continue
             if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
                 raise ConfigurationError(f"{name} must be an integer >= {low}, got {value!r}")
+        if self.threads > MAX_THREADS:
+            raise ConfigurationError(f"--threads {self.threads}: at most {MAX_THREADS} (one "
+                                     f"thread per core is the most that helps)")
         if self.on_error not in ("abort", "skip"):
             raise ConfigurationError(f"--on-error must be abort or skip, got {self.on_error!r}")
 
@@ -110,8 +117,27 @@ class RunResult:
         return "\n".join(lines)
 
 
+class EventBlocks(Sequence[tuple[int, int]]):
+    """The blocks (first, n) cutting [start, stop) into batch_size events, computed on access:
+    a run of 10^12 events costs no memory before it starts."""
+
+    def __init__(self, start: int, stop: int, batch_size: int):
+        self._range = range(start, stop, batch_size)
+        self.stop, self.batch_size = stop, batch_size
+        self.n_events = max(0, stop - start)
+
+    def __len__(self) -> int:
+        return len(self._range)
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        first = self._range[index]
+        return first, min(self.batch_size, self.stop - first)
+
+
 def event_blocks(total: int | None, skip: int, events: int | None,
-                 batch_size: int) -> list[tuple[int, int]]:
+                 batch_size: int) -> EventBlocks:
     """Cut [skip, skip + events) into blocks of batch_size."""
     if batch_size < 1:
         raise ConfigurationError(f"--batch-size must be >= 1, got {batch_size}")
@@ -127,7 +153,7 @@ def event_blocks(total: int | None, skip: int, events: int | None,
     if total is not None:
         stop = min(stop, total) if stop is not None else total
     assert stop is not None
-    return [(first, min(batch_size, stop - first)) for first in range(skip, stop, batch_size)]
+    return EventBlocks(skip, stop, batch_size)
 
 
 class _Progress:
@@ -258,7 +284,7 @@ def run_job(job: Job, options: RunOptions, stream: TextIO | None = None) -> RunR
     except BaseException:
         job.source.close()   # e.g. stops the hashing of a distributed input's parts
         raise
-    n_events = sum(n for _, n in blocks)
+    n_events = blocks.n_events
     requested = options.events if options.events is not None and options.events > n_events \
         else None
     if requested is not None:
@@ -266,6 +292,7 @@ def run_job(job: Job, options: RunOptions, stream: TextIO | None = None) -> RunR
                      f"has after --skip {options.skip}: processing {n_events}\n")
     threads = options.threads
     slots = options.slots if options.slots is not None else threads + 1
+    slots = min(slots, max(1, len(blocks)))   # more slots than blocks would stay empty
     stop = options.stop if options.stop is not None else StopRequest()
     scheduler = Scheduler(graph, job.source, blocks, job.sinks, slots, options.on_error, stop)
     show = options.progress if options.progress is not None else (

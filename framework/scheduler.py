@@ -112,7 +112,7 @@ class Scheduler:
         self.graph = graph
         self.source = source
         self.sinks = list(sinks)
-        self.blocks = list(blocks)
+        self.blocks = blocks if isinstance(blocks, Sequence) else list(blocks)
         self.on_error = on_error
         self.stop = stop if stop is not None else StopRequest()
         self.algorithms = {alg.name: alg for alg in graph.algorithms}
