@@ -147,6 +147,8 @@ def event_blocks(total: int | None, skip: int, events: int | None,
         raise ConfigurationError(f"-n/--events must be >= 1, got {events}")
     if total is None and events is None:
         raise ConfigurationError("the source does not know its event count: give --events")
+    if total is not None and total <= 0:
+        raise ConfigurationError("the input has no events")
     if total is not None and skip >= total:
         raise ConfigurationError(f"--skip {skip}: the input has only {total} events")
     stop = skip + events if events is not None else total
