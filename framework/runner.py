@@ -26,7 +26,8 @@ from .component import Property
 from .flags import Flags, parse_value, split_assignment, standard_flags
 from .graph import DataFlowGraph
 from .job import Job, load_job_module, make_job
-from .paths import check_distinct_inputs, check_outputs, written_path
+from .dataset import MANIFEST
+from .paths import PathError, check_distinct_inputs, check_outputs, written_path
 from .scheduler import (READ, Completion, FailedBlock, Scheduler, SerialExecutor,
                         ThreadPoolExecutor, drive)
 from .signals import Interrupted, StopRequest
@@ -258,6 +259,13 @@ def check_paths(job: Job, options: RunOptions) -> None:
     inputs = job.source.input_paths()
     check_distinct_inputs([p for p in inputs if not os.path.isdir(p)])
     check_outputs(outputs, inputs)
+    datasets = {os.path.realpath(os.path.dirname(p)) for p in inputs
+                if os.path.basename(p) == MANIFEST}
+    for what, path in outputs:
+        folder = os.path.realpath(os.path.dirname(os.path.abspath(written_path(path))))
+        if folder in datasets:
+            raise PathError(f"{what} {path} is inside the input directory {folder}: a reader of "
+                            f"that directory would find a file its manifest does not list")
 
 
 def initialize(job: Job, options: RunOptions | None = None,

@@ -148,3 +148,11 @@ def test_output_directory_holding_the_input_is_refused(dataset, tmp_path, capsys
     assert code == 2
     assert_clean_error(capsys.readouterr().err, "is inside it")
     assert len(read_manifest(str(dataset))) == 4
+
+
+def test_local_output_into_the_input_directory_is_refused(dataset, tmp_path, capsys):
+    code = main(["run", PARTITIONED, "--input", str(dataset), "--output",
+                 str(dataset / "copy.parquet"), "-q"])
+    assert code == 2
+    assert_clean_error(capsys.readouterr().err, "is inside the input directory")
+    assert len(read_manifest(str(dataset))) == 4
