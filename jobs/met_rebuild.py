@@ -136,10 +136,27 @@ def met_rebuild_cfg(flags, available_keys, source=None):
     return algorithms, outputs, METRebuildSummary(met_key, sig_key, variation_keys, nominal_of)
 
 
+def _refuse_atlas_named_import(available, flags):
+    """`metflow import-physlite` writes ATLAS names by default (AnalysisJets,
+    METAssoc_AnalysisMET); this job reads metflow's: say which command gives them, instead of
+    chaining a reconstruction the input cannot feed (a graph error naming PFOs and tracks)."""
+    from metflow.algorithms.physlite.naming import ATLAS_JETS, ATLAS_MAP
+
+    found = [k for k in (ATLAS_MAP, ATLAS_JETS) if k in available]
+    if found and K.met_assoc_key(flags["met.jet_collection"]) not in available:
+        inputs = " ".join(flags["input.files"])
+        raise ConfigurationError(
+            f"met_rebuild: {inputs} is a PHYSLITE import with ATLAS names ({', '.join(found)}); "
+            f"met_rebuild reads metflow names: re-import with `metflow import-physlite FILE "
+            f"--naming metflow -o out.parquet` and run met_rebuild --input out.parquet (or run "
+            f"physlite_met on the PHYSLITE FILE itself)")
+
+
 def configure(flags):
     source = open_input(flags)
     algorithms = []
     available = set(source.keys())
+    _refuse_atlas_named_import(available, flags)
     jet_coll = flags["met.jet_collection"]
     if K.met_assoc_key(jet_coll) not in available:   # raw events: chain the reconstruction
         from metflow.algorithms.met.config import met_reco_cfg
