@@ -11,6 +11,7 @@ without it.
 from __future__ import annotations
 
 import importlib.util
+import os
 import threading
 import time
 from typing import Any, TextIO
@@ -53,7 +54,12 @@ class CompileMonitor:
             self.announced = True
         if announce and self.stream is not None:
             where = _cache_dir(dispatcher)
-            cached = f"cached in {where}" if where else "this kernel is not cached"
+            if where and os.environ.get("NUMBA_CACHE_DIR"):
+                cached = f"cached in {os.environ['NUMBA_CACHE_DIR']}"
+            elif where:
+                cached = f"cached in {where} and beside the other kernel modules"
+            else:
+                cached = "this kernel is not cached"
             self.stream.write(f"{self.prefix}compiling kernels (first run only, {cached}); "
                               f"this can take a minute or two...\n")
             self.stream.flush()
