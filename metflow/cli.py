@@ -95,6 +95,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 #: tools that run numba kernels: their first run announces the compilation
 COMPILING_TOOLS = ("generate", "bench", "validate", "import-physlite")
+#: tools whose --output is one file, checked as `metflow run` checks its outputs (never a
+#: device, FIFO or directory; a symlink writes its target) before the tool starts
+FILE_OUTPUT_TOOLS = ("generate",)
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -108,6 +111,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(f"metflow: {args.command} is not available in this installation "
               f"({args.tool_missing} missing)", file=sys.stderr)
         return 2
+    if args.command in FILE_OUTPUT_TOOLS and getattr(args, "output", None):
+        from metflow.framework.paths import check_output
+
+        args.output = check_output(args.output, "--output")
     monitor = CompileMonitor(sys.stderr if args.command in COMPILING_TOOLS else None)
     with monitor if args.command in COMPILING_TOOLS else contextlib.nullcontext():
         try:

@@ -120,3 +120,13 @@ def test_import_physlite_never_overwrites_its_input(tmp_path, capsys, alias):
     assert main(["import-physlite", str(copy), "-o", str(output)]) == 2
     assert_clean_error(capsys.readouterr().err, "is an input of this run")
     assert copy.read_bytes() == source.read_bytes()
+
+
+def test_generate_never_replaces_a_device(capsys):
+    code = main(["generate", "--process", "zmumu", "--events", "2", "--output", "/dev/null"])
+    err = capsys.readouterr().err
+    if "not available in this installation" in err:
+        pytest.skip("metflow generate needs the gen extra")
+    assert code == 2
+    assert_clean_error(err, "/dev/null is a character device")
+    assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
