@@ -320,7 +320,7 @@ def parquet_writer_options(schema, *, compression: str = DEFAULT_COMPRESSION,
         walk(f.type, f.name)
     return dict(compression=compression, compression_level=compression_level,
                 use_dictionary=other_paths or False, use_byte_stream_split=float_paths or False,
-                write_statistics=False)
+                write_statistics=False, write_page_checksum=True)
 
 
 def to_table(blocks: Mapping[str, Any], *, validate: bool = True, source: str | None = None):
@@ -447,13 +447,14 @@ def write_parquet(path: str | os.PathLike, blocks: Mapping[str, Any], *, validat
 
 
 def open_parquet(path: str | os.PathLike):
-    """``pyarrow.parquet.ParquetFile`` with corrupt/truncated files reported as CorruptInputError."""
+    """``pyarrow.parquet.ParquetFile`` with corrupt/truncated files reported as CorruptInputError;
+    page checksums (written by every metflow writer) are verified on read."""
     import pyarrow.parquet as pq
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"no such file: {path!r}")
     try:
-        return pq.ParquetFile(path)
+        return pq.ParquetFile(path, page_checksum_verification=True)
     except Exception as exc:  # ArrowInvalid / OSError for truncated or non-Parquet files
         raise CorruptInputError(f"not a readable Parquet file: {exc}", source=path) from exc
 
