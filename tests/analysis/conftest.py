@@ -2,26 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DATA = REPO_ROOT.parent / "shared" / "data" / "physlite"
-FILES = {"run2_ttree": DATA / "PHYSLITE_Run2_Zee_example.root",
-         "run3_rntuple": DATA / "PHYSLITE_Run3_ttbar_rntuple.root"}
-
-
-def require(path: Path) -> Path:
-    pytest.importorskip("uproot")
-    pytest.importorskip("awkward")
-    if not path.exists():
-        pytest.skip(f"example file {path} not present")
-    return path
+from analysis_files import FILES, require
 
 
 @pytest.fixture(scope="session", params=sorted(FILES))
-def physlite_path(request) -> Path:
+def physlite_path(request):
     return require(FILES[request.param])
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from metflow.edm import keys as mk
 
-from conftest import FILES, REPO_ROOT, require
+from analysis_files import FILES, REPO_ROOT, require
 
 
 def snippet() -> str:

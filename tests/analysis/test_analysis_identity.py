@@ -16,7 +16,7 @@ from metflow.edm import keys as mk
 from metflow.edm.persistence import read_parquet
 from metflow.framework.runner import configure_job
 
-from conftest import FILES, require
+from analysis_files import FILES, require
 
 MET_KEY = "MET_AnalysisMET"
 KINDS = ("electrons", "photons", "taus", "muons")

@@ -11,7 +11,7 @@ import warnings
 import numpy as np
 import pytest
 
-from conftest import FILES, REPO_ROOT, require
+from analysis_files import FILES, REPO_ROOT, require
 
 EXAMPLE = REPO_ROOT / "examples" / "coffea_met"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import FILES, require
+from analysis_files import FILES, require
 
 HINT = "metflow import-physlite FILE --naming metflow -o out.parquet"
 
