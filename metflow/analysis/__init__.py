@@ -17,7 +17,11 @@ helper and MET builder, chunks are read-only, so threads can rebuild concurrentl
 
 Chunks: :func:`open_physlite` (``entry_start``/``entry_stop``, as uproot), :func:`iterate_physlite`
 (files in steps), :func:`from_coffea` (the chunk a coffea processor got, from
-``events.metadata``; examples/coffea_met). Needs the ``physlite`` extra (uproot, awkward).
+``events.metadata``; examples/coffea_met). Arrays a user read with ``uproot.iterate(...,
+report=True)`` pair with ``open_physlite(report.file_path, report.tree_entry_start,
+report.tree_entry_stop)``: masks built on them refer to the same objects. The map itself is
+always read by metflow (its Run-2 ``jetLink`` is member-wise; its links need the file's
+container keys). Needs the ``physlite`` extra (uproot, awkward).
 """
 
 from ._events import OBJECT_KINDS, PhysliteEvents, from_coffea, iterate_physlite, open_physlite

@@ -101,6 +101,33 @@ def test_chunks_equal_the_whole_file(events):
                         == np.asarray(whole[term][field]).tobytes()), (term, field)
 
 
+def test_uproot_iterate_chunks_pair_with_open_physlite(events):
+    """Masks on arrays a user read with uproot.iterate(report=True) line up with
+    open_physlite(report.file_path, report.tree_entry_start, report.tree_entry_stop)."""
+    import awkward as ak
+    import uproot
+
+    from metflow.analysis import open_physlite, rebuild_met
+    from metflow.algorithms.physlite import PhysliteFile
+
+    with PhysliteFile(events.path) as pfile:
+        branch, tree = pfile.branch_name("AnalysisElectrons", "pt"), pfile.format
+    if tree != "TTree":
+        pytest.skip("uproot.iterate reads TTrees")
+    parts, masks = [], []
+    for arrays, report in uproot.iterate(f"{events.path}:CollectionTree", [branch], step_size=40,
+                                         report=True):
+        chunk = open_physlite(report.file_path, report.tree_entry_start, report.tree_entry_stop)
+        mask = arrays[branch] > 20e3
+        parts.append(rebuild_met(chunk, electrons=mask))
+        masks.append(mask)
+    assert len(parts) == 3
+    whole = rebuild_met(events, electrons=ak.concatenate(masks))
+    got = ak.concatenate(parts)
+    assert np.asarray(got.FinalTrk.mpx).tobytes() == np.asarray(whole.FinalTrk.mpx).tobytes()
+    assert np.any(np.asarray(whole.RefEle.sumet) > 0)
+
+
 def test_from_coffea_refuses_a_filtered_or_foreign_chunk(events):
     from metflow.analysis import from_coffea
     from metflow.algorithms.physlite import PhysliteFile
