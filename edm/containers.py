@@ -136,6 +136,11 @@ def _original_index(target: str | None) -> Field:
                  doc="shallow copies: index of the copied object in the original container")
 
 
+def original_index_field(target: str | None) -> Field:
+    """The ``original_index`` link field of a shallow copy of ``target`` (the root container's key)."""
+    return _original_index(target)
+
+
 EVENT_INFO_SCHEMA = Schema("EventInfo", (
     Field("run_number", "int64"), Field("event_number", "int64"),
     Field("mu", "float32", doc="actual interactions per crossing"), Field("weight", "float32"),
@@ -392,6 +397,16 @@ class ListColumn:
     def tolist(self) -> list[list[int]]:
         return [self[i].tolist() for i in range(len(self))]
 
+    @classmethod
+    def from_kernel(cls, offsets: np.ndarray, values: np.ndarray) -> "ListColumn":
+        """A frozen list column from a kernel's fresh ``offsets`` (int64[n+1], valid) and
+        ``values`` (int32): taken over as they are (nothing converted or re-checked) and made
+        read-only. Users build list columns with the checking constructor."""
+        out = cls.__new__(cls)
+        out.offsets = offsets
+        out.values = values
+        return out.freeze()
+
     def slice(self, start: int, stop: int) -> "ListColumn":
         """Lists [start, stop): values are a view, offsets rebased (no re-validation: a
         sub-range of valid offsets is valid)."""
@@ -568,6 +583,26 @@ class Container:
 
     def events(self) -> Iterator["EventView"]:
         return (EventView(self, i) for i in range(self.n_events))
+
+    @classmethod
+    def from_kernel(cls, schema: Schema, offsets: np.ndarray, columns: dict[str, Any], *, key: str | None,
+                    original: "Container | None" = None) -> "Container":
+        """A frozen container from a kernel's output: the producers' per-block constructor.
+
+        ``offsets`` (int64[n_events+1]) and ``columns`` (numpy arrays and :class:`ListColumn`,
+        one entry per object, in the dtypes of ``schema``) are fresh and already consistent, as
+        a kernel gathered them from a valid container; nothing is converted or re-checked. The
+        container takes them over and makes them read-only (born frozen). ``original``: the
+        root container of a shallow copy. Users build containers with the checking constructor."""
+        out = cls.__new__(cls)
+        out.schema = schema
+        out.key = key
+        out.offsets = offsets
+        out.columns = columns
+        out.original = original
+        out._frozen = False
+        out._event_of = None
+        return out.freeze()
 
     # -- block operations --------------------------------------------------------------------
     def _derive(self, offsets, columns, schema=None) -> "Container":
@@ -1206,7 +1241,7 @@ def empty_container(schema: Schema, n_events: int, *, key: str | None = None) ->
 __all__ = [
     "Field", "Schema", "ListColumn", "Container", "EventRecord", "EventView", "ObjectView",
     "schema_for", "register_schema", "registered_keys", "jet_schema", "container_from_events",
-    "empty_container", "ORIGINAL_INDEX", "VALUE", "LINK", "LINKS",
+    "empty_container", "ORIGINAL_INDEX", "original_index_field", "VALUE", "LINK", "LINKS",
     "EVENT_INFO_SCHEMA", "TRUTH_MET_SCHEMA", "VERTEX_SCHEMA", "TRACK_SCHEMA", "CLUSTER_SCHEMA",
     "PFO_SCHEMA", "ELECTRON_SCHEMA", "PHOTON_SCHEMA", "MUON_SCHEMA", "TAU_SCHEMA",
 ]

@@ -413,16 +413,21 @@ class MissingETContainer:
         self._frozen = False
 
     @classmethod
-    def _trusted(cls, names: tuple[str, ...], sources: np.ndarray, mpx: np.ndarray, mpy: np.ndarray,
-                 sumet: np.ndarray, *, key: str | None = None, frozen: bool = False) -> "MissingETContainer":
-        """A container from values already in its layout (unique ``names``, ``sources`` uint64
-        [n_terms], C-contiguous float32 [n_events, n_terms] arrays), e.g. a kernel's output:
-        nothing is converted or checked. Producers call this per block, users the constructor.
-        ``frozen``: every array is already read-only (no flags to set when the store freezes it)."""
+    def from_kernel(cls, names: tuple[str, ...], sources: np.ndarray, mpx: np.ndarray, mpy: np.ndarray,
+                    sumet: np.ndarray, *, key: str | None = None) -> "MissingETContainer":
+        """A frozen container from a kernel's output: the producers' per-block constructor.
+
+        The caller hands over *fresh* arrays already in the layout (unique ``names``; ``sources``
+        uint64[n_terms]; C-contiguous float32 [n_events, n_terms] ``mpx``, ``mpy``, ``sumet``),
+        as a kernel returns them; nothing is converted or re-checked. The container takes them
+        over and makes them read-only, so it is born frozen (the store does not freeze it again).
+        Users build containers with the checking constructor."""
+        for a in (sources, mpx, mpy, sumet):
+            a.flags.writeable = False
         out = cls.__new__(cls)
         out.key, out.names, out.sources = key, names, sources
         out.mpx, out.mpy, out.sumet = mpx, mpy, sumet
-        out._frozen = frozen
+        out._frozen = True
         return out
 
     # -- construction ------------------------------------------------------------------------
@@ -784,14 +789,18 @@ class MissingETAssociationMap:
             self._check_structure()
 
     @classmethod
-    def _trusted(cls, container_keys: tuple[str, ...], values: Sequence[np.ndarray], *,
-                 jet_key: str | None = None, key: str | None = None) -> "MissingETAssociationMap":
-        """A frozen map from arrays already in its layout, e.g. a kernel's output: ``values`` in
-        ``MAP_ARRAY_NAMES`` order, each a read-only C-contiguous 1-d array of its dtype, the
-        structure valid. Nothing is converted or checked (producers call this per block, users the
-        constructor)."""
+    def from_kernel(cls, container_keys: tuple[str, ...], values: Sequence[np.ndarray], *,
+                    jet_key: str | None = None, key: str | None = None) -> "MissingETAssociationMap":
+        """A frozen map from a kernel's output: the producers' per-block constructor.
+
+        ``values`` are the fields in ``MAP_ARRAY_NAMES`` order, each a C-contiguous 1-d array of
+        its dtype with a valid structure, fresh from a kernel (or views of fresh kernel buffers);
+        nothing is converted or re-checked. The map takes them over and makes them read-only, so
+        it is born frozen. Users build maps with the checking constructor."""
         out = cls.__new__(cls)
         attrs = out.__dict__
+        for a in values:
+            a.flags.writeable = False
         attrs.update(zip(MAP_ARRAY_NAMES, values))
         attrs["key"] = key
         attrs["jet_key"] = jet_key

@@ -172,9 +172,8 @@ class METBuilder:
         if n_terms and all(v.__class__ is np.ndarray and v.flags.c_contiguous and
                            v.shape == (self.n_events, 3) and v.dtype == np.float64 for v in values):
             mpx, mpy, sumet = K.terms_to_f32(values)
-            return MissingETContainer._trusted(tuple(self.names),
-                                               np.asarray(self.sources, np.uint64),
-                                               mpx, mpy, sumet, key=key)
+            return MissingETContainer.from_kernel(tuple(self.names), np.array(self.sources, np.uint64),
+                                                  mpx, mpy, sumet, key=key)
         stacked = (np.stack(self.values, axis=1) if n_terms
                    else np.zeros((self.n_events, 0, 3)))
         return MissingETContainer(

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from metflow.edm import keys as mk
-from metflow.edm.containers import ORIGINAL_INDEX, Container, ListColumn, Schema, _original_index
+from metflow.edm.containers import ORIGINAL_INDEX, Container, ListColumn, Schema, original_index_field
 from metflow.edm.units import GeV
 from metflow.framework.component import Algorithm, Property, ReadHandleKey, WriteHandleKey
 from metflow.framework.errors import ConfigurationError
@@ -70,31 +70,26 @@ class METObjectSelection(Algorithm):
         eta_lo, eta_hi = bracket(float(self.max_abs_eta))
         jvt_lo, jvt_hi = bracket(2.4)
         return (ID_LEVELS[self.id_level], bool(self.require_isolated), self.min_jvt > -1.0,
-                np.float32(self.min_jvt), float(self.jvt_max_pt), float(self.min_pt),
+                float(self.min_jvt), float(self.jvt_max_pt), float(self.min_pt),
                 eta_lo, eta_hi, jvt_lo, jvt_hi, np.float32(self.scale), self.scale != 1.0,
                 self.key("selected"))
 
     def compute(self, objects: Container) -> Container:
-        """The kept objects as a shallow copy, from one kernel pass (numpy only gathers the
-        plain columns); anything unusual goes through `_compute_checked`."""
+        """The kept objects as a shallow copy: the cut columns go to one kernel pass, the kept
+        rows of every column are gathered, and :meth:`Container.from_kernel` builds the copy."""
         (id_bit, use_iso, use_jvt, min_jvt, jvt_max_pt, min_pt, eta_lo, eta_hi, jvt_lo, jvt_hi,
          scale, scaled, key) = self._cut_values()
-        if objects.__class__ is not Container:
-            return self._compute_checked(objects)
         cols = objects.columns
-        try:
-            ids = cols["id"] if id_bit >= 0 else _NO_IDS
-            iso = cols["isolated"] if use_iso else _NO_FLAGS
-            jvt = cols["jvt"] if use_jvt else _NO_JVT
-            if jvt.dtype != np.float32:   # the cut compares in the column's precision
-                return self._compute_checked(objects)
-            idx, offsets, local, status = kern.select_objects(
-                objects.offsets, cols["px"], cols["py"], cols["pz"], ids, id_bit, iso, use_iso,
-                jvt, use_jvt, min_jvt, jvt_max_pt, min_pt, eta_lo, eta_hi, jvt_lo, jvt_hi)
-        except (KeyError, TypeError):
-            return self._compute_checked(objects)
-        if status != 0:
-            return self._compute_checked(objects)
+        px, py, pz = cols["px"], cols["py"], cols["pz"]
+        ids = self._cut_column(cols, "id", "id_level=" + repr(self.id_level)) if id_bit >= 0 else _NO_IDS
+        iso = self._cut_column(cols, "isolated", "require_isolated=True") if use_iso else _NO_FLAGS
+        jvt = self._cut_column(cols, "jvt", "min_jvt set") if use_jvt else _NO_JVT
+        # the JVT cut compares in the column's precision
+        idx, offsets, local, status = kern.select_objects(
+            objects.offsets, px, py, pz, ids, id_bit, iso, use_iso, jvt, use_jvt, jvt.dtype.type(min_jvt),
+            jvt_max_pt, min_pt, eta_lo, eta_hi, jvt_lo, jvt_hi)
+        if status == kern.SEL_UNDECIDED:   # an |eta| within rounding of a cut: numpy decides
+            idx, offsets, local = self._kept_numpy(objects)
         orig = cols.get(ORIGINAL_INDEX)
         if orig is not None:
             root_field = objects.schema.field(ORIGINAL_INDEX)
@@ -104,49 +99,45 @@ class METObjectSelection(Algorithm):
             root_key, root = objects.key, objects
         out_cols: dict[str, Any] = {}
         for name, c in cols.items():
-            if c.__class__ is np.ndarray:
-                out_cols[name] = c[idx]
-            elif isinstance(c, ListColumn):
-                lists = ListColumn.__new__(ListColumn)
-                lists.offsets, lists.values = kern.take_lists(c.offsets, c.values, idx)
-                out_cols[name] = lists
+            if isinstance(c, ListColumn):
+                out_cols[name] = ListColumn.from_kernel(*kern.take_lists(c.offsets, c.values, idx))
             else:
-                return self._compute_checked(objects)
+                out_cols[name] = c[idx]
         out_cols[ORIGINAL_INDEX] = orig[idx] if orig is not None else local
         if scaled:
-            p4 = kern.scaled_p4(idx, cols["px"], cols["py"], cols["pz"], cols["e"], scale)
+            p4 = kern.scaled_p4(idx, px, py, cols["pz"], cols["e"], scale)
             out_cols["px"], out_cols["py"], out_cols["pz"], out_cols["e"] = p4
-        return _trusted_container(_copy_schema(objects.schema, root_key), offsets, out_cols, key, root)
+        return Container.from_kernel(_copy_schema(objects.schema, root_key), offsets, out_cols, key=key,
+                                     original=root)
 
-    def _compute_checked(self, objects: Container) -> Container:
-        """compute() in numpy through Container.shallow_copy: the reference the kernel path
-        equals, and the path that names a missing column or an undecided |eta| cut."""
-        owner = f"{type(self).__name__}/{self.name}"
+    def _cut_column(self, cols: dict[str, Any], name: str, why: str) -> np.ndarray:
+        col = cols.get(name)
+        if col is None:
+            raise ConfigurationError(f"{type(self).__name__}/{self.name}: {why} but container "
+                                     f"{self.key('objects')!r} has no {name!r} column")
+        return col
+
+    def _kept_numpy(self, objects: Container) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(kept index, kept offsets, event-local index) as :func:`kern.select_objects` returns
+        them, decided in numpy (|eta| from numpy's asinh, for objects at a cut within rounding)."""
         pt = objects.pt().astype(np.float64)
         eta = np.abs(objects.eta())
         keep = (pt > self.min_pt) & (eta < self.max_abs_eta)
         bit = ID_LEVELS[self.id_level]
         if bit >= 0:
-            if "id" not in objects:
-                raise ConfigurationError(f"{owner}: id_level={self.id_level!r} but container "
-                                         f"{self.key('objects')!r} has no 'id' column")
             keep &= (np.asarray(objects["id"]).astype(np.int64) >> bit) & 1 == 1
         if self.require_isolated:
-            if "isolated" not in objects:
-                raise ConfigurationError(f"{owner}: require_isolated=True but container "
-                                         f"{self.key('objects')!r} has no 'isolated' column")
             keep &= np.asarray(objects["isolated"], bool)
         if self.min_jvt > -1.0:
-            if "jvt" not in objects:
-                raise ConfigurationError(f"{owner}: min_jvt set but container "
-                                         f"{self.key('objects')!r} has no 'jvt' column")
             tested = (pt < self.jvt_max_pt) & (eta < 2.4)
             keep &= ~tested | (objects["jvt"] >= self.min_jvt)
-        overrides = None
-        if self.scale != 1.0:
-            overrides = {c: (objects[c][keep] * np.float32(self.scale)).astype(np.float32)
-                         for c in ("px", "py", "pz", "e")}
-        return objects.shallow_copy(overrides, select=keep, key=self.key("selected"))
+        idx = np.flatnonzero(keep).astype(np.int64)
+        in_offsets = objects.offsets
+        kept_before = np.zeros(keep.shape[0] + 1, np.int64)
+        np.cumsum(keep, out=kept_before[1:])
+        offsets = kept_before[in_offsets]
+        event = np.searchsorted(in_offsets, idx, side="right") - 1
+        return idx, offsets, (idx - in_offsets[event]).astype(np.int32)
 
 
 _NO_IDS = np.zeros(0, np.uint8)
@@ -161,23 +152,8 @@ def _copy_schema(schema: Schema, root_key: str | None) -> Schema:
     hit = _COPY_SCHEMAS.get((id(schema), root_key))
     if hit is not None and hit[0] is schema:
         return hit[1]
-    out = schema.with_field(_original_index(root_key))
+    out = schema.with_field(original_index_field(root_key))
     _COPY_SCHEMAS[(id(schema), root_key)] = (schema, out)
-    return out
-
-
-def _trusted_container(schema: Schema, offsets: np.ndarray, columns: dict[str, Any], key: str,
-                       original: Container) -> Container:
-    """A Container from columns already in its layout (the kernel gathered them from a valid
-    container): the attributes Container.__init__ sets, without converting or checking."""
-    out = Container.__new__(Container)
-    out.schema = schema
-    out.key = key
-    out.offsets = offsets
-    out.columns = columns
-    out.original = original
-    out._frozen = False
-    out._event_of = None
     return out
 
 
