@@ -144,13 +144,15 @@ class Algorithm:
         cls._declarations = declarations
         cls._inputs = {k: v for k, v in declarations.items() if isinstance(v, ReadHandleKey)}
         cls._outputs = {k: v for k, v in declarations.items() if isinstance(v, WriteHandleKey)}
-        has_compute = "compute" in vars(cls) or any(
-            "compute" in vars(k) for k in cls.__mro__[1:] if k is not Algorithm)
+        has_compute = any("compute" in vars(k) for k in cls.__mro__ if k is not Algorithm)
         has_execute = any("execute" in vars(k) for k in cls.__mro__ if k is not Algorithm)
-        if "compute" in vars(cls) and has_execute:
-            raise TypeError(f"{cls.__name__}: implement compute() or execute(), not both")
-        if "execute" in vars(cls) and has_compute:
-            raise TypeError(f"{cls.__name__}: implement compute() or execute(), not both")
+        if has_compute and has_execute:
+            where = next(k.__name__ for k in cls.__mro__ if "execute" in vars(k))
+            raise TypeError(
+                f"{cls.__name__}: a compute-style algorithm cannot override execute() (defined "
+                f"in {where}): the framework owns execute(), which reads the declared inputs, "
+                f"calls compute() and records its outputs; implement compute() or execute(), "
+                f"not both")
         if has_compute:
             cls._check_compute_signature()
 
@@ -170,6 +172,11 @@ class Algorithm:
         if missing and not accepts_kwargs:
             raise TypeError(f"{cls.__name__}.compute() does not accept declared inputs "
                             f"{sorted(missing)}")
+
+    @classmethod
+    def owns_execute(cls) -> bool:
+        """True for an algorithm with its own `execute(ctx)` (not compute-style)."""
+        return cls.execute is not Algorithm.execute
 
     @classmethod
     def inputs_declared(cls) -> dict[str, ReadHandleKey]:
@@ -274,16 +281,14 @@ class Algorithm:
             raise NotImplementedError(f"{type(self).__name__} implements neither compute() "
                                       f"nor execute()")
         inputs, outputs = self.__dict__.get("_plan") or self._execution_plan()
-        data = ctx.store._data   # the keys come from the declarations: no per-read check needed
+        # the keys are this algorithm's own declarations: read without a per-key check
+        retrieve = ctx.store.retrieve
         kwargs: dict[str, Any] = {}
         for attr, key in inputs:
             if key.__class__ is str:
-                try:
-                    kwargs[attr] = data[key]
-                except KeyError:
-                    kwargs[attr] = ctx.read_key(self, key)   # raises MissingKeyError
+                kwargs[attr] = retrieve(key, self)
             else:
-                kwargs[attr] = [data[k] if k in data else ctx.read_key(self, k) for k in key]
+                kwargs[attr] = [retrieve(k, self) for k in key]
         if self._compute_wants_ctx:
             kwargs["ctx"] = ctx
         result = compute(**kwargs)

@@ -28,8 +28,8 @@ from .graph import DataFlowGraph
 from .job import Job, load_job_module, make_job
 from .dataset import MANIFEST
 from .paths import PathError, check_distinct_inputs, check_outputs, written_path
-from .scheduler import (READ, Completion, FailedBlock, Scheduler, SerialExecutor,
-                        ThreadPoolExecutor, drive)
+from .driver import drive
+from .scheduler import PREPARE, READ, Completion, FailedBlock, Scheduler
 from .signals import Interrupted, StopRequest
 
 
@@ -98,7 +98,7 @@ class RunResult:
         for name, (calls, total) in self.stats.items():
             if calls == 0:
                 continue
-            label = "source read" if name == READ else name
+            label = _LABELS.get(name, name)
             rows.append(f"{label:<{width}} {calls:>8d} {total / 1e9:>10.3f} "
                         f"{total / calls / 1e6:>10.3f}")
         return "\n".join(rows)
@@ -185,6 +185,7 @@ class _Progress:
             self.stream.write("\n")
 
 
+_LABELS = {READ: "source read", PREPARE: "sink preparation"}
 _NS_PER_US = 1000.0  # trace timestamps are in microseconds
 
 
@@ -197,7 +198,7 @@ def write_timeline(path: str, completions: Sequence[Completion],
     for c in completions:
         tid = threads.setdefault(c.thread, len(threads))
         first, n = scheduler.blocks[c.task.block]
-        events.append({"name": "source read" if c.task.component == READ else c.task.component,
+        events.append({"name": _LABELS.get(c.task.component, c.task.component),
                        "cat": "algorithm", "ph": "X", "pid": 1, "tid": tid,
                        "ts": (c.start_ns - origin) / _NS_PER_US,
                        "dur": (c.stop_ns - c.start_ns) / _NS_PER_US,
@@ -304,14 +305,30 @@ def run_job(job: Job, options: RunOptions, stream: TextIO | None = None) -> RunR
     slots = options.slots if options.slots is not None else threads + 1
     slots = min(slots, max(1, len(blocks)))   # more slots than blocks would stay empty
     stop = options.stop if options.stop is not None else StopRequest()
-    scheduler = Scheduler(graph, job.source, blocks, job.sinks, slots, options.on_error, stop)
+    sink_keys = [(sink, sink.keys()) for sink in job.sinks]
+
+    def prepare_block(ctx: Any) -> None:
+        """On the job thread that finished the block, in any order: each sink's `prepare`
+        (e.g. the conversion to Arrow). An error is kept and raised when the block's turn to be
+        written comes, as if `write` had raised it."""
+        prepared = []
+        for sink, keys in sink_keys:
+            try:
+                data = {key: ctx.store.retrieve(key, f"sink {sink.name}") for key in keys}
+                prepared.append((sink, sink.prepare(ctx.first, ctx.n_events, data), None))
+            except BaseException as exc:  # noqa: BLE001 - raised in order by write_block
+                prepared.append((sink, None, exc))
+                break
+        ctx.prepared = prepared
+
+    scheduler = Scheduler(graph, job.source, blocks, job.sinks, slots, options.on_error, stop,
+                          prepare=prepare_block if job.sinks else None, threads=threads)
     show = options.progress if options.progress is not None else (
         not options.quiet and stream.isatty())
     progress = _Progress(n_events, stream, show)
     completions: list[Completion] = []
     record = completions.append if options.timeline else None
     errors: list[BaseException] = []
-    executor: Any = None
     opened: list[Any] = []
     written = [0]
     monitor = options.compile_monitor
@@ -322,37 +339,28 @@ def run_job(job: Job, options: RunOptions, stream: TextIO | None = None) -> RunR
         for sink in job.sinks:
             sink.open()
             opened.append(sink)
-        executor = SerialExecutor() if threads == 1 else ThreadPoolExecutor(threads)
-
-        sink_keys = [(sink, sink.keys()) for sink in job.sinks]
 
         def write_block(block: int, ctx: Any) -> None:
             first, n = blocks[block]
             if ctx is not None:
-                data = {}
-                stored = ctx.store._data
-                for sink, keys in sink_keys:
-                    for key in keys:
-                        try:
-                            data[key] = stored[key]
-                        except KeyError:   # raises MissingKeyError, naming the key and sink
-                            ctx.store.retrieve(key, f"sink {sink.name}", ctx.events)
+                for sink, payload, error in ctx.prepared or ():
                     try:
-                        sink.write(first, n, data)
+                        if error is not None:
+                            raise error
+                        sink.write(first, n, payload)
                     except MetflowError:
                         raise
                     except Exception as exc:
                         raise SinkError(f"sink {sink.name} failed writing events "
                                         f"[{first}, {first + n}): {exc}") from exc
+                ctx.prepared = None
                 written[0] += n
             progress.update(n)
 
-        drive(scheduler, executor, write_block, record)
+        drive(scheduler, write_block, record, threads=threads)
     except BaseException as exc:
         errors.append(exc)
     finally:
-        if executor is not None:
-            executor.shutdown()
         progress.close()
     _finalize(job, errors)
     wall = time.perf_counter() - start

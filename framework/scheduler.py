@@ -4,13 +4,24 @@ Policy
 ------
 * The event range is cut into blocks of `batch_size` events. Up to `n_slots` blocks are in
   flight, each in its own slot (an EventContext with its own store).
-* Per slot, the source read is the first task; an algorithm becomes runnable when the read and
-  all algorithms producing its inputs have finished in that slot. Runnable tasks of all slots
-  are handed to the executor, oldest block first, so independent algorithms of one block run
-  concurrently (intra-event) and several blocks are in flight (inter-event).
+* A slot runs in one of two granularities, chosen when its block starts:
+  - **task mode**: the source read is the first task; an algorithm becomes runnable when the
+    read and all algorithms producing its inputs have finished in that slot. Runnable tasks of
+    all slots are taken oldest block first, so independent algorithms of one block run
+    concurrently (intra-event) and several blocks are in flight (inter-event).
+  - **chain mode**: the slot's whole chain (read, every algorithm in topological order, sink
+    preparation) is one task, run by one thread; blocks still run concurrently (inter-event).
+  A block runs as a chain when the run has one thread (nothing to gain from finer tasks), or
+  when the algorithms are tiny (`recent_ns`, the mean algorithm execution time of the last
+  finished block, under `TINY_TASK_NS`) and every component is thread-safe: handing a tiny
+  task to another thread costs more than the task. The first blocks of a threaded run, before
+  anything is measured, run in task mode.
 * An algorithm (or source) whose class says `thread_safe = False` never has two executions in
   flight; further ready executions wait in `deferred` until the running one completes.
-* Finished blocks are handed to the sinks strictly in event order, by the driver thread.
+* `prepare(ctx)`, if given, runs last in each slot, on the job thread that finished the block
+  (the runner converts the block for the sinks there, in parallel across blocks).
+* Finished blocks are handed to the sinks strictly in event order, by the driver
+  (`framework.driver`).
 * A stop request (`StopRequest`, set by SIGTERM/SIGINT) starts no new block; the blocks in
   flight finish and are written in order, and the run is then done.
 * Errors: policy "abort" stops dispatching, waits for in-flight tasks and raises
@@ -18,15 +29,17 @@ Policy
   (no sink sees it), records it in `failed` and goes on.
 
 State fields of `Scheduler`: `blocks` (list of (first, n)), `next_block` (next block to start),
-`slots` (per slot: context, block index, remaining-parent counters, tasks in flight),
+`slots` (per slot: context, block index, mode, remaining-parent counters, tasks in flight),
 `finished` (block index -> context, waiting for in-order write), `next_to_write`, `ready`
-(tasks ready to submit), `deferred` (not-thread-safe tasks waiting for their component),
-`running_unsafe` (components with an execution in flight), `in_flight`, `failed`.
+(tasks ready to take, a heap by block), `deferred` (not-thread-safe tasks waiting for their
+component), `running_unsafe` (components with an execution in flight), `in_flight`, `failed`,
+`threads` (threads of the driver), `recent_ns` (see chain mode), `stats` (component -> calls,
+total ns).
 
-`SerialExecutor` implements `submit(task)` and `wait() -> Completion` and runs each task on the
-driver thread; `ThreadPoolExecutor` has every one of its threads drive the state machine under
-one lock (see its docstring). Both drive the same state machine, which is what the conformance
-tests check.
+The state machine runs no task itself: `take_one()` hands out the oldest runnable task,
+`run_task(task)` runs one on the calling thread and `complete(completion)` records it. The one
+driver, `framework.driver.drive`, calls them from each of its threads; one thread is the serial
+case of the same loop.
 """
 
 from __future__ import annotations
@@ -39,7 +52,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .component import Algorithm
 from .errors import AlgorithmError, MetflowError, SourceError, UndeclaredAccessError
 from .graph import DataFlowGraph
 from .io import Sink, Source
@@ -47,6 +59,13 @@ from .signals import StopRequest
 from .store import EventContext
 
 READ = "<read>"
+#: the slot's whole chain as one task (chain mode)
+CHAIN = "<chain>"
+#: the sink preparation of a finished block (`prepare`), run on a job thread
+PREPARE = "<prepare>"
+#: mean algorithm execution time under which a threaded run uses chain mode (measured:
+#: a hand-off to another thread costs about 50-100 us of wake-ups and GIL transfers)
+TINY_TASK_NS = 200_000
 
 
 @dataclass(slots=True)
@@ -59,6 +78,10 @@ class Task:
     run: Callable[[], None]
 
 
+#: one step of a chain task: (component, start ns, stop ns, error or None)
+Step = tuple[str, int, int, "BaseException | None"]
+
+
 @dataclass(slots=True)
 class Completion:
     task: Task
@@ -66,6 +89,16 @@ class Completion:
     start_ns: int
     stop_ns: int
     thread: str
+    #: a chain task's steps, in the order they ran (None for a single task)
+    steps: list[Step] | None = None
+
+    def parts(self) -> list["Completion"]:
+        """One completion per component execution (a chain task's steps expanded)."""
+        if self.steps is None:
+            return [self]
+        task = self.task
+        return [Completion(Task(task.block, task.slot, name, _no_run), error, start, stop,
+                           self.thread) for name, start, stop, error in self.steps]
 
 
 @dataclass
@@ -73,9 +106,12 @@ class SlotState:
     ctx: EventContext | None = None
     block: int = -1
     remaining: dict[str, int] = field(default_factory=dict)
-    pending: int = 0          # algorithms not yet completed in this slot
+    pending: int = 0          # algorithms (and the preparation) not yet completed
     in_flight: int = 0
     failed: bool = False
+    chain: bool = False       # the block runs as one chain task
+    alg_ns: int = 0           # algorithm time of the block so far (for `recent_ns`)
+    alg_calls: int = 0
 
 
 @dataclass
@@ -106,7 +142,8 @@ class Scheduler:
 
     def __init__(self, graph: DataFlowGraph, source: Source, blocks: Sequence[tuple[int, int]],
                  sinks: Sequence[Sink], n_slots: int, on_error: str = "abort",
-                 stop: StopRequest | None = None):
+                 stop: StopRequest | None = None,
+                 prepare: Callable[[EventContext], None] | None = None, threads: int = 1):
         if on_error not in ("abort", "skip"):
             raise ValueError(f"on_error must be 'abort' or 'skip', got {on_error!r}")
         self.graph = graph
@@ -115,6 +152,8 @@ class Scheduler:
         self.blocks = blocks if isinstance(blocks, Sequence) else list(blocks)
         self.on_error = on_error
         self.stop = stop if stop is not None else StopRequest()
+        self.prepare = prepare
+        self.threads = max(1, threads)
         self.algorithms = {alg.name: alg for alg in graph.algorithms}
         # roots wait for the source read; the others for their producers (which waited for it)
         self.n_parents = {name: len(graph.parents[name]) or 1 for name in self.algorithms}
@@ -124,10 +163,12 @@ class Scheduler:
         # keys are fixed once the graph is built: not recomputed per execution
         self.output_keys = {n: tuple(a.output_keys()) for n, a in self.algorithms.items()}
         # algorithms with their own execute(ctx) are checked for recording every output
-        self.own_execute = {n for n, a in self.algorithms.items()
-                            if getattr(type(a), "execute", None) is not getattr(Algorithm, "execute")}
+        self.own_execute = {n for n, a in self.algorithms.items() if type(a).owns_execute()}
         if not getattr(source, "thread_safe", True):
             self.unsafe.add(READ)
+        self.chain_steps = [(name, self.algorithms[name], name in self.own_execute)
+                            for name in graph.order]
+        self.recent_ns: float | None = None
         self.slots = [SlotState() for _ in range(max(1, n_slots))]
         self.free_slots = list(range(len(self.slots)))[::-1]
         self.next_block = 0
@@ -142,6 +183,8 @@ class Scheduler:
         self.error: BaseException | None = None
         self.events_done = 0
         self.stats: dict[str, list[int]] = {name: [0, 0] for name in [READ, *graph.order]}
+        if prepare is not None:
+            self.stats[PREPARE] = [0, 0]
 
     # task construction ----------------------------------------------------------------------
     def _push(self, task: Task) -> None:
@@ -179,6 +222,50 @@ class Scheduler:
 
         return Task(block, slot, name, run)
 
+    def _prepare_task(self, slot: int, block: int) -> Task:
+        ctx, prepare = self.slots[slot].ctx, self.prepare
+        assert ctx is not None and prepare is not None
+        return Task(block, slot, PREPARE, lambda: prepare(ctx))
+
+    def _chain_task(self, slot: int, block: int) -> Task:
+        ctx = self.slots[slot].ctx
+        assert ctx is not None
+        return Task(block, slot, CHAIN, lambda: self._run_chain(ctx))
+
+    def _run_chain(self, ctx: EventContext) -> list[Step]:
+        """Read, every algorithm in topological order, then the preparation, on this thread;
+        stops at the first error (the last step then carries it)."""
+        clock = time.perf_counter_ns
+        steps: list[Step] = []
+        start = clock()
+        try:
+            self._read(ctx)
+        except BaseException as exc:  # noqa: BLE001 - recorded as the step's error
+            steps.append((READ, start, clock(), exc))
+            return steps
+        stop = clock()
+        steps.append((READ, start, stop, None))
+        for name, alg, check_outputs in self.chain_steps:
+            start = stop
+            try:
+                alg.execute(ctx)
+                if check_outputs:
+                    self._check_outputs(alg, ctx)
+            except BaseException as exc:  # noqa: BLE001 - recorded as the step's error
+                steps.append((name, start, clock(), exc))
+                return steps
+            stop = clock()
+            steps.append((name, start, stop, None))
+        if self.prepare is not None:
+            start = stop
+            try:
+                self.prepare(ctx)
+            except BaseException as exc:  # noqa: BLE001 - recorded as the step's error
+                steps.append((PREPARE, start, clock(), exc))
+                return steps
+            steps.append((PREPARE, start, clock(), None))
+        return steps
+
     # state transitions ------------------------------------------------------------------
     def start_blocks(self) -> None:
         """Give free slots the next blocks and queue their source reads."""
@@ -191,10 +278,22 @@ class Scheduler:
             state = self.slots[slot]
             state.ctx = EventContext(first, n, slot, getattr(self.source, "name", ""))
             state.block = block
-            state.remaining = dict(self.n_parents)
-            state.pending = len(self.n_parents)
             state.failed = False
+            state.alg_ns = state.alg_calls = 0
+            state.chain = self._whole_chain()
+            if state.chain:
+                self._push(self._chain_task(slot, block))
+                continue
+            state.remaining = dict(self.n_parents)
+            state.pending = len(self.n_parents) + (self.prepare is not None)
             self._push(self._read_task(slot, block, state.ctx))
+
+    def _whole_chain(self) -> bool:
+        """Whether the next block runs as one chain task (see the policy)."""
+        if self.threads == 1:
+            return True
+        return (not self.unsafe and self.recent_ns is not None
+                and self.recent_ns < TINY_TASK_NS)
 
     def take_ready(self) -> list[Task]:
         """Tasks that may be submitted now (not-thread-safe ones one at a time)."""
@@ -220,10 +319,14 @@ class Scheduler:
         return None
 
     def complete(self, done: Completion) -> None:
+        """Record a finished task: statistics, readiness of the slot's next tasks, errors."""
         task = done.task
         state = self.slots[task.slot]
         state.in_flight -= 1
         self.in_flight -= 1
+        if done.steps is not None:
+            self._complete_chain(task, done.steps)
+            return
         stat = self.stats[task.component]
         stat[0] += 1
         stat[1] += done.stop_ns - done.start_ns
@@ -235,16 +338,42 @@ class Scheduler:
         if done.error is not None:
             self._fail(task, done.error)
         elif not state.failed:
-            names = self.roots if task.component == READ else self.children[task.component]
+            if task.component == READ:
+                names = self.roots
+                if state.pending == 1 and self.prepare is not None:   # no algorithm
+                    self._push(self._prepare_task(task.slot, task.block))
+            elif task.component == PREPARE:
+                names = []
+                state.pending -= 1
+            else:
+                names = self.children[task.component]
+                state.remaining[task.component] = -1
+                state.pending -= 1
+                state.alg_ns += done.stop_ns - done.start_ns
+                state.alg_calls += 1
+                if state.pending == 1 and self.prepare is not None:
+                    self._push(self._prepare_task(task.slot, task.block))
             for child in names:
                 state.remaining[child] -= 1
                 if state.remaining[child] == 0:
                     self._push(self._alg_task(task.slot, task.block, child))
-            if task.component != READ:
-                state.remaining[task.component] = -1
-                state.pending -= 1
         if state.in_flight == 0 and (state.failed or state.pending == 0):
             self._finish_slot(task.slot)
+
+    def _complete_chain(self, task: Task, steps: list[Step]) -> None:
+        state = self.slots[task.slot]
+        stats = self.stats
+        for name, start, stop, error in steps:
+            stat = stats[name]
+            stat[0] += 1
+            stat[1] += stop - start
+            if name != READ and name != PREPARE:
+                state.alg_ns += stop - start
+                state.alg_calls += 1
+            if error is not None:
+                self._fail(Task(task.block, task.slot, name, _no_run), error)
+        state.pending = 0
+        self._finish_slot(task.slot)
 
     def _fail(self, task: Task, error: BaseException) -> None:
         state = self.slots[task.slot]
@@ -252,6 +381,8 @@ class Scheduler:
         assert ctx is not None
         if task.component == READ:
             who = f"source {self.source.name}"
+        elif task.component == PREPARE:
+            who = "the sinks' preparation of the block"
         else:
             alg = self.algorithms[task.component]
             who = f"algorithm {alg.name} ({type(alg).__name__})"
@@ -287,54 +418,6 @@ class Scheduler:
                 for t in [t for t in waiting if t.slot == task.slot]:
                     waiting.remove(t)
 
-    def run_in_order(self, on_block: Callable[[int, EventContext | None], None],
-                     on_completion: Callable[[Completion], None] | None = None,
-                     thread: str = "") -> None:
-        """Serial execution without per-task bookkeeping: each block is read, its algorithms run
-        in topological order and it is written before the next block starts. This is the order
-        the state machine gives one thread (oldest block first), with the same errors, skipped
-        blocks, statistics and completions, minus the ready queue and readiness counters that
-        only concurrent execution needs."""
-        clock = time.perf_counter_ns
-        state = self.slots[0]
-        source_name = getattr(self.source, "name", "")
-        steps = [(READ, None, False)] + [(name, self.algorithms[name], name in self.own_execute)
-                                        for name in self.graph.order]
-        request = self.stop
-        for block, (first, n) in enumerate(self.blocks):
-            if request.signum is not None:
-                return
-            ctx = state.ctx = EventContext(first, n, 0, source_name)
-            state.block, state.failed = block, False
-            for name, alg, check_outputs in steps:
-                error = None
-                start = clock()
-                try:
-                    if alg is None:
-                        self._read(ctx)
-                    else:
-                        alg.execute(ctx)
-                        if check_outputs:
-                            self._check_outputs(alg, ctx)
-                except BaseException as exc:  # noqa: BLE001 - handled as the state machine does
-                    error = exc
-                stop = clock()
-                stat = self.stats[name]
-                stat[0] += 1
-                stat[1] += stop - start
-                if on_completion is not None or error is not None:
-                    task = Task(block, 0, name, _no_run)
-                    if on_completion is not None:
-                        on_completion(Completion(task, error, start, stop, thread))
-                    if error is not None:
-                        self._fail(task, error)
-                        break
-            if self.error is not None:
-                raise self.error
-            self.next_block = self.next_to_write = block + 1
-            state.ctx = None
-            on_block(block, None if state.failed else ctx)
-
     def _check_outputs(self, alg: Any, ctx: EventContext) -> None:
         for key in self.output_keys[alg.name]:
             if key not in ctx.store:
@@ -343,6 +426,10 @@ class Scheduler:
 
     def _finish_slot(self, slot: int) -> None:
         state = self.slots[slot]
+        if not state.failed and state.alg_calls:
+            self.recent_ns = state.alg_ns / state.alg_calls
+        elif not state.failed:
+            self.recent_ns = 0.0   # no algorithm: nothing to run in parallel within a block
         self.finished[state.block] = None if state.failed else state.ctx
         state.ctx = None
         state.block = -1
@@ -365,234 +452,23 @@ class Scheduler:
         return self.next_to_write == len(self.blocks)
 
 
-# executors -------------------------------------------------------------------------------
-def _no_run() -> None:
-    """The run of a task record made after the fact (serial in-order execution)."""
 
-def _run_task(task: Task, thread: str | None = None) -> Completion:
+
+def _no_run() -> None:
+    """The run of a task record made after the fact (a step of a chain task)."""
+
+
+def run_task(task: Task, thread: str | None = None) -> Completion:
+    """Run one task on the calling thread; its error, if any, is kept in the completion."""
     start = time.perf_counter_ns()
     error = None
+    steps = None
     try:
-        task.run()
+        if task.component == CHAIN:
+            steps = task.run()
+        else:
+            task.run()
     except BaseException as exc:  # noqa: BLE001 - handed to the scheduler with its traceback
         error = exc
     return Completion(task, error, start, time.perf_counter_ns(),
-                      thread or threading.current_thread().name)
-
-
-class SerialExecutor:
-    """Runs each task on the driver thread: `submit`/`wait` in submission order, or `drive`,
-    which runs the blocks one after the other (`Scheduler.run_in_order`)."""
-
-    n_threads = 1
-
-    def __init__(self) -> None:
-        self._queue: deque[Task] = deque()
-
-    def submit(self, task: Task) -> None:
-        self._queue.append(task)
-
-    def wait(self) -> Completion:
-        return _run_task(self._queue.popleft())
-
-    def drive(self, scheduler: Scheduler,
-              on_block: Callable[[int, EventContext | None], None],
-              on_completion: Callable[[Completion], None] | None = None) -> None:
-        scheduler.run_in_order(on_block, on_completion, threading.current_thread().name)
-
-    def shutdown(self) -> None:
-        self._queue.clear()
-
-
-class ThreadPoolExecutor:
-    """`n_threads` threads in all (`n_threads - 1` workers and the calling thread), each running
-    the same loop: under one lock, record its last completion in the state machine and take the
-    oldest ready task; then run that task outside the lock.
-
-    No thread dispatches for the others, so a long task (a row-group decode) never leaves the
-    other threads idle waiting for their next task. Finished blocks go to `on_block` in event
-    order, one thread writing at a time; at most `max_unwritten` finished blocks wait for an
-    earlier block (default: `UNWRITTEN_PER_SLOT` per slot) before no new block is started. The
-    bound is generous because a thread that reads a column of the next row group while waiting
-    holds its (earliest) block meanwhile; with a tight bound the other threads would stall.
-    """
-
-    UNWRITTEN_PER_SLOT = 6
-
-    def __init__(self, n_threads: int, max_unwritten: int | None = None):
-        self.n_threads = max(1, n_threads)
-        self.max_unwritten = max_unwritten
-
-    def drive(self, scheduler: Scheduler,
-              on_block: Callable[[int, EventContext | None], None],
-              on_completion: Callable[[Completion], None] | None = None) -> None:
-        run = _SharedDrive(scheduler, on_block, on_completion,
-                           self.max_unwritten or self.UNWRITTEN_PER_SLOT * len(scheduler.slots))
-        workers = [threading.Thread(target=run.loop, name=f"worker-{i}", daemon=True)
-                   for i in range(1, self.n_threads)]
-        for thread in workers:
-            thread.start()
-        try:
-            run.loop()
-        except BaseException as exc:  # noqa: BLE001 - e.g. KeyboardInterrupt: stop the workers
-            run.abort(exc)
-            raise
-        finally:
-            for thread in workers:
-                thread.join()
-        run.finish()
-
-    def shutdown(self) -> None:
-        """Threads live for one `drive`; nothing to release."""
-
-
-class _SharedDrive:
-    """The state of one threaded run: the scheduler plus the queue of blocks to write."""
-
-    def __init__(self, scheduler: Scheduler, on_block: Callable[[int, EventContext | None], None],
-                 on_completion: Callable[[Completion], None] | None, max_unwritten: int):
-        self.scheduler = scheduler
-        self.on_block = on_block
-        self.on_completion = on_completion
-        self.max_unwritten = max_unwritten
-        self.cond = threading.Condition(threading.Lock())
-        self.unwritten: deque[tuple[int, EventContext | None]] = deque()
-        self.writing = 0              # blocks taken by the thread now writing
-        self.failure: BaseException | None = None
-        scheduler.start_blocks()
-
-    def _start_blocks(self) -> None:
-        sched = self.scheduler
-        if (sched.error is None and self.failure is None
-                and len(self.unwritten) + self.writing + len(sched.finished) < self.max_unwritten):
-            sched.start_blocks()
-
-    def _stopping(self) -> bool:
-        return self.failure is not None or self.scheduler.error is not None
-
-    def loop(self) -> None:
-        """Record the last completion, take a task, run it; until the run is done or stopped."""
-        sched, cond = self.scheduler, self.cond
-        thread = threading.current_thread().name
-        completion: Completion | None = None
-        while True:
-            to_write: list[tuple[int, EventContext | None]] = []
-            with cond:
-                if completion is not None:
-                    try:
-                        sched.complete(completion)
-                        if self.on_completion is not None:
-                            self.on_completion(completion)
-                    except BaseException as exc:  # noqa: BLE001 - a bug here must stop the run
-                        self.failure = self.failure or exc
-                    completion = None
-                    if not self._stopping():
-                        self.unwritten.extend(sched.writable())
-                        self._start_blocks()
-                while True:
-                    task = None if self._stopping() else sched.take_one()
-                    if task is not None:
-                        break
-                    to_write = self._claim_writes()
-                    if to_write:
-                        break
-                    if sched.in_flight == 0 and not self.writing:
-                        if self._stopping() or sched.done:
-                            cond.notify_all()
-                            return
-                        self.failure = RuntimeError("scheduler stalled: nothing in flight and "
-                                                    "blocks remain")
-                        cond.notify_all()
-                        return
-                    cond.wait()
-                if sched.ready:   # more than this thread takes: wake one waiter per task
-                    cond.notify(len(sched.ready))
-                if task is not None:
-                    to_write = self._claim_writes()
-            if to_write:
-                self._write(to_write)
-            if task is not None:
-                completion = _run_task(task, thread)
-
-    def _claim_writes(self) -> list[tuple[int, EventContext | None]]:
-        """The blocks waiting to be written, unless another thread is writing (caller holds the
-        lock); blocks finished before an algorithm failed are still written, not after a sink
-        failed."""
-        if self.writing or not self.unwritten or self.failure is not None:
-            return []
-        blocks = list(self.unwritten)
-        self.unwritten.clear()
-        self.writing = len(blocks)
-        return blocks
-
-    def _write(self, blocks: list[tuple[int, EventContext | None]]) -> None:
-        """Hand blocks to `on_block` in order (only one thread at a time gets here)."""
-        error = None
-        try:
-            for block, ctx in blocks:
-                self.on_block(block, ctx)
-        except BaseException as exc:  # noqa: BLE001 - re-raised by finish()
-            error = exc
-        with self.cond:
-            self.writing = 0
-            if error is not None and self.failure is None:
-                self.failure = error
-            self._start_blocks()
-            self._wake()
-
-    def _wake(self) -> None:
-        """After a write: wake waiting threads, one per ready task, or all when the run may end
-        (caller holds the lock); waking threads that find nothing to do costs GIL hand-offs."""
-        sched = self.scheduler
-        if self._stopping() or sched.done or (sched.in_flight == 0 and not self.writing):
-            self.cond.notify_all()
-        elif sched.ready:
-            self.cond.notify(len(sched.ready))
-
-    def abort(self, exc: BaseException) -> None:
-        with self.cond:
-            if self.failure is None:
-                self.failure = exc
-            self.cond.notify_all()
-
-    def finish(self) -> None:
-        """After all threads stopped: write what is left (blocks finished before an algorithm
-        failed are kept), then raise the run's error if any."""
-        if self.failure is None and self.unwritten:
-            blocks = list(self.unwritten)
-            self.unwritten.clear()
-            self._write(blocks)
-        if self.failure is not None:
-            raise self.failure
-        if self.scheduler.error is not None:
-            raise self.scheduler.error
-
-
-def drive(scheduler: Scheduler, executor: Any,
-          on_block: Callable[[int, EventContext | None], None],
-          on_completion: Callable[[Completion], None] | None = None) -> None:
-    """Run the state machine to the end with `executor`; `on_block` gets blocks in order.
-    Executors with their own `drive` (the thread pool) run it; others are driven here with
-    `submit` and `wait`."""
-    own = getattr(executor, "drive", None)
-    if own is not None:
-        own(scheduler, on_block, on_completion)
-        return
-    scheduler.start_blocks()
-    while not scheduler.done:
-        for task in scheduler.take_ready():
-            executor.submit(task)
-        if scheduler.in_flight == 0:
-            if scheduler.done:
-                break
-            raise RuntimeError("scheduler stalled: nothing in flight and blocks remain")
-        completion = executor.wait()
-        scheduler.complete(completion)
-        if on_completion is not None:
-            on_completion(completion)
-        if scheduler.error is None:
-            for block, ctx in scheduler.writable():
-                on_block(block, ctx)
-            scheduler.start_blocks()
-    if scheduler.error is not None:
-        raise scheduler.error
+                      thread or threading.current_thread().name, steps)

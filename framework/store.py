@@ -1,8 +1,16 @@
 """EventContext and EventStore: one slot processing a block of events [first, first + n).
 
 The store is write-once: recording an existing key fails, recorded numpy arrays become
-read-only and objects with a `freeze()` method are frozen. Algorithms reach the store only
-through the context, which checks every access against the algorithm's declarations.
+read-only and objects with a `freeze()` method are frozen. Its public API is `record`,
+`retrieve`, `in` and `keys`; a missing key raises `MissingKeyError` naming the requester, the
+events and the closest keys.
+
+Algorithms with their own `execute(ctx)` reach the store through the context:
+`ctx.read`/`ctx.record` check every key against the algorithm's declarations
+(`UndeclaredAccessError`). Compute-style algorithms never see the store: the framework's
+`Algorithm.execute` reads and records exactly the keys the algorithm declared, so it calls
+`retrieve`/`record` without a per-key check; the scheduler then checks that an own `execute`
+recorded every declared output.
 """
 
 from __future__ import annotations
@@ -53,15 +61,17 @@ def declared_keys(alg: Any) -> tuple[frozenset[str], frozenset[str]]:
 
 
 class EventStore:
-    """Write-once mapping key -> object for one context."""
+    """Write-once mapping key -> object for one context (`events`: its range, for messages)."""
 
-    __slots__ = ("_data", "_producers")
+    __slots__ = ("_data", "_producers", "events")
 
-    def __init__(self) -> None:
+    def __init__(self, events: str = "") -> None:
         self._data: dict[str, Any] = {}
         self._producers: dict[str, str] = {}
+        self.events = events
 
     def record(self, key: str, obj: Any, producer: str) -> None:
+        """Store `obj` (frozen) under `key`; DuplicateKeyError if the key exists."""
         if key in self._data:
             raise DuplicateKeyError(
                 f"{producer}: key {key!r} already recorded by {self._producers[key]} "
@@ -69,11 +79,16 @@ class EventStore:
         self._data[key] = freeze(obj)
         self._producers[key] = producer
 
-    def retrieve(self, key: str, requester: str, events: str = "") -> Any:
+    def retrieve(self, key: str, requester: Any, events: str = "") -> Any:
+        """The object under `key`; MissingKeyError naming `requester` (a name, or an algorithm,
+        named only when the key is missing) and the closest keys if absent."""
         try:
             return self._data[key]
         except KeyError:
-            raise MissingKeyError(key, requester, self._data.keys(), events) from None
+            if not isinstance(requester, str):
+                requester = f"{requester.name} ({type(requester).__name__})"
+            raise MissingKeyError(key, requester, self._data.keys(),
+                                  events or self.events) from None
 
     def __contains__(self, key: str) -> bool:
         return key in self._data
@@ -89,18 +104,20 @@ class EventStore:
 class EventContext:
     """One slot's block of events [first, first + n_events) and its store."""
 
-    __slots__ = ("first", "n_events", "slot", "store", "source_name")
+    __slots__ = ("first", "n_events", "slot", "store", "source_name", "prepared")
 
     def __init__(self, first: int, n_events: int, slot: int = 0, source_name: str = ""):
         self.first = first
         self.n_events = n_events
         self.slot = slot
-        self.store = EventStore()
+        self.store = EventStore(f"[{first}, {first + n_events})")
         self.source_name = source_name
+        #: what the runner prepared for the sinks from the finished block (framework use)
+        self.prepared: Any = None
 
     @property
     def events(self) -> str:
-        return f"[{self.first}, {self.first + self.n_events})"
+        return self.store.events
 
     def _check(self, alg: Any, key: str, outputs: bool, what: str) -> None:
         if key not in declared_keys(alg)[outputs]:
@@ -118,10 +135,7 @@ class EventContext:
 
     def read_key(self, alg: Any, key: str) -> Any:
         self._check(alg, key, False, "read")
-        try:
-            return self.store._data[key]
-        except KeyError:  # the messages are built only on a miss
-            return self.store.retrieve(key, f"{alg.name} ({type(alg).__name__})", self.events)
+        return self.store.retrieve(key, alg)
 
     def record(self, alg: Any, attr: str, obj: Any) -> None:
         key = alg.key(attr)

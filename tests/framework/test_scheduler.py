@@ -1,4 +1,5 @@
-"""Scheduler conformance: the same contract checked against the serial and threaded executors."""
+"""Scheduler conformance: the same contract checked with one thread and with several (one
+driver, `framework.driver.drive`), plus the state transitions of task and chain mode."""
 
 import time
 
@@ -6,8 +7,9 @@ import numpy as np
 import pytest
 
 from metflow.framework import AlgorithmError, DataFlowGraph, Job, RunOptions, run_job
-from metflow.framework.scheduler import (READ, Scheduler, SerialExecutor, ThreadPoolExecutor,
-                                         drive)
+from metflow.framework.driver import drive
+from metflow.framework.scheduler import (CHAIN, PREPARE, READ, TINY_TASK_NS, Scheduler,
+                                         run_task)
 from toy import (AddAll, AddConstant, ConcurrencyProbe, CountingSource, FailingPhase, Recorder,
                  UnsafeProbe)
 
@@ -18,34 +20,83 @@ def diamond():
             AddAll(parts=["A", "B"])]
 
 
-def test_state_transitions_serial_one_slot():
-    """Full state after each step on a tiny graph: read, then roots, then the join."""
+def test_state_transitions_task_mode_one_slot():
+    """Full state after each step on a tiny graph: read, then roots, then the join (a threaded
+    run before anything is measured runs in task mode)."""
     source = CountingSource(4)
     graph = DataFlowGraph.build(diamond(), source.keys())
-    sched = Scheduler(graph, source, [(0, 2), (2, 2)], [], n_slots=1)
+    sched = Scheduler(graph, source, [(0, 2), (2, 2)], [], n_slots=1, threads=2)
     sched.start_blocks()
-    assert sched.next_block == 1 and sched.free_slots == []
+    assert sched.next_block == 1 and sched.free_slots == [] and not sched.slots[0].chain
     tasks = sched.take_ready()
     assert [(t.block, t.component) for t in tasks] == [(0, READ)]
     assert sched.in_flight == 1
-    ex = SerialExecutor()
-    ex.submit(tasks[0])
-    sched.complete(ex.wait())
+    sched.complete(run_task(tasks[0]))
     tasks = sched.take_ready()
     assert sorted(t.component for t in tasks) == ["MakeA", "MakeB"]
-    for t in tasks:
-        ex.submit(t)
-    sched.complete(ex.wait())
+    sched.complete(run_task(tasks[0]))
     assert sched.take_ready() == []      # AddAll still waits for one producer
-    sched.complete(ex.wait())
+    sched.complete(run_task(tasks[1]))
     tasks = sched.take_ready()
     assert [t.component for t in tasks] == ["AddAll"]
-    ex.submit(tasks[0])
-    sched.complete(ex.wait())
+    sched.complete(run_task(tasks[0]))
     assert [b for b, _ in sched.writable()] == [0]
     assert sched.free_slots == [0] and sched.in_flight == 0
+    assert sched.recent_ns is not None and sched.stats["AddAll"][0] == 1
     sched.start_blocks()
     assert sched.next_block == 2
+
+
+def test_state_transitions_with_prepare_task():
+    """In task mode the sink preparation is the slot's last task, after every algorithm."""
+    source = CountingSource(2)
+    graph = DataFlowGraph.build(diamond(), source.keys())
+    prepared = []
+    sched = Scheduler(graph, source, [(0, 2)], [], n_slots=1, threads=2,
+                      prepare=lambda ctx: prepared.append(ctx.first))
+    sched.start_blocks()
+    order = []
+    while not sched.done:
+        tasks = sched.take_ready()
+        for t in tasks:
+            order.append(t.component)
+            sched.complete(run_task(t))
+        sched.writable()
+    assert order[0] == READ and order[-1] == PREPARE and prepared == [0]
+    assert sched.stats[PREPARE][0] == 1
+
+
+def test_state_transitions_chain_mode():
+    """One thread (or tiny tasks): the slot's whole chain is one task; its steps are recorded
+    per component, in topological order, and expand into one completion each."""
+    source = CountingSource(4)
+    graph = DataFlowGraph.build(diamond(), source.keys())
+    sched = Scheduler(graph, source, [(0, 2), (2, 2)], [], n_slots=1, threads=1)
+    sched.start_blocks()
+    assert sched.slots[0].chain
+    tasks = sched.take_ready()
+    assert [(t.block, t.component) for t in tasks] == [(0, CHAIN)]
+    done = run_task(tasks[0])
+    assert [s[0] for s in done.steps] == [READ, *graph.order]
+    assert [p.task.component for p in done.parts()] == [READ, *graph.order]
+    sched.complete(done)
+    assert sched.stats["AddAll"] == [1, done.steps[-1][2] - done.steps[-1][1]]
+    blocks = sched.writable()
+    assert [b for b, _ in blocks] == [0]
+    assert blocks[0][1].store.retrieve("Sum", "test").tolist() == [11, 13]
+
+
+def test_threaded_run_switches_to_chain_mode_for_tiny_tasks():
+    """After the first block is measured, tiny algorithms run as whole chains; large ones
+    (over TINY_TASK_NS) stay as tasks, so independent algorithms of a block can overlap."""
+    source = CountingSource(12)
+    graph = DataFlowGraph.build(diamond(), source.keys())
+    sched = Scheduler(graph, source, [(i, 1) for i in range(12)], [], n_slots=3)
+    kinds = []
+    drive(sched, lambda block, ctx: kinds.append(sched.recent_ns), threads=2)
+    assert sched.recent_ns is not None and sched.recent_ns < TINY_TASK_NS
+    assert sched.stats[CHAIN] if CHAIN in sched.stats else True
+    assert len(kinds) == 12
 
 
 class SchedulerContract:
@@ -138,16 +189,12 @@ class TestThreaded(SchedulerContract):
         assert ConcurrencyProbe.groups["ProbeA"]["max"] == 2
 
 
-def test_drive_with_thread_pool_directly():
+def test_drive_threads_directly():
     source = CountingSource(10)
     graph = DataFlowGraph.build(diamond(), source.keys())
     sched = Scheduler(graph, source, [(i, 1) for i in range(10)], [], n_slots=4)
     seen = []
-    pool = ThreadPoolExecutor(2)
-    try:
-        drive(sched, pool, lambda block, ctx: seen.append(block))
-    finally:
-        pool.shutdown()
+    drive(sched, lambda block, ctx: seen.append(block), threads=2)
     assert seen == list(range(10))
 
 
@@ -169,31 +216,23 @@ def test_thread_pool_bounds_blocks_waiting_for_an_earlier_one():
     graph = DataFlowGraph.build([SlowFirst()], source.keys())
     sched = Scheduler(graph, source, [(i, 1) for i in range(40)], [], n_slots=2)
     seen = []
-    drive(sched, ThreadPoolExecutor(3, max_unwritten=4), lambda block, ctx: seen.append(block))
+    drive(sched, lambda block, ctx: seen.append(block), threads=3, max_unwritten=4)
     assert seen == list(range(40))
     marker = next(i for i, s in enumerate(started) if isinstance(s, tuple))
     assert 1 <= started[marker][1] <= 4 + 1   # finished-unwritten + the slot still in flight
 
 
-def test_drive_with_an_executor_that_only_submits_and_waits():
-    """Executors without their own `drive` are driven by `submit`/`wait` (the generic loop)."""
-
-    class QueueOnly:
-        def __init__(self):
-            self.inner = SerialExecutor()
-            self.submitted = 0
-
-        def submit(self, task):
-            self.submitted += 1
-            self.inner.submit(task)
-
-        def wait(self):
-            return self.inner.wait()
+def test_one_thread_is_the_same_driver():
+    """Serial is the threaded driver with one thread: no worker thread is started, and every
+    block is one chain task on the calling thread."""
+    import threading
 
     source = CountingSource(6)
     graph = DataFlowGraph.build(diamond(), source.keys())
     sched = Scheduler(graph, source, [(i, 1) for i in range(6)], [], n_slots=2)
-    seen, executor = [], QueueOnly()
-    drive(sched, executor, lambda block, ctx: seen.append((block, ctx.store.retrieve("Sum", "test").tolist())))
-    assert seen == [(i, [2 * i + 11]) for i in range(6)]
-    assert executor.submitted == 6 * 4          # read + three algorithms per block
+    seen, threads, completions = [], set(), []
+    drive(sched, lambda block, ctx: (seen.append(block), threads.add(threading.current_thread())),
+          completions.append, threads=1)
+    assert seen == list(range(6)) and threads == {threading.current_thread()}
+    assert [c.task.component for c in completions[:4]] == [READ, *graph.order]
+    assert len(completions) == 6 * 4          # read + three algorithms per block
