@@ -9,8 +9,6 @@ so a failed job never leaves a truncated output that looks complete.
 from __future__ import annotations
 
 import os
-import queue
-import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -24,15 +22,14 @@ from .paths import check_output
 class ParquetSink(Sink):
     """Writes the given keys, one row per event, to a Parquet file (temp file, then rename).
 
-    Row groups are encoded and compressed on a writer thread, overlapping the processing of the
-    next blocks; a write error is raised by the next `write` or by `close`. Every data page
+    Blocks are converted to Arrow in `prepare`, on the job thread that finished them (several
+    blocks at once); row groups are encoded and compressed in `write`, by the job thread whose
+    turn it is to write (the others go on processing blocks meanwhile; Arrow releases the GIL).
+    So `--threads T` uses T cores, and one thread uses one: there is no writer thread. Every data page
     carries a CRC32 checksum, which `ParquetSource` verifies on read. The temporary file is
     hidden (`.NAME.tmp-PID` beside the output, so a directory reader skips it); a symlink output
     writes its target; a path that exists and is not a regular file is never replaced.
     """
-
-    #: row groups handed to the writer thread and not yet written, at most (back-pressure)
-    WRITE_QUEUE = 2
 
     def __init__(self, path: str, keys: Sequence[str], compression: str = "zstd",
                  row_group_size: int = 4096,
@@ -54,9 +51,6 @@ class ParquetSink(Sink):
         self.kept: str | None = None          # where a failed run's events went (.partial)
         self._pending: list[Any] = []
         self._pending_rows = 0
-        self._thread: threading.Thread | None = None
-        self._queue: Any = None
-        self._error: SinkError | None = None
 
     def keys(self) -> list[str]:
         return list(self._keys)
@@ -118,25 +112,7 @@ class ParquetSink(Sink):
         head, rest = table.slice(0, rows), table.slice(rows)
         self._pending = [rest] if rest.num_rows else []
         self._pending_rows = rest.num_rows
-        self._raise_writer_error()
-        if self._thread is None:
-            self._queue = queue.Queue(maxsize=self.WRITE_QUEUE)
-            self._thread = threading.Thread(target=self._write_loop, name="parquet-writer",
-                                            daemon=True)
-            self._thread.start()
-        self._queue.put(head)
-
-    def _write_loop(self) -> None:
-        """The writer thread: encodes and compresses row groups while the job goes on."""
-        while True:
-            head = self._queue.get()
-            if head is None:
-                return
-            if self._error is None:
-                try:
-                    self._write(head)
-                except SinkError as exc:
-                    self._error = exc
+        self._write(head)
 
     def _write(self, head: Any) -> None:
         import pyarrow.parquet as pq
@@ -156,29 +132,15 @@ class ParquetSink(Sink):
             raise SinkError(f"{self.path}: writing failed: {exc}") from exc
         self.events_written += head.num_rows
 
-    def _raise_writer_error(self) -> None:
-        if self._error is not None:
-            raise self._error
-
-    def _stop_writer(self) -> None:
-        """Wait until every row group handed to the writer thread is written."""
-        if self._thread is not None:
-            self._queue.put(None)
-            self._thread.join()
-            self._thread = None
-
     def close(self, success: bool) -> None:
         """Commit the output (rename onto the path) after a successful run; after a failure,
         keep the events written so far in PATH.partial. No temporary file is left either way."""
         error: BaseException | None = None
         try:
             self._flush()  # on failure too: the events already processed are kept in .partial
-            self._stop_writer()
-            self._raise_writer_error()
         except SinkError as exc:
             error = exc
         finally:
-            self._stop_writer()
             if self._writer is not None:
                 try:
                     self._writer.close()

@@ -44,13 +44,15 @@ def test_bench_prints_table_and_writes_json(tmp_path, capsys):
     assert reco1["stats"]["METAssocMapBuilder_AntiKt4EMPFlow"]["calls"] == 3
     batch1 = rows[("reco chain", 1, 1)]   # --batch1-events 3 is rounded up to one row group
     assert batch1["events"] == 32 and batch1["stats"]["METAssocMapBuilder_AntiKt4EMPFlow"]["calls"] == 32
+    batch1_2 = rows[("reco chain", 2, 1)]   # batch 1 at every thread count, with its speed-up
+    assert batch1_2["scaling"] == pytest.approx(batch1_2["events_per_s"] / batch1["events_per_s"])
     summary = report["summary"]
     plain = rows[("read-only pass, checksums unverified", 1, 16)]
     assert summary_value(report, "checksum_read_cost_1t") == pytest.approx(
         read1["wall_s"] / plain["wall_s"] - 1)
     for goal in ("reco_vs_read_only", "reco_scaling_2t", "kernel_job_scaling_2t", "batch1_vs_batched",
                  "overhead_us_per_execution", "maker_events_per_s_core", "checksum_read_cost_1t",
-                 "checksum_read_cost_2t"):
+                 "checksum_read_cost_2t", "output_scaling_2t", "trivial_dag_2t", "batch1_scaling_2t"):
         assert set(summary[goal]) >= {"value", "goal", "met"}
         assert summary[goal]["met"] == (summary[goal]["value"] <= summary[goal]["goal"]
                                         if summary[goal]["direction"] == "<=" else

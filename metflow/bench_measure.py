@@ -1,0 +1,150 @@
+"""How `metflow bench` measures: rows (the best of interleaved repetitions), machine facts and
+the numba-kernel share of the algorithm time."""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from metflow.framework import Job, RunOptions, run_job
+
+
+@dataclass
+class Row:
+    """One measured configuration (the best of `repeat` runs)."""
+
+    name: str
+    threads: int
+    batch_size: int
+    events: int
+    wall_s: float = float("inf")
+    cpu_s: float = 0.0
+    runs_wall_s: list[float] = field(default_factory=list)
+    stats: dict[str, tuple[int, int]] = field(default_factory=dict)
+    ratio: float | None = None            # wall / wall of the reference row
+    reference: str | None = None
+    scaling: float | None = None          # speed-up over the 1-thread row of the same chain
+    efficiency: float | None = None       # scaling / threads
+
+    @property
+    def events_per_s(self) -> float:
+        return self.events / self.wall_s if self.wall_s > 0 else 0.0
+
+    def as_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["events_per_s"] = self.events_per_s
+        out["stats"] = {k: {"calls": c, "ns": ns} for k, (c, ns) in self.stats.items()}
+        return out
+
+
+@dataclass
+class Case:
+    """A row to measure: `make()` builds a fresh job (sources are closed after a run)."""
+
+    row: Row
+    make: Callable[[], Job]
+    options: RunOptions
+
+
+def _timed_run(case: Case) -> tuple[float, float, Any]:
+    job = case.make()
+    cpu = time.process_time()
+    start = time.perf_counter()
+    result = run_job(job, case.options)
+    wall = time.perf_counter() - start
+    return wall, time.process_time() - cpu, result
+
+
+def _measure(cases: Sequence[Case], repeat: int, log: Callable[[str], None]) -> None:
+    """Warm each case once, then `repeat` interleaved rounds; keep each row's best wall time."""
+    for case in cases:
+        _timed_run(case)
+    for r in range(repeat):
+        for case in cases:
+            wall, cpu, result = _timed_run(case)
+            row = case.row
+            row.runs_wall_s.append(wall)
+            if wall < row.wall_s:
+                row.wall_s, row.cpu_s = wall, cpu
+                row.stats = {k: (int(c), int(ns)) for k, (c, ns) in result.stats.items()}
+        log(f"round {r + 1}/{repeat} done, load {_load()}")
+
+
+def _load() -> list[float]:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return []
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": platform.python_version(), "numpy": np.__version__}
+    for name in ("numba", "pyarrow"):
+        try:
+            out[name] = __import__(name).__version__
+        except ImportError:
+            out[name] = "missing"
+    return out
+
+
+def _dispatchers(module: Any) -> dict[str, Any]:
+    try:
+        from numba.core.registry import CPUDispatcher
+    except ImportError:
+        return {}
+    return {name: obj for name, obj in vars(module).items() if isinstance(obj, CPUDispatcher)}
+
+
+def kernel_share(modules: Sequence[str], make: Callable[[], Job], options: RunOptions) -> dict[str, Any]:
+    """Run a job once on one thread with every numba kernel of `modules` timed: the share of the
+    algorithm time spent inside kernels (the rest is Python orchestration and numpy)."""
+    import importlib
+
+    spent = [0]
+    patched: list[tuple[Any, str, Any]] = []
+
+    def wrap(kernel: Any) -> Callable[..., Any]:
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            t0 = time.perf_counter_ns()
+            try:
+                return kernel(*args, **kwargs)
+            finally:
+                spent[0] += time.perf_counter_ns() - t0
+        return timed
+
+    for name in modules:
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        for attr, kernel in _dispatchers(module).items():
+            patched.append((module, attr, kernel))
+            setattr(module, attr, wrap(kernel))
+    try:
+        result = run_job(make(), RunOptions(**{**asdict(options), "threads": 1, "slots": 1}))
+    finally:
+        for module, attr, kernel in patched:
+            setattr(module, attr, kernel)
+    from metflow.framework.scheduler import PREPARE, READ
+
+    alg_ns = sum(ns for k, (_, ns) in result.stats.items() if k not in (READ, PREPARE))
+    return {"algorithm_s": alg_ns / 1e9, "kernel_s": spent[0] / 1e9,
+            "kernel_share": spent[0] / alg_ns if alg_ns else 0.0,
+            "python_share": 1 - spent[0] / alg_ns if alg_ns else 0.0, "kernels": len(patched)}
