@@ -8,8 +8,10 @@ turns truth into tracks, topoclusters and PFOs; jets (EMPFlow and EMTopo), elect
 muons and taus are built from them with ATLAS-like links (electrons inside jets share their
 clusters, muons carry a calorimeter MIP cluster, ...). Event i depends only on (seed, i), so
 any block size gives the same events; the hard scatter (and so the PV-0 tracks) does not
-depend on mu. The numba kernels live in ``_synthetic_kernels``; the pileup library (2048
-minimum-bias vertices per seed, each overlaid with a random z, azimuthal rotation and eta
+depend on mu. The numba kernels live in the ``_synthetic_*`` modules, one per concept (random
+streams, hard process, truth, detector, pileup library, jets, objects, links, faults, buffers,
+event, block loop); ``_synthetic_block.generate_block`` is their entry point. The pileup library
+(2048 minimum-bias vertices per seed, each overlaid with a random z, azimuthal rotation and eta
 reflection) is built once per process and seed.
 
 Conventions worth knowing (see the kernels for the model):
@@ -63,26 +65,32 @@ from metflow.edm.containers import Container, EventRecord, ListColumn, schema_fo
 from metflow.framework import Source
 from metflow.framework.errors import ConfigurationError, SourceError, close_matches
 
-from . import _synthetic_kernels as _kern
+from . import _synthetic_block as _block
+from . import _synthetic_buffers as _buffers
+from . import _synthetic_faults as _faults
+from . import _synthetic_hard_process as _process
+from . import _synthetic_layout as _layout
+from . import _synthetic_links as _links
+from . import _synthetic_pileup_library as _pileup
 
 LRT_ELECTRONS = _k.LRT_ELECTRONS
 LRT_MUONS = _k.LRT_MUONS
 PFLOW_JETS = _k.jet_container_key("AntiKt4EMPFlow")
 TOPO_JETS = _k.jet_container_key("AntiKt4EMTopo")
 
-PROCESSES = {"zee": _kern.ZEE, "zmumu": _kern.ZMUMU, "znunu": _kern.ZNUNU, "wenu": _kern.WENU,
-             "wmunu": _kern.WMUNU, "ttbar": _kern.TTBAR, "dijet": _kern.DIJET, "llp": _kern.LLP,
-             "mix": _kern.MIX}
+PROCESSES = {"zee": _process.ZEE, "zmumu": _process.ZMUMU, "znunu": _process.ZNUNU,
+             "wenu": _process.WENU, "wmunu": _process.WMUNU, "ttbar": _process.TTBAR,
+             "dijet": _process.DIJET, "llp": _process.LLP, "mix": _process.MIX}
 """Process names accepted by SyntheticSource; "mix" draws each event's process with
 MIX_FRACTIONS."""
 
 MIX_FRACTIONS = dict(zip(
     [name for name in PROCESSES if name != "mix"],
-    np.diff(np.concatenate([[0.0], _kern.MIX_CUMULATIVE])).round(6).tolist()))
+    np.diff(np.concatenate([[0.0], _process.MIX_CUMULATIVE])).round(6).tolist()))
 
-FAULT_NOISY = _kern.FAULT_NOISY
-FAULT_DEAD = _kern.FAULT_DEAD
-FAULT_MISMEASURED = _kern.FAULT_MISMEASURED
+FAULT_NOISY = _faults.FAULT_NOISY
+FAULT_DEAD = _faults.FAULT_DEAD
+FAULT_MISMEASURED = _faults.FAULT_MISMEASURED
 FAULT_RATES = ("noisy_cell_rate", "dead_region_rate", "mismeasured_jet_rate")
 """Keyword options of SyntheticSource that inject detector faults (per-event probabilities)."""
 
@@ -97,26 +105,26 @@ _JET_COLS = _P4 + [("constit_px", _F4, 4), ("constit_py", _F4, 5), ("constit_pz"
 _EGAMMA_COLS = _P4 + [("charge", _I1, 4), ("id", _U1, 5), ("isolated", _B, 6)]
 _MUON_COLS = _P4 + [("charge", _I1, 4), ("id_track", _I4, 5), ("type", _U1, 6), ("id", _U1, 7)]
 _LAYOUT: dict[str, tuple[int, list, dict[str, int]]] = {
-    _k.TRACKS: (_kern.O_TRK, _P4 + [("charge", _I1, 4), ("z0", _F4, 5), ("d0", _F4, 6),
-                                    ("vertex", _I4, 7), ("passes_quality", _B, 8)], {}),
-    _k.CLUSTERS: (_kern.O_CLU, _P4, {}),
-    _k.PFOS: (_kern.O_PFO, _P4 + [("charge", _I1, 4), ("track", _I4, 5), ("cluster", _I4, 6)], {}),
-    _k.PRIMARY_VERTICES: (_kern.O_VTX, [("x", _F4, 0), ("y", _F4, 1), ("z", _F4, 2), ("sumpt2", _F4, 3),
-                                        ("is_hard_scatter", _B, 4)], {}),
-    PFLOW_JETS: (_kern.O_JPF, _JET_COLS, {"constituents": _kern.L_JPF_CONST,
-                                          "ghost_tracks": _kern.L_JPF_GHOST}),
-    TOPO_JETS: (_kern.O_JTP, _JET_COLS, {"constituents": _kern.L_JTP_CONST,
-                                         "ghost_tracks": _kern.L_JTP_GHOST}),
-    _k.ELECTRONS: (_kern.O_ELE, _EGAMMA_COLS, {"clusters": _kern.L_ELE_CLU, "tracks": _kern.L_ELE_TRK,
-                                               "pfos": _kern.L_ELE_PFO}),
-    _k.PHOTONS: (_kern.O_PHO, _EGAMMA_COLS, {"clusters": _kern.L_PHO_CLU, "tracks": _kern.L_PHO_TRK,
-                                             "pfos": _kern.L_PHO_PFO}),
-    _k.MUONS: (_kern.O_MUO, _MUON_COLS, {"clusters": _kern.L_MUO_CLU, "pfos": _kern.L_MUO_PFO}),
-    _k.TAUS: (_kern.O_TAU, _P4 + [("charge", _I1, 4), ("id", _U1, 5)],
-              {"tracks": _kern.L_TAU_TRK, "clusters": _kern.L_TAU_CLU, "pfos": _kern.L_TAU_PFO}),
-    LRT_ELECTRONS: (_kern.O_LELE, _EGAMMA_COLS, {"clusters": _kern.L_LELE_CLU,
-                                                 "tracks": _kern.L_LELE_TRK, "pfos": _kern.L_LELE_PFO}),
-    LRT_MUONS: (_kern.O_LMUO, _MUON_COLS, {"clusters": _kern.L_LMUO_CLU, "pfos": _kern.L_LMUO_PFO}),
+    _k.TRACKS: (_layout.O_TRK, _P4 + [("charge", _I1, 4), ("z0", _F4, 5), ("d0", _F4, 6),
+                                      ("vertex", _I4, 7), ("passes_quality", _B, 8)], {}),
+    _k.CLUSTERS: (_layout.O_CLU, _P4, {}),
+    _k.PFOS: (_layout.O_PFO, _P4 + [("charge", _I1, 4), ("track", _I4, 5), ("cluster", _I4, 6)], {}),
+    _k.PRIMARY_VERTICES: (_layout.O_VTX, [("x", _F4, 0), ("y", _F4, 1), ("z", _F4, 2), ("sumpt2", _F4, 3),
+                                          ("is_hard_scatter", _B, 4)], {}),
+    PFLOW_JETS: (_layout.O_JPF, _JET_COLS, {"constituents": _links.L_JPF_CONST,
+                                            "ghost_tracks": _links.L_JPF_GHOST}),
+    TOPO_JETS: (_layout.O_JTP, _JET_COLS, {"constituents": _links.L_JTP_CONST,
+                                           "ghost_tracks": _links.L_JTP_GHOST}),
+    _k.ELECTRONS: (_layout.O_ELE, _EGAMMA_COLS, {"clusters": _links.L_ELE_CLU, "tracks": _links.L_ELE_TRK,
+                                                 "pfos": _links.L_ELE_PFO}),
+    _k.PHOTONS: (_layout.O_PHO, _EGAMMA_COLS, {"clusters": _links.L_PHO_CLU, "tracks": _links.L_PHO_TRK,
+                                               "pfos": _links.L_PHO_PFO}),
+    _k.MUONS: (_layout.O_MUO, _MUON_COLS, {"clusters": _links.L_MUO_CLU, "pfos": _links.L_MUO_PFO}),
+    _k.TAUS: (_layout.O_TAU, _P4 + [("charge", _I1, 4), ("id", _U1, 5)],
+              {"tracks": _links.L_TAU_TRK, "clusters": _links.L_TAU_CLU, "pfos": _links.L_TAU_PFO}),
+    LRT_ELECTRONS: (_layout.O_LELE, _EGAMMA_COLS, {"clusters": _links.L_LELE_CLU,
+                                                   "tracks": _links.L_LELE_TRK, "pfos": _links.L_LELE_PFO}),
+    LRT_MUONS: (_layout.O_LMUO, _MUON_COLS, {"clusters": _links.L_LMUO_CLU, "pfos": _links.L_LMUO_PFO}),
 }
 _BASE_KEYS = [_k.EVENT_INFO, _k.PRIMARY_VERTICES, _k.TRACKS, _k.CLUSTERS, _k.PFOS, PFLOW_JETS,
               TOPO_JETS, _k.ELECTRONS, _k.PHOTONS, _k.MUONS, _k.TAUS, _k.TRUTH_MET]
@@ -133,7 +141,7 @@ def pileup_library(seed: int) -> tuple:
         with _LIBRARY_LOCK:
             lib = _LIBRARIES.get(seed)
             if lib is None:
-                lib = _kern.build_pileup_library(np.uint64(seed), _kern.LIB_SIZE)
+                lib = _pileup.build_pileup_library(np.uint64(seed), _pileup.LIB_SIZE)
                 _LIBRARIES[seed] = lib
     return lib
 
@@ -230,8 +238,8 @@ class SyntheticSource(Source):
             raise SourceError(f"{self.name}: cannot read events [{first}, {first + n}): "
                               f"the source has {self._n_events} events (0..{self._n_events - 1})")
         lib = pileup_library(self.seed)
-        out_bufs, links = _kern.allocate_outputs(n, self.mu)
-        bufs, offsets, links, events = _kern.generate_block(
+        out_bufs, links = _buffers.allocate_outputs(n, self.mu)
+        bufs, offsets, links, events = _block.generate_block(
             np.uint64(self.seed & _SEED_MASK), first, n, PROCESSES[self.process], self.mu, self.lrt, lib,
             out_bufs, links, *self.faults.values())
         wanted = self._selected if self._selected is not None else set(self.keys())
@@ -274,10 +282,10 @@ class SyntheticSource(Source):
 
 def _split_links(links: np.ndarray, offsets: np.ndarray) -> list[ListColumn]:
     """(kind, owner object, target) rows -> one ListColumn per link kind (rows are grouped)."""
-    n_objects = offsets[-1, _kern.LINK_OWNER]
-    values, vb, list_offsets, ob = _kern.split_links(links, n_objects)
+    n_objects = offsets[-1, _links.LINK_OWNER]
+    values, vb, list_offsets, ob = _links.split_links(links, n_objects)
     return [ListColumn(list_offsets[ob[k]:ob[k + 1]], values[vb[k]:vb[k + 1]])
-            for k in range(_kern.N_LINK_KINDS)]
+            for k in range(_links.N_LINK_KINDS)]
 
 
 __all__ = ["SyntheticSource", "PROCESSES", "MIX_FRACTIONS", "LRT_ELECTRONS", "LRT_MUONS", "pileup_library",

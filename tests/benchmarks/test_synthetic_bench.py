@@ -13,7 +13,8 @@ import time
 import numpy as np
 import pytest
 
-from metflow.algorithms.generation import _synthetic_kernels as kern
+from metflow.algorithms.generation._synthetic_block import generate_block
+from metflow.algorithms.generation._synthetic_buffers import allocate_outputs
 from metflow.algorithms.generation.synthetic import PROCESSES, SyntheticSource, pileup_library
 
 BLOCK = 256
@@ -59,12 +60,12 @@ def test_read_throughput(benchmark, process, mu):
 def test_kernel_throughput_cpu_time(benchmark):
     """Generation kernel alone (no EDM containers), same blocks as test_read_throughput."""
     lib = pileup_library(1)
-    kern.generate_block(np.uint64(1), 0, 8, PROCESSES["mix"], 40.0, False, lib, *kern.allocate_outputs(8, 40.0))
+    generate_block(np.uint64(1), 0, 8, PROCESSES["mix"], 40.0, False, lib, *allocate_outputs(8, 40.0))
 
     def generate(r):
         for b in range(N_BLOCKS):
-            kern.generate_block(np.uint64(1), (r * N_BLOCKS + b) * BLOCK, BLOCK, PROCESSES["mix"], 40.0, False,
-                                lib, *kern.allocate_outputs(BLOCK, 40.0))
+            generate_block(np.uint64(1), (r * N_BLOCKS + b) * BLOCK, BLOCK, PROCESSES["mix"], 40.0, False,
+                                lib, *allocate_outputs(BLOCK, 40.0))
 
     cpu = _timed_rounds(benchmark, generate)
     rate = BLOCK * N_BLOCKS / max(min(cpu), 1e-9)

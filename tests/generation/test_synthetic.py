@@ -403,8 +403,8 @@ def test_held_blocks_are_not_overwritten_by_later_reads():
 
 
 def test_block_buffers_do_not_overlap():
-    from metflow.algorithms.generation import _synthetic_kernels as kern
-    bufs, links = kern.allocate_outputs(7, 40.0)
+    from metflow.algorithms.generation._synthetic_buffers import allocate_outputs
+    bufs, links = allocate_outputs(7, 40.0)
     arrays = list(bufs) + [links]
     for i, a in enumerate(arrays):
         assert a.flags.c_contiguous and a.dtype in (np.float32, np.int32)
