@@ -65,6 +65,51 @@ def test_compute_and_execute_not_both():
                 pass
 
 
+def test_compute_style_subclass_cannot_override_execute():
+    """The framework owns execute() of a compute-style algorithm: a subclass that overrides it
+    is refused when the class is created, naming the class and why."""
+    class Base(Algorithm):
+        out = WriteHandleKey("O")
+
+        def compute(self):
+            return 1
+
+    with pytest.raises(TypeError, match="Sub: a compute-style algorithm cannot override "
+                                        "execute\(\) \(defined in Sub\): the framework owns"):
+        class Sub(Base):
+            def execute(self, ctx):
+                pass
+
+    class Own(Algorithm):
+        out = WriteHandleKey("O")
+
+        def execute(self, ctx):
+            pass
+
+    with pytest.raises(TypeError, match="defined in Own"):
+        class Mixed(Own):
+            def compute(self):
+                return 1
+    assert Own.owns_execute() and not Base.owns_execute()
+
+
+def test_default_execute_reads_through_the_public_store_api():
+    """The default execute uses EventStore.retrieve: a missing input names the algorithm."""
+    from metflow.framework import EventContext, MissingKeyError
+
+    class Reader(Algorithm):
+        x = ReadHandleKey("X")
+        out = WriteHandleKey("O")
+
+        def compute(self, x):
+            return x
+
+    ctx = EventContext(0, 2)
+    ctx.store.record("Y", np.zeros(2), "source")
+    with pytest.raises(MissingKeyError, match=r"requested by R \(Reader\), events \[0, 2\)"):
+        Reader(name="R").execute(ctx)
+
+
 def test_locked_after_initialize_and_thread_scratch():
     alg = AddConstant()
     alg.initialize()
