@@ -4,11 +4,12 @@ Every kernel works on flat per-event arrays and takes its random numbers as argu
 kernels themselves are deterministic; the caller owns the random streams.
 """
 
-import numba
 import numpy as np
 
+from metflow.algorithms.generation._jit import kernel
 
-@numba.njit(nogil=True, cache=True)
+
+@kernel
 def _wrap_phi_bin(iphi, n_phi):
     if iphi < 0:
         return iphi + n_phi
@@ -17,7 +18,7 @@ def _wrap_phi_bin(iphi, n_phi):
     return iphi
 
 
-@numba.njit(nogil=True, cache=True)
+@kernel
 def deposit_energy(eta, phi, e_em, e_had, eta_max, n_eta, n_phi, core_em, core_had, cell_em, cell_had, cell_of):
     """Add each particle's EM and hadronic deposits to a (eta, phi) cell grid.
 
@@ -66,7 +67,7 @@ def deposit_energy(eta, phi, e_em, e_had, eta_max, n_eta, n_phi, core_em, core_h
                 cell_had[centre] += kept
 
 
-@numba.njit(nogil=True, cache=True)
+@kernel
 def topo_cluster(cell_e, cell_sigma, n_eta, n_phi, seed_sig, grow_sig, boundary_sig):
     """Topological clustering on the cell grid (seed/grow/boundary significance thresholds).
 
@@ -114,7 +115,7 @@ def topo_cluster(cell_e, cell_sigma, n_eta, n_phi, seed_sig, grow_sig, boundary_
     return owner, order.size
 
 
-@numba.njit(nogil=True, cache=True)
+@kernel
 def cluster_sums(owner, n_clusters, cell_em, cell_had, cell_noise, n_eta, n_phi, eta_max, had_response):
     """Energy-weighted (eta, phi) and energies of each cluster.
 
@@ -157,7 +158,7 @@ def cluster_sums(owner, n_clusters, cell_em, cell_had, cell_noise, n_eta, n_phi,
     return eta, phi, e_em_scale, e_lc, emfrac
 
 
-@numba.njit(nogil=True, cache=True)
+@kernel
 def pflow_subtract(trk_eta, trk_phi, trk_e_expected, trk_sigma_expected, trk_usable,
                    clus_eta, clus_phi, clus_e, max_dr, remnant_sigma):
     """eflow-like cell subtraction at cluster level.
@@ -196,7 +197,7 @@ def pflow_subtract(trk_eta, trk_phi, trk_e_expected, trk_sigma_expected, trk_usa
     return matched, remaining
 
 
-@numba.njit(nogil=True, cache=True)
+@kernel
 def grid_median_density(eta, phi, pt, eta_max, n_eta_patch, n_phi_patch):
     """Median pT density (MeV per unit eta-phi area) over a patch grid in |eta| < eta_max."""
     n = n_eta_patch * n_phi_patch
@@ -212,7 +213,7 @@ def grid_median_density(eta, phi, pt, eta_max, n_eta_patch, n_phi_patch):
     return np.median(sums) / (d_eta * d_phi)
 
 
-@numba.njit(nogil=True, cache=True)
+@kernel
 def cone_sum(obj_eta, obj_phi, eta, phi, pt, dr):
     """Sum of ``pt`` of the entries within ``dr`` of each object."""
     out = np.zeros(obj_eta.size)

@@ -25,9 +25,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from metflow.edm.units import GeV, mm
-from metflow.algorithms.generation.toy_detector import (
-    OBJECT_KEYS, DetectorConfig, HardScatterTruth, PileupParticles, ToyDetector, TruthParticles,
-    empty_particles)
+from metflow.algorithms.generation.detector_config import DetectorConfig
+from metflow.algorithms.generation.toy_detector import OBJECT_KEYS, ToyDetector
+from metflow.algorithms.generation.truth_particles import (
+    HardScatterTruth, PileupParticles, TruthParticles, empty_particles)
 
 GEN_EXTRA_HINT = 'pip install "metflow[gen]"'
 CENTRE_OF_MASS_ENERGY = 13.6e3 * GeV

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import numba
 import numpy as np
 
+from metflow.algorithms.generation._jit import kernel
 from metflow.edm import keys as _k
 from metflow.edm.units import MeV
 
@@ -19,7 +19,7 @@ TRACK_MOMENT_MIN_PT = 500 * MeV
 PRIMARY_VERTEX = 0   # index of the hard-scatter vertex in PrimaryVertices
 
 
-@numba.njit(nogil=True, cache=True)
+@kernel
 def jet_track_moments(jet_offsets, ghost_offsets, ghost_values, trk_offsets, trk_px, trk_py,
                       trk_vertex, vertex, min_pt):
     """(SumPtTrkPt500, NumTrkPt500) of every jet at `vertex`: its ghost tracks from that vertex
@@ -46,7 +46,7 @@ def jet_track_moments(jet_offsets, ghost_offsets, ghost_values, trk_offsets, trk
     return sumpt, count
 
 
-@numba.njit(nogil=True, cache=True)
+@kernel
 def linked_track_pt(obj_offsets, track_link, trk_offsets, trk_px, trk_py):
     """float32 pT of each object's linked track (0 where the link is -1)."""
     n_events = obj_offsets.shape[0] - 1
