@@ -327,7 +327,7 @@ class Scheduler:
         if done.steps is not None:
             self._complete_chain(task, done.steps)
             return
-        stat = self.stats[task.component]
+        stat = self.stats.setdefault(task.component, [0, 0])   # CHAIN only if its run broke
         stat[0] += 1
         stat[1] += done.stop_ns - done.start_ns
         if task.component in self.running_unsafe:
@@ -361,6 +361,7 @@ class Scheduler:
             self._finish_slot(task.slot)
 
     def _complete_chain(self, task: Task, steps: list[Step]) -> None:
+        """The steps of a chain task, as if each had completed as a task of its own."""
         state = self.slots[task.slot]
         stats = self.stats
         for name, start, stop, error in steps:
@@ -372,6 +373,8 @@ class Scheduler:
                 state.alg_calls += 1
             if error is not None:
                 self._fail(Task(task.block, task.slot, name, _no_run), error)
+                if self.on_error == "abort":   # as in task mode: the slot is never finished
+                    return
         state.pending = 0
         self._finish_slot(task.slot)
 
@@ -383,6 +386,8 @@ class Scheduler:
             who = f"source {self.source.name}"
         elif task.component == PREPARE:
             who = "the sinks' preparation of the block"
+        elif task.component == CHAIN:
+            who = "the framework running the block's chain"
         else:
             alg = self.algorithms[task.component]
             who = f"algorithm {alg.name} ({type(alg).__name__})"

@@ -86,17 +86,52 @@ def test_state_transitions_chain_mode():
     assert blocks[0][1].store.retrieve("Sum", "test").tolist() == [11, 13]
 
 
+def _chains(sched):
+    """Record the blocks the scheduler starts as chain tasks."""
+    chains, make = [], sched._chain_task
+    sched._chain_task = lambda slot, block: (chains.append(block), make(slot, block))[1]
+    return chains
+
+
 def test_threaded_run_switches_to_chain_mode_for_tiny_tasks():
-    """After the first block is measured, tiny algorithms run as whole chains; large ones
-    (over TINY_TASK_NS) stay as tasks, so independent algorithms of a block can overlap."""
+    """Before anything is measured a threaded run uses task mode; once a block's algorithms are
+    measured tiny (under TINY_TASK_NS), the next blocks run as whole chains."""
     source = CountingSource(12)
     graph = DataFlowGraph.build(diamond(), source.keys())
     sched = Scheduler(graph, source, [(i, 1) for i in range(12)], [], n_slots=3)
-    kinds = []
-    drive(sched, lambda block, ctx: kinds.append(sched.recent_ns), threads=2)
+    chains, seen = _chains(sched), []
+    drive(sched, lambda block, ctx: seen.append(ctx.store.retrieve("Sum", "test").tolist()),
+          threads=2)
+    assert seen == [[2 * i + 11] for i in range(12)]
     assert sched.recent_ns is not None and sched.recent_ns < TINY_TASK_NS
-    assert sched.stats[CHAIN] if CHAIN in sched.stats else True
-    assert len(kinds) == 12
+    assert 0 not in chains and len(chains) >= 6
+    assert sched.stats["AddAll"][0] == 12 and sched.stats[READ][0] == 12
+
+
+def test_threaded_run_keeps_task_mode_for_large_tasks():
+    source = CountingSource(6)
+    graph = DataFlowGraph.build([AddConstant(max_delay=0.004)], source.keys())
+    sched = Scheduler(graph, source, [(i, 1) for i in range(6)], [], n_slots=3)
+    chains = _chains(sched)
+    drive(sched, lambda block, ctx: None, threads=2)
+    assert chains == [] and sched.recent_ns > TINY_TASK_NS
+
+
+def test_chain_failure_aborts_or_skips_like_a_task():
+    for policy, raises in (("abort", True), ("skip", False)):
+        source = CountingSource(6)
+        graph = DataFlowGraph.build([AddConstant(name="Adder", fail_on=3)], source.keys())
+        sched = Scheduler(graph, source, [(i, 2) for i in range(0, 6, 2)], [], n_slots=2,
+                          on_error=policy)
+        seen = []
+        if raises:
+            with pytest.raises(AlgorithmError, match=r"Adder \(AddConstant\) failed on events \[2, 4\)"):
+                drive(sched, lambda block, ctx: seen.append(block), threads=1)
+            assert 1 not in seen
+        else:
+            drive(sched, lambda block, ctx: seen.append((block, ctx is None)), threads=1)
+            assert seen == [(0, False), (1, True), (2, False)]
+            assert [(f.first, f.component) for f in sched.failed] == [(2, "Adder")]
 
 
 class SchedulerContract:
