@@ -1436,13 +1436,29 @@ class MissingETAssociation:
 # MissingETAssociationHelper
 
 class MissingETAssociationHelper:
-    """Per-invocation selection flags, one uint64 per association; never stored, map untouched."""
+    """Selection flags of one rebuild, one uint64 per association; never stored, map untouched.
 
-    __slots__ = ("map", "selected")
+    Either per invocation (``MissingETAssociationHelper(map)``) or one per thread, rebound to
+    each block's map with :meth:`reset` (METMakerAlg keeps one in its thread scratch): the
+    flag buffer is reused and only grows."""
+
+    __slots__ = ("map", "selected", "_buffer")
 
     def __init__(self, map: MissingETAssociationMap):
         self.map = map
-        self.selected = np.zeros(map.n_associations, np.uint64)
+        self.selected = self._buffer = np.zeros(map.n_associations, np.uint64)
+
+    def reset(self, map: MissingETAssociationMap) -> "MissingETAssociationHelper":
+        """Bind to ``map`` with every flag cleared (the next block of this thread)."""
+        n = map.n_associations
+        buffer = self._buffer
+        if buffer.shape[0] < n:
+            buffer = self._buffer = np.zeros(max(n, 2 * buffer.shape[0]), np.uint64)
+        else:
+            buffer[:n] = 0
+        self.selected = buffer[:n]
+        self.map = map
+        return self
 
     def reset_obj_selection_flags(self) -> None:
         self.selected[:] = 0

@@ -76,9 +76,33 @@ class _HandleKey(_Declaration):
 
 
 class ReadHandleKey(_HandleKey):
-    """Declares an input key; `compute` receives the object under the attribute name."""
+    """Declares an input key; `compute` receives the object under the attribute name.
+
+    ``optional=True``: the input may be left unconfigured (``None``, the default ``None``);
+    `compute` then receives ``None`` and the key is not a dependency. The older spelling of an
+    optional input, a list of at most one key (``[]`` or ``[key]``), is accepted for it too.
+    """
 
     kind = "input"
+
+    def __init__(self, default: str | Sequence[str] | None, doc: str = "", *, optional: bool = False):
+        self.optional = optional
+        super().__init__(default, doc)
+
+    def _check(self, value: Any, owner: str) -> Any:
+        if self.optional:
+            if value is None or (isinstance(value, (list, tuple)) and not value):
+                return None
+            if isinstance(value, (list, tuple)) and len(value) > 1:
+                raise ConfigurationError(f"{owner}: optional input {self.name!r} takes one key or "
+                                         f"None, got {list(value)}")
+        return super()._check(value, owner)
+
+    def plan_key(self, value: Any) -> Any:
+        """The key as `execute` reads it: an optional input's one-key list reads as the key."""
+        if self.optional and isinstance(value, tuple):
+            return value[0]
+        return value
 
 
 class WriteHandleKey(_HandleKey):
@@ -246,7 +270,8 @@ class Algorithm:
         keys: list[str] = []
         for attr in declared:
             value = self._options[attr]
-            keys.extend([value] if isinstance(value, str) else value)
+            if value is not None:   # an unconfigured optional input
+                keys.extend([value] if isinstance(value, str) else value)
         return keys
 
     def input_keys(self) -> list[str]:
@@ -287,6 +312,8 @@ class Algorithm:
         for attr, key in inputs:
             if key.__class__ is str:
                 kwargs[attr] = retrieve(key, self)
+            elif key is None:   # an unconfigured optional input
+                kwargs[attr] = None
             else:
                 kwargs[attr] = [retrieve(k, self) for k in key]
         if self._compute_wants_ctx:
@@ -328,7 +355,8 @@ class Algorithm:
     def _execution_plan(self) -> tuple[tuple[tuple[str, Any], ...], tuple[tuple[str, Any], ...]]:
         """(attr, key or keys) of the inputs and of the outputs; fixed once the algorithm is
         locked, so `execute` resolves no declaration per call."""
-        return (tuple((attr, self._options[attr]) for attr in self.inputs_declared()),
+        return (tuple((attr, decl.plan_key(self._options[attr]))
+                      for attr, decl in self.inputs_declared().items()),
                 tuple((attr, self._options[attr]) for attr in self.outputs_declared()))
 
     @classmethod

@@ -82,7 +82,7 @@ def met_rebuild_cfg(flags, available_keys, source=None):
     algorithms.append(METMakerAlg(
         name=f"METMakerAlg_{name}", jets=jets_key, met=met_key,
         significance=[sig_key] if sig_key else [],
-        event_info=[K.EVENT_INFO] if sig_key and K.EVENT_INFO in available_keys else [],
+        event_info=K.EVENT_INFO if sig_key and K.EVENT_INFO in available_keys else None,
         **{kind: [selected_key(K_in)] for kind, K_in in
            zip(_KINDS, (K.ELECTRONS, K.PHOTONS, K.TAUS, K.MUONS))}, **common))
     outputs = [met_key] + ([sig_key] if sig_key else [])

@@ -2,7 +2,7 @@
 
 The operations of ATLAS METMaker (athena_met.md C.2-C.6), block-wise. A rebuild is:
 
-    helper = MissingETAssociationHelper(assoc_map)      # per invocation, never stored
+    helper = MissingETAssociationHelper(assoc_map)      # never stored (METMakerAlg: one per thread, reset per block)
     met = METBuilder(n_events)                           # per invocation
     maker.rebuild_met(REF_ELE, ObjectType.Electron, electrons, helper, met)
     maker.rebuild_met(REF_GAMMA, ObjectType.Photon, photons, helper, met)
@@ -583,28 +583,30 @@ _KINDS = {"electrons": (ObjectType.Electron, mk.REF_ELE), "photons": (ObjectType
 _DEFAULT_JET_COLL = "AntiKt4EMPFlow"
 
 
-def _selected(container_key: str) -> tuple[str, ...]:
+def _selected(container_key: str) -> str:
     from .selection import selected_key
-    return (selected_key(container_key),)
+    return selected_key(container_key)
 
 
 class METMakerAlg(Algorithm):
     """Rebuilds MET_<name> from the association map, the core and the selected objects.
 
     Terms: RefEle, RefGamma, RefTau, Muons, RefJet, PVSoftTrk and/or SoftClus, FinalTrk and/or
-    FinalClus (plus Invisibles with `invisible`). The helper is created per execution.
+    FinalClus (plus Invisibles with `invisible`). The selection state lives in one
+    MissingETAssociationHelper per thread (`helper()`, in the thread scratch), reset per block.
     """
 
     assoc_map = ReadHandleKey(mk.met_assoc_key(_DEFAULT_JET_COLL), doc="association map")
     core = ReadHandleKey(mk.met_core_key(_DEFAULT_JET_COLL), doc="core soft terms")
     jets = ReadHandleKey(mk.jet_container_key(_DEFAULT_JET_COLL),
                          doc="calibrated jets, all of them: METMaker applies the working point")
-    electrons = ReadHandleKey(_selected(mk.ELECTRONS), doc="selected electrons ([] for none)")
-    photons = ReadHandleKey(_selected(mk.PHOTONS), doc="selected photons ([] for none)")
-    taus = ReadHandleKey(_selected(mk.TAUS), doc="selected taus ([] for none)")
-    muons = ReadHandleKey(_selected(mk.MUONS), doc="selected muons ([] for none)")
-    event_info = ReadHandleKey([], doc="[EventInfo] (optional; the calibrated significance "
-                               "takes pileup from the soft term's sumET, not mu)")
+    electrons = ReadHandleKey(_selected(mk.ELECTRONS), doc="selected electrons (None: no term)",
+                              optional=True)
+    photons = ReadHandleKey(_selected(mk.PHOTONS), doc="selected photons (None: no term)", optional=True)
+    taus = ReadHandleKey(_selected(mk.TAUS), doc="selected taus (None: no term)", optional=True)
+    muons = ReadHandleKey(_selected(mk.MUONS), doc="selected muons (None: no term)", optional=True)
+    event_info = ReadHandleKey(None, doc="EventInfo (optional; the calibrated significance "
+                               "takes pileup from the soft term's sumET, not mu)", optional=True)
     met = WriteHandleKey(mk.met_key(_DEFAULT_JET_COLL), doc="rebuilt MET container")
     significance = WriteHandleKey([], doc="[significance key] to also write the significance")
     jet_track_varied = WriteHandleKey([], doc="one key per jet_track_variations entry (track MET)")
@@ -692,14 +694,23 @@ class METMakerAlg(Algorithm):
                         jet_eta_max_veto=self.jet_eta_max_veto,
                         do_remove_elec_trks=self.do_remove_elec_trks)
 
-    def compute(self, assoc_map, core, jets, electrons, photons, taus, muons, event_info=()):
-        objects = {k: (v[0] if v else None) for k, v in
-                   (("electrons", electrons), ("photons", photons), ("taus", taus), ("muons", muons))}
+    def helper(self, assoc_map: MissingETAssociationMap) -> MissingETAssociationHelper:
+        """This thread's MissingETAssociationHelper (in the framework's thread scratch), reset
+        for ``assoc_map``: one helper per thread and algorithm, reused block after block."""
+        scratch = self.thread_scratch()
+        helper = getattr(scratch, "helper", None)
+        if helper is None:
+            helper = scratch.helper = MissingETAssociationHelper(assoc_map)
+            return helper
+        return helper.reset(assoc_map)
+
+    def compute(self, assoc_map, core, jets, electrons, photons, taus, muons, event_info=None):
+        objects = {"electrons": electrons, "photons": photons, "taus": taus, "muons": muons}
         met, _ = rebuild_event_met(self._maker, assoc_map, core, jets, objects,
                                    soft_terms=self.soft_terms,
                                    do_jvt=self.do_jvt, invisible=self.invisible,
                                    owner=self.name, core_key=self.key("core"),
-                                   track_met=self.track_met)
+                                   track_met=self.track_met, helper=self.helper(assoc_map))
         out = {"met": met.to_container(key=self.key("met"))}
         if self.jet_track_variations:
             from .systematics import vary_jet_track_met
@@ -711,7 +722,7 @@ class METMakerAlg(Algorithm):
         out["significance"] = []
         if sig_keys:
             sig, total, hard = self.__dict__.get("_significance") or self._significance_config()
-            mu = np.asarray(event_info[0]["mu"], np.float64) if event_info else None
+            mu = np.asarray(event_info["mu"], np.float64) if event_info is not None else None
             rec = sig.from_builder(met, total, hard, mu)
             rec.key = sig_keys[0]
             out["significance"] = [rec]
@@ -720,17 +731,20 @@ class METMakerAlg(Algorithm):
 
 def rebuild_event_met(maker: METMaker, assoc_map, core, jets, objects: dict, *,
                       soft_terms: str = "both", do_jvt: bool = True, invisible: str = "",
-                      owner: str = "METMaker", core_key: str = "core", track_met: bool = False):
+                      owner: str = "METMaker", core_key: str = "core", track_met: bool = False,
+                      helper: MissingETAssociationHelper | None = None):
     """The standard rebuild sequence (e, γ, τ, μ, jets, totals) into a new METBuilder.
 
-    `track_met`: jets through rebuild_track_met (needs soft_terms="track").
+    `track_met`: jets through rebuild_track_met (needs soft_terms="track"). `helper`: a helper
+    already reset for `assoc_map` (METMakerAlg's per-thread one); default a new one.
     Returns (builder, jet result). Used by METMakerAlg and the benchmarks.
     """
     n = assoc_map.n_events
     if core.n_events != n:
         raise RebuildError(f"{owner}: core {core_key!r} has {core.n_events} events but the "
                            f"association map has {n}")
-    helper = MissingETAssociationHelper(assoc_map)
+    if helper is None:
+        helper = MissingETAssociationHelper(assoc_map)
     met = METBuilder(n)
     if invisible and objects.get(invisible) is not None:
         maker.mark_invisible(_KINDS[invisible][0], objects[invisible], helper, met)

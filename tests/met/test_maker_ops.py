@@ -343,13 +343,13 @@ def test_met_maker_alg_checks_blocks_and_writes_significance():
     conts, m, core = E.block([E.random_event(rng) for _ in range(6)])
     alg = METMakerAlg(significance=[significance_key("T")])
     alg.initialize()
-    out = alg.compute(m, core, conts["jets"], [conts["e"]], [conts["g"]], [], [conts["m"]])
+    out = alg.compute(m, core, conts["jets"], conts["e"], conts["g"], None, conts["m"])
     met, (sig,) = out["met"], out["significance"]
     assert met.key == mk.met_key("AntiKt4EMPFlow") and mk.FINAL_TRK in met.names
     assert mk.REF_TAU not in met.names
     assert sig.n_events == 6 and (sig["s"] >= 0).all()
     with pytest.raises(RebuildError, match="core 'MET_Core_AntiKt4EMPFlow' has 5 events"):
-        alg.compute(m, core.slice(0, 5), conts["jets"], [conts["e"]], [], [], [], [])
+        alg.compute(m, core.slice(0, 5), conts["jets"], conts["e"], None, None, None, None)
 
 
 def test_event_with_empty_map_gets_empty_terms():
