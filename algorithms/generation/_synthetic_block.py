@@ -13,8 +13,8 @@ from numba.extending import intrinsic
 
 from ._jit import kernel
 from ._synthetic_layout import (C_C, C_F, C_L, C_T, C_V, NC, NE, NEG_OUT, NF, NJ, NMU_OUT, NP, NS, NT,
-    NTAU_OUT, NV_OUT, N_OUT, O_CLU, O_ELE, O_JPF, O_JTP, O_LELE, O_LMUO, O_MUO, O_PFO, O_PHO, O_TAU, O_TRK,
-    O_VTX)
+                                NTAU_OUT, NV_OUT, N_OUT, O_CLU, O_ELE, O_JPF, O_JTP, O_LELE, O_LMUO, O_MUO,
+                                O_PFO, O_PHO, O_TAU, O_TRK, O_VTX)
 from ._synthetic_links import LINK_OWNER
 from ._synthetic_buffers import append_columns, room
 from ._synthetic_event import generate_event
@@ -125,8 +125,8 @@ def _generate_into(seed, first, n, process, mu, lrt, lib, out_bufs, links, fault
     for e in range(n):
         event = first + e
         nj_pf, nj_tp = generate_event(seed, event, process, mu, lrt, lib, scratch, cnt, V, J_PF, J_TP,
-                                       acc, nobj, ELE, PHO, MUO, TAU, LELE, LMUO, evrec, out, wbuf,
-                                       faults, dead, streams, tmp)
+                                      acc, nobj, ELE, PHO, MUO, TAU, LELE, LMUO, evrec, out, wbuf,
+                                      faults, dead, streams, tmp)
         o = offsets[e]
         counts = (cnt[C_T], cnt[C_C], cnt[C_F], cnt[C_V], nj_pf, nj_tp,
                   nobj[0], nobj[1], nobj[2], nobj[3], nobj[4], nobj[5])

@@ -13,7 +13,7 @@ import numpy as np
 from metflow.edm.units import GeV, mm
 from ._jit import kernel
 from ._synthetic_layout import (C_P, M_E, M_MU, M_PI, P_D0, P_DZ, P_PHI, S_B, S_ELE, S_FIRST, S_LAST,
-    S_LRT_ELE, S_TAU, T_CH, T_ELE, T_LRT_ELE, T_LRT_MU, T_MU, T_NU, T_PH)
+                                S_LRT_ELE, S_TAU, T_CH, T_ELE, T_LRT_ELE, T_LRT_MU, T_MU, T_NU, T_PH)
 from ._synthetic_random import breit_wigner, expo, normal, poisson, u01, uniform
 from ._synthetic_kinematics import p4_ptetaphim, p4_ptyphim, ptetaphi, two_body
 from ._synthetic_truth import add_particle, add_seed, fragment, jet_kind, soft_pair
@@ -68,7 +68,7 @@ def _recoil(st, P, S, cnt, rx, ry, wbuf):
             eta = uniform(st, -3.0, 3.0)
             if k == 0:
                 add_particle(P, cnt, p4_ptetaphim(0.5 * r, eta, rphi, M_PI), T_CH,
-                              1.0 if u01(st) < 0.5 else -1.0, M_PI, -1, 0)
+                             1.0 if u01(st) < 0.5 else -1.0, M_PI, -1, 0)
             else:
                 add_particle(P, cnt, p4_ptetaphim(0.5 * r, eta, rphi, 0.0), T_PH, 0.0, 0.0, -1, 0)
     if u01(st) < 0.25:
@@ -77,7 +77,7 @@ def _recoil(st, P, S, cnt, rx, ry, wbuf):
         for k in range(2):
             eta = min(max(1.8 * normal(st), -4.4), 4.4)
             fragment(st, P, S, cnt, p4_ptetaphim(pt, eta, phi + k * math.pi, 0.0),
-                      jet_kind(st, pt, 0.03), 0, wbuf)
+                     jet_kind(st, pt, 0.03), 0, wbuf)
     for k in range(poisson(st, 6.0, 30)):
         soft_pair(st, P, cnt, 0)
 

@@ -10,8 +10,10 @@ import math
 
 from metflow.edm.units import GeV
 from ._jit import kernel
-from ._synthetic_layout import (CL_EMF, CL_ETA, CL_JET, CL_PT, C_C, C_F, C_T, NJ, PF_CLU, PF_EMF, PF_TRK,
-    S_ROOT, TK_JET, TK_PT, TK_VTX, X_E)
+from ._synthetic_layout import (CL_EMF, CL_ETA, CL_JET, CL_PHI, CL_PT, CL_SEED, C_C, C_F, C_T, NJ, PF_CLU,
+                                PF_EMF, PF_TRK, S_ETA, S_PHI, S_PT, S_ROOT, TK_ETA, TK_FLAG, TK_JET, TK_PHI,
+                                TK_PT, TK_SEED, TK_VTX, X_E)
+from ._synthetic_kinematics import dr2
 from ._synthetic_links import emit_grouped
 
 JET_R, JET_AREA = 0.4, 0.503
@@ -45,8 +47,41 @@ def nearest_root(R, n_roots, eta, phi):
 
 
 @kernel
+def assign_to_seeds(S, n_seeds, T, C, cnt, R):
+    """Merge seeds closer than the jet radius (the harder wins; S_ROOT), then give every cluster
+    and track (CL_JET, TK_JET) its seed's root or, without a seed, the nearest root within
+    JET_R (-1: none). LRT tracks are never ghost-associated. ``R``: scratch of n_seeds rows."""
+    for s in range(n_seeds):
+        best = -1
+        for k in range(n_seeds):
+            if k == s or S[k, S_PT] < S[s, S_PT] or (S[k, S_PT] == S[s, S_PT] and k > s):
+                continue
+            if dr2(S[s, S_ETA], S[s, S_PHI], S[k, S_ETA], S[k, S_PHI]) < JET_R * JET_R:
+                if best < 0 or S[k, S_PT] > S[best, S_PT]:
+                    best = k
+        S[s, S_ROOT] = best if best >= 0 else s
+    for s in range(n_seeds):
+        S[s, S_ROOT] = root(S, s)
+    n_roots = 0
+    for s in range(n_seeds):
+        if S[s, S_ROOT] == s:
+            R[n_roots, 0] = S[s, S_ETA]
+            R[n_roots, 1] = S[s, S_PHI]
+            R[n_roots, 2] = s
+            n_roots += 1
+    for c in range(cnt[C_C]):
+        sd = int(C[c, CL_SEED])
+        C[c, CL_JET] = S[sd, S_ROOT] if sd >= 0 else nearest_root(R, n_roots, C[c, CL_ETA], C[c, CL_PHI])
+    for t in range(cnt[C_T]):
+        if T[t, TK_FLAG] == 2:
+            continue   # LRT tracks are never ghost-associated
+        sd = int(T[t, TK_SEED])
+        T[t, TK_JET] = S[sd, S_ROOT] if sd >= 0 else nearest_root(R, n_roots, T[t, TK_ETA], T[t, TK_PHI])
+
+
+@kernel
 def build_jets(S, n_seeds, T, C, F, cnt, J, acc, topo, Lk, kind_const, kind_ghost, n_pu_tracks,
-                mis_seed, mis_scale, tmp):
+               mis_seed, mis_scale, tmp):
     """Jets of one collection from the seed assignment; rows in J sorted by calibrated pT.
 
     Calibrated 4-vector = constituent scale x (1 - rho*A/pT) x JES, rho from the unassigned

@@ -8,7 +8,7 @@ particle types (T_) with their masses, seed kinds (S_ kinds), the output contain
 (O_) and the per-event counters (C_). Internal units: MeV and mm, like the EDM.
 """
 
-from metflow.edm.units import MeV
+from metflow.edm.units import MeV, mm
 
 # particle types
 T_CH, T_PH, T_NH, T_ELE, T_MU, T_NU, T_LRT_ELE, T_LRT_MU = 0, 1, 2, 3, 4, 5, 6, 7
@@ -16,9 +16,13 @@ T_CH, T_PH, T_NH, T_ELE, T_MU, T_NU, T_LRT_ELE, T_LRT_MU = 0, 1, 2, 3, 4, 5, 6, 
 # seed (truth-jet-like object) kinds
 S_LIGHT, S_B, S_TAU_FAKE, S_TAU, S_ELE, S_PUJET, S_LRT_ELE = 0, 1, 2, 3, 4, 5, 6
 
+# particle masses
 M_PI, M_E, M_MU, M_NH = 139.57 * MeV, 0.511 * MeV, 105.66 * MeV, 497.6 * MeV
 
-# scratch column layouts ------------------------------------------------------------------
+# beam spot: spread of the hard-scatter and pileup vertices
+BEAM_SIGMA_Z, BEAM_SIGMA_XY = 45 * mm, 0.015 * mm
+
+# scratch column layouts
 # particles
 P_PT, P_ETA, P_PHI, P_M, P_TYPE, P_Q, P_SEED, P_VTX = 0, 1, 2, 3, 4, 5, 6, 7
 P_TRK, P_CLU, P_CLU2, P_CPFO, P_NPFO, P_NPFO2, P_D0, P_DZ = 8, 9, 10, 11, 12, 13, 14, 15

@@ -9,8 +9,8 @@ into per-kind list offsets and values.
 import numpy as np
 
 from ._jit import kernel
-from ._synthetic_layout import (C_L, O_ELE, O_JPF, O_JTP, O_LELE, O_LMUO, O_MUO, O_PHO, O_TAU, P_CLU,
-    P_CLU2, P_CPFO, P_NPFO, P_NPFO2, P_TRK)
+from ._synthetic_layout import (C_L, O_ELE, O_JPF, O_JTP, O_LELE, O_LMUO, O_MUO, O_PHO, O_TAU, P_CLU, P_CLU2,
+                                P_CPFO, P_NPFO, P_NPFO2, P_TRK)
 
 # link kinds: (container, list field)
 (L_JPF_CONST, L_JPF_GHOST, L_JTP_CONST, L_JTP_GHOST, L_ELE_CLU, L_ELE_TRK, L_ELE_PFO,

@@ -11,15 +11,15 @@ import math
 from metflow.edm.units import GeV
 from ._jit import kernel
 from ._synthetic_layout import (CL_PT, C_P, C_S, M_E, M_MU, P_CLU, P_CLU2, P_CPFO, P_ETA, P_NPFO, P_NPFO2,
-    P_PHI, P_PT, P_Q, P_SEED, P_TRK, P_TYPE, S_B, S_ETA, S_FIRST, S_KIND, S_LAST, S_LIGHT, S_PT, S_PUJET,
-    S_TAU, S_TAU_FAKE, TK_ETA, TK_PHI, TK_Q, T_CH, T_ELE, T_LRT_ELE, T_LRT_MU, T_MU, T_PH, X_E, X_PX, X_PY,
-    X_PZ)
+                                P_PHI, P_PT, P_Q, P_SEED, P_TRK, P_TYPE, S_B, S_ETA, S_FIRST, S_KIND, S_LAST,
+                                S_LIGHT, S_PT, S_PUJET, S_TAU, S_TAU_FAKE, TK_ETA, TK_PHI, TK_Q, T_CH, T_ELE,
+                                T_LRT_ELE, T_LRT_MU, T_MU, T_PH, X_E, X_PX, X_PY, X_PZ)
 from ._synthetic_random import normal, u01
 from ._synthetic_kinematics import p4_from_e_eta_phi, p4_ptetaphim
 from ._synthetic_jets import root
 from ._synthetic_links import (L_ELE_CLU, L_ELE_PFO, L_ELE_TRK, L_LELE_CLU, L_LELE_PFO, L_LELE_TRK,
-    L_LMUO_CLU, L_LMUO_PFO, L_MUO_CLU, L_MUO_PFO, L_PHO_CLU, L_PHO_PFO, L_PHO_TRK, L_TAU_CLU, L_TAU_PFO,
-    L_TAU_TRK, add_link, link_particle)
+                               L_LMUO_CLU, L_LMUO_PFO, L_MUO_CLU, L_MUO_PFO, L_PHO_CLU, L_PHO_PFO, L_PHO_TRK,
+                               L_TAU_CLU, L_TAU_PFO, L_TAU_TRK, add_link, link_particle)
 
 MU_SPEC_ETA_MAX, ELE_ETA_MAX = 2.7, 2.47
 

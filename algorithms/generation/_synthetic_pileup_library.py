@@ -11,13 +11,14 @@ import math
 
 import numpy as np
 
-from metflow.edm.units import GeV, MeV
+from metflow.edm.units import GeV, MeV, mm
 from ._jit import kernel
-from ._synthetic_layout import (CL_EMF, CL_ETA, CL_JET, CL_PHI, CL_PT, CL_SEED, C_C, C_F, C_P, C_S, C_T,
-    M_NH, M_PI, NC, NF, NP, NS, NT, PF_CLU, PF_EMF, PF_Q, PF_TRK, S_ETA, S_FIRST, S_LAST, S_PHI, S_PUJET,
-    S_ROOT, S_VTX, TK_D0, TK_ETA, TK_FLAG, TK_JET, TK_PHI, TK_PT, TK_Q, TK_QUAL, TK_SEED, TK_VTX, TK_Z0,
-    T_CH, T_NH, T_PH, X_E, X_PX, X_PY, X_PZ)
-from ._synthetic_random import expo, poisson, u01, uniform, stream_state
+from ._synthetic_layout import (BEAM_SIGMA_XY, BEAM_SIGMA_Z, CL_EMF, CL_ETA, CL_JET, CL_PHI, CL_PT, CL_SEED,
+                                C_C, C_F, C_P, C_S, C_T, C_V, M_NH, M_PI, NC, NF, NP, NS, NT, PF_CLU, PF_EMF,
+                                PF_Q, PF_TRK, S_ETA, S_FIRST, S_LAST, S_PHI, S_PUJET, S_ROOT, S_VTX, TK_D0,
+                                TK_ETA, TK_FLAG, TK_JET, TK_PHI, TK_PT, TK_Q, TK_QUAL, TK_SEED, TK_VTX, TK_Z0,
+                                T_CH, T_NH, T_PH, X_E, X_PX, X_PY, X_PZ)
+from ._synthetic_random import expo, gauss, poisson, stream_state, u01, uniform
 from ._synthetic_kinematics import p4_ptetaphim, wrap
 from ._synthetic_truth import fragment
 from ._synthetic_detector import NO_DEAD_BOX, TRK_ETA_MAX, detect_particles, in_dead_box, soft_detect
@@ -102,7 +103,7 @@ def _rotate(px, py, c, s):
 
 
 @kernel
-def overlay_vertex(lib, entry, z, new_vertex, cdp, sdp, dphi, flip, T, C, F, S, cnt, dead, remap):
+def _overlay_vertex(lib, entry, z, new_vertex, cdp, sdp, dphi, flip, T, C, F, S, cnt, dead, remap):
     """Append library entry ``entry`` at z, rotated by dphi and reflected in eta if flip.
 
     Clusters falling in the active dead box ``dead`` are dropped with their neutral PFOs
@@ -181,3 +182,33 @@ def overlay_vertex(lib, entry, z, new_vertex, cdp, sdp, dphi, flip, T, C, F, S, 
         f += 1
     cnt[C_F] = f
     return n_assoc[entry]
+
+
+@kernel
+def overlay_pileup(st_pu, mu, lib, V, T, C, F, S, cnt, dead, remap):
+    """Poisson(mu) library entries overlaid on the event (random numbers from the pileup stream
+    ``st_pu``); entries with at least two associated tracks become vertices of V. Returns the
+    number of tracks associated to pileup vertices."""
+    n_pu = poisson(st_pu, mu, (V.shape[0] - 1))
+    n_pu_tracks = 0
+    lib_n = lib[0].shape[0] - 1
+    lib_assoc = lib[5]
+    for j in range(n_pu):
+        entry = min(int(u01(st_pu) * lib_n), lib_n - 1)
+        z = BEAM_SIGMA_Z * gauss(st_pu)
+        dphi = uniform(st_pu, -math.pi, math.pi)
+        flip = u01(st_pu) < 0.5
+        new_index = -1.0
+        if lib_assoc[entry] >= 2:
+            v = cnt[C_V]
+            V[v, 0] = BEAM_SIGMA_XY * gauss(st_pu)
+            V[v, 1] = BEAM_SIGMA_XY * gauss(st_pu)
+            V[v, 2] = z + 0.05 * mm * gauss(st_pu)
+            V[v, 3] = 0.0
+            V[v, 4] = 0.0
+            cnt[C_V] = v + 1
+            n_pu_tracks += lib_assoc[entry]
+            new_index = float(v)
+        _overlay_vertex(lib, entry, z, new_index, math.cos(dphi), math.sin(dphi), dphi, flip,
+                       T, C, F, S, cnt, dead, remap)
+    return n_pu_tracks
