@@ -287,12 +287,20 @@ def associate_objects(obj_offsets, sel_offsets, sel_index,
 
 
 @_kernel
-def _identify_overlaps_raw(assoc_offsets, piece_order, piece_assoc, piece_obj_container, piece_obj_index,
-                           piece_obj_type, const_offsets, const_kind, const_index,
-                           sig_px, sig_py, sig_pz, sig_e, sig_track, sig_type_bit,
-                           trk_px, trk_py, trk_pz, trk_e, trk_type_bit, pflow, max_ovl):
-    """:func:`identify_overlaps` with the ovl/cal/trk columns untrimmed (capacity-sized) and their
-    used lengths n_ovl, n_cal, n_trk appended to the tuple (callers copy once, into their layout)."""
+def identify_overlaps(assoc_offsets, piece_order, piece_assoc, piece_obj_container, piece_obj_index,
+                      piece_obj_type, const_offsets, const_kind, const_index,
+                      sig_px, sig_py, sig_pz, sig_e, sig_track, sig_type_bit,
+                      trk_px, trk_py, trk_pz, trk_e, trk_type_bit, pflow, max_ovl):
+    """Assemble the association map of a block (MissingETAssociation::identifyOverlaps per association).
+
+    ``piece_order`` lists the pieces sorted by association (stable: associator order, then object
+    order). Per association: owner mask per constituent (bit = object slot), one cal and one trk
+    entry per distinct mask in increasing mask order, and the symmetric overlap graph with the OR of
+    the shared constituents' type bits. Charged PFOs go to cal (PFO 4-vector) and trk (its track).
+    Returns a tuple: status, bad assoc, obj_offsets, obj_container, obj_index, obj_type, ovl_offsets,
+    ovl_index, ovl_type, cal_offsets, cal_key, cal[5, n], trk_offsets, trk_key, trk[5, n], n_ovl,
+    n_cal, n_trk; the ovl/cal/trk columns are capacity-sized, their used lengths are n_ovl, n_cal,
+    n_trk (:func:`association_map` copies them once, into its buffers)."""
     n_assoc = assoc_offsets[assoc_offsets.shape[0] - 1]
     n_obj = piece_order.shape[0]
     n_const = const_index.shape[0]
@@ -460,34 +468,7 @@ def _identify_overlaps_raw(assoc_offsets, piece_order, piece_assoc, piece_obj_co
 
 
 @_kernel
-def identify_overlaps(assoc_offsets, piece_order, piece_assoc, piece_obj_container, piece_obj_index,
-                      piece_obj_type, const_offsets, const_kind, const_index,
-                      sig_px, sig_py, sig_pz, sig_e, sig_track, sig_type_bit,
-                      trk_px, trk_py, trk_pz, trk_e, trk_type_bit, pflow, max_ovl):
-    """Assemble the association map of a block (MissingETAssociation::identifyOverlaps per association).
-
-    ``piece_order`` lists the pieces sorted by association (stable: associator order, then object
-    order). Per association: owner mask per constituent (bit = object slot), one cal and one trk
-    entry per distinct mask in increasing mask order, and the symmetric overlap graph with the OR of
-    the shared constituents' type bits. Charged PFOs go to cal (PFO 4-vector) and trk (its track).
-    Returns a tuple: status, bad assoc, obj_offsets, obj_container, obj_index, obj_type, ovl_offsets,
-    ovl_index, ovl_type, cal_offsets, cal_key, cal[5, n], trk_offsets, trk_key, trk[5, n].
-    """
-    (status, bad, obj_offsets, obj_container, obj_index, obj_type, ovl_offsets, ovl_index, ovl_type,
-     cal_offsets, cal_key, cal, trk_offsets, trk_key, trk, n_ovl, n_cal, n_trk) = _identify_overlaps_raw(
-        assoc_offsets, piece_order, piece_assoc, piece_obj_container, piece_obj_index, piece_obj_type,
-        const_offsets, const_kind, const_index, sig_px, sig_py, sig_pz, sig_e, sig_track, sig_type_bit,
-        trk_px, trk_py, trk_pz, trk_e, trk_type_bit, pflow, max_ovl)
-    if status != OK:
-        return (status, bad, obj_offsets, obj_container, obj_index, obj_type, ovl_offsets, ovl_index,
-                ovl_type, cal_offsets, cal_key, cal, trk_offsets, trk_key, trk)
-    return (OK, -1, obj_offsets, obj_container, obj_index, obj_type, ovl_offsets,
-            ovl_index[:n_ovl].copy(), ovl_type[:n_ovl].copy(), cal_offsets, cal_key[:n_cal].copy(),
-            cal[:, :n_cal].copy(), trk_offsets, trk_key[:n_trk].copy(), trk[:, :n_trk].copy())
-
-
-@_kernel
-def soft_core(sig_offsets, sig_px, sig_py, sig_e, sig_track, trk_offsets, trk_px, trk_py,
+def _soft_sums(sig_offsets, sig_px, sig_py, sig_e, sig_track, trk_offsets, trk_px, trk_py,
               track_accepted, sig_assoc, trk_assoc, misc_kind, misc_index, pflow):
     """Core soft terms per event: signals and accepted tracks in no association.
 
@@ -719,27 +700,6 @@ def unpack_fragments(packed, n_fragments):
 
 
 @_kernel
-def _failed_map(status, bad, bad_count):
-    """:func:`association_map`'s result for a failure: the status and empty arrays."""
-    z8 = np.zeros(0, dtype=np.uint8)
-    z32 = np.zeros(0, dtype=np.int32)
-    z64 = np.zeros(0, dtype=np.int64)
-    zu = np.zeros(0, dtype=np.uint64)
-    zf = np.zeros((5, 0), dtype=np.float32)
-    return (status, bad, bad_count, np.zeros(0, dtype=np.bool_), z64, z8, z32, z8, z64, z32, z8,
-            z64, zu, zf, z64, zu, zf, zf)
-
-
-@_kernel
-def _rows_f32(a):
-    out = np.empty(a.shape, dtype=np.float32)
-    for w in range(a.shape[0]):
-        for i in range(a.shape[1]):
-            out[w, i] = np.float32(a[w, i])
-    return out
-
-
-@_kernel
 def inputs_match(assoc_offsets, sig_assoc, trk_assoc, sig_offsets, trk_offsets, packed, n_fragments):
     """Whether the jet associations (``assoc_offsets``, ``sig_assoc``, ``trk_assoc``), the signals,
     the tracks and the packed fragments cover the same events and objects."""
@@ -826,52 +786,22 @@ def _signal_tracks(pflow, sig_offsets, sig_track, trk_offsets, n_signals):
     return np.full(n_signals, -1, dtype=np.int32)
 
 
-@_kernel
-def association_map(assoc_offsets, jet_index, jettrk, sig_assoc, trk_assoc, jet_offsets, packed,
-                    frag_container, sig_offsets, sig_px, sig_py, sig_pz, sig_e, sig_track, sig_type_bit,
-                    trk_offsets, trk_px, trk_py, trk_pz, trk_e, trk_type_bit, pflow):
-    """The association map of a block from the jet associations and the fragments.
-
-    ``packed`` is the concatenation of the fragments' :func:`pack_fragment` buffers in fragment
-    order, ``frag_container[f]`` the container id of fragment ``f``. Pieces are ordered by
-    association, stably (fragment order, then object order), then :func:`identify_overlaps` runs;
-    sums come back as float32 rows. Status ERR_INPUTS: the inputs do not match (see
-    :func:`inputs_match`; ``jet_offsets`` are the jets', one association per jet plus misc).
-    Returns (status, bad, bad_count, is_misc, obj_offsets, obj_container, obj_index, obj_type,
-    ovl_offsets, ovl_index, ovl_type, cal_offsets, cal_key, cal[5, n] f32, trk_offsets, trk_key,
-    trk[5, n] f32, jettrk[5, n_assoc] f32). Status ERR_TOO_MANY_OBJECTS: ``bad`` is the association,
-    ``bad_count`` its number of objects; ERR_LINK_RANGE: piece ``bad`` (in fragment order) goes to
-    association ``bad_count``, which does not exist.
-    """
-    status, bad, bad_count, p_cont, p_obj, p_type, piece_assoc, p_const, const_kind, const_index, order, \
-        max_ovl = _ordered_pieces(assoc_offsets, sig_assoc, trk_assoc, jet_offsets, packed, frag_container,
-                                  sig_offsets, trk_offsets)
-    if status != OK:
-        return _failed_map(status, bad, bad_count)
-    sig_trk = _signal_tracks(pflow, sig_offsets, sig_track, trk_offsets, sig_px.shape[0])
-    (status, bad, obj_offsets, obj_container, obj_idx, obj_type, ovl_offsets, ovl_index, ovl_type,
-     cal_offsets, cal_key, cal, trk_offsets_out, trk_key, trk) = identify_overlaps(
-        assoc_offsets, order, piece_assoc, p_cont, p_obj, p_type, p_const, const_kind, const_index,
-        sig_px, sig_py, sig_pz, sig_e, sig_trk, sig_type_bit, trk_px, trk_py, trk_pz, trk_e, trk_type_bit,
-        pflow, max_ovl)
-    is_misc = np.empty(jet_index.shape[0], dtype=np.bool_)
-    for a in range(jet_index.shape[0]):
-        is_misc[a] = jet_index[a] < 0
-    return (status, bad, 0, is_misc, obj_offsets, obj_container, obj_idx, obj_type, ovl_offsets, ovl_index,
-            ovl_type, cal_offsets, cal_key, _rows_f32(cal), trk_offsets_out, trk_key, _rows_f32(trk),
-            _rows_f32(jettrk))
-
-
-#: header of :func:`association_map_packed`'s int64 buffer: n_assoc, n_obj, n_ovl, n_cal, n_trk
+#: header of :func:`association_map`'s int64 buffer: n_assoc, n_obj, n_ovl, n_cal, n_trk
 MAP_HEADER = 5
 
 
 @_kernel
-def association_map_packed(assoc_offsets, jet_index, jettrk, sig_assoc, trk_assoc, jet_offsets, packed,
-                           frag_container, sig_offsets, sig_px, sig_py, sig_pz, sig_e, sig_track,
-                           sig_type_bit, trk_offsets, trk_px, trk_py, trk_pz, trk_e, trk_type_bit, pflow):
-    """:func:`association_map` with the map's columns in five buffers, one per dtype (five arrays
-    to return and freeze instead of fifteen; the caller slices the fields out of them):
+def association_map(assoc_offsets, jet_index, jettrk, sig_assoc, trk_assoc, jet_offsets, packed,
+                    frag_container, sig_offsets, sig_px, sig_py, sig_pz, sig_e, sig_track,
+                    sig_type_bit, trk_offsets, trk_px, trk_py, trk_pz, trk_e, trk_type_bit, pflow):
+    """The association map of a block from the jet associations and the fragments.
+
+    ``packed`` is the concatenation of the fragments' :func:`pack_fragment` buffers in fragment
+    order, ``frag_container[f]`` the container id of fragment ``f``. Pieces are ordered by
+    association, stably (fragment order, then object order), then :func:`identify_overlaps` runs.
+    ``jet_offsets`` are the jets' (one association per jet plus misc). The map's columns come in
+    five buffers, one per dtype (five arrays to return instead of fifteen; the caller slices the
+    fields out of them):
 
     * int64: header (:data:`MAP_HEADER`), obj_offsets, ovl_offsets, cal_offsets, trk_offsets
     * int32: obj_index, ovl_index
@@ -879,8 +809,11 @@ def association_map_packed(assoc_offsets, jet_index, jettrk, sig_assoc, trk_asso
     * uint64: cal_key, trk_key
     * float32: cal px, py, pz, e, sumpt, then trk's, then jettrk's (row after row)
 
-    Returns (status, bad, bad_count, i64, i32, u8, u64, f32); on a failure the buffers are empty
-    (call :func:`association_map` for the details).
+    Returns (status, bad, bad_count, i64, i32, u8, u64, f32); on a failure the buffers are empty.
+    Status ERR_INPUTS: the inputs do not match (:func:`inputs_match`, jet counts);
+    ERR_TOO_MANY_OBJECTS: ``bad`` is the association, ``bad_count`` its number of objects;
+    ERR_LINK_RANGE: piece ``bad`` (in fragment order) goes to association ``bad_count``, which
+    does not exist.
     """
     status, bad, bad_count, p_cont, p_obj, p_type, piece_assoc, p_const, const_kind, const_index, order, \
         max_ovl = _ordered_pieces(assoc_offsets, sig_assoc, trk_assoc, jet_offsets, packed, frag_container,
@@ -890,7 +823,7 @@ def association_map_packed(assoc_offsets, jet_index, jettrk, sig_assoc, trk_asso
                 np.zeros(0, dtype=np.uint8), np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.float32))
     sig_trk = _signal_tracks(pflow, sig_offsets, sig_track, trk_offsets, sig_px.shape[0])
     (status, bad, obj_offsets, obj_container, obj_idx, obj_type, ovl_offsets, ovl_index, ovl_type,
-     cal_offsets, cal_key, cal, trk_offsets_out, trk_key, trk, n_ovl, n_cal, n_trk) = _identify_overlaps_raw(
+     cal_offsets, cal_key, cal, trk_offsets_out, trk_key, trk, n_ovl, n_cal, n_trk) = identify_overlaps(
         assoc_offsets, order, piece_assoc, p_cont, p_obj, p_type, p_const, const_kind, const_index,
         sig_px, sig_py, sig_pz, sig_e, sig_trk, sig_type_bit, trk_px, trk_py, trk_pz, trk_e, trk_type_bit,
         pflow, max_ovl)
@@ -940,21 +873,24 @@ def association_map_packed(assoc_offsets, jet_index, jettrk, sig_assoc, trk_asso
 
 
 @_kernel
-def soft_core_f32(sig_offsets, sig_px, sig_py, sig_e, sig_track, trk_offsets, trk_px, trk_py,
-                  track_accepted, sig_assoc, trk_assoc, assoc_offsets, packed, n_fragments, pflow):
-    """:func:`soft_core` on the constituents of the packed fragments (see :func:`association_map`)
-    with the sums as float32 [3 (mpx, mpy, sumet), n_events, 2 terms]; None when the inputs do
-    not match (:func:`inputs_match`, and ``track_accepted`` one per track)."""
+def soft_core(sig_offsets, sig_px, sig_py, sig_e, sig_track, trk_offsets, trk_px, trk_py,
+              track_accepted, sig_assoc, trk_assoc, assoc_offsets, packed, n_fragments, pflow):
+    """The core soft terms of a block: :func:`_soft_sums` on the constituents of the packed
+    fragments (see :func:`association_map`), as float32 [3 (mpx, mpy, sumet), n_events, 2 terms].
+    Returns (ok, sums, sig_soft, trk_soft); ``ok`` is False (and the arrays are empty) when the
+    inputs do not match (:func:`inputs_match`, and ``track_accepted`` one per track)."""
     if not inputs_match(assoc_offsets, sig_assoc, trk_assoc, sig_offsets, trk_offsets, packed, n_fragments) \
             or track_accepted.shape[0] != trk_assoc.shape[0]:
-        return None
+        return (False, np.zeros((3, 0, 2), dtype=np.float32), np.zeros(0, dtype=np.bool_),
+                np.zeros(0, dtype=np.bool_))
     _, _, _, _, _, misc_kind, misc_index = unpack_fragments(packed, n_fragments)
-    soft, _, _ = soft_core(sig_offsets, sig_px, sig_py, sig_e, sig_track, trk_offsets, trk_px, trk_py,
-                           track_accepted, sig_assoc, trk_assoc, misc_kind, misc_index, pflow)
+    soft, sig_soft, trk_soft = _soft_sums(sig_offsets, sig_px, sig_py, sig_e, sig_track, trk_offsets, trk_px,
+                                          trk_py, track_accepted, sig_assoc, trk_assoc, misc_kind, misc_index,
+                                          pflow)
     n = soft.shape[0]
     out = np.empty((3, n, 2), dtype=np.float32)
     for ev in range(n):
         for t in range(2):
             for w in range(3):
                 out[w, ev, t] = np.float32(soft[ev, t, w])
-    return out
+    return True, out, sig_soft, trk_soft

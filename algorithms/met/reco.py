@@ -425,7 +425,7 @@ class METAssocMapBuilder(_ResolvedConfig, Algorithm):
         fragments = _fragment_list(self.name, jet_assoc, fragments, c.fragment_keys)
         container_keys, container_ids = _containers(fragments)
         pflow = jet_assoc.pflow
-        status, bad, bad_count, i64, i32, u8, u64, f32 = kern.association_map_packed(
+        status, bad, bad_count, i64, i32, u8, u64, f32 = kern.association_map(
             jet_assoc.assoc_offsets, jet_assoc.jet_index, jet_assoc.jettrk, jet_assoc.signal_assoc,
             jet_assoc.track_assoc, jets.offsets, _packed(fragments), container_ids, signals.offsets,
             _column(signals, "px", c.signals_key), _column(signals, "py", c.signals_key),
@@ -441,7 +441,8 @@ class METAssocMapBuilder(_ResolvedConfig, Algorithm):
                 event=_event_number(ctx, int(np.searchsorted(jet_assoc.assoc_offsets, bad, side="right") - 1)),
                 jet_index=int(jet_assoc.jet_index[bad]) if status == kern.ERR_TOO_MANY_OBJECTS else None,
                 n_objects=int(bad_count), explain=lambda: self._explain(jet_assoc, jets, signals, tracks))
-        return _map_from_buffers(container_keys, jet_assoc, i64, i32, u8, u64, f32, c)
+        return _map_from_buffers(container_keys, jet_assoc, i64, i32, u8, u64, f32, jet_key=c.jets_key,
+                                 key=c.map_key)
 
     def _explain(self, jet_assoc, jets, signals, tracks) -> None:
         c = self._config()
@@ -491,9 +492,9 @@ def _containers(fragments: list) -> tuple[tuple[str, ...], np.ndarray]:
 
 
 def _map_from_buffers(container_keys: tuple[str, ...], jet_assoc: JetAssociations, i64: np.ndarray,
-                      i32: np.ndarray, u8: np.ndarray, u64: np.ndarray, f32: np.ndarray,
-                      config: _MapConfig) -> MissingETAssociationMap:
-    """The frozen association map from :func:`kern.association_map_packed`'s fresh buffers: the
+                      i32: np.ndarray, u8: np.ndarray, u64: np.ndarray, f32: np.ndarray, *,
+                      jet_key: str | None, key: str | None) -> MissingETAssociationMap:
+    """The frozen association map from :func:`kern.association_map`'s fresh buffers: the
     fields are views of them (layout in the kernel's docstring)."""
     n_assoc, n_obj, n_ovl, n_cal, n_trk = i64[:kern.MAP_HEADER].tolist()
     o1 = kern.MAP_HEADER + n_assoc + 1
@@ -511,7 +512,7 @@ def _map_from_buffers(container_keys: tuple[str, ...], jet_assoc: JetAssociation
         f32[t:t + n_trk], f32[t + n_trk:t + 2 * n_trk], f32[t + 2 * n_trk:t + 3 * n_trk],
         f32[t + 3 * n_trk:t + 4 * n_trk], f32[t + 4 * n_trk:j],
         f32[j:j + n_assoc], f32[j + n_assoc:j + 2 * n_assoc], f32[j + 2 * n_assoc:j + 3 * n_assoc],
-        f32[j + 3 * n_assoc:j + 4 * n_assoc], f32[j + 4 * n_assoc:]), jet_key=config.jets_key, key=config.map_key)
+        f32[j + 3 * n_assoc:j + 4 * n_assoc], f32[j + 4 * n_assoc:]), jet_key=jet_key, key=key)
 
 
 class _SoftConfig(NamedTuple):
@@ -542,13 +543,13 @@ class METSoftAssociator(_ResolvedConfig, Algorithm):
         c = self._config()
         fragments = _fragment_list(self.name, jet_assoc, fragments, c.fragment_keys)
         pflow = jet_assoc.pflow
-        soft = kern.soft_core_f32(
+        ok, soft, _, _ = kern.soft_core(
             signals.offsets, _column(signals, "px", c.signals_key), _column(signals, "py", c.signals_key),
             _column(signals, "e", c.signals_key), _signal_track_links(signals, pflow, jet_assoc.signals_key),
             tracks.offsets, _column(tracks, "px", c.tracks_key), _column(tracks, "py", c.tracks_key),
             jet_assoc.track_accepted, jet_assoc.signal_assoc, jet_assoc.track_assoc, jet_assoc.assoc_offsets,
             _packed(fragments), len(fragments), pflow)
-        if soft is None:
+        if not ok:
             raise_for_status(kern.ERR_INPUTS, self.name, key=c.core_key, explain=lambda: _check_jet_assoc(
                 self.name, jet_assoc, pflow, signals, tracks, c.signals_key, c.tracks_key))
         return MissingETContainer.from_kernel(_CORE_NAMES, _CORE_SOURCES, soft[0], soft[1], soft[2], key=c.core_key)

@@ -17,62 +17,39 @@ from metflow.edm.met import MissingETAssociationMap, MissingETContainer
 
 from . import _reco_kernels as kern
 from .associations import JetAssociations, ObjectAssociations
-from .reco import (CORE_TERMS, _CLUSTER_BIT, _PFO_BIT, _TRACK_BIT, _packed, _raise_piece_range,
-                   _signal_track, _signal_track_links)
+from .reco import (CORE_TERMS, _CLUSTER_BIT, _PFO_BIT, _TRACK_BIT, _containers, _map_from_buffers, _packed,
+                   _raise_piece_range, _signal_track_links)
 
 __all__ = ["build_map_fields", "soft_core_terms", "make_association_map", "make_core_container"]
 
 
-def _map_arrays(jet_assoc: JetAssociations, fragments: list[ObjectAssociations], signals: Any,
-                tracks: Any) -> tuple[tuple[str, ...], tuple]:
-    """(container keys, :func:`kern.association_map` result) for the jet associations + fragments."""
-    container_keys: list[str] = []
-    container_ids = []
-    for frag in fragments:
-        if frag.container_key not in container_keys:
-            container_keys.append(frag.container_key)
-        container_ids.append(container_keys.index(frag.container_key))
-    pflow = jet_assoc.pflow
-    # the jets are not an input here: offsets with the association counts pass the kernel's check
-    jet_offsets = jet_assoc.assoc_offsets - np.arange(jet_assoc.assoc_offsets.shape[0], dtype=np.int64)
-    out = kern.association_map(
-        jet_assoc.assoc_offsets, jet_assoc.jet_index, jet_assoc.jettrk, jet_assoc.signal_assoc,
-        jet_assoc.track_assoc, jet_offsets, _packed(fragments),
-        np.array(container_ids, dtype=np.int64), signals.offsets, signals["px"], signals["py"],
-        signals["pz"], signals["e"], _signal_track_links(signals, pflow, jet_assoc.signals_key),
-        _PFO_BIT if pflow else _CLUSTER_BIT, tracks.offsets, tracks["px"], tracks["py"], tracks["pz"],
-        tracks["e"], _TRACK_BIT, pflow)
-    return tuple(container_keys), out
-
-
 def build_map_fields(jet_assoc: JetAssociations, fragments: list[ObjectAssociations],
                      signals: Any, tracks: Any) -> dict[str, Any]:
-    """The columnar fields of the association map (internals.md) from jet associations + fragments."""
-    container_keys, out = _map_arrays(jet_assoc, fragments, signals, tracks)
-    if out[0] == kern.ERR_LINK_RANGE:
-        _raise_piece_range("build_map_fields", out, jet_assoc, fragments,
+    """The columnar fields of the association map (internals.md) from jet associations + fragments,
+    computed by the map builder's kernel (the jets are not an input: offsets with the association
+    counts stand in for theirs). With more than 64 objects in an association, only ``status``,
+    ``bad_assoc`` and ``bad_count`` are returned."""
+    container_keys, container_ids = _containers(fragments)
+    pflow = jet_assoc.pflow
+    jet_offsets = jet_assoc.assoc_offsets - np.arange(jet_assoc.assoc_offsets.shape[0], dtype=np.int64)
+    status, bad, bad_count, i64, i32, u8, u64, f32 = kern.association_map(
+        jet_assoc.assoc_offsets, jet_assoc.jet_index, jet_assoc.jettrk, jet_assoc.signal_assoc,
+        jet_assoc.track_assoc, jet_offsets, _packed(fragments), container_ids, signals.offsets,
+        np.asarray(signals["px"]), np.asarray(signals["py"]), np.asarray(signals["pz"]),
+        np.asarray(signals["e"]), _signal_track_links(signals, pflow, jet_assoc.signals_key),
+        _PFO_BIT if pflow else _CLUSTER_BIT, tracks.offsets, np.asarray(tracks["px"]),
+        np.asarray(tracks["py"]), np.asarray(tracks["pz"]), np.asarray(tracks["e"]), _TRACK_BIT, pflow)
+    if status == kern.ERR_LINK_RANGE:
+        _raise_piece_range("build_map_fields", (status, bad, bad_count), jet_assoc, fragments,
                            tuple(f.container_key for f in fragments))
-    if out[0] == kern.ERR_TOO_MANY_OBJECTS:
-        return {"status": kern.ERR_TOO_MANY_OBJECTS, "bad_assoc": int(out[1]), "bad_count": int(out[2])}
-    if out[0] != kern.OK:
+    if status == kern.ERR_TOO_MANY_OBJECTS:
+        return {"status": kern.ERR_TOO_MANY_OBJECTS, "bad_assoc": int(bad), "bad_count": int(bad_count)}
+    if status != kern.OK:
         raise SchemaError("build_map_fields: the jet associations, fragments, signals and tracks "
                           "do not match")
-    (status, bad, _, is_misc, obj_offsets, obj_container, obj_index, obj_type, ovl_offsets, ovl_index,
-     ovl_type, cal_offsets, cal_key, cal, trk_offsets, trk_key, trk, jettrk) = out
-    fields: dict[str, Any] = {"status": status, "bad_assoc": bad, "bad_count": 0,
-                              "container_keys": container_keys,
-                              "assoc_offsets": jet_assoc.assoc_offsets,
-                              "jet_index": jet_assoc.jet_index, "is_misc": is_misc,
-                              "obj_offsets": obj_offsets, "obj_container": obj_container,
-                              "obj_index": obj_index, "obj_type": obj_type,
-                              "ovl_offsets": ovl_offsets, "ovl_index": ovl_index, "ovl_type": ovl_type,
-                              "cal_offsets": cal_offsets, "cal_key": cal_key,
-                              "trk_offsets": trk_offsets, "trk_key": trk_key}
-    for w, comp in enumerate(("px", "py", "pz", "e", "sumpt")):
-        fields[f"cal_{comp}"] = cal[w]
-        fields[f"trk_{comp}"] = trk[w]
-        fields[f"jettrk_{comp}"] = jettrk[w]
-    return fields
+    amap = _map_from_buffers(container_keys, jet_assoc, i64, i32, u8, u64, f32, jet_key=None, key=None)
+    return {"status": status, "bad_assoc": -1, "bad_count": 0, "container_keys": container_keys,
+            **amap.arrays()}
 
 
 _MAP_FIELDS = ("container_keys", "assoc_offsets", "jet_index", "is_misc", "obj_offsets", "obj_container",
@@ -91,18 +68,17 @@ def make_association_map(fields: dict[str, Any], *, jet_key: str | None = None,
 
 def soft_core_terms(jet_assoc: JetAssociations, fragments: list[ObjectAssociations], signals: Any,
                     tracks: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(soft[n_events, 2, 3] as (mpx, mpy, sumet) of SoftClusCore, PVSoftTrkCore; soft signal mask;
-    soft track mask)."""
-    kinds = [f.const_kind for f in fragments]
-    index = [f.const_index for f in fragments]
-    misc_kind = np.concatenate(kinds) if kinds else np.zeros(0, dtype=np.uint8)
-    misc_index = np.concatenate(index) if index else np.zeros(0, dtype=np.int32)
+    """(soft float32[n_events, 2, 3] as (mpx, mpy, sumet) of SoftClusCore, PVSoftTrkCore; soft
+    signal mask; soft track mask), from the soft associator's kernel."""
     pflow = jet_assoc.pflow
-    return kern.soft_core(signals.offsets, np.asarray(signals["px"]), np.asarray(signals["py"]),
-                          np.asarray(signals["e"]), _signal_track(signals, pflow, jet_assoc.signals_key),
-                          tracks.offsets, np.asarray(tracks["px"]), np.asarray(tracks["py"]),
-                          jet_assoc.track_accepted, jet_assoc.signal_assoc, jet_assoc.track_assoc,
-                          misc_kind, misc_index, pflow)
+    ok, soft, sig_soft, trk_soft = kern.soft_core(
+        signals.offsets, np.asarray(signals["px"]), np.asarray(signals["py"]), np.asarray(signals["e"]),
+        _signal_track_links(signals, pflow, jet_assoc.signals_key), tracks.offsets,
+        np.asarray(tracks["px"]), np.asarray(tracks["py"]), jet_assoc.track_accepted, jet_assoc.signal_assoc,
+        jet_assoc.track_assoc, jet_assoc.assoc_offsets, _packed(fragments), len(fragments), pflow)
+    if not ok:
+        raise SchemaError("soft_core_terms: the jet associations, fragments, signals and tracks do not match")
+    return np.moveaxis(soft, 0, 2), sig_soft, trk_soft
 
 
 def make_core_container(soft: np.ndarray, *, key: str | None = None) -> MissingETContainer:
