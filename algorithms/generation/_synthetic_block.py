@@ -23,7 +23,11 @@ from ._synthetic_event import generate_event
 @intrinsic
 def _borrow(typingctx, arr):
     """A view of ``arr`` that holds no reference (null meminfo): passing it to the per-particle
-    helpers costs no atomic reference counting. Valid only while ``arr`` itself is alive."""
+    helpers costs no atomic reference counting (about 10% of the block loop's time).
+
+    Valid only while ``arr`` itself is alive. Its one user, ``_generate_into``, borrows only its
+    arguments ``lib``, ``work`` and ``faults``, which its caller holds for the whole call, and no view
+    leaves it (it returns the block buffers, which are not borrowed)."""
     def codegen(context, builder, signature, args):
         src = context.make_array(arr)(context, builder, value=args[0])
         view = context.make_array(arr)(context, builder)
@@ -101,8 +105,8 @@ def generate_block(seed, first, n, process, mu, lrt, lib, out_bufs, links, noisy
 
 @kernel
 def _generate_into(seed, first, n, process, mu, lrt, lib, out_bufs, links, faults, work):
-    """The block loop of :func:`generate_block`; ``lib`` and ``work`` (the scratch tables) are
-    alive for the whole call, so the loop uses reference-free views of them."""
+    """The block loop of :func:`generate_block`; ``lib``, ``work`` (the scratch tables) and
+    ``faults`` are alive for the whole call, so the loop uses reference-free views of them."""
     lib = (_borrow(lib[0]), _borrow(lib[1]), _borrow(lib[2]), _borrow(lib[3]), _borrow(lib[4]),
            _borrow(lib[5]))
     (P, S, T, C, F, Lk, V, J_PF, J_TP, acc, ELE, PHO, MUO, TAU, LELE, LMUO, nobj, cnt, out, wbuf,

@@ -13,6 +13,7 @@ from ._synthetic_layout import NC_OUT, NEG_OUT, NF_OUT, NJ_OUT, NMU_OUT, NTAU_OU
 
 @kernel
 def room(buf, need):
+    """``buf`` if it has ``need`` rows, else a copy with max(2x, need) rows."""
     if need <= buf.shape[0]:
         return buf
     new = np.empty((max(2 * buf.shape[0], need), buf.shape[1]), buf.dtype)
@@ -22,6 +23,7 @@ def room(buf, need):
 
 @kernel
 def append(dst, n_dst, src, n_src, ncols):
+    """Rows [0, n_src) of src after row n_dst of the row-major table dst (grown if needed)."""
     dst = room(dst, n_dst + n_src)
     for i in range(n_src):
         for k in range(ncols):

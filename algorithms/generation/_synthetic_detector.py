@@ -2,8 +2,9 @@
 
 Tracking (efficiency, pT and impact-parameter smearing), a calorimeter response per particle
 type (clusters, brem and muon-bending splits), and eflow-like particle flow (charged PFOs for
-hard-scatter tracks, neutral PFOs for what the tracks leave). A dead calorimeter box (see
-``_synthetic_faults``) masks clusters but still consumes their random numbers.
+hard-scatter tracks, neutral PFOs for what the tracks leave). A dead calorimeter box
+(``dead`` = (eta0, phi0, active); placed by ``_synthetic_faults``) suppresses the clusters of
+particles inside it, whose random numbers are still drawn.
 """
 
 import math
@@ -24,10 +25,8 @@ from ._synthetic_kinematics import wrap
 TRK_ETA_MAX, TRK_PT_MIN = 2.5, 500 * MeV
 CALO_ETA_MAX, CLUSTER_E_MIN = 4.9, 300 * MeV
 R_HAD = 0.85                       # cluster-scale response to hadrons
-
-DEAD_HALF_WIDTH = 0.4                            # dead box: |deta| and |dphi| below this
-
-NO_DEAD_BOX = np.zeros(3)                        # (eta0, phi0, active) of an inactive box
+DEAD_HALF_WIDTH = 0.4              # dead box: |deta| and |dphi| below this
+NO_DEAD_BOX = np.zeros(3)          # (eta0, phi0, active) of an inactive box
 
 
 @kernel

@@ -24,7 +24,7 @@ N_PROCESSES = 8
 # mix: cumulative fractions of zee, zmumu, znunu, wenu, wmunu, ttbar, dijet, llp
 MIX_CUMULATIVE = np.array([0.15, 0.30, 0.40, 0.55, 0.70, 0.85, 0.95, 1.0])
 
-# physics constants
+# resonances: masses and widths
 M_Z, W_Z = 91.1876 * GeV, 2.4952 * GeV
 M_W, W_W = 80.379 * GeV, 2.085 * GeV
 M_TOP, W_TOP = 172.5 * GeV, 1.4 * GeV

@@ -1,5 +1,4 @@
-"""Four-vector helpers of the synthetic generator (4-vectors as tuples px, py, pz, e; MeV).
-"""
+"""Four-vector helpers of the synthetic generator (4-vectors as tuples px, py, pz, e; MeV)."""
 
 import math
 
