@@ -9,6 +9,8 @@ so a failed job never leaves a truncated output that looks complete.
 from __future__ import annotations
 
 import os
+import threading
+from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -16,6 +18,7 @@ import numpy as np
 
 from .errors import MissingKeyError, SinkError
 from .io import Sink
+from .parquet_footer import RowGroupJoiner, encode_row_group
 from .paths import check_output
 
 
@@ -23,13 +26,19 @@ class ParquetSink(Sink):
     """Writes the given keys, one row per event, to a Parquet file (temp file, then rename).
 
     Blocks are converted to Arrow in `prepare`, on the job thread that finished them (several
-    blocks at once); row groups are encoded and compressed in `write`, by the job thread whose
-    turn it is to write (the others go on processing blocks meanwhile; Arrow releases the GIL).
-    So `--threads T` uses T cores, and one thread uses one: there is no writer thread. Every data page
-    carries a CRC32 checksum, which `ParquetSource` verifies on read. The temporary file is
-    hidden (`.NAME.tmp-PID` beside the output, so a directory reader skips it); a symlink output
-    writes its target; a path that exists and is not a regular file is never replaced.
+    blocks at once). `write` (event order) cuts the rows into row groups and queues each one;
+    the job threads encode and compress queued row groups in `prepare`, in parallel, each as a
+    standalone Parquet part (`framework.parquet_footer`), and the parts are appended to the
+    file in order. The bytes are those one ParquetWriter would write. There is no writer
+    thread: `--threads T` uses T cores, and one thread uses one. Every data page carries a
+    CRC32 checksum, which `ParquetSource` verifies on read. The temporary file is hidden
+    (`.NAME.tmp-PID` beside the output, so a directory reader skips it); a symlink output writes
+    its target; a path that exists and is not a regular file is never replaced.
     """
+
+    #: row groups queued and not yet taken by an encoding thread, at most; beyond it `write`
+    #: encodes one itself (memory stays bounded when the other threads are busy)
+    QUEUED_ROW_GROUPS = 1
 
     def __init__(self, path: str, keys: Sequence[str], compression: str = "zstd",
                  row_group_size: int = 4096,
@@ -44,13 +53,24 @@ class ParquetSink(Sink):
         self.name = self.path
         self.compression = compression
         self.row_group_size = row_group_size
-        self._writer = None
         self._target = self.path
         self._tmp = ""
         self.events_written = 0
         self.kept: str | None = None          # where a failed run's events went (.partial)
         self._pending: list[Any] = []
         self._pending_rows = 0
+        # row groups: queued (index, table), encoded parts waiting for an earlier one, the
+        # next index to append; `_lock` guards the queue, `_file_lock` the file and the parts
+        self._lock = threading.Lock()
+        self._file_lock = threading.Lock()
+        self._queued: deque[tuple[int, Any]] = deque()
+        self._encoded: dict[int, tuple[bytes, int]] = {}
+        self._groups = 0
+        self._next_append = 0
+        self._file: Any = None
+        self._joiner: RowGroupJoiner | None = None
+        self._format: tuple[Any, dict[str, Any]] | None = None
+        self._error: SinkError | None = None
 
     def keys(self) -> list[str]:
         return list(self._keys)
@@ -83,7 +103,8 @@ class ParquetSink(Sink):
         return array
 
     def prepare(self, first: int, n: int, data: dict[str, Any]) -> Any:
-        """The block as an Arrow table (converted on the job thread, in parallel)."""
+        """The block as an Arrow table (converted on the job thread, in parallel); then encode
+        one queued row group, if any."""
         import pyarrow as pa
 
         columns = {}
@@ -91,18 +112,25 @@ class ParquetSink(Sink):
             if key not in data:
                 raise MissingKeyError(key, f"ParquetSink({self.path})", data.keys())
             columns[key] = self._to_arrow(key, data[key], n)
-        return pa.table(columns)
+        table = pa.table(columns)
+        self._encode_one()
+        return table
 
     def write(self, first: int, n: int, data: Any) -> None:
         """Queue the block (a prepared table, or the dict `prepare` takes) for its row group."""
+        self._raise_error()
         table = self.prepare(first, n, data) if isinstance(data, dict) else data
         self._pending.append(table)
         self._pending_rows += n
         while self._pending_rows >= self.row_group_size:
             self._flush(self.row_group_size)
+        while len(self._queued) > self.QUEUED_ROW_GROUPS:   # back-pressure: encode here
+            self._encode_one()
+        self._raise_error()
 
     def _flush(self, rows: int | None = None) -> None:
-        """Write `rows` pending rows (all if None): row groups do not depend on the batch size."""
+        """Queue `rows` pending rows (all if None) as the next row group: row groups do not
+        depend on the batch size."""
         import pyarrow as pa
 
         if not self._pending:
@@ -112,25 +140,50 @@ class ParquetSink(Sink):
         head, rest = table.slice(0, rows), table.slice(rows)
         self._pending = [rest] if rest.num_rows else []
         self._pending_rows = rest.num_rows
-        self._write(head)
+        if self._format is None:
+            options = ({"compression": self.compression} if self.writer_options is None
+                       else dict(self.writer_options(head.schema)))
+            options["write_page_checksum"] = True
+            schema = head.schema
+            if self.metadata:
+                schema = schema.with_metadata({**(schema.metadata or {}), **{
+                    k.encode(): v.encode() for k, v in self.metadata.items()}})
+            self._format = (schema, options)
+        with self._lock:
+            self._queued.append((self._groups, head))
+            self._groups += 1
 
-    def _write(self, head: Any) -> None:
-        import pyarrow.parquet as pq
-
+    def _encode_one(self) -> None:
+        """Encode the oldest queued row group (on the calling thread), then append the parts
+        that are next in order to the file."""
+        with self._lock:
+            if not self._queued or self._error is not None:
+                return
+            index, head = self._queued.popleft()
+        assert self._format is not None
+        schema, options = self._format
         try:
-            if self._writer is None:
-                options = ({"compression": self.compression} if self.writer_options is None
-                           else dict(self.writer_options(head.schema)))
-                options["write_page_checksum"] = True
-                schema = head.schema
-                if self.metadata:
-                    schema = schema.with_metadata({**(schema.metadata or {}), **{
-                        k.encode(): v.encode() for k, v in self.metadata.items()}})
-                self._writer = pq.ParquetWriter(self._tmp, schema, **options)
-            self._writer.write_table(head, row_group_size=self.row_group_size)
-        except Exception as exc:
-            raise SinkError(f"{self.path}: writing failed: {exc}") from exc
-        self.events_written += head.num_rows
+            part = encode_row_group(head, schema, options, self.row_group_size)
+        except Exception as exc:  # noqa: BLE001 - raised by the next write or by close
+            self._error = self._error or SinkError(f"{self.path}: writing failed: {exc}")
+            return
+        with self._file_lock:
+            self._encoded[index] = (part, head.num_rows)
+            try:
+                while self._next_append in self._encoded:
+                    part, rows = self._encoded.pop(self._next_append)
+                    if self._joiner is None:
+                        self._file = open(self._tmp, "wb")
+                        self._joiner = RowGroupJoiner(self._file)
+                    self._joiner.append(part)
+                    self._next_append += 1
+                    self.events_written += rows
+            except Exception as exc:  # noqa: BLE001 - e.g. disk full
+                self._error = self._error or SinkError(f"{self.path}: writing failed: {exc}")
+
+    def _raise_error(self) -> None:
+        if self._error is not None:
+            raise self._error
 
     def close(self, success: bool) -> None:
         """Commit the output (rename onto the path) after a successful run; after a failure,
@@ -138,15 +191,20 @@ class ParquetSink(Sink):
         error: BaseException | None = None
         try:
             self._flush()  # on failure too: the events already processed are kept in .partial
+            while self._queued and self._error is None:
+                self._encode_one()   # every other thread has stopped: in order, here
+            self._raise_error()
         except SinkError as exc:
             error = exc
         finally:
-            if self._writer is not None:
+            if self._file is not None:
                 try:
-                    self._writer.close()
+                    if self._joiner is not None:
+                        self._joiner.close()
+                    self._file.close()
                 except Exception as exc:  # noqa: BLE001 - e.g. disk full writing the footer
                     error = error or SinkError(f"{self.path}: writing failed: {exc}")
-                self._writer = None
+                self._file = self._joiner = None
         if not self._tmp or not os.path.exists(self._tmp):
             if success and error is None:
                 raise SinkError(f"{self.path}: no events were written")

@@ -1,0 +1,253 @@
+"""Parquet row groups encoded apart and joined into one file, in order.
+
+`encode_row_group(table, schema, options)` encodes one row group as a standalone Parquet file in
+memory (any thread; Arrow releases the GIL); `RowGroupJoiner` appends such row groups to one
+output file in order, moving each row group's absolute file offsets, and writes the footer at
+the end. The column chunks are position-independent (page headers hold no file offsets), so the
+joined file holds the same pages as one writer would write; the footer is the first part's
+FileMetaData with every row group's metadata and the total row count.
+
+The footer is Thrift compact protocol; `_decode`/`_encode` read and write it generically (field
+ids, types and values, in order), so a round trip gives back the same bytes.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any, BinaryIO
+
+MAGIC = b"PAR1"
+# Thrift compact types
+_TRUE, _FALSE, _BYTE, _I16, _I32, _I64, _DOUBLE, _BINARY, _LIST, _SET, _MAP, _STRUCT = range(1, 13)
+# FileMetaData, RowGroup, ColumnChunk and ColumnMetaData fields (parquet.thrift)
+_FMD_NUM_ROWS, _FMD_ROW_GROUPS = 3, 4
+_RG_COLUMNS, _RG_FILE_OFFSET, _RG_ORDINAL = 1, 5, 7
+_CC_FILE_OFFSET, _CC_META, _CC_OFFSET_INDEX, _CC_COLUMN_INDEX = 2, 3, 4, 6
+_CMD_DATA_PAGE, _CMD_INDEX_PAGE, _CMD_DICT_PAGE, _CMD_BLOOM = 9, 10, 11, 14
+
+
+class _Reader:
+    def __init__(self, data: bytes):
+        self.data, self.pos = data, 0
+
+    def byte(self) -> int:
+        value = self.data[self.pos]
+        self.pos += 1
+        return value
+
+    def varint(self) -> int:
+        shift = result = 0
+        while True:
+            b = self.byte()
+            result |= (b & 0x7F) << shift
+            if not b & 0x80:
+                return result
+            shift += 7
+
+    def zigzag(self) -> int:
+        n = self.varint()
+        return (n >> 1) ^ -(n & 1)
+
+
+def _read_value(r: _Reader, ttype: int) -> Any:
+    if ttype in (_TRUE, _FALSE):   # in a list/set a boolean is one byte
+        return r.byte() == 1
+    if ttype == _BYTE:
+        return r.byte()
+    if ttype in (_I16, _I32, _I64):
+        return r.zigzag()
+    if ttype == _DOUBLE:
+        value = r.data[r.pos:r.pos + 8]
+        r.pos += 8
+        return value
+    if ttype == _BINARY:
+        n = r.varint()
+        value = r.data[r.pos:r.pos + n]
+        r.pos += n
+        return value
+    if ttype in (_LIST, _SET):
+        head = r.byte()
+        size, etype = head >> 4, head & 0x0F
+        if size == 15:
+            size = r.varint()
+        return (etype, [_read_value(r, etype) for _ in range(size)])
+    if ttype == _MAP:
+        size = r.varint()
+        if size == 0:
+            return (0, 0, [])
+        kv = r.byte()
+        ktype, vtype = kv >> 4, kv & 0x0F
+        return (ktype, vtype, [(_read_value(r, ktype), _read_value(r, vtype))
+                               for _ in range(size)])
+    if ttype == _STRUCT:
+        return _read_struct(r)
+    raise ValueError(f"Parquet footer: unknown Thrift type {ttype}")
+
+
+def _read_struct(r: _Reader) -> list[list[Any]]:
+    """[[field id, type, value], ...] in order (booleans: type TRUE/FALSE, value None)."""
+    fields: list[list[Any]] = []
+    last = 0
+    while True:
+        head = r.byte()
+        if head == 0:
+            return fields
+        ttype, delta = head & 0x0F, head >> 4
+        fid = last + delta if delta else r.zigzag()
+        value = None if ttype in (_TRUE, _FALSE) else _read_value(r, ttype)
+        fields.append([fid, ttype, value])
+        last = fid
+
+
+def _varint(out: bytearray, n: int) -> None:
+    while True:
+        if n < 0x80:
+            out.append(n)
+            return
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+
+
+def _zigzag(out: bytearray, n: int) -> None:
+    _varint(out, (n << 1) ^ (n >> 63))
+
+
+def _write_value(out: bytearray, ttype: int, value: Any) -> None:
+    if ttype in (_TRUE, _FALSE):
+        out.append(1 if value else 2)
+    elif ttype == _BYTE:
+        out.append(value)
+    elif ttype in (_I16, _I32, _I64):
+        _zigzag(out, value)
+    elif ttype == _DOUBLE:
+        out += value
+    elif ttype == _BINARY:
+        _varint(out, len(value))
+        out += value
+    elif ttype in (_LIST, _SET):
+        etype, items = value
+        if len(items) < 15:
+            out.append((len(items) << 4) | etype)
+        else:
+            out.append(0xF0 | etype)
+            _varint(out, len(items))
+        for item in items:
+            _write_value(out, etype, item)
+    elif ttype == _MAP:
+        ktype, vtype, items = value
+        _varint(out, len(items))
+        if items:
+            out.append((ktype << 4) | vtype)
+            for k, v in items:
+                _write_value(out, ktype, k)
+                _write_value(out, vtype, v)
+    elif ttype == _STRUCT:
+        _write_struct(out, value)
+    else:
+        raise ValueError(f"Parquet footer: unknown Thrift type {ttype}")
+
+
+def _write_struct(out: bytearray, fields: list[list[Any]]) -> None:
+    last = 0
+    for fid, ttype, value in fields:
+        if 0 < fid - last <= 15:
+            out.append(((fid - last) << 4) | ttype)
+        else:
+            out.append(ttype)
+            _zigzag(out, fid)
+        if ttype not in (_TRUE, _FALSE):
+            _write_value(out, ttype, value)
+        last = fid
+    out.append(0)
+
+
+def _field(fields: list[list[Any]], fid: int) -> list[Any] | None:
+    return next((f for f in fields if f[0] == fid), None)
+
+
+def _shift(fields: list[list[Any]], fids: tuple[int, ...], delta: int) -> None:
+    """Move absolute file offsets by `delta`; 0 is "not set" (Arrow writes the deprecated
+    ColumnChunk.file_offset as 0), never a position (the data starts after the magic)."""
+    for f in fields:
+        if f[0] in fids and f[2]:
+            f[2] += delta
+
+
+def _decode(data: bytes) -> list[list[Any]]:
+    return _read_struct(_Reader(data))
+
+
+def _encode(fields: list[list[Any]]) -> bytes:
+    out = bytearray()
+    _write_struct(out, fields)
+    return bytes(out)
+
+
+def split_file(buffer: bytes) -> tuple[bytes, list[list[Any]]]:
+    """(the column chunk bytes, the decoded FileMetaData) of a one-file Parquet buffer."""
+    if buffer[:4] != MAGIC or buffer[-4:] != MAGIC:
+        raise ValueError("not a Parquet file")
+    (length,) = struct.unpack("<I", buffer[-8:-4])
+    start = len(buffer) - 8 - length
+    return buffer[4:start], _decode(buffer[start:len(buffer) - 8])
+
+
+def encode_row_group(table: Any, schema: Any, options: dict[str, Any], row_group_size: int) -> bytes:
+    """`table` as a standalone in-memory Parquet file (one row group when it has at most
+    `row_group_size` rows)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    sink = pa.BufferOutputStream()
+    with pq.ParquetWriter(sink, schema, **options) as writer:
+        writer.write_table(table, row_group_size=row_group_size)
+    return sink.getvalue().to_pybytes()
+
+
+class RowGroupJoiner:
+    """Appends encoded parts (from `encode_row_group`) to `out` in order; `close` writes the
+    footer."""
+
+    def __init__(self, out: BinaryIO):
+        self.out = out
+        self.pos = 0
+        self.meta: list[list[Any]] | None = None
+        self.row_groups: list[Any] = []
+        self.rows = 0
+
+    def append(self, part: bytes) -> None:
+        chunks, meta = split_file(part)
+        if self.meta is None:
+            self.meta = meta
+            self.out.write(MAGIC)
+            self.pos = len(MAGIC)
+        delta = self.pos - len(MAGIC)
+        groups = _field(meta, _FMD_ROW_GROUPS)
+        for group in (groups[2][1] if groups else []):
+            _shift(group, (_RG_FILE_OFFSET,), delta)
+            ordinal = _field(group, _RG_ORDINAL)
+            if ordinal is not None:
+                ordinal[2] = len(self.row_groups)
+            for column in _field(group, _RG_COLUMNS)[2][1]:
+                _shift(column, (_CC_FILE_OFFSET, _CC_OFFSET_INDEX, _CC_COLUMN_INDEX), delta)
+                cmd = _field(column, _CC_META)
+                if cmd is not None:
+                    _shift(cmd[2], (_CMD_DATA_PAGE, _CMD_INDEX_PAGE, _CMD_DICT_PAGE, _CMD_BLOOM),
+                           delta)
+            self.row_groups.append(group)
+        self.rows += _field(meta, _FMD_NUM_ROWS)[2]
+        self.out.write(chunks)
+        self.pos += len(chunks)
+
+    def close(self) -> None:
+        """Write the footer (the first part's, with every row group and the total rows)."""
+        if self.meta is None:
+            return
+        meta = [list(f) for f in self.meta]
+        _field(meta, _FMD_NUM_ROWS)[2] = self.rows
+        groups = _field(meta, _FMD_ROW_GROUPS)
+        groups[2] = (groups[2][0], self.row_groups)
+        footer = _encode(meta)
+        self.out.write(footer)
+        self.out.write(struct.pack("<I", len(footer)))
+        self.out.write(MAGIC)
