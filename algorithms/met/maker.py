@@ -171,7 +171,9 @@ class METBuilder:
         values = tuple(self.values)
         if n_terms and all(v.__class__ is np.ndarray and v.flags.c_contiguous and
                            v.shape == (self.n_events, 3) and v.dtype == np.float64 for v in values):
-            mpx, mpy, sumet = K.terms_to_f32(values)
+            terms = K.terms_to_f32(values)
+            terms.flags.writeable = False   # before the views: they are read-only too
+            mpx, mpy, sumet = terms
             return MissingETContainer.from_kernel(tuple(self.names), np.array(self.sources, np.uint64),
                                                   mpx, mpy, sumet, key=key)
         stacked = (np.stack(self.values, axis=1) if n_terms

@@ -37,11 +37,13 @@ matching and the tau ΔR < 0.2 cone of Athena are replaced by these links. Objec
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, NamedTuple
+from operator import itemgetter
+from typing import Any, Callable, ClassVar, NamedTuple
 
 import numpy as np
 
 from metflow.edm import keys as K
+from metflow.edm.containers import Container, ListColumn
 from metflow.edm.errors import SchemaError
 from metflow.edm.met import MissingETAssociationMap, MissingETContainer, ObjectType, Source
 from metflow.edm.units import GeV, mm
@@ -66,13 +68,35 @@ def _event_number(ctx: Any, ev: int) -> int:
     return ev + (ctx.first if ctx is not None else 0)
 
 
-def _list_column(container: Any, name: str, key: str):
-    col = container.get(name) if hasattr(container, "get") else None
+def _column(container: Container, name: str, key: str) -> Any:
+    """Column ``name`` of ``container`` (a Container holds every column in its schema's dtype),
+    or a SchemaError naming it."""
+    col = container.columns.get(name)
     if col is None:
         raise SchemaError(f"column {name!r} is required by the MET associators", key=key, column=name)
-    if hasattr(col, "offsets") and hasattr(col, "values"):
-        return np.asarray(col.offsets, dtype=np.int64), np.asarray(col.values, dtype=np.int32)
-    # a single link column (int32, -1 = none) as a list of at most one entry
+    return col
+
+
+def _columns(*names: str) -> Callable[[dict], tuple]:
+    """A getter of several columns at once (for :func:`_gather`)."""
+    return itemgetter(*names)
+
+
+def _gather(container: Container, columns: Callable[[dict], tuple], key: str) -> tuple:
+    """The columns ``columns`` picks from ``container``, or a SchemaError naming the missing one."""
+    try:
+        return columns(container.columns)
+    except KeyError as exc:
+        name = exc.args[0]
+        raise SchemaError(f"column {name!r} is required by the MET associators", key=key, column=name) from None
+
+
+def _list_column(container: Container, name: str, key: str) -> tuple[np.ndarray, np.ndarray]:
+    """(offsets, values) of a link column: a list column, or a single link per object (int32,
+    -1 = none) as lists of at most one entry."""
+    col = _column(container, name, key)
+    if isinstance(col, ListColumn):
+        return col.offsets, col.values
     links = np.asarray(col, dtype=np.int32)
     valid = links >= 0
     offsets = np.zeros(links.shape[0] + 1, dtype=np.int64)
@@ -80,22 +104,13 @@ def _list_column(container: Any, name: str, key: str):
     return offsets, links[valid]
 
 
-def _links(container: Any, name: str, key: str) -> tuple[np.ndarray, np.ndarray, bool]:
+def _links(container: Container, name: str, key: str) -> tuple[np.ndarray, np.ndarray, bool]:
     """(offsets, values, single) of a link column: a list column, or with ``single`` one link per
     object (-1 = none) in ``values`` (the kernels expand it)."""
-    col = container.get(name) if hasattr(container, "get") else None
-    if col is None:
-        raise SchemaError(f"column {name!r} is required by the MET associators", key=key, column=name)
-    if hasattr(col, "offsets") and hasattr(col, "values"):
+    col = _column(container, name, key)
+    if isinstance(col, ListColumn):
         return col.offsets, col.values, False
     return _NO_OFFSETS, np.asarray(col, dtype=np.int32), True
-
-
-def _column(container: Any, name: str, key: str) -> np.ndarray:
-    col = container.get(name)
-    if col is None:
-        raise SchemaError(f"column {name!r} is required by the MET associators", key=key, column=name)
-    return np.asarray(col)
 
 
 #: placeholders for inputs a kernel does not read in the current mode
@@ -105,22 +120,16 @@ _NO_LINKS.flags.writeable = False
 _NO_OFFSETS.flags.writeable = False
 
 
-def _signal_track(signals: Any, pflow: bool, key: str) -> np.ndarray:
-    if pflow:
-        if signals.get("track") is None:
-            raise SchemaError("pflow=True needs PFO signals with a 'track' column; is this a "
-                              "TopoCluster container? (set pflow=False for cluster jets)",
-                              key=key, column="track")
-        return np.asarray(signals["track"], dtype=np.int32)
-    return np.full(len(signals), -1, dtype=np.int32)
-
-
-def _signal_track_links(signals: Any, pflow: bool, key: str) -> np.ndarray:
+def _signal_track_links(signals: Container, pflow: bool, key: str) -> np.ndarray:
     """The PFOs' track links (pflow), else an empty placeholder: the kernels read the links only in
     PFlow mode."""
-    if pflow:
-        return _signal_track(signals, pflow, key)
-    return _NO_LINKS
+    if not pflow:
+        return _NO_LINKS
+    track = signals.columns.get("track")
+    if track is None:
+        raise SchemaError("pflow=True needs PFO signals with a 'track' column; is this a "
+                          "TopoCluster container? (set pflow=False for cluster jets)", key=key, column="track")
+    return track
 
 
 def _check_same_block(owner: str, what: dict[str, int]) -> None:
@@ -217,9 +226,8 @@ class METJetAssocTool(_ResolvedConfig, Algorithm):
         status, ev, jet, *arrays = kern.jet_associations(
             jets.offsets, const_offsets, const_values, ghost_offsets, ghost_values, signals.offsets,
             _signal_track_links(signals, c.pflow, c.signals_key), tracks.offsets,
-            *(_column(tracks, name, c.tracks_key) for name in _TRACK_COLUMNS),
-            vertices.offsets, _column(vertices, "z", c.vertices_key),
-            _column(vertices, "is_hard_scatter", c.vertices_key),
+            *_gather(tracks, _TRACK_COLUMNS, c.tracks_key), vertices.offsets,
+            *_gather(vertices, _VERTEX_COLUMNS, c.vertices_key),
             c.min_pt, c.max_abs_eta, c.max_z0_sin_theta, c.max_d0, c.pflow)
         if status != kern.OK:
             raise_for_status(
@@ -233,7 +241,11 @@ class METJetAssocTool(_ResolvedConfig, Algorithm):
         return JetAssociations.from_kernel(c.jet_collection, c.pflow, c.signals_key, *arrays)
 
 
-_TRACK_COLUMNS = ("px", "py", "pz", "e", "z0", "d0", "vertex", "passes_quality")
+_TRACK_COLUMNS = _columns("px", "py", "pz", "e", "z0", "d0", "vertex", "passes_quality")
+_VERTEX_COLUMNS = _columns("z", "is_hard_scatter")
+_PXPY = _columns("px", "py")
+_PXPYE = _columns("px", "py", "e")
+_P4 = _columns("px", "py", "pz", "e")
 
 
 class _ObjectAssocConfig(NamedTuple):
@@ -288,8 +300,7 @@ class METObjectAssociator(_ResolvedConfig, Algorithm):
         else:
             trk_offsets, trk_values, trk_single = _links(objects, c.trk_links, c.objects_key)
         status, ev, obj, packed = kern.object_associations(
-            objects.offsets, _column(objects, "px", c.objects_key), _column(objects, "py", c.objects_key),
-            c.min_pt, cal_offsets, cal_values, trk_offsets, trk_values, trk_single, signals.offsets,
+            objects.offsets, *_gather(objects, _PXPY, c.objects_key), c.min_pt, cal_offsets, cal_values, trk_offsets, trk_values, trk_single, signals.offsets,
             _column(signals, "e", c.signals_key), _signal_track_links(signals, c.pflow, c.signals_key),
             tracks.offsets, jet_assoc.track_accepted, jet_assoc.signal_assoc, jet_assoc.track_assoc,
             jet_assoc.assoc_offsets, c.pflow, c.object_type)
@@ -428,11 +439,9 @@ class METAssocMapBuilder(_ResolvedConfig, Algorithm):
         status, bad, bad_count, i64, i32, u8, u64, f32 = kern.association_map(
             jet_assoc.assoc_offsets, jet_assoc.jet_index, jet_assoc.jettrk, jet_assoc.signal_assoc,
             jet_assoc.track_assoc, jets.offsets, _packed(fragments), container_ids, signals.offsets,
-            _column(signals, "px", c.signals_key), _column(signals, "py", c.signals_key),
-            _column(signals, "pz", c.signals_key), _column(signals, "e", c.signals_key),
-            _signal_track_links(signals, pflow, jet_assoc.signals_key), _PFO_BIT if pflow else _CLUSTER_BIT,
-            tracks.offsets, *(_column(tracks, name, c.tracks_key) for name in ("px", "py", "pz", "e")),
-            _TRACK_BIT, pflow)
+            *_gather(signals, _P4, c.signals_key), _signal_track_links(signals, pflow, jet_assoc.signals_key),
+            _PFO_BIT if pflow else _CLUSTER_BIT, tracks.offsets, *_gather(tracks, _P4, c.tracks_key), _TRACK_BIT,
+            pflow)
         if status == kern.ERR_LINK_RANGE:
             _raise_piece_range(self.name, (status, bad, bad_count), jet_assoc, fragments, c.fragment_keys)
         if status != kern.OK:
@@ -440,13 +449,14 @@ class METAssocMapBuilder(_ResolvedConfig, Algorithm):
                 status, self.name, key=c.map_key if status == kern.ERR_TOO_MANY_OBJECTS else c.jets_key,
                 event=_event_number(ctx, int(np.searchsorted(jet_assoc.assoc_offsets, bad, side="right") - 1)),
                 jet_index=int(jet_assoc.jet_index[bad]) if status == kern.ERR_TOO_MANY_OBJECTS else None,
-                n_objects=int(bad_count), explain=lambda: self._explain(jet_assoc, jets, signals, tracks))
+                n_objects=int(bad_count), explain=lambda: self._explain(jet_assoc, fragments, jets, signals, tracks))
         return _map_from_buffers(container_keys, jet_assoc, i64, i32, u8, u64, f32, jet_key=c.jets_key,
                                  key=c.map_key)
 
-    def _explain(self, jet_assoc, jets, signals, tracks) -> None:
+    def _explain(self, jet_assoc, fragments, jets, signals, tracks) -> None:
         c = self._config()
-        _check_jet_assoc(self.name, jet_assoc, jet_assoc.pflow, signals, tracks, c.signals_key, c.tracks_key)
+        _explain_inputs(self.name, jet_assoc, fragments, c.fragment_keys, signals, tracks, c.signals_key,
+                        c.tracks_key)
         if len(jets) + jets.n_events != jet_assoc.n_assoc:
             raise SchemaError(f"{self.name}: {len(jets)} jets in {jets.n_events} events do not match "
                               f"the {jet_assoc.n_assoc} jet associations", key=c.jets_key)
@@ -459,15 +469,23 @@ def _fragment_keys(alg: Algorithm) -> tuple[str, ...]:
 
 def _fragment_list(owner: str, jet_assoc: JetAssociations, fragments: Any,
                    fragment_keys: tuple[str, ...]) -> list:
-    """The fragments as a list, each an ObjectAssociations of the jet associations' mode and
-    block (the kernels check the rest)."""
-    fragments = list(fragments) if isinstance(fragments, (list, tuple)) else [fragments]
+    """The fragments as a list, each an ObjectAssociations of the jet associations' mode (the
+    kernels check that they cover the same block)."""
+    if not isinstance(fragments, list):
+        fragments = list(fragments) if isinstance(fragments, tuple) else [fragments]
     _check_mode(owner, jet_assoc, jet_assoc.pflow)
-    n_events, pflow = jet_assoc.n_events, jet_assoc.pflow
+    pflow = jet_assoc.pflow
     for frag in fragments:
-        if not isinstance(frag, ObjectAssociations) or frag.pflow != pflow or frag.n_events != n_events:
+        if not isinstance(frag, ObjectAssociations) or frag.pflow != pflow:
             _check_fragments(owner, jet_assoc, fragments, fragment_keys)
     return fragments
+
+
+def _explain_inputs(owner: str, jet_assoc: JetAssociations, fragments: list, fragment_keys: tuple[str, ...],
+                    signals: Any, tracks: Any, signals_key: str, tracks_key: str) -> None:
+    """Raise the error naming which input of the map builder or soft associator does not match."""
+    _check_jet_assoc(owner, jet_assoc, jet_assoc.pflow, signals, tracks, signals_key, tracks_key)
+    _check_fragments(owner, jet_assoc, fragments, fragment_keys)
 
 
 #: fragment container-key sequence -> (distinct container keys, container id per fragment)
@@ -495,7 +513,9 @@ def _map_from_buffers(container_keys: tuple[str, ...], jet_assoc: JetAssociation
                       i32: np.ndarray, u8: np.ndarray, u64: np.ndarray, f32: np.ndarray, *,
                       jet_key: str | None, key: str | None) -> MissingETAssociationMap:
     """The frozen association map from :func:`kern.association_map`'s fresh buffers: the
-    fields are views of them (layout in the kernel's docstring)."""
+    fields are views of them (layout in the kernel's docstring), read-only from the start."""
+    for buffer in (i64, i32, u8, u64, f32):
+        buffer.flags.writeable = False
     n_assoc, n_obj, n_ovl, n_cal, n_trk = i64[:kern.MAP_HEADER].tolist()
     o1 = kern.MAP_HEADER + n_assoc + 1
     o2 = o1 + n_obj + 1
@@ -544,14 +564,15 @@ class METSoftAssociator(_ResolvedConfig, Algorithm):
         fragments = _fragment_list(self.name, jet_assoc, fragments, c.fragment_keys)
         pflow = jet_assoc.pflow
         ok, soft, _, _ = kern.soft_core(
-            signals.offsets, _column(signals, "px", c.signals_key), _column(signals, "py", c.signals_key),
-            _column(signals, "e", c.signals_key), _signal_track_links(signals, pflow, jet_assoc.signals_key),
-            tracks.offsets, _column(tracks, "px", c.tracks_key), _column(tracks, "py", c.tracks_key),
+            signals.offsets, *_gather(signals, _PXPYE, c.signals_key),
+            _signal_track_links(signals, pflow, jet_assoc.signals_key), tracks.offsets,
+            *_gather(tracks, _PXPY, c.tracks_key),
             jet_assoc.track_accepted, jet_assoc.signal_assoc, jet_assoc.track_assoc, jet_assoc.assoc_offsets,
             _packed(fragments), len(fragments), pflow)
         if not ok:
-            raise_for_status(kern.ERR_INPUTS, self.name, key=c.core_key, explain=lambda: _check_jet_assoc(
-                self.name, jet_assoc, pflow, signals, tracks, c.signals_key, c.tracks_key))
+            raise_for_status(kern.ERR_INPUTS, self.name, key=c.core_key, explain=lambda: _explain_inputs(
+                self.name, jet_assoc, fragments, c.fragment_keys, signals, tracks, c.signals_key, c.tracks_key))
+        soft.flags.writeable = False   # before the term views are taken: they are read-only too
         return MissingETContainer.from_kernel(_CORE_NAMES, _CORE_SOURCES, soft[0], soft[1], soft[2], key=c.core_key)
 
 
