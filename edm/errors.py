@@ -6,6 +6,8 @@ The context fields are also attributes (``err.source``, ``err.key``, ``err.colum
 
 from __future__ import annotations
 
+from metflow.edm.met_base import MAX_OBJECTS_PER_ASSOCIATION
+
 
 class EDMError(Exception):
     """Base of metflow.edm errors; formats a message with a context footer."""
@@ -67,7 +69,7 @@ class TooManyObjectsError(EDMError, ValueError):
     """An association holds more objects than the 64 bits of a key can address."""
 
     def __init__(self, *, event: int, jet_index: int, n_objects: int, key: str | None = None,
-                 source: str | None = None, limit: int = 64):
+                 source: str | None = None, limit: int = MAX_OBJECTS_PER_ASSOCIATION):
         self.jet_index = jet_index
         self.n_objects = n_objects
         what = "misc association" if jet_index < 0 else f"association of jet {jet_index}"

@@ -101,3 +101,17 @@ class CompileMonitor:
 
     def __exit__(self, *exc: object) -> None:
         self.uninstall()
+
+
+def kernel(fn: Any = None, *, inline: str | None = None) -> Any:
+    """The project's numba decorator, one spelling for every kernel: nopython mode, the GIL
+    released (blocks run on several threads at once), machine code cached on disk beside the
+    module. ``@kernel`` or ``@kernel(inline="always")`` (a small helper inlined into its
+    callers). numba is imported on first use."""
+    import numba
+
+    options: dict[str, Any] = {"nogil": True, "cache": True}
+    if inline is not None:
+        options["inline"] = inline
+    decorator = numba.njit(**options)
+    return decorator if fn is None else decorator(fn)

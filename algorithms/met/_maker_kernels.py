@@ -14,10 +14,10 @@ Layout of the map tuple `m` (see docs/internals.md, MissingETAssociationMap):
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
 from metflow.edm.units import GeV
+from metflow.framework.jit import kernel
 
 # xAOD::Type values of the objects held in the associations.
 TYPE_JET = 2
@@ -52,18 +52,16 @@ N_OUT = 12
 # Per-jet status written by `rebuild_jets`.
 JET_NOT_PROCESSED, JET_HARD, JET_SOFT, JET_REJECTED, JET_NO_ASSOC, JET_MUON_FSR = 0, 1, 2, 3, 4, 5
 
-_jit = numba.njit(nogil=True, cache=True)
-# Helpers take the map tuple; inlining them avoids passing (and reference-counting) its 29
-# arrays on every call, which otherwise dominates the kernels' run time.
-_inline = numba.njit(nogil=True, cache=True, inline="always")
+# Helpers that take the map tuple are inlined (kernel(inline="always")): that avoids passing (and
+# reference-counting) its 29 arrays on every call, which otherwise dominates the kernels' run time.
 
 
-@_inline
+@kernel(inline="always")
 def _bit(i):
     return _ONE << np.uint64(i)
 
 
-@_inline
+@kernel(inline="always")
 def _find_object(obj_offsets, obj_container, obj_index, a0, a1, container, index, found_assoc,
                  found_obj):
     """Associations of event range [a0, a1) holding object (container, index); returns count."""
@@ -78,7 +76,7 @@ def _find_object(obj_offsets, obj_container, obj_index, a0, a1, container, index
     return n
 
 
-@_inline
+@kernel(inline="always")
 def _is_selected_anywhere(obj_offsets, selected, found_assoc, found_obj, n):
     for k in range(n):
         a = found_assoc[k]
@@ -87,7 +85,7 @@ def _is_selected_anywhere(obj_offsets, selected, found_assoc, found_obj, n):
     return False
 
 
-@_inline
+@kernel(inline="always")
 def _has_overlaps(ovl_offsets, ovl_index, ovl_type, selected, a, o, policy_mask):
     """MissingETAssociation::hasOverlaps: a selected overlapping object with a policy type bit."""
     if policy_mask == 0:
@@ -98,7 +96,7 @@ def _has_overlaps(ovl_offsets, ovl_index, ovl_type, selected, a, o, policy_mask)
     return False
 
 
-@_inline
+@kernel(inline="always")
 def _key_sum(offsets, keys, px, py, sumpt, a, mask, want_intersect, out):
     """Sum of the entries of association a whose key intersects `mask` (or, if not
     `want_intersect`, does not); out = (px, py, sumpt, e) accumulators, pz omitted."""
@@ -110,7 +108,7 @@ def _key_sum(offsets, keys, px, py, sumpt, a, mask, want_intersect, out):
             out[2] += sumpt[k]
 
 
-@_jit
+@kernel
 def rebuild_objects(m, selected, container, ev_offsets, px, py, orig_index, use, muon_type,
                     policy_mask, remove_overlap, is_electron, greedy_mode, or_calo_tagged,
                     constituent_scale, constituent_trk, out, weight):
@@ -194,7 +192,7 @@ def rebuild_objects(m, selected, container, ev_offsets, px, py, orig_index, use,
             weight[i] = 1.0
 
 
-@_inline
+@kernel(inline="always")
 def _lookup(ev_offsets, orig_index, values, e, index, default):
     for i in range(ev_offsets[e], ev_offsets[e + 1]):
         if orig_index[i] == index:
@@ -202,7 +200,7 @@ def _lookup(ev_offsets, orig_index, values, e, index, default):
     return default
 
 
-@_inline
+@kernel(inline="always")
 def _lookup_index(ev_offsets, orig_index, e, index):
     for i in range(ev_offsets[e], ev_offsets[e + 1]):
         if orig_index[i] == index:
@@ -210,7 +208,7 @@ def _lookup_index(ev_offsets, orig_index, e, index):
     return -1
 
 
-@_jit
+@kernel
 def rebuild_jets(m, selected, par, flags, ev_offsets, px, py, pz, cpx, cpy, cpz, ce, jvt,
                  det_eta, orig_index, use, rejected, jet_trk_sumpt, jet_trk_n, jet_emfrac,
                  jet_width, jet_ps_e, mu_offsets, mu_orig, mu_id_pt, mu_eloss,
@@ -492,7 +490,7 @@ def rebuild_jets(m, selected, par, flags, ev_offsets, px, py, pz, cpx, cpy, cpz,
 SEL_UNDECIDED = -1   # `select_objects` result: an |eta| within rounding of a cut, decide in numpy
 
 
-@_jit
+@kernel
 def select_objects(offsets, px, py, pz, ids, id_bit, isolated, use_isolated, jvt, use_jvt,
                    min_jvt, jvt_max_pt, min_pt, eta_lo, eta_hi, jvt_eta_lo, jvt_eta_hi):
     """Kept-object indices of METObjectSelection over a block, or SEL_UNDECIDED.
@@ -537,7 +535,7 @@ def select_objects(offsets, px, py, pz, ids, id_bit, isolated, use_isolated, jvt
     return idx[:k], out_offsets, local[:k], 0
 
 
-@_jit
+@kernel
 def take_lists(offsets, values, idx):
     """ListColumn.take for kept indices `idx`: (offsets int64[n+1], values int32)."""
     n = idx.shape[0]
@@ -555,7 +553,7 @@ def take_lists(offsets, values, idx):
     return out_offsets, out_values
 
 
-@_jit
+@kernel
 def scaled_p4(idx, px, py, pz, e, scale):
     """float32 (px, py, pz, e)[idx] * scale (the selection's energy-scale variation)."""
     n = idx.shape[0]
@@ -576,7 +574,7 @@ SIG_ELECTRON_PHOTON, SIG_MUON, SIG_TAU, SIG_JET = 0, 1, 2, 3
 SIG_UNDECIDED = -1   # a jet |eta| within rounding of FORWARD_ETA: the caller uses numpy
 
 
-@_inline
+@kernel(inline="always")
 def _add_along_one(part, e, sigma2, px, py):
     pt = np.hypot(px, py)
     if pt > 0:
@@ -590,7 +588,7 @@ def _add_along_one(part, e, sigma2, px, py):
     part[2, e] += sigma2 * sin * cos
 
 
-@_jit
+@kernel
 def significance_term(kind, offsets, px, py, pz, energy, has_energy, weight, muon_type, par,
                       fwd_lo, fwd_hi, cov, hard):
     """Add one hard term's objects (weight > 0, scaled by it) to cov[3, n_events] (Vxx, Vyy,
@@ -641,7 +639,7 @@ def significance_term(kind, offsets, px, py, pz, energy, has_energy, weight, muo
     return 0
 
 
-@_jit
+@kernel
 def significance_soft(cov, hard, soft_sumet, has_soft, soft_b2, jet_offsets, jet_px, jet_py,
                       jet_pz, has_pz, jet_status, hard_status, has_jets, f_rej, fwd_lo, fwd_hi,
                       recoil_k, recoil_cap, recoil_bias, met_x, met_y):
@@ -692,7 +690,7 @@ def significance_soft(cov, hard, soft_sumet, has_soft, soft_b2, jet_offsets, jet
     return lx, ly
 
 
-@_jit
+@kernel
 def significance_record(met_x, met_y, lx, ly, c, s, cov, rho_max):
     """float32[6, n_events]: S, sqrt(S), MET, VarL, VarT, rho in the frame of (lx, ly) whose
     direction has cosine c and sine s (numpy's cos/sin of arctan2(ly, lx))."""
@@ -724,7 +722,7 @@ def significance_record(met_x, met_y, lx, ly, c, s, cov, rho_max):
     return out
 
 
-@_jit
+@kernel
 def terms_to_f32(values):
     """float32[3, n_events, n_terms] (mpx, mpy, sumet) from the float64[n_events, 3] terms."""
     n_terms = len(values)

@@ -11,8 +11,10 @@ Sums are accumulated in float64 in a fixed per-event order, so results do not de
 are grouped into blocks.
 """
 
-import numba
 import numpy as np
+
+from metflow.edm.met_base import MAX_OBJECTS_PER_ASSOCIATION
+from metflow.framework.jit import kernel
 
 KIND_CAL = 0  # calorimeter-like signal: TopoCluster or PFO
 KIND_TRK = 1  # InDet track
@@ -23,19 +25,16 @@ ERR_SHARED_CONSTITUENT = 2  # a constituent belongs to two jets
 ERR_TOO_MANY_OBJECTS = 3  # more than 64 objects in one association
 ERR_INPUTS = 4  # inputs of different blocks (event or object counts differ); the caller names them
 
-MAX_OBJECTS_PER_ASSOCIATION = 64
-
-_kernel = numba.njit(nogil=True, cache=True)
 
 
-@_kernel
+@kernel
 def _pt(x, y):
     """sqrt(x^2 + y^2) of float64 values widened from float32: the squares are exact, so this is
     as accurate as np.hypot (no overflow possible) and several times faster (hypot is a libm call)."""
     return np.sqrt(x * x + y * y)
 
 
-@_kernel
+@kernel
 def accept_tracks(trk_offsets, px, py, pz, z0, d0, vertex, passes_quality,
                   pv_offsets, pv_z, pv_is_hard_scatter,
                   min_pt, max_abs_eta, max_z0_sin_theta, max_d0):
@@ -72,7 +71,7 @@ def accept_tracks(trk_offsets, px, py, pz, z0, d0, vertex, passes_quality,
     return accepted
 
 
-@_kernel
+@kernel
 def build_jet_associations(jet_offsets, const_offsets, const_values, ghost_offsets, ghost_values,
                            sig_offsets, sig_track, trk_offsets, trk_px, trk_py, trk_pz, trk_e,
                            track_accepted, pflow):
@@ -133,7 +132,7 @@ def build_jet_associations(jet_offsets, const_offsets, const_values, ghost_offse
     return OK, -1, -1, assoc_offsets, jet_index, sig_assoc, trk_assoc, jettrk
 
 
-@_kernel
+@kernel
 def block_global_links(offsets, links, target_offsets):
     """Event-local links (-1 = none) of objects in events ``offsets`` -> block-global indices
     into a container with ``target_offsets`` (still -1 for none)."""
@@ -145,7 +144,7 @@ def block_global_links(offsets, links, target_offsets):
     return out
 
 
-@_kernel
+@kernel
 def _add_vec(target, a, px, py, pz, e):
     x = np.float64(px)
     y = np.float64(py)
@@ -156,7 +155,7 @@ def _add_vec(target, a, px, py, pz, e):
     target[4, a] += _pt(x, y)
 
 
-@_kernel
+@kernel
 def order_objects(obj_offsets, px, py, min_pt):
     """Selected objects per event: pT >= min_pt, sorted by descending pT (ties keep input order).
 
@@ -186,7 +185,7 @@ def order_objects(obj_offsets, px, py, min_pt):
     return sel_offsets, sel[:n]
 
 
-@_kernel
+@kernel
 def associate_objects(obj_offsets, sel_offsets, sel_index,
                       cal_link_offsets, cal_link_values, trk_link_offsets, trk_link_values,
                       sig_offsets, sig_e, sig_track, trk_offsets, track_accepted,
@@ -286,7 +285,7 @@ def associate_objects(obj_offsets, sel_offsets, sel_index,
             const_kind[:n_const].copy(), const_index[:n_const].copy())
 
 
-@_kernel
+@kernel
 def identify_overlaps(assoc_offsets, piece_order, piece_assoc, piece_obj_container, piece_obj_index,
                       piece_obj_type, const_offsets, const_kind, const_index,
                       sig_px, sig_py, sig_pz, sig_e, sig_track, sig_type_bit,
@@ -467,7 +466,7 @@ def identify_overlaps(assoc_offsets, piece_order, piece_assoc, piece_obj_contain
             cal_offsets, cal_key, cal, trk_offsets, trk_key, trk, n_ovl, n_cal, n_trk)
 
 
-@_kernel
+@kernel
 def _soft_sums(sig_offsets, sig_px, sig_py, sig_e, sig_track, trk_offsets, trk_px, trk_py,
               track_accepted, sig_assoc, trk_assoc, misc_kind, misc_index, pflow):
     """Core soft terms per event: signals and accepted tracks in no association.
@@ -525,7 +524,7 @@ def _soft_sums(sig_offsets, sig_px, sig_py, sig_e, sig_track, trk_offsets, trk_p
 # array argument and 0.2-0.3 us per returned array, so small blocks want few, wide kernels)
 
 
-@_kernel
+@kernel
 def jet_associations(jet_offsets, const_offsets, const_values, ghost_offsets, ghost_values,
                      sig_offsets, sig_track, trk_offsets, trk_px, trk_py, trk_pz, trk_e, trk_z0, trk_d0,
                      trk_vertex, trk_passes_quality, pv_offsets, pv_z, pv_is_hard_scatter,
@@ -546,7 +545,7 @@ def jet_associations(jet_offsets, const_offsets, const_values, ghost_offsets, gh
     return status, ev, jet, assoc_offsets, jet_index, sig_assoc, trk_assoc, accepted, jettrk
 
 
-@_kernel
+@kernel
 def single_links_as_lists(links):
     """A single-link column (-1 = none) as list offsets + values (at most one entry per object)."""
     offsets = np.zeros(links.shape[0] + 1, dtype=np.int64)
@@ -560,7 +559,7 @@ def single_links_as_lists(links):
     return offsets, values[:n]
 
 
-@_kernel
+@kernel
 def object_associations(obj_offsets, px, py, min_pt, cal_link_offsets, cal_link_values,
                         trk_link_offsets, trk_link_values, trk_single_link, sig_offsets, sig_e, sig_track,
                         trk_offsets, track_accepted, sig_assoc, trk_assoc, assoc_offsets, pflow, object_type):
@@ -605,7 +604,7 @@ def object_associations(obj_offsets, px, py, min_pt, cal_link_offsets, cal_link_
 FRAGMENT_HEADER = 5
 
 
-@_kernel
+@kernel
 def fragment_segments(n_events, n_sel, n_piece, n_const):
     """Start of each column in a packed fragment: obj_offsets, obj_index, piece_offsets,
     piece_assoc, const_offsets, const_kind, const_index, and the end."""
@@ -621,13 +620,13 @@ def fragment_segments(n_events, n_sel, n_piece, n_const):
     return out
 
 
-@_kernel
+@kernel
 def _copy_into(out, start, values):
     for i in range(values.shape[0]):
         out[start + i] = values[i]
 
 
-@_kernel
+@kernel
 def pack_fragment(object_type, obj_offsets, obj_index, piece_offsets, piece_assoc, const_offsets, const_kind,
                   const_index):
     """One associator's output in one int64 buffer (one array to return, freeze, concatenate):
@@ -651,7 +650,7 @@ def pack_fragment(object_type, obj_offsets, obj_index, piece_offsets, piece_asso
     return out
 
 
-@_kernel
+@kernel
 def unpack_fragments(packed, n_fragments):
     """Concatenation of :func:`pack_fragment` buffers -> block-wide piece columns.
 
@@ -699,7 +698,7 @@ def unpack_fragments(packed, n_fragments):
     return p_frag, p_type, p_obj, p_assoc, p_const, c_kind, c_index
 
 
-@_kernel
+@kernel
 def inputs_match(assoc_offsets, sig_assoc, trk_assoc, sig_offsets, trk_offsets, packed, n_fragments):
     """Whether the jet associations (``assoc_offsets``, ``sig_assoc``, ``trk_assoc``), the signals,
     the tracks and the packed fragments cover the same events and objects."""
@@ -715,7 +714,7 @@ def inputs_match(assoc_offsets, sig_assoc, trk_assoc, sig_offsets, trk_offsets, 
     return pos == packed.shape[0]
 
 
-@_kernel
+@kernel
 def _ordered_pieces(assoc_offsets, sig_assoc, trk_assoc, jet_offsets, packed, frag_container, sig_offsets,
                     trk_offsets):
     """Input checks of :func:`association_map` and the fragments' pieces in association order.
@@ -777,7 +776,7 @@ def _ordered_pieces(assoc_offsets, sig_assoc, trk_assoc, jet_offsets, packed, fr
     return (OK, -1, 0, p_cont, p_obj, p_type, piece_assoc, p_const, const_kind, const_index, order, max_ovl)
 
 
-@_kernel
+@kernel
 def _signal_tracks(pflow, sig_offsets, sig_track, trk_offsets, n_signals):
     """Block-global track index of each signal: the PFO's track (links are event-local), or -1
     for every cluster."""
@@ -790,7 +789,7 @@ def _signal_tracks(pflow, sig_offsets, sig_track, trk_offsets, n_signals):
 MAP_HEADER = 5
 
 
-@_kernel
+@kernel
 def association_map(assoc_offsets, jet_index, jettrk, sig_assoc, trk_assoc, jet_offsets, packed,
                     frag_container, sig_offsets, sig_px, sig_py, sig_pz, sig_e, sig_track,
                     sig_type_bit, trk_offsets, trk_px, trk_py, trk_pz, trk_e, trk_type_bit, pflow):
@@ -872,7 +871,7 @@ def association_map(assoc_offsets, jet_index, jettrk, sig_assoc, trk_assoc, jet_
     return status, bad, 0, i64, i32, u8, u64, f32
 
 
-@_kernel
+@kernel
 def soft_core(sig_offsets, sig_px, sig_py, sig_e, sig_track, trk_offsets, trk_px, trk_py,
               track_accepted, sig_assoc, trk_assoc, assoc_offsets, packed, n_fragments, pflow):
     """The core soft terms of a block: :func:`_soft_sums` on the constituents of the packed
