@@ -3,6 +3,7 @@
 Three random streams keep the hard scatter independent of pileup: HS (stream 0: truth and its
 detector response), PU (stream 1: how many pileup vertices, which library entries, where) and
 OBJ (stream 2: object-level decisions). The hard scatter's tracks are thus identical for any mu.
+Faults draw from stream 4 (``_synthetic_faults``), the pileup library from stream 3.
 """
 
 import math

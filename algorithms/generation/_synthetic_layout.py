@@ -4,8 +4,9 @@ The kernels keep each event in float tables, one row per entry, with columns nam
 particles (P_), truth-jet seeds (S_), tracks (X_ four-momentum then TK_), clusters (CL_) and
 PFOs (PF_). Tracks, clusters and PFOs hold their output-schema columns first (the NT_OUT,
 NC_OUT, NF_OUT leading columns are copied to the block buffers), then auxiliary ones. Also here:
-particle types (T_) with their masses, seed kinds (S_ kinds), the output containers of a block
-(O_) and the per-event counters (C_). Internal units: MeV and mm, like the EDM.
+particle types (T_) with their masses, seed kinds (S_ kinds), the beam spot, the output
+containers of a block (O_) and the per-event counters (C_). Internal units: MeV and mm, like
+the EDM.
 """
 
 from metflow.edm.units import MeV, mm
