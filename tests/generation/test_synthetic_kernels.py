@@ -1,7 +1,8 @@
 """The synthetic generator's kernels on their own, each against a plain-Python or NumPy reference.
 
 The source as a whole is tested in test_synthetic.py; here each concept module's building blocks
-(random streams, kinematics, link bookkeeping, block buffers, fault draws) are checked alone.
+(random streams, kinematics, link bookkeeping, block buffers, fault draws) are checked alone,
+and whole generated blocks against digests recorded before the kernels were split.
 """
 
 from __future__ import annotations
@@ -197,3 +198,44 @@ def test_fault_draws_are_in_range_and_from_the_fault_stream():
     assert abs(draws.dead_deta) < faults.DEAD_CENTRE_JITTER and abs(draws.dead_dphi) < faults.DEAD_CENTRE_JITTER
     assert draws.noisy_pt > faults.NOISY_PT_MIN and abs(draws.noisy_eta) < faults.NOISY_ETA_MAX
     assert faults.MISMEASURED_SCALE[0] < draws.mismeasured_scale < faults.MISMEASURED_SCALE[1]
+
+
+# ---------------------------------------------------------------------------------------------
+# the whole block, bit for bit
+
+# (seed, process, mu, lrt, fault rates, first, n) -> sha256 of the pileup library and of every
+# generated block buffer (filled part), offsets, links and event records, recorded with the
+# single-file _synthetic_kernels.py before it was split into the _synthetic_* modules (issue 17).
+# Like tests/test_reference_outputs.py, the digests assume this platform's libm.
+BLOCK_DIGESTS = [
+    ((1, 8, 40.0, False, (0.0, 0.0, 0.0), 0, 64),
+     "3fc60bfe27aabc7e7f76e7f63de288b931f4428f13b63b3a3aa3303d712736d9"),
+    ((7, 7, 60.0, True, (0.0, 0.0, 0.0), 1000, 32),
+     "b125bfa4f01049ee4923e0a2851221c22e41b59f277b0c6897954252fae878b3"),
+    ((2**63 + 5, 8, 20.0, True, (0.5, 0.5, 0.5), 12345, 48),
+     "11b3ebb1e51845deaa7fe093930d4a1c7a6e4bbf4bdbf913f235fe9add72f330"),
+    ((3, 5, 0.0, False, (1.0, 1.0, 1.0), 7, 16),
+     "96173a5b3489e901e39eff5a8320d7a9274377e7d75f16cad440b2c72bd88d8b"),
+]
+
+
+@pytest.mark.parametrize("config, digest", BLOCK_DIGESTS)
+def test_generated_blocks_equal_the_recorded_digests(config, digest):
+    import hashlib
+
+    from metflow.algorithms.generation._synthetic_block import generate_block
+    from metflow.algorithms.generation._synthetic_pileup_library import LIB_SIZE, build_pileup_library
+
+    seed, process, mu, lrt, rates, first, n = config
+    h = hashlib.sha256()
+    lib = build_pileup_library(np.uint64(seed), LIB_SIZE)
+    ends = lib[0][-1]
+    for a in (lib[0], lib[5], *(t[:ends[k]] for k, t in enumerate(lib[1:5]))):
+        h.update(np.ascontiguousarray(a).tobytes())
+    bufs, offsets, block_links, events = generate_block(np.uint64(seed), first, n, process, mu, lrt, lib,
+                                                        *buffers.allocate_outputs(n, mu), *rates)
+    for k, b in enumerate(bufs):
+        h.update(np.ascontiguousarray(b[:, :offsets[-1, k]]).tobytes())
+    for a in (offsets, block_links, events):
+        h.update(np.ascontiguousarray(a).tobytes())
+    assert h.hexdigest() == digest
