@@ -267,7 +267,8 @@ def schema_for(key: str) -> Schema:
     Exact registered keys first; otherwise a variant of a registered key is recognised by
     prefix or suffix (``"AntiKt4EMPFlowJets_Calib"``, ``"CalibratedElectrons"``,
     ``"MuonsLRT"``: the longest match wins); any other ``...Jets`` key (except taus) gets a jet
-    schema with constituents in PFOs if its name says PFlow, else TopoClusters.
+    schema with the constituents of its registered :class:`JetCollection` (PFOs or
+    TopoClusters; TopoClusters for an unregistered collection).
     Raises :class:`UnknownKeyError` with close matches otherwise.
     """
     if key in _SCHEMAS:
@@ -277,7 +278,11 @@ def schema_for(key: str) -> Schema:
         if matches:
             return _SCHEMAS[max(matches, key=len)]
         if "Jets" in key and "Tau" not in key:
-            return jet_schema(_k.PFOS if "PFlow" in key else _k.CLUSTERS)
+            # a jet container: constituents from its JetCollection record; an unregistered
+            # collection (e.g. PHYSLITE's AnalysisJets) gets the TopoCluster default
+            from metflow.edm.jet_collection import jet_collection_of_key
+            record = jet_collection_of_key(key)
+            return jet_schema(record.constituents if record is not None else _k.CLUSTERS)
     raise UnknownKeyError(key, list(_SCHEMAS), what="schema")
 
 

@@ -18,6 +18,7 @@ from metflow.algorithms.met.significance import significance_key
 from metflow.algorithms.met.systematics import (JET_TRK_VARIATIONS, OBJECT_SCALE_VARIATIONS,
                                                 SOFT_SYSTEMATICS, SYSTEMATICS, METSystematicsAlg)
 from metflow.edm import keys as K
+from metflow.edm.jet_collection import JetCollection, jet_collection
 from metflow.algorithms.inputs import declare_input_flags, open_input
 from metflow.framework import Job, ParquetSink
 from metflow.framework.errors import ConfigurationError
@@ -54,9 +55,7 @@ def declare_flags(flags):
 def met_rebuild_cfg(flags, available_keys, source=None):
     """Selections, METMakerAlg (nominal and object-scale variations) and the soft-term
     systematics for MET_<met.name>; returns (algorithms, output keys, summary sink)."""
-    jet_coll = flags["met.jet_collection"]
-    if jet_coll not in K.JET_COLLECTIONS:
-        raise ConfigurationError(f"met.jet_collection: unknown {jet_coll!r}; known: {list(K.JET_COLLECTIONS)}")
+    jet_coll = _jet_collection(flags).name
     name = flags["met.name"] or jet_coll
     jets_key = K.jet_container_key(jet_coll)
     syst = list(flags["met.systematics"])
@@ -67,7 +66,7 @@ def met_rebuild_cfg(flags, available_keys, source=None):
     algorithms = [selection_cfg(flags, kind) for kind in _KINDS]
     common = dict(assoc_map=K.met_assoc_key(jet_coll), core=K.met_core_key(jet_coll),
                   jet_selection=flags["met.jet_selection"], do_jvt=flags["met.do_jvt"],
-                  do_pflow="PFlow" in jet_coll, soft_terms=flags["met.soft_terms"],
+                  do_pflow=_jet_collection(flags).pflow, soft_terms=flags["met.soft_terms"],
                   invisible=flags["met.invisible"],
                   do_remove_muon_jets=flags["met.remove_muon_jets"],
                   do_set_muon_jet_em_scale=flags["met.set_muon_jet_em_scale"],
@@ -152,12 +151,20 @@ def _refuse_atlas_named_import(available, flags):
             f"physlite_met on the PHYSLITE FILE itself)")
 
 
+def _jet_collection(flags) -> JetCollection:
+    """The JetCollection record of flag met.jet_collection (a ConfigurationError names the flag)."""
+    jet_coll = flags["met.jet_collection"]
+    if jet_coll not in K.JET_COLLECTIONS:
+        raise ConfigurationError(f"met.jet_collection: unknown {jet_coll!r}; known: {list(K.JET_COLLECTIONS)}")
+    return jet_collection(jet_coll)
+
+
 def configure(flags):
     source = open_input(flags)
     algorithms = []
     available = set(source.keys())
     _refuse_atlas_named_import(available, flags)
-    jet_coll = flags["met.jet_collection"]
+    jet_coll = _jet_collection(flags).name
     if K.met_assoc_key(jet_coll) not in available:   # raw events: chain the reconstruction
         from metflow.algorithms.met.config import met_reco_cfg
 

@@ -5,18 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from metflow.edm import keys as K
+from metflow.edm.jet_collection import jet_collection, jet_collection_of_key
 from metflow.framework.errors import ConfigurationError
 
 from .reco import (STANDARD_ASSOCIATORS, METAssocMapBuilder, METJetAssocTool, METObjectAssociator,
                    METSoftAssociator)
 
-# Signal basis of each known jet collection: PFlow (PFOs) or cluster (TopoClusters) mode.
-_PFLOW = {"AntiKt4EMPFlow": True, "AntiKt4EMTopo": False}
-
-
 def is_pflow(jet_coll: str) -> bool:
-    """True when the collection's constituents are PFOs (name contains "PFlow")."""
-    return _PFLOW.get(jet_coll, "PFlow" in jet_coll)
+    """True when the collection's constituents are PFOs (its :class:`JetCollection` record)."""
+    return jet_collection(jet_coll).pflow
 
 
 def _check_associator(cls: object) -> type[METObjectAssociator]:
@@ -38,8 +35,13 @@ def met_reco_cfg(jet_coll: str, *,
     plugin classes) each read their class's default object container; the map builder and the
     soft associator take all their fragments, in this order.
     """
-    pflow = is_pflow(jet_coll) if pflow is None else pflow
-    signals = signals or (K.PFOS if pflow else K.CLUSTERS)
+    # the collection's JetCollection record gives the mode and the constituents; an unregistered
+    # collection needs an explicit pflow (its constituents then default to the mode's)
+    record = jet_collection_of_key(K.jet_container_key(jet_coll))
+    if pflow is None:
+        pflow = jet_collection(jet_coll).pflow
+    if signals is None:
+        signals = record.constituents if record is not None else (K.PFOS if pflow else K.CLUSTERS)
     jet_assoc_key = K.met_jet_assoc_key(jet_coll)
     common = {"signals": signals, "tracks": tracks}
     algs = [METJetAssocTool(name=f"METJetAssocTool_{jet_coll}", jets=K.jet_container_key(jet_coll),

@@ -47,6 +47,13 @@ def test_schema_for_variants_and_registration():
     assert schema_for("AntiKt4EMPFlowJets_Calib") is schema_for(JETS)
     assert schema_for("CalibratedElectrons") is schema_for(keys.ELECTRONS)
     assert schema_for("AntiKt4LCTopoJets").field("constituents").target == keys.CLUSTERS
+    # a jet container's constituents come from its JetCollection record, not from its name
+    from metflow.edm.jet_collection import JetCollection, jet_collection, register_jet_collection
+    assert jet_collection("AntiKt4EMPFlow") == JetCollection("AntiKt4EMPFlow", keys.PFOS, True)
+    assert schema_for("AntiKt4EMPFlowJets").field("constituents").target == keys.PFOS
+    assert schema_for("MyPFlowJets").field("constituents").target == keys.CLUSTERS   # unregistered
+    register_jet_collection(JetCollection("AntiKt4TestPFlow", constituents=keys.PFOS, pflow=True))
+    assert schema_for("AntiKt4TestPFlowJets").field("constituents").target == keys.PFOS
     with pytest.raises(UnknownKeyError, match="did you mean"):
         schema_for("Electronz")
     custom = schema_for(keys.MUONS).with_targets(id_track="MyTracks")
