@@ -307,15 +307,22 @@ class Algorithm:
                                       f"nor execute()")
         inputs, outputs = self.__dict__.get("_plan") or self._execution_plan()
         # the keys are this algorithm's own declarations: read without a per-key check
-        retrieve = ctx.store.retrieve
+        store = ctx.store
+        data = store.view   # a read-only mapping: lookups at C speed
         kwargs: dict[str, Any] = {}
-        for attr, key in inputs:
-            if key.__class__ is str:
-                kwargs[attr] = retrieve(key, self)
-            elif key is None:   # an unconfigured optional input
-                kwargs[attr] = None
-            else:
-                kwargs[attr] = [retrieve(k, self) for k in key]
+        try:
+            for attr, key in inputs:
+                if key.__class__ is str:
+                    kwargs[attr] = data[key]
+                elif key is None:   # an unconfigured optional input
+                    kwargs[attr] = None
+                else:
+                    kwargs[attr] = [data[k] for k in key]
+        except KeyError:   # raises MissingKeyError, naming this algorithm and the closest keys
+            for attr, key in inputs:
+                for k in ([key] if key.__class__ is str else key or ()):
+                    store.retrieve(k, self)
+            raise
         if self._compute_wants_ctx:
             kwargs["ctx"] = ctx
         result = compute(**kwargs)

@@ -70,6 +70,8 @@ class Driver:
         self.unwritten: deque[tuple[int, EventContext | None]] = deque()
         self.writing = 0
         self.failure: BaseException | None = None
+        #: one thread: nobody ever waits, so nobody is notified
+        self.solo = scheduler.threads == 1
         scheduler.start_blocks()
 
     def _start_blocks(self) -> None:
@@ -117,8 +119,8 @@ class Driver:
                         cond.notify_all()
                         return
                     cond.wait()
-                if sched.ready:   # more than this thread takes: wake one waiter per task
-                    cond.notify(len(sched.ready))
+                if sched.ready and not self.solo:   # more than this thread takes: wake one
+                    cond.notify(len(sched.ready))     # waiter per task
                 if task is not None:
                     to_write = self._claim_writes()
             if to_write:
@@ -150,7 +152,8 @@ class Driver:
             if error is not None and self.failure is None:
                 self.failure = error
             self._start_blocks()
-            self._wake()
+            if not self.solo:
+                self._wake()
 
     def _wake(self) -> None:
         """After a write: wake waiting threads, one per ready task, or all when the run may end

@@ -78,8 +78,21 @@ class Task:
     run: Callable[[], None]
 
 
-#: one step of a chain task: (component, start ns, stop ns, error or None)
-Step = tuple[str, int, int, "BaseException | None"]
+class ChainRun:
+    """What a chain task ran: `times[i]` and `times[i + 1]` bound step i, whose component is
+    `names[i]`; `error` is the last step's error, if it failed (the chain stopped there)."""
+
+    __slots__ = ("names", "times", "error")
+
+    def __init__(self, names: list[str], times: list[int], error: BaseException | None):
+        self.names, self.times, self.error = names, times, error
+
+    @property
+    def steps(self) -> list[tuple[str, int, int, BaseException | None]]:
+        """(component, start ns, stop ns, error or None) per step, in the order they ran."""
+        t, n = self.times, len(self.times) - 1
+        return [(self.names[i], t[i], t[i + 1], self.error if i == n - 1 else None)
+                for i in range(n)]
 
 
 @dataclass(slots=True)
@@ -89,16 +102,16 @@ class Completion:
     start_ns: int
     stop_ns: int
     thread: str
-    #: a chain task's steps, in the order they ran (None for a single task)
-    steps: list[Step] | None = None
+    #: what a chain task ran (None for a single task)
+    chain: ChainRun | None = None
 
     def parts(self) -> list["Completion"]:
         """One completion per component execution (a chain task's steps expanded)."""
-        if self.steps is None:
+        if self.chain is None:
             return [self]
         task = self.task
         return [Completion(Task(task.block, task.slot, name, _no_run), error, start, stop,
-                           self.thread) for name, start, stop, error in self.steps]
+                           self.thread) for name, start, stop, error in self.chain.steps]
 
 
 @dataclass
@@ -166,8 +179,9 @@ class Scheduler:
         self.own_execute = {n for n, a in self.algorithms.items() if type(a).owns_execute()}
         if not getattr(source, "thread_safe", True):
             self.unsafe.add(READ)
-        self.chain_steps = [(name, self.algorithms[name], name in self.own_execute)
-                            for name in graph.order]
+        self.chain_algs = [(self.algorithms[name], name in self.own_execute)
+                           for name in graph.order]
+        self.chain_names = [READ, *graph.order] + ([PREPARE] if prepare is not None else [])
         self.recent_ns: float | None = None
         self.slots = [SlotState() for _ in range(max(1, n_slots))]
         self.free_slots = list(range(len(self.slots)))[::-1]
@@ -182,9 +196,8 @@ class Scheduler:
         self.failed: list[FailedBlock] = []
         self.error: BaseException | None = None
         self.events_done = 0
-        self.stats: dict[str, list[int]] = {name: [0, 0] for name in [READ, *graph.order]}
-        if prepare is not None:
-            self.stats[PREPARE] = [0, 0]
+        self.stats: dict[str, list[int]] = {name: [0, 0] for name in self.chain_names}
+        self.chain_stats = [self.stats[name] for name in self.chain_names]
 
     # task construction ----------------------------------------------------------------------
     def _push(self, task: Task) -> None:
@@ -232,39 +245,27 @@ class Scheduler:
         assert ctx is not None
         return Task(block, slot, CHAIN, lambda: self._run_chain(ctx))
 
-    def _run_chain(self, ctx: EventContext) -> list[Step]:
+    def _run_chain(self, ctx: EventContext) -> ChainRun:
         """Read, every algorithm in topological order, then the preparation, on this thread;
-        stops at the first error (the last step then carries it)."""
+        stops at the first error. One clock reading per step boundary."""
         clock = time.perf_counter_ns
-        steps: list[Step] = []
-        start = clock()
+        times = [clock()]
+        mark = times.append
         try:
             self._read(ctx)
-        except BaseException as exc:  # noqa: BLE001 - recorded as the step's error
-            steps.append((READ, start, clock(), exc))
-            return steps
-        stop = clock()
-        steps.append((READ, start, stop, None))
-        for name, alg, check_outputs in self.chain_steps:
-            start = stop
-            try:
+            mark(clock())
+            for alg, check_outputs in self.chain_algs:
                 alg.execute(ctx)
                 if check_outputs:
                     self._check_outputs(alg, ctx)
-            except BaseException as exc:  # noqa: BLE001 - recorded as the step's error
-                steps.append((name, start, clock(), exc))
-                return steps
-            stop = clock()
-            steps.append((name, start, stop, None))
-        if self.prepare is not None:
-            start = stop
-            try:
+                mark(clock())
+            if self.prepare is not None:
                 self.prepare(ctx)
-            except BaseException as exc:  # noqa: BLE001 - recorded as the step's error
-                steps.append((PREPARE, start, clock(), exc))
-                return steps
-            steps.append((PREPARE, start, clock(), None))
-        return steps
+                mark(clock())
+        except BaseException as exc:  # noqa: BLE001 - the failed step's error
+            mark(clock())
+            return ChainRun(self.chain_names, times, exc)
+        return ChainRun(self.chain_names, times, None)
 
     # state transitions ------------------------------------------------------------------
     def start_blocks(self) -> None:
@@ -324,8 +325,8 @@ class Scheduler:
         state = self.slots[task.slot]
         state.in_flight -= 1
         self.in_flight -= 1
-        if done.steps is not None:
-            self._complete_chain(task, done.steps)
+        if done.chain is not None:
+            self._complete_chain(task, done.chain)
             return
         stat = self.stats.setdefault(task.component, [0, 0])   # CHAIN only if its run broke
         stat[0] += 1
@@ -360,21 +361,24 @@ class Scheduler:
         if state.in_flight == 0 and (state.failed or state.pending == 0):
             self._finish_slot(task.slot)
 
-    def _complete_chain(self, task: Task, steps: list[Step]) -> None:
+    def _complete_chain(self, task: Task, run: ChainRun) -> None:
         """The steps of a chain task, as if each had completed as a task of its own."""
         state = self.slots[task.slot]
-        stats = self.stats
-        for name, start, stop, error in steps:
-            stat = stats[name]
+        times = run.times
+        n = len(times) - 1
+        stats = self.chain_stats
+        for i in range(n):
+            stat = stats[i]
             stat[0] += 1
-            stat[1] += stop - start
-            if name != READ and name != PREPARE:
-                state.alg_ns += stop - start
-                state.alg_calls += 1
-            if error is not None:
-                self._fail(Task(task.block, task.slot, name, _no_run), error)
-                if self.on_error == "abort":   # as in task mode: the slot is never finished
-                    return
+            stat[1] += times[i + 1] - times[i]
+        last_alg = min(n, len(self.chain_algs) + 1)   # steps 1 .. last_alg - 1 are algorithms
+        if last_alg > 1:
+            state.alg_ns += times[last_alg] - times[1]
+            state.alg_calls += last_alg - 1
+        if run.error is not None:
+            self._fail(Task(task.block, task.slot, run.names[n - 1], _no_run), run.error)
+            if self.on_error == "abort":   # as in task mode: the slot is never finished
+                return
         state.pending = 0
         self._finish_slot(task.slot)
 
@@ -467,13 +471,13 @@ def run_task(task: Task, thread: str | None = None) -> Completion:
     """Run one task on the calling thread; its error, if any, is kept in the completion."""
     start = time.perf_counter_ns()
     error = None
-    steps = None
+    chain = None
     try:
         if task.component == CHAIN:
-            steps = task.run()
+            chain = task.run()
         else:
             task.run()
     except BaseException as exc:  # noqa: BLE001 - handed to the scheduler with its traceback
         error = exc
     return Completion(task, error, start, time.perf_counter_ns(),
-                      thread or threading.current_thread().name, steps)
+                      thread or threading.current_thread().name, chain)

@@ -2,20 +2,21 @@
 
 The store is write-once: recording an existing key fails, recorded numpy arrays become
 read-only and objects with a `freeze()` method are frozen. Its public API is `record`,
-`retrieve`, `in` and `keys`; a missing key raises `MissingKeyError` naming the requester, the
-events and the closest keys.
+`retrieve`, `in`, `keys` and `view` (a read-only mapping); a missing key raises
+`MissingKeyError` naming the requester, the events and the closest keys.
 
 Algorithms with their own `execute(ctx)` reach the store through the context:
 `ctx.read`/`ctx.record` check every key against the algorithm's declarations
 (`UndeclaredAccessError`). Compute-style algorithms never see the store: the framework's
-`Algorithm.execute` reads and records exactly the keys the algorithm declared, so it calls
-`retrieve`/`record` without a per-key check; the scheduler then checks that an own `execute`
-recorded every declared output.
+`Algorithm.execute` reads and records exactly the keys the algorithm declared, so it uses
+`view`/`retrieve`/`record` without a per-key check; the scheduler then checks that an own
+`execute` recorded every declared output.
 """
 
 from __future__ import annotations
 
 import weakref
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -63,12 +64,15 @@ def declared_keys(alg: Any) -> tuple[frozenset[str], frozenset[str]]:
 class EventStore:
     """Write-once mapping key -> object for one context (`events`: its range, for messages)."""
 
-    __slots__ = ("_data", "_producers", "events")
+    __slots__ = ("_data", "_producers", "events", "view")
 
     def __init__(self, events: str = "") -> None:
         self._data: dict[str, Any] = {}
         self._producers: dict[str, str] = {}
         self.events = events
+        #: read-only live mapping key -> object (lookups at C speed; a miss is a plain KeyError,
+        #: so callers that report misses use `retrieve`)
+        self.view: MappingProxyType[str, Any] = MappingProxyType(self._data)
 
     def record(self, key: str, obj: Any, producer: str) -> None:
         """Store `obj` (frozen) under `key`; DuplicateKeyError if the key exists."""

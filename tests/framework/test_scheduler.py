@@ -77,10 +77,10 @@ def test_state_transitions_chain_mode():
     tasks = sched.take_ready()
     assert [(t.block, t.component) for t in tasks] == [(0, CHAIN)]
     done = run_task(tasks[0])
-    assert [s[0] for s in done.steps] == [READ, *graph.order]
+    assert [s[0] for s in done.chain.steps] == [READ, *graph.order]
     assert [p.task.component for p in done.parts()] == [READ, *graph.order]
     sched.complete(done)
-    assert sched.stats["AddAll"] == [1, done.steps[-1][2] - done.steps[-1][1]]
+    assert sched.stats["AddAll"] == [1, done.chain.steps[-1][2] - done.chain.steps[-1][1]]
     blocks = sched.writable()
     assert [b for b, _ in blocks] == [0]
     assert blocks[0][1].store.retrieve("Sum", "test").tolist() == [11, 13]
