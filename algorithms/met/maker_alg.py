@@ -3,6 +3,8 @@ objects), and rebuild_event_met, the standard rebuild sequence it runs."""
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 
 from metflow.edm import keys as mk
@@ -123,17 +125,11 @@ class METMakerAlg(Algorithm):
         return sig, total, hard
 
     def make_maker(self) -> METMaker:
-        """The METMaker this algorithm's properties configure (stateless, shared by threads)."""
-        return METMaker(jet_selection=self.jet_selection, jet_eta_max=self.jet_eta_max,
-                        jet_min_efrac=self.jet_min_efrac, jet_min_weighted_pt=self.jet_min_weighted_pt,
-                        correct_jet_phi=self.correct_jet_phi, do_pflow=self.do_pflow,
-                        or_calo_tagged_muons=self.or_calo_tagged_muons,
-                        greedy_photons=self.greedy_photons, very_greedy_photons=self.very_greedy_photons,
-                        do_remove_muon_jets=self.do_remove_muon_jets,
-                        do_set_muon_jet_em_scale=self.do_set_muon_jet_em_scale,
-                        use_r21_jvt_fallback=self.use_r21_jvt_fallback,
-                        jet_eta_max_veto=self.jet_eta_max_veto,
-                        do_remove_elec_trks=self.do_remove_elec_trks)
+        """The METMaker configured by name from this algorithm's properties: every METMaker
+        option that is also a property of the algorithm (stateless, shared by threads)."""
+        properties = self.properties_declared()
+        options = inspect.signature(METMaker).parameters
+        return METMaker(**{name: getattr(self, name) for name in options if name in properties})
 
     def helper(self, assoc_map: MissingETAssociationMap) -> MissingETAssociationHelper:
         """This thread's MissingETAssociationHelper (in the framework's thread scratch), reset
