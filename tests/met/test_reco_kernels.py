@@ -30,7 +30,7 @@ def tracks(request):
              passes_quality=rng.random(n) < 0.8)
     pv_counts = rng.integers(0, 3, n_events)
     t["pv_offsets"] = _offsets(pv_counts)
-    t["pv_z"] = rng.normal(0, 30, int(pv_counts.sum())).astype(f32)
+    t["pv_z"] = rng.normal(0, 1.0, int(pv_counts.sum())).astype(f32)
     t["pv_hs"] = rng.random(int(pv_counts.sum())) < 0.8
     return t
 
