@@ -8,9 +8,13 @@ each row the best of several repetitions (interleaved, so machine load hits all 
 * the reco chain (met_reco algorithms, null sink), and with its Parquet output (I/O cost),
 * METMaker rebuild (met_rebuild on the met_reco output) and the full chain (reco + rebuild),
 * each of them for every `--threads` value, with the scaling efficiency,
-* `--batch-size 1` against the default batch on the same events,
-* the framework overhead per algorithm execution (a DAG of trivial algorithms) and the demo
-  numba-kernel job's thread scaling.
+* `--batch-size 1` against the default batch on the same events, for every `--threads` value,
+* the framework overhead per algorithm execution (a DAG of trivial algorithms, also its thread
+  scaling: tiny tasks must not get slower with threads) and the demo numba-kernel job's thread
+  scaling (the control: it shows how many cores the machine gave the run).
+
+The jobs of the rows are in `bench_jobs`, the measuring in `bench_measure`, the goals and the
+table in `bench_report`.
 
 Wall time and process CPU time are reported per row, with the load average of the machine.
 Ratios are computed within the run. `--json out.json` writes every number.

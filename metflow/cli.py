@@ -19,6 +19,7 @@ BUILTIN_ALGORITHM_MODULES = (
     "metflow.algorithms.demo",
     "metflow.algorithms.met.reco",
     "metflow.algorithms.met.maker",
+    "metflow.algorithms.met.maker_alg",   # METMakerAlg (maker.py re-exports it lazily)
     "metflow.algorithms.met.selection",
     "metflow.algorithms.met.systematics",
     "metflow.algorithms.met.significance",
