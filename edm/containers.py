@@ -1106,6 +1106,19 @@ class EventRecord:
             raise IndexError(f"event {i} out of range for a block of {self._n} events")
         return {name: col[i].item() for name, col in self.columns.items()}
 
+    @classmethod
+    def from_kernel(cls, schema: Schema, columns: dict[str, np.ndarray], n_events: int, *,
+                    key: str | None = None) -> "EventRecord":
+        """A frozen record from a kernel's fresh columns (one value per event, in the schema's
+        dtypes): taken over unchecked and made read-only (born frozen). Users use the constructor."""
+        out = cls.__new__(cls)
+        out.schema = schema
+        out.key = key
+        out.columns = columns
+        out._n = n_events
+        out._frozen = False
+        return out.freeze()
+
     def slice(self, start: int, stop: int) -> "EventRecord":
         """Events [start, stop): column views (no re-validation of the sliced columns)."""
         start, stop, _ = slice(start, stop).indices(self._n)

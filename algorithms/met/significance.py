@@ -145,14 +145,19 @@ def chi2_uncalibrate(s: np.ndarray, table=None) -> np.ndarray:
     return np.where(s > y[-1], s - y[-1] + x[-1], np.interp(s, y, x))
 
 
-def _calibrated_record(rec: EventRecord) -> EventRecord:
-    """The record with S and sqrt(S) through TST_CHI2_MAP (same arithmetic on both paths)."""
+def _calibrate_columns(columns: dict[str, np.ndarray]) -> None:
+    """S and sqrt(S) of a record's columns through TST_CHI2_MAP (same arithmetic on both paths)."""
     if not TST_CHI2_MAP[0]:
-        return rec
-    s = chi2_calibrate(rec["s"])
-    dtype = rec["s"].dtype
-    rec.columns["s"] = s.astype(dtype)
-    rec.columns["sqrt_s"] = np.where(s > 0, np.sqrt(np.maximum(s, 0.0)), -1.0).astype(rec["sqrt_s"].dtype)
+        return
+    s = chi2_calibrate(columns["s"])
+    dtype = columns["s"].dtype
+    columns["s"] = s.astype(dtype)
+    columns["sqrt_s"] = np.where(s > 0, np.sqrt(np.maximum(s, 0.0)), -1.0).astype(columns["sqrt_s"].dtype)
+
+
+def _calibrated_record(rec: EventRecord) -> EventRecord:
+    """The record with S and sqrt(S) through TST_CHI2_MAP."""
+    _calibrate_columns(rec.columns)
     return rec
 
 
@@ -373,13 +378,10 @@ class METSignificance:
         phi = np.arctan2(ly, lx)
         cols = kern.significance_record(met_x, met_y, lx, ly, np.cos(phi), np.sin(phi), cov,
                                         _RHO_MAX)
-        rec = EventRecord.__new__(EventRecord)
-        rec.schema = SIGNIFICANCE_SCHEMA
-        rec.key = None
-        rec.columns = dict(zip(_RECORD_COLUMNS, cols))
-        rec._n = n_events
-        rec._frozen = False
-        return _calibrated_record(rec) if self.chi2_mapped else rec
+        columns = dict(zip(_RECORD_COLUMNS, cols))
+        if self.chi2_mapped:
+            _calibrate_columns(columns)
+        return EventRecord.from_kernel(SIGNIFICANCE_SCHEMA, columns, n_events)
 
     def _from_builder_numpy(self, met: Any, total: str, hard_terms: dict[str, ObjectType],
                             soft_term: str | None, jet_term: str) -> EventRecord:
