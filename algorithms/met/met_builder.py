@@ -59,22 +59,14 @@ class METBuilder:
 
     def to_container(self, key: str | None = None) -> MissingETContainer:
         """A MissingETContainer of the terms (float32 columns, one row per event)."""
-        n_terms = len(self.names)
-        values = tuple(self.values)
-        if n_terms and all(v.__class__ is np.ndarray and v.flags.c_contiguous and
-                           v.shape == (self.n_events, 3) and v.dtype == np.float64 for v in values):
-            terms = K.terms_to_f32(values)
-            terms.flags.writeable = False   # before the views: they are read-only too
-            mpx, mpy, sumet = terms
-            return MissingETContainer.from_kernel(tuple(self.names), np.array(self.sources, np.uint64),
-                                                  mpx, mpy, sumet, key=key)
-        stacked = (np.stack(self.values, axis=1) if n_terms
-                   else np.zeros((self.n_events, 0, 3)))
-        return MissingETContainer(
-            names=tuple(self.names), sources=np.asarray(self.sources, np.uint64),
-            mpx=np.ascontiguousarray(stacked[:, :, 0], np.float32),
-            mpy=np.ascontiguousarray(stacked[:, :, 1], np.float32),
-            sumet=np.ascontiguousarray(stacked[:, :, 2], np.float32), key=key)
+        if self.names:
+            terms = K.terms_to_f32(tuple(np.ascontiguousarray(v, np.float64) for v in self.values))
+        else:
+            terms = np.zeros((3, self.n_events, 0), np.float32)
+        terms.flags.writeable = False   # before the views: they are read-only too
+        mpx, mpy, sumet = terms
+        return MissingETContainer.from_kernel(tuple(self.names), np.array(self.sources, np.uint64),
+                                              mpx, mpy, sumet, key=key)
 
 
 @dataclass(frozen=True)
