@@ -6,7 +6,7 @@ kernels themselves are deterministic; the caller owns the random streams.
 
 import numpy as np
 
-from metflow.algorithms.generation._jit import kernel
+from metflow.framework.jit import kernel
 
 
 @kernel

@@ -11,7 +11,7 @@ import numpy as np
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from ._jit import kernel
+from metflow.framework.jit import kernel
 from ._synthetic_layout import (C_C, C_F, C_L, C_T, C_V, NC, NE, NEG_OUT, NF, NJ, NMU_OUT, NP, NS, NT,
                                 NTAU_OUT, NV_OUT, N_OUT, O_CLU, O_ELE, O_JPF, O_JTP, O_LELE, O_LMUO, O_MUO,
                                 O_PFO, O_PHO, O_TAU, O_TRK, O_VTX)

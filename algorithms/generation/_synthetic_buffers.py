@@ -7,7 +7,7 @@ the returned arrays.
 
 import numpy as np
 
-from ._jit import kernel
+from metflow.framework.jit import kernel
 from ._synthetic_layout import NC_OUT, NEG_OUT, NF_OUT, NJ_OUT, NMU_OUT, NTAU_OUT, NT_OUT, NV_OUT
 
 

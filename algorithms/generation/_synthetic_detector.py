@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 from metflow.edm.units import GeV, MeV, mm
-from ._jit import kernel
+from metflow.framework.jit import kernel
 from ._synthetic_layout import (CL_EMF, CL_ETA, CL_JET, CL_PHI, CL_PT, CL_SEED, C_C, C_F, C_T, PF_CLU, PF_EMF,
                                 PF_Q, PF_TRK, P_D0, P_DZ, P_ETA, P_M, P_PHI, P_PT, P_PX, P_PY, P_PZ, P_Q,
                                 P_SEED, P_TRK, P_TYPE, P_VTX, TK_D0, TK_ETA, TK_FLAG, TK_JET, TK_PHI, TK_PT,

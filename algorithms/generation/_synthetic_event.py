@@ -9,7 +9,7 @@ Faults draw from stream 4 (``_synthetic_faults``), the pileup library from strea
 import math
 
 from metflow.edm.units import mm
-from ._jit import kernel
+from metflow.framework.jit import kernel
 from ._synthetic_layout import (BEAM_SIGMA_XY, BEAM_SIGMA_Z, C_P, C_S, C_T, C_V, P_PHI, P_PT, P_TYPE, TK_PT,
                                 TK_VTX, T_NU)
 from ._synthetic_random import normal, stream_state, u01

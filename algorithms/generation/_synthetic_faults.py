@@ -11,7 +11,7 @@ import math
 from collections import namedtuple
 
 from metflow.edm.units import GeV
-from ._jit import kernel
+from metflow.framework.jit import kernel
 from ._synthetic_layout import C_P, S_B, S_ETA, S_FIRST, S_KIND, S_LAST, S_LIGHT, S_PHI, S_PT, S_ROOT, X_E
 from ._synthetic_random import expo, stream_state, u01, uniform
 from ._synthetic_kinematics import wrap

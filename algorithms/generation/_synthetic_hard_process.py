@@ -11,7 +11,7 @@ import math
 import numpy as np
 
 from metflow.edm.units import GeV, mm
-from ._jit import kernel
+from metflow.framework.jit import kernel
 from ._synthetic_layout import (C_P, M_E, M_MU, M_PI, P_D0, P_DZ, P_PHI, S_B, S_ELE, S_FIRST, S_LAST,
                                 S_LRT_ELE, S_TAU, T_CH, T_ELE, T_LRT_ELE, T_LRT_MU, T_MU, T_NU, T_PH)
 from ._synthetic_random import breit_wigner, expo, normal, poisson, u01, uniform

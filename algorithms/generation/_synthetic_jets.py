@@ -9,7 +9,7 @@ constituent and ghost-track links.
 import math
 
 from metflow.edm.units import GeV
-from ._jit import kernel
+from metflow.framework.jit import kernel
 from ._synthetic_layout import (CL_EMF, CL_ETA, CL_JET, CL_PHI, CL_PT, CL_SEED, C_C, C_F, C_T, NJ, PF_CLU,
                                 PF_EMF, PF_TRK, S_ETA, S_PHI, S_PT, S_ROOT, TK_ETA, TK_FLAG, TK_JET, TK_PHI,
                                 TK_PT, TK_SEED, TK_VTX, X_E)

@@ -2,7 +2,7 @@
 
 import math
 
-from ._jit import kernel
+from metflow.framework.jit import kernel
 from ._synthetic_random import uniform
 
 

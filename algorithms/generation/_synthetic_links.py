@@ -8,7 +8,7 @@ into per-kind list offsets and values.
 
 import numpy as np
 
-from ._jit import kernel
+from metflow.framework.jit import kernel
 from ._synthetic_layout import (C_L, O_ELE, O_JPF, O_JTP, O_LELE, O_LMUO, O_MUO, O_PHO, O_TAU, P_CLU, P_CLU2,
                                 P_CPFO, P_NPFO, P_NPFO2, P_TRK)
 

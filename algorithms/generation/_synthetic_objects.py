@@ -9,7 +9,7 @@ event's object stream only.
 import math
 
 from metflow.edm.units import GeV
-from ._jit import kernel
+from metflow.framework.jit import kernel
 from ._synthetic_layout import (CL_PT, C_P, C_S, M_E, M_MU, P_CLU, P_CLU2, P_CPFO, P_ETA, P_NPFO, P_NPFO2,
                                 P_PHI, P_PT, P_Q, P_SEED, P_TRK, P_TYPE, S_B, S_ETA, S_FIRST, S_KIND, S_LAST,
                                 S_LIGHT, S_PT, S_PUJET, S_TAU, S_TAU_FAKE, TK_ETA, TK_PHI, TK_Q, T_CH, T_ELE,

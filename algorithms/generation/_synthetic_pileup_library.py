@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 from metflow.edm.units import GeV, MeV, mm
-from ._jit import kernel
+from metflow.framework.jit import kernel
 from ._synthetic_layout import (BEAM_SIGMA_XY, BEAM_SIGMA_Z, CL_EMF, CL_ETA, CL_JET, CL_PHI, CL_PT, CL_SEED,
                                 C_C, C_F, C_P, C_S, C_T, C_V, M_NH, M_PI, NC, NF, NP, NS, NT, PF_CLU, PF_EMF,
                                 PF_Q, PF_TRK, S_ETA, S_FIRST, S_LAST, S_PHI, S_PUJET, S_ROOT, S_VTX, TK_D0,

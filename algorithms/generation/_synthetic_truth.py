@@ -8,7 +8,7 @@ photon and neutral-hadron pieces whose momenta add up exactly to the parton's.
 import math
 
 from metflow.edm.units import GeV, MeV
-from ._jit import kernel
+from metflow.framework.jit import kernel
 from ._synthetic_layout import (C_P, C_S, M_MU, M_NH, M_PI, P_D0, P_DZ, P_ETA, P_M, P_NPFO2, P_PHI, P_PT,
                                 P_PX, P_PY, P_PZ, P_Q, P_SEED, P_TRK, P_TYPE, P_VTX, S_B, S_ETA, S_FIRST,
                                 S_KIND, S_LAST, S_LIGHT, S_PHI, S_PT, S_ROOT, S_TAU, S_TAU_FAKE, S_VTX, T_CH,

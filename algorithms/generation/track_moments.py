@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from metflow.algorithms.generation._jit import kernel
+from metflow.framework.jit import kernel
 from metflow.edm import keys as _k
 from metflow.edm.units import MeV
 
