@@ -236,3 +236,20 @@ def test_sink_output_bytes_do_not_depend_on_threads(tmp_path):
         run_job(job, RunOptions(threads=threads, batch_size=64, progress=False))
         digests.add(out.read_bytes())
     assert len(digests) == 1
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_encoding_failure_on_a_job_thread_fails_the_run(tmp_path, threads):
+    """A row group that cannot be encoded (here: an unknown codec) is an error of the sink,
+    raised in order by a later write or by close, whichever thread encoded it; no output and no
+    temporary file are left."""
+    from metflow.framework import SinkError
+
+    out = tmp_path / "out.parquet"
+    sink = ParquetSink(str(out), ["Plus"], row_group_size=8,
+                       writer_options=lambda schema: {"compression": "no-such-codec"})
+    job = Job(source=CountingSource(64), algorithms=[AddConstant()], sinks=[sink])
+    with pytest.raises(SinkError, match="writing failed"):
+        run_job(job, RunOptions(threads=threads, batch_size=4, progress=False))
+    assert not out.exists()
+    assert [p.name for p in tmp_path.iterdir() if ".tmp-" in p.name] == []
