@@ -15,7 +15,8 @@ block meanwhile; with a tight bound the other threads would stall.
 
 State fields of `Driver`: `scheduler`, `cond` (the one lock, with its condition), `unwritten`
 (finished blocks in order, not yet claimed for writing), `writing` (blocks the thread now
-writing has claimed; 0 when none), `failure` (an error of a sink or of the driver itself).
+writing has claimed; 0 when none), `failure` (an error of a sink or of the driver itself),
+`solo` (one thread: no thread ever waits, so none is notified).
 """
 
 from __future__ import annotations

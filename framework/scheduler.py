@@ -34,7 +34,8 @@ State fields of `Scheduler`: `blocks` (list of (first, n)), `next_block` (next b
 (tasks ready to take, a heap by block), `deferred` (not-thread-safe tasks waiting for their
 component), `running_unsafe` (components with an execution in flight), `in_flight`, `failed`,
 `threads` (threads of the driver), `recent_ns` (see chain mode), `stats` (component -> calls,
-total ns).
+total ns); fixed at construction: `chain_names` (the components of a chain, in order) and
+`chain_stats` (their `stats` entries).
 
 The state machine runs no task itself: `take_one()` hands out the oldest runnable task,
 `run_task(task)` runs one on the calling thread and `complete(completion)` records it. The one
