@@ -3,7 +3,8 @@
 :func:`association_map` merges the jet associations and the packed object fragments of a block
 into the map's columns (:func:`identify_overlaps` per association); :func:`soft_core` sums the
 signals and tracks in no association into the core soft terms. Conventions (block-global
-indices, status codes, float64 sums in a fixed order) are those of :mod:`._reco_kernels`.
+indices, status codes, float64 sums in a fixed order) are those of :mod:`._reco_kernels`;
+the shared pieces come from :mod:`._fragment_kernels`.
 """
 
 import numpy as np
@@ -11,7 +12,7 @@ import numpy as np
 from metflow.edm.met_base import MAX_OBJECTS_PER_ASSOCIATION
 from metflow.framework.jit import kernel
 
-from ._reco_kernels import (ERR_INPUTS, ERR_LINK_RANGE, ERR_TOO_MANY_OBJECTS, FRAGMENT_HEADER, KIND_CAL,
+from ._fragment_kernels import (ERR_INPUTS, ERR_LINK_RANGE, ERR_TOO_MANY_OBJECTS, FRAGMENT_HEADER, KIND_CAL,
                             KIND_TRK, OK, _add_vec, _pt, block_global_links, fragment_segments,
                             unpack_fragments)
 

@@ -10,8 +10,9 @@ For one jet collection the chain is (all keys from :mod:`metflow.edm.keys`)::
 The object associators only depend on the jet associations, so they run concurrently; the map
 builder and the soft associator both read the same fragment list and also run concurrently.
 Each algorithm has one path: it gathers its columns, calls one kernel (from
-:mod:`._reco_kernels`, :mod:`._map_kernels`), turns a failed status into a named error (:func:`.kernel_status.raise_for_status`)
-and builds its output with the type's ``from_kernel`` constructor (fresh, valid, read-only).
+:mod:`._reco_kernels`, which re-exports the map kernels of :mod:`._map_kernels`), turns a failed
+status into a named error (:func:`.kernel_status.raise_for_status`) and builds its output with
+the type's ``from_kernel`` constructor (fresh, valid, read-only).
 A plugin associator is a subclass of :class:`METObjectAssociator`; adding its fragment key to the
 builder's and soft associator's ``fragments`` list is all it takes (see ``config.met_reco_cfg``).
 
@@ -49,7 +50,6 @@ from metflow.edm.met import MissingETAssociationMap, MissingETContainer, ObjectT
 from metflow.edm.units import GeV, mm
 from metflow.framework.component import Algorithm, Property, ReadHandleKey, WriteHandleKey
 
-from . import _map_kernels as mapk
 from . import _reco_kernels as kern
 from .associations import JetAssociations, ObjectAssociations
 from .kernel_status import raise_for_status
@@ -437,7 +437,7 @@ class METAssocMapBuilder(_ResolvedConfig, Algorithm):
         fragments = _fragment_list(self.name, jet_assoc, fragments, c.fragment_keys)
         container_keys, container_ids = _containers(fragments)
         pflow = jet_assoc.pflow
-        status, bad, bad_count, i64, i32, u8, u64, f32 = mapk.association_map(
+        status, bad, bad_count, i64, i32, u8, u64, f32 = kern.association_map(
             jet_assoc.assoc_offsets, jet_assoc.jet_index, jet_assoc.jettrk, jet_assoc.signal_assoc,
             jet_assoc.track_assoc, jets.offsets, _packed(fragments), container_ids, signals.offsets,
             *_gather(signals, _P4, c.signals_key), _signal_track_links(signals, pflow, jet_assoc.signals_key),
@@ -513,12 +513,12 @@ def _containers(fragments: list) -> tuple[tuple[str, ...], np.ndarray]:
 def _map_from_buffers(container_keys: tuple[str, ...], jet_assoc: JetAssociations, i64: np.ndarray,
                       i32: np.ndarray, u8: np.ndarray, u64: np.ndarray, f32: np.ndarray, *,
                       jet_key: str | None, key: str | None) -> MissingETAssociationMap:
-    """The frozen association map from :func:`mapk.association_map`'s fresh buffers: the
+    """The frozen association map from :func:`kern.association_map`'s fresh buffers: the
     fields are views of them (layout in the kernel's docstring), read-only from the start."""
     for buffer in (i64, i32, u8, u64, f32):
         buffer.flags.writeable = False
-    n_assoc, n_obj, n_ovl, n_cal, n_trk = i64[:mapk.MAP_HEADER].tolist()
-    o1 = mapk.MAP_HEADER + n_assoc + 1
+    n_assoc, n_obj, n_ovl, n_cal, n_trk = i64[:kern.MAP_HEADER].tolist()
+    o1 = kern.MAP_HEADER + n_assoc + 1
     o2 = o1 + n_obj + 1
     o3 = o2 + n_assoc + 1
     u1 = n_assoc + n_obj
@@ -526,7 +526,7 @@ def _map_from_buffers(container_keys: tuple[str, ...], jet_assoc: JetAssociation
     t = 5 * n_cal
     j = t + 5 * n_trk
     return MissingETAssociationMap.from_kernel(container_keys, (
-        jet_assoc.assoc_offsets, jet_assoc.jet_index, u8[:n_assoc].view(np.bool_), i64[mapk.MAP_HEADER:o1],
+        jet_assoc.assoc_offsets, jet_assoc.jet_index, u8[:n_assoc].view(np.bool_), i64[kern.MAP_HEADER:o1],
         u8[n_assoc:u1], i32[:n_obj], u8[u1:u2], i64[o1:o2], i32[n_obj:], u8[u2:], i64[o2:o3], u64[:n_cal],
         f32[:n_cal], f32[n_cal:2 * n_cal], f32[2 * n_cal:3 * n_cal], f32[3 * n_cal:4 * n_cal], f32[4 * n_cal:t],
         i64[o3:], u64[n_cal:],
@@ -564,7 +564,7 @@ class METSoftAssociator(_ResolvedConfig, Algorithm):
         c = self._config()
         fragments = _fragment_list(self.name, jet_assoc, fragments, c.fragment_keys)
         pflow = jet_assoc.pflow
-        ok, soft, _, _ = mapk.soft_core(
+        ok, soft, _, _ = kern.soft_core(
             signals.offsets, *_gather(signals, _PXPYE, c.signals_key),
             _signal_track_links(signals, pflow, jet_assoc.signals_key), tracks.offsets,
             *_gather(tracks, _PXPY, c.tracks_key),

@@ -15,7 +15,6 @@ import numpy as np
 from metflow.edm.errors import SchemaError
 from metflow.edm.met import MissingETAssociationMap, MissingETContainer
 
-from . import _map_kernels as mapk
 from . import _reco_kernels as kern
 from .associations import JetAssociations, ObjectAssociations
 from .reco import (CORE_TERMS, _CLUSTER_BIT, _PFO_BIT, _TRACK_BIT, _containers, _map_from_buffers, _packed,
@@ -33,7 +32,7 @@ def build_map_fields(jet_assoc: JetAssociations, fragments: list[ObjectAssociati
     container_keys, container_ids = _containers(fragments)
     pflow = jet_assoc.pflow
     jet_offsets = jet_assoc.assoc_offsets - np.arange(jet_assoc.assoc_offsets.shape[0], dtype=np.int64)
-    status, bad, bad_count, i64, i32, u8, u64, f32 = mapk.association_map(
+    status, bad, bad_count, i64, i32, u8, u64, f32 = kern.association_map(
         jet_assoc.assoc_offsets, jet_assoc.jet_index, jet_assoc.jettrk, jet_assoc.signal_assoc,
         jet_assoc.track_assoc, jet_offsets, _packed(fragments), container_ids, signals.offsets,
         np.asarray(signals["px"]), np.asarray(signals["py"]), np.asarray(signals["pz"]),
@@ -72,7 +71,7 @@ def soft_core_terms(jet_assoc: JetAssociations, fragments: list[ObjectAssociatio
     """(soft float32[n_events, 2, 3] as (mpx, mpy, sumet) of SoftClusCore, PVSoftTrkCore; soft
     signal mask; soft track mask), from the soft associator's kernel."""
     pflow = jet_assoc.pflow
-    ok, soft, sig_soft, trk_soft = mapk.soft_core(
+    ok, soft, sig_soft, trk_soft = kern.soft_core(
         signals.offsets, np.asarray(signals["px"]), np.asarray(signals["py"]), np.asarray(signals["e"]),
         _signal_track_links(signals, pflow, jet_assoc.signals_key), tracks.offsets,
         np.asarray(tracks["px"]), np.asarray(tracks["py"]), jet_assoc.track_accepted, jet_assoc.signal_assoc,
