@@ -18,21 +18,17 @@ from metflow.edm.containers import (
 from metflow.edm import keys
 from metflow.edm.units import GeV, MeV
 
-from ._deps import uproot_and_awkward
+from ._columns import _np, _offsets, _split
 from .errors import CorruptFileError
 from .naming import (
     ATLAS_CORE, ATLAS_ELECTRONS, ATLAS_EVENT_INFO, ATLAS_JETS, ATLAS_MAP, ATLAS_MUONS,
     ATLAS_PHOTONS, ATLAS_TAUS, ATLAS_TRUTH_MET, PhysliteNaming,
 )
+from .met_rule_inputs import id_track_pt, jet_at_primary_vertex, presampler_energy
 from .reader import PhysliteFile
 from .sgkey import INVALID_INDEX, LinkKeyResolver, LinkTarget
 
 MUON_MASS = 105.6583755 * MeV
-ATLAS_ID_TRACKS = "InDetTrackParticles"
-ATLAS_VERTICES = "PrimaryVertices"
-ID_TRACK_LINK = "inDetTrackParticleLink"
-TRACK_PARTICLE_CLID = 1287425431   # xAOD::TrackParticleContainer
-VERTEX_TYPE_PRIMARY = 1            # xAOD::VxType::PriVtx
 
 # xAOD::Type::ObjectType values (xAODBase/ObjectType.h) of the object containers.
 XAOD_TYPE = {"Jet": 2, "Electron": 6, "Photon": 7, "Muon": 8, "Tau": 9}
@@ -75,28 +71,6 @@ def link_resolver(naming: PhysliteNaming) -> LinkKeyResolver:
 
 # ---------------------------------------------------------------------------------------------
 # awkward helpers
-
-def _offsets(counts) -> np.ndarray:
-    counts = np.asarray(counts, dtype=np.int64)
-    out = np.zeros(counts.shape[0] + 1, dtype=np.int64)
-    np.cumsum(counts, out=out[1:])
-    return out
-
-
-def _split(array, depth: int):
-    """Peel ``depth`` list levels: returns ([offsets level 1, ..., level depth], flat content)."""
-    _, ak = uproot_and_awkward()
-    offsets = []
-    for _ in range(depth):
-        offsets.append(_offsets(ak.num(array, axis=1)))
-        array = ak.flatten(array, axis=1)
-    return offsets, array
-
-
-def _np(array, dtype) -> np.ndarray:
-    _, ak = uproot_and_awkward()
-    return np.asarray(ak.to_numpy(array), dtype=dtype)
-
 
 def _four_momentum(pt, eta, phi, m):
     pt = np.asarray(pt, np.float64)
@@ -248,72 +222,10 @@ def convert_muons(pfile: PhysliteFile, first: int, stop: int, key: str) -> Conta
         cols[name] = _empty_lists(n)
     if b.has("EnergyLoss"):
         cols["energy_loss"] = b.jagged("EnergyLoss")
-    if b.has(ID_TRACK_LINK) and pfile.has(ATLAS_ID_TRACKS, "qOverP") \
-            and pfile.has(ATLAS_ID_TRACKS, "theta"):
-        cols["id_track_pt"] = _id_track_pt(pfile, first, stop, b)
+    pt = id_track_pt(pfile, first, stop, b.offsets)
+    if pt is not None:
+        cols["id_track_pt"] = pt
     return Container(MUON_SCHEMA, b.offsets, cols, key=key)
-
-
-def _id_track_pt(pfile: PhysliteFile, first: int, stop: int, muons: "_Block") -> np.ndarray:
-    """pT = |sin(theta)/qOverP| of each muon's inner-detector track (float32, as
-    TrackParticle::pt() read into a float by METMaker); 0 when the link is null or points to a
-    container the file does not store (e.g. InDetForwardTrackParticles)."""
-    from .sgkey import sg_key
-
-    arr = muons.pfile.read([(ATLAS_MUONS, ID_TRACK_LINK)], first, stop)[(ATLAS_MUONS, ID_TRACK_LINK)]
-    fields = {f.rsplit(".", 1)[-1]: f for f in arr.fields}
-    (offsets,), keys_ = _split(arr[fields["m_persKey"]], 1)
-    _, index = _split(arr[fields["m_persIndex"]], 1)
-    keys_, index = _np(keys_, np.int64), _np(index, np.int64)
-    if not np.array_equal(offsets, muons.offsets):
-        raise CorruptFileError(f"{pfile.path}: {ATLAS_MUONS}.{ID_TRACK_LINK} has other muon "
-                               f"counts than the muon kinematics")
-    trk = pfile.read([(ATLAS_ID_TRACKS, "qOverP"), (ATLAS_ID_TRACKS, "theta")], first, stop)
-    (trk_offsets,), qop = _split(trk[(ATLAS_ID_TRACKS, "qOverP")], 1)
-    _, theta = _split(trk[(ATLAS_ID_TRACKS, "theta")], 1)
-    qop, theta = _np(qop, np.float64), _np(theta, np.float64)
-    event = np.repeat(np.arange(offsets.shape[0] - 1), np.diff(offsets))
-    n_trk = np.diff(trk_offsets)[event]
-    valid = (keys_ == sg_key(ATLAS_ID_TRACKS, TRACK_PARTICLE_CLID)) & (index >= 0) & (index < n_trk)
-    glob = np.where(valid, trk_offsets[event] + np.where(valid, index, 0), 0)
-    pt = np.zeros(keys_.shape[0], np.float64)
-    if qop.size:
-        q = qop[glob]
-        ok = valid & (q != 0)
-        pt[ok] = np.abs(np.sin(theta[glob][ok]) / q[ok])
-    return pt.astype(np.float32)
-
-
-def _at_vertex(per_vertex, jet_offsets: np.ndarray, vertex: np.ndarray, dtype) -> np.ndarray:
-    """The entry of a per-jet, per-vertex vector decoration at each event's vertex index
-    (0 where the event has no such vertex or the vector is shorter)."""
-    (offsets, inner), flat = _split(per_vertex, 2)
-    flat = _np(flat, np.float64)
-    if not np.array_equal(offsets, jet_offsets):
-        raise CorruptFileError("per-vertex jet decoration has other jet counts than the jets")
-    event = np.repeat(np.arange(jet_offsets.shape[0] - 1), np.diff(jet_offsets))
-    v = vertex[event]
-    ok = (v >= 0) & (v < np.diff(inner))
-    out = np.zeros(event.shape[0], np.float64)
-    out[ok] = flat[inner[:-1][ok] + v[ok]]
-    return out.astype(dtype)
-
-
-def primary_vertex_index(pfile: PhysliteFile, first: int, stop: int) -> np.ndarray:
-    """Per event, the index of the first PrimaryVertices entry of type PriVtx (-1 if none):
-    the vertex METMaker reads the jets' track moments at."""
-    n = stop - first
-    if not pfile.has(ATLAS_VERTICES, "vertexType"):
-        return np.full(n, -1, np.int64)
-    arr = pfile.read([(ATLAS_VERTICES, "vertexType")], first, stop)[(ATLAS_VERTICES, "vertexType")]
-    (offsets,), flat = _split(arr, 1)
-    is_pv = _np(flat, np.int64) == VERTEX_TYPE_PRIMARY
-    out = np.full(n, -1, np.int64)
-    for e in range(n):
-        hit = np.flatnonzero(is_pv[offsets[e]:offsets[e + 1]])
-        if hit.size:
-            out[e] = hit[0]
-    return out
 
 
 def convert_taus(pfile: PhysliteFile, first: int, stop: int, key: str) -> Container:
@@ -348,28 +260,11 @@ def convert_jets(pfile: PhysliteFile, first: int, stop: int, key: str) -> Contai
         if b.has(var):
             cols[column] = b.jagged(var)
     if b.has("SumPtTrkPt500") and b.has("NumTrkPt500"):
-        pv = primary_vertex_index(pfile, first, stop)
-        read = pfile.read([(ATLAS_JETS, "SumPtTrkPt500"), (ATLAS_JETS, "NumTrkPt500")], first, stop)
-        cols["sumpt_trk_pt500"] = _at_vertex(read[(ATLAS_JETS, "SumPtTrkPt500")], b.offsets, pv, np.float32)
-        cols["n_trk_pt500"] = _at_vertex(read[(ATLAS_JETS, "NumTrkPt500")], b.offsets, pv, np.int32)
+        cols["sumpt_trk_pt500"], cols["n_trk_pt500"] = jet_at_primary_vertex(
+            pfile, first, stop, b.offsets, ("SumPtTrkPt500", "NumTrkPt500"), (np.float32, np.int32))
     if b.has("EnergyPerSampling"):
-        samplings = pfile.read([(ATLAS_JETS, "EnergyPerSampling")], first, stop)[(ATLAS_JETS, "EnergyPerSampling")]
-        cols["presampler_e"] = _presampler_energy(samplings, b.offsets)
+        cols["presampler_e"] = presampler_energy(pfile, first, stop, b.offsets)
     return Container(jet_schema(keys.PFOS), b.offsets, cols, key=key)
-
-
-def _presampler_energy(samplings, jet_offsets: np.ndarray) -> np.ndarray:
-    """EnergyPerSampling[PreSamplerB] + [PreSamplerE] (samplings 0 and 4) per jet, float32."""
-    (offsets, inner), flat = _split(samplings, 2)
-    flat = _np(flat, np.float32)
-    if not np.array_equal(offsets, jet_offsets):
-        raise CorruptFileError("EnergyPerSampling has other jet counts than the jets")
-    length = np.diff(inner)
-    start = inner[:-1]
-    out = np.zeros(length.shape[0], np.float32)
-    ok = length > 4
-    out[ok] = flat[start[ok]] + flat[start[ok] + 4]
-    return out
 
 
 def convert_event_info(pfile: PhysliteFile, first: int, stop: int, key: str) -> EventRecord:
