@@ -2,9 +2,11 @@
 
 Reads the stored association map METAssoc_AnalysisMET and core MET_Core_AnalysisMET, selects
 electrons, photons, taus and muons with the default analysis selection (docs/physlite.md), and
-rebuilds MET_AnalysisMET with the terms RefEle, RefGamma, RefTau, Muons, RefJet, PVSoftTrk and
-FinalTrk (METMaker "Tight" jets, JVT from the stored NNJvtPass). At the end it prints, per input
-file, FinalTrk vs the truth NonInt MET, the Z->ee recoil and the map+core bytes/event.
+rebuilds MET_AnalysisMET with the terms RefEle, RefGamma, RefTau, Muons, MuonEloss, RefJet,
+PVSoftTrk and FinalTrk, with METMaker configured as ATLAS configures it for PHYSLITE ("Tight"
+jets, the stored NNJvtPass inside the NNJvt tool's range, DoRemoveMuonJets, DoSetMuonJetEMScale).
+At the end it prints, per input file, FinalTrk vs the truth NonInt MET, the Z->ee recoil and the
+map+core bytes/event.
 
     metflow run physlite_met --input PHYSLITE_Run3_ttbar_rntuple.root
     metflow run physlite_met --input Zee.root ttbar.root --set met.jet_selection='Tighter'
