@@ -175,14 +175,8 @@ def _cmd_run(args: argparse.Namespace, stop: StopRequest, monitor: Any) -> int:
         result = run_job(job, options)
     except Interrupted:
         raise
-    except ConfigurationError as exc:
-        _print_error(exc, args.debug)
-        return EXIT_CONFIG
-    except (MetflowError, KeyError, OSError) as exc:
-        _print_error(exc, args.debug)
-        return EXIT_FAILED
     except Exception as exc:  # noqa: BLE001 - never a raw traceback
-        return unexpected_error(exc, args.debug)
+        return _run_failure(exc, args.debug)
     if not args.quiet:
         print(result.summary())
     if result.failed:
@@ -190,6 +184,18 @@ def _cmd_run(args: argparse.Namespace, stop: StopRequest, monitor: Any) -> int:
               f"list in {options.failed_events}", file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK
+
+
+def _run_failure(exc: Exception, debug: bool) -> int:
+    """Exit code of a run (local or Dask) that raised: a configuration problem found late 2, a
+    failure during the run 1, anything else reported as unexpected."""
+    if isinstance(exc, ConfigurationError):
+        _print_error(exc, debug)
+        return EXIT_CONFIG
+    if isinstance(exc, (MetflowError, KeyError, OSError)):
+        _print_error(exc, debug)
+        return EXIT_FAILED
+    return unexpected_error(exc, debug)
 
 
 def _run_dask(args: argparse.Namespace, stop: StopRequest) -> int:
@@ -203,14 +209,8 @@ def _run_dask(args: argparse.Namespace, stop: StopRequest) -> int:
                                    overwrite=args.overwrite, stop=stop)
     except Interrupted:
         raise
-    except ConfigurationError as exc:
-        _print_error(exc, args.debug)
-        return EXIT_CONFIG
-    except (MetflowError, KeyError, OSError) as exc:
-        _print_error(exc, args.debug)
-        return EXIT_FAILED
     except Exception as exc:  # noqa: BLE001 - never a raw traceback
-        return unexpected_error(exc, args.debug)
+        return _run_failure(exc, args.debug)
     if not args.quiet:
         print(f"events: {manifest['events']}   wall: {manifest['wall_s']:.2f} s   "
               f"throughput: {manifest['events'] / max(manifest['wall_s'], 1e-9):.1f} events/s")
