@@ -54,17 +54,28 @@ def primary_vertex_index(pfile: PhysliteFile, first: int, stop: int) -> np.ndarr
     """Per event, the index of the first PrimaryVertices entry of type PriVtx (-1 if none):
     the vertex METMaker reads the jets' track moments at."""
     n = stop - first
+    out = np.full(n, -1, np.int64)
     if not pfile.has(ATLAS_VERTICES, "vertexType"):
-        return np.full(n, -1, np.int64)
+        return out
     arr = pfile.read([(ATLAS_VERTICES, "vertexType")], first, stop)[(ATLAS_VERTICES, "vertexType")]
     (offsets,), flat = _split(arr, 1)
-    is_pv = _np(flat, np.int64) == VERTEX_TYPE_PRIMARY
-    out = np.full(n, -1, np.int64)
-    for e in range(n):
-        hit = np.flatnonzero(is_pv[offsets[e]:offsets[e + 1]])
-        if hit.size:
-            out[e] = hit[0]
+    pv = np.flatnonzero(_np(flat, np.int64) == VERTEX_TYPE_PRIMARY)
+    event = np.searchsorted(offsets, pv, side="right") - 1
+    events, first_pv = np.unique(event, return_index=True)
+    out[events] = pv[first_pv] - offsets[events]
     return out
+
+
+def _per_jet_vectors(pfile: PhysliteFile, first: int, stop: int, var: str,
+                     jet_offsets: np.ndarray, dtype) -> tuple[np.ndarray, np.ndarray]:
+    """A per-jet vector decoration as (offsets of each jet's vector, flat values), checked to
+    hold one vector per jet."""
+    data = pfile.read([(ATLAS_JETS, var)], first, stop)[(ATLAS_JETS, var)]
+    (offsets, inner), flat = _split(data, 2)
+    if not np.array_equal(offsets, jet_offsets):
+        raise CorruptFileError(f"{pfile.path}: {ATLAS_JETS}.{var} has other jet counts than "
+                               f"the jet kinematics")
+    return inner, _np(flat, dtype)
 
 
 def jet_at_primary_vertex(pfile: PhysliteFile, first: int, stop: int, jet_offsets: np.ndarray,
@@ -72,16 +83,11 @@ def jet_at_primary_vertex(pfile: PhysliteFile, first: int, stop: int, jet_offset
     """Per-jet, per-vertex vector decorations (SumPtTrkPt500, NumTrkPt500) at each event's
     primary vertex (0 where the event has none or the vector is shorter)."""
     vertex = primary_vertex_index(pfile, first, stop)
-    read = pfile.read([(ATLAS_JETS, v) for v in variables], first, stop)
+    event = np.repeat(np.arange(jet_offsets.shape[0] - 1), np.diff(jet_offsets))
+    v = vertex[event]
     out = []
     for var, dtype in zip(variables, dtypes):
-        (offsets, inner), flat = _split(read[(ATLAS_JETS, var)], 2)
-        flat = _np(flat, np.float64)
-        if not np.array_equal(offsets, jet_offsets):
-            raise CorruptFileError(f"{pfile.path}: {ATLAS_JETS}.{var} has other jet counts than "
-                                   f"the jet kinematics")
-        event = np.repeat(np.arange(jet_offsets.shape[0] - 1), np.diff(jet_offsets))
-        v = vertex[event]
+        inner, flat = _per_jet_vectors(pfile, first, stop, var, jet_offsets, np.float64)
         ok = (v >= 0) & (v < np.diff(inner))
         values = np.zeros(event.shape[0], np.float64)
         values[ok] = flat[inner[:-1][ok] + v[ok]]
@@ -91,15 +97,9 @@ def jet_at_primary_vertex(pfile: PhysliteFile, first: int, stop: int, jet_offset
 
 def presampler_energy(pfile: PhysliteFile, first: int, stop: int, jet_offsets: np.ndarray) -> np.ndarray:
     """EnergyPerSampling[PreSamplerB] + [PreSamplerE] (samplings 0 and 4) per jet, float32."""
-    samplings = pfile.read([(ATLAS_JETS, "EnergyPerSampling")], first, stop)[(ATLAS_JETS, "EnergyPerSampling")]
-    (offsets, inner), flat = _split(samplings, 2)
-    flat = _np(flat, np.float32)
-    if not np.array_equal(offsets, jet_offsets):
-        raise CorruptFileError(f"{pfile.path}: {ATLAS_JETS}.EnergyPerSampling has other jet "
-                               f"counts than the jet kinematics")
-    length = np.diff(inner)
+    inner, flat = _per_jet_vectors(pfile, first, stop, "EnergyPerSampling", jet_offsets, np.float32)
     start = inner[:-1]
-    out = np.zeros(length.shape[0], np.float32)
-    ok = length > 4
+    out = np.zeros(start.shape[0], np.float32)
+    ok = np.diff(inner) > 4
     out[ok] = flat[start[ok]] + flat[start[ok] + 4]
     return out
