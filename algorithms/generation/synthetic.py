@@ -59,7 +59,8 @@ from typing import Any
 
 import numpy as np
 
-from metflow.algorithms.generation.track_moments import with_track_moments
+from metflow.algorithms.generation.track_moments import (JET_MOMENT_COLUMNS, MUON_TRACK_COLUMNS,
+                                                          with_track_moments)
 from metflow.edm import keys as _k
 from metflow.edm.containers import Container, EventRecord, ListColumn, schema_for
 from metflow.framework import Source
@@ -216,9 +217,9 @@ class SyntheticSource(Source):
         _, columns, links = _LAYOUT[key]
         names = {c[0] for c in columns} | set(links)
         if key.endswith("Jets"):
-            names |= {"sumpt_trk_pt500", "n_trk_pt500"}
+            names |= set(JET_MOMENT_COLUMNS)
         elif key.startswith(_k.MUONS):
-            names.add("id_track_pt")
+            names |= set(MUON_TRACK_COLUMNS)
         return names
 
     def select(self, keys) -> None:

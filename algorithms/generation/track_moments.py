@@ -17,6 +17,8 @@ from metflow.edm.units import MeV
 
 TRACK_MOMENT_MIN_PT = 500 * MeV
 PRIMARY_VERTEX = 0   # index of the hard-scatter vertex in PrimaryVertices
+JET_MOMENT_COLUMNS = ("sumpt_trk_pt500", "n_trk_pt500")   # added to every jet collection
+MUON_TRACK_COLUMNS = ("id_track_pt",)                       # added to every muon collection
 
 
 @kernel
