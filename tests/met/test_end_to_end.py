@@ -32,6 +32,7 @@ from metflow.algorithms.generation.synthetic import SyntheticSource
 from metflow.algorithms.met.config import met_reco_cfg
 from metflow.algorithms.met.maker import METBuilder, METMaker
 from metflow.edm import keys as K
+from metflow.edm.jet_collection import jet_collection
 from metflow.edm.met import MissingETAssociationHelper, ObjectType, Source
 from metflow.edm.units import GeV, MeV, mm
 
@@ -121,8 +122,9 @@ def accepted_tracks(block: dict, e: int) -> np.ndarray:
 
 def static_met(block: dict, jet_coll: str, e: int, ana: Analysis) -> dict:
     """Terms {e, g, t, m, jet, cst, tst} -> (mpx, mpy, sumet) of event e, from the constituents."""
-    pflow = "PFlow" in jet_coll
-    signals = block[K.PFOS if pflow else K.CLUSTERS]
+    record = jet_collection(jet_coll)
+    pflow = record.pflow
+    signals = block[record.constituents]
     tracks = block[K.TRACKS]
     jets = block[K.jet_container_key(jet_coll)]
     s0, s1 = signals.offsets[e], signals.offsets[e + 1]
@@ -321,11 +323,12 @@ def test_synthetic_reco_rebuild_equals_brute_force(jet_coll, seed, first, proces
     keep = rng.uniform(0.3, 1.0)
     masks = {k: rng.random(len(block[key])) < keep for k, (key, _, _) in OBJECT_KINDS.items()}
     jet_mask = rng.random(len(block[K.jet_container_key(jet_coll)])) < 0.9
-    maker = METMaker(jet_selection=wp, do_pflow="PFlow" in jet_coll)
+    pflow = jet_collection(jet_coll).pflow
+    maker = METMaker(jet_selection=wp, do_pflow=pflow)
     wpt = maker.working_point
     ana_eta_forw = Analysis.eta_forw
     # METMaker::initialize: JVT cut 0.5 for PFlow jets at the standard working points
-    jvt_cut = 0.5 if "PFlow" in jet_coll and wp in ("Loose", "Tight", "Tighter", "Tenacious") else wpt.jvt_cut
+    jvt_cut = 0.5 if pflow and wp in ("Loose", "Tight", "Tighter", "Tenacious") else wpt.jvt_cut
     assert (jvt_cut, ana_eta_forw) == (maker.jvt_cut, maker.jet_eta_forw)
     ana = Analysis(masks, jet_mask, order, wpt.central_pt, wpt.forward_pt, jvt_cut,
                    do_jvt and wpt.jvt_pt_max > 0)

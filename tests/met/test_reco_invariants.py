@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from metflow.edm import keys as K
+from metflow.edm.jet_collection import jet_collection
 
 from test_reco import run_chain
 from test_reco_support import make_block, random_event
@@ -59,8 +60,9 @@ def reco(request):
 
 def _constituent_view(block, jet, store):
     """Per-constituent bookkeeping from the raw inputs (independent of the kernels)."""
-    pflow = "PFlow" in jet
-    signals = block[K.PFOS if pflow else K.CLUSTERS]
+    record = jet_collection(jet)
+    pflow = record.pflow
+    signals = block[record.constituents]
     tracks = block[K.TRACKS]
     jet_assoc = store[K.met_jet_assoc_key(jet)]
     accepted = jet_assoc.track_accepted

@@ -9,6 +9,7 @@ import numpy as np
 
 from metflow.edm import keys as K
 from metflow.edm.containers import Container, ListColumn, schema_for
+from metflow.edm.jet_collection import jet_collection
 from metflow.edm.units import GeV
 
 OBJECT_KEYS = (K.MUONS, K.ELECTRONS, K.PHOTONS, K.TAUS)  # default associator order
@@ -138,10 +139,11 @@ def reference(ev: dict, jet_coll: str, object_keys=OBJECT_KEYS, object_types=Non
     [(key, index, type)], cal/trk {mask: [px,py,pz,e,sumpt]}, ovl [[(j, typebits)]], jettrk."""
     object_types = object_types or OBJECT_TYPES
     min_pts = min_pts or {}
-    pflow = "PFlow" in jet_coll
+    record = jet_collection(jet_coll)
+    pflow = record.pflow
     f = lambda o: [float(np.float32(o[c])) for c in ("px", "py", "pz", "e")]  # noqa: E731
     tracks, pfos, clusters = ev.get(K.TRACKS, []), ev.get(K.PFOS, []), ev.get(K.CLUSTERS, [])
-    signals = pfos if pflow else clusters
+    signals = ev.get(record.constituents, [])
     acc = [accept_track(ev, t) for t in tracks]
     jets = ev.get(K.jet_container_key(jet_coll), [])
     sig_owner, trk_owner = {}, {}
