@@ -125,6 +125,9 @@ def original_index_field(target: str | None) -> Field:
 EVENT_INFO_SCHEMA = Schema("EventInfo", (
     Field("run_number", "int64"), Field("event_number", "int64"),
     Field("mu", "float32", doc="actual interactions per crossing"), Field("weight", "float32"),
+    Field("mc_channel_number", "uint32", required=False,
+          doc="MC dataset ID (ATLAS mcChannelNumber); PHYSLITE: 0 for data; absent for metflow's "
+              "own events"),
 ), per_event=True)
 
 TRUTH_MET_SCHEMA = Schema("TruthMET", (

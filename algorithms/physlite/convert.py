@@ -268,11 +268,15 @@ def convert_jets(pfile: PhysliteFile, first: int, stop: int, key: str) -> Contai
 
 
 def convert_event_info(pfile: PhysliteFile, first: int, stop: int, key: str) -> EventRecord:
-    """EventInfo: run/event number, actual mu, and weight = mcEventWeights[0] (1 for data)."""
+    """EventInfo: run/event number, actual mu, weight = mcEventWeights[0] (1 for data) and
+    mc_channel_number = mcChannelNumber (0 where the file has none: data, as ATLAS writes it)."""
     want = [(ATLAS_EVENT_INFO, v) for v in ("runNumber", "eventNumber", "actualInteractionsPerCrossing")]
     has_weights = pfile.has(ATLAS_EVENT_INFO, "mcEventWeights")
     if has_weights:
         want.append((ATLAS_EVENT_INFO, "mcEventWeights"))
+    has_channel = pfile.has(ATLAS_EVENT_INFO, "mcChannelNumber")
+    if has_channel:
+        want.append((ATLAS_EVENT_INFO, "mcChannelNumber"))
     data = pfile.read(want, first, stop)
     cols = {
         "run_number": _np(data[want[0]], np.int64),
@@ -287,6 +291,8 @@ def convert_event_info(pfile: PhysliteFile, first: int, stop: int, key: str) -> 
         nonempty = np.diff(offsets) > 0
         weight[nonempty] = flat[offsets[:-1][nonempty]]
     cols["weight"] = weight
+    cols["mc_channel_number"] = (_np(data[want[-1]], np.uint32) if has_channel
+                                 else np.zeros(n, np.uint32))
     return EventRecord(EVENT_INFO_SCHEMA, cols, key=key, n_events=n)
 
 
