@@ -78,9 +78,8 @@ class _HandleKey(_Declaration):
 class ReadHandleKey(_HandleKey):
     """Declares an input key; `compute` receives the object under the attribute name.
 
-    ``optional=True``: the input may be left unconfigured (``None``, the default ``None``);
-    `compute` then receives ``None`` and the key is not a dependency. The older spelling of an
-    optional input, a list of at most one key (``[]`` or ``[key]``), is accepted for it too.
+    ``optional=True``: the input is one key or ``None`` (unconfigured, the default ``None``);
+    with ``None`` `compute` receives ``None`` and the key is not a dependency.
     """
 
     kind = "input"
@@ -91,18 +90,12 @@ class ReadHandleKey(_HandleKey):
 
     def _check(self, value: Any, owner: str) -> Any:
         if self.optional:
-            if value is None or (isinstance(value, (list, tuple)) and not value):
+            if value is None:
                 return None
-            if isinstance(value, (list, tuple)) and len(value) > 1:
-                raise ConfigurationError(f"{owner}: optional input {self.name!r} takes one key or "
-                                         f"None, got {list(value)}")
+            if not isinstance(value, str):
+                raise ConfigurationError(f"{owner}: optional input {self.name!r} takes one key "
+                                         f"string or None, got {value!r}")
         return super()._check(value, owner)
-
-    def plan_key(self, value: Any) -> Any:
-        """The key as `execute` reads it: an optional input's one-key list reads as the key."""
-        if self.optional and isinstance(value, tuple):
-            return value[0]
-        return value
 
 
 class WriteHandleKey(_HandleKey):
@@ -362,8 +355,7 @@ class Algorithm:
     def _execution_plan(self) -> tuple[tuple[tuple[str, Any], ...], tuple[tuple[str, Any], ...]]:
         """(attr, key or keys) of the inputs and of the outputs; fixed once the algorithm is
         locked, so `execute` resolves no declaration per call."""
-        return (tuple((attr, decl.plan_key(self._options[attr]))
-                      for attr, decl in self.inputs_declared().items()),
+        return (tuple((attr, self._options[attr]) for attr in self.inputs_declared()),
                 tuple((attr, self._options[attr]) for attr in self.outputs_declared()))
 
     @classmethod

@@ -82,14 +82,14 @@ def met_rebuild_cfg(flags, available_keys, source=None):
         name=f"METMakerAlg_{name}", jets=jets_key, met=met_key,
         significance=[sig_key] if sig_key else [],
         event_info=K.EVENT_INFO if sig_key and K.EVENT_INFO in available_keys else None,
-        **{kind: [selected_key(K_in)] for kind, K_in in
+        **{kind: selected_key(K_in) for kind, K_in in
            zip(_KINDS, (K.ELECTRONS, K.PHOTONS, K.TAUS, K.MUONS))}, **common))
     outputs = [met_key] + ([sig_key] if sig_key else [])
     variation_keys = []
     nominal_of: dict[str, str] = {}
     for var in (s for s in syst if s in OBJECT_SCALE_VARIATIONS):
         kinds, scale = OBJECT_SCALE_VARIATIONS[var]
-        inputs = {kind: [selected_key(src)] for kind, src in
+        inputs = {kind: selected_key(src) for kind, src in
                   zip(_KINDS, (K.ELECTRONS, K.PHOTONS, K.TAUS, K.MUONS))}
         jets = jets_key
         for kind in kinds:
@@ -101,7 +101,7 @@ def met_rebuild_cfg(flags, available_keys, source=None):
             else:
                 sel = selection_cfg(flags, kind, variation=var, scale=scale)
                 algorithms.append(sel)
-                inputs[kind] = [sel.key("selected")]
+                inputs[kind] = sel.key("selected")
         key = K.met_syst_key(name, var)
         algorithms.append(METMakerAlg(name=f"METMakerAlg_{name}_{var}", jets=jets, met=key,
                                       **inputs, **common))
@@ -116,7 +116,7 @@ def met_rebuild_cfg(flags, available_keys, source=None):
         algorithms.append(METMakerAlg(
             name=f"METMakerAlg_{track_name}", jets=jets_key, met=track_key, track_met=True,
             jet_track_variations=tuple(jet_trk), jet_track_varied=keys,
-            **{kind: [selected_key(K_in)] for kind, K_in in
+            **{kind: selected_key(K_in) for kind, K_in in
                zip(_KINDS, (K.ELECTRONS, K.PHOTONS, K.TAUS, K.MUONS))},
             **dict(common, soft_terms="track", invisible=flags["met.invisible"])))
         outputs.append(track_key)

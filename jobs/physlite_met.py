@@ -86,7 +86,7 @@ def configure(flags):
         do_remove_muon_jets=flags["met.remove_muon_jets"],
         do_set_muon_jet_em_scale=flags["met.set_muon_jet_em_scale"],
         jet_eta_max_veto=flags["met.jet_eta_max_veto"],
-        **{kind: [sel.key("selected")] for kind, sel in zip(_KINDS, selections)})
+        **{kind: sel.key("selected") for kind, sel in zip(_KINDS, selections)})
     sizes = flags["physlite.sizes"]
     comparison = PhysliteMETComparison(
         met=met_key, truth=naming.truth_met, electrons=selections[0].key("selected"),

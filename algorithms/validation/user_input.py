@@ -100,7 +100,7 @@ def input_job(files: list[str], model: str):
     available = set(job.source.keys()) if hasattr(job.source, "keys") else set()
     truth = next((k for k in (getattr(getattr(job.source, "naming", None), "truth_met", None), mk.TRUTH_MET)
                   if k and (not available or k in available)), None)
-    collector = InputCollector(met_key, sig_key, truth, maker.key("electrons")[0], maker.key("muons")[0])
+    collector = InputCollector(met_key, sig_key, truth, maker.key("electrons"), maker.key("muons"))
     job.sinks = [collector]
     job.name = "validate_input"
     return job, collector
