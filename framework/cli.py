@@ -19,7 +19,10 @@ from .signals import Interrupted, StopRequest, stop_on_signals
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("job", help="job file (jobs/x.py) or built-in job name (x)")
-    parser.add_argument("--input", nargs="+", default=[], metavar="PATH", help="input files")
+    parser.add_argument("--input", nargs="+", default=[], metavar="SPEC",
+                        help="input files, directories, globs ('data/*.root', quoted), file lists "
+                             "(.txt/.list), coffea filesets (NAME.json[#DATASET]) or URLs "
+                             "(file://, root://, https://: fsspec)")
     parser.add_argument("--output", help="output file")
     parser.add_argument("-n", "--events", type=int, help="number of events to process")
     parser.add_argument("--skip", type=int, default=0, help="events to skip at the start")

@@ -27,6 +27,7 @@ from .flags import Flags, parse_value, split_assignment, standard_flags
 from .graph import DataFlowGraph
 from .job import Job, load_job_module, make_job
 from .dataset import MANIFEST
+from .input_specs import expand_inputs
 from .paths import PathError, check_distinct_inputs, check_outputs, written_path
 from .driver import drive
 from .scheduler import PREPARE, READ, Completion, FailedBlock, Scheduler
@@ -416,8 +417,8 @@ def configure_job(spec: str, sets: Sequence[str] = (), inputs: Sequence[str] = (
     declare = getattr(module, "declare_flags", None)
     if declare is not None:
         declare(flags)
-    if inputs:
-        flags.set("input.files", list(inputs))
+    if inputs:   # directories, globs, file lists, filesets, URLs -> files (framework.input_specs)
+        flags.set("input.files", expand_inputs(inputs))
     if output:
         flags.set("output.file", output)
     if events is not None:

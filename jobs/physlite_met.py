@@ -47,12 +47,14 @@ def declare_flags(flags):
 def _physlite_source(paths, naming):
     """PhysliteSource over the --input files; anything that is not PHYSLITE is refused by name."""
     from metflow.algorithms.physlite import PhysliteError, PhysliteSource, is_root_file
+    from metflow.framework.input_specs import is_remote, local_path
 
     if not paths:
         raise ConfigurationError("physlite_met needs PHYSLITE files: metflow run physlite_met "
                                  "--input FILE.root [FILE2.root ...]")
-    for path in paths:
-        if not os.path.exists(path):
+    paths = [local_path(p) for p in paths]   # file:// URLs are local files; remote URLs go to
+    for path in paths:                       # the reader (is_root_file reads them via fsspec)
+        if not is_remote(path) and not os.path.exists(path):
             raise ConfigurationError(f"physlite_met: input file {path!r} does not exist")
         if not is_root_file(path):
             raise ConfigurationError(f"physlite_met: input file {path!r} is not a ROOT file; this "

@@ -61,7 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     graph = sub.add_parser("graph", help="print a job's data-flow graph")
     graph.add_argument("job")
     graph.add_argument("--format", choices=["text", "dot", "mermaid"], default="text")
-    graph.add_argument("--input", nargs="+", default=[], metavar="PATH", help="input files")
+    graph.add_argument("--input", nargs="+", default=[], metavar="SPEC",
+                       help="input files, directories, globs, file lists, filesets or URLs (as "
+                            "metflow run)")
     graph.add_argument("--set", action="append", default=[], metavar="FLAG=VALUE")
     sub.add_parser("list", help="list algorithms (built-in and plugins) and jobs")
     for command, (module_name, help_text) in TOOL_COMMANDS.items():

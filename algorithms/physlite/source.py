@@ -20,6 +20,7 @@ from metflow.edm.errors import EDMError
 from metflow.edm.map_checks import check_block
 from metflow.edm.met import MissingETAssociationMap, MissingETContainer
 from metflow.framework.errors import SourceError
+from metflow.framework.input_specs import check_url_backend, is_remote, local_path
 from metflow.framework.io import ParquetSource, Source
 from metflow.framework.paths import check_distinct_inputs
 
@@ -90,12 +91,13 @@ class PhysliteSource(Source):
             paths = [paths]
         if not paths:
             raise ValueError("PhysliteSource needs at least one file")
-        check_distinct_inputs([os.fspath(p) for p in paths])
+        paths = [local_path(p) for p in paths]   # file:// URLs read as local files
+        check_distinct_inputs(paths)
         self.naming = naming_for(naming)
         self.files = []
         try:
             for p in paths:
-                self.files.append(PhysliteFile(p))
+                self.files.append(open_physlite_file(p))
         except BaseException:
             self.close()
             raise
@@ -169,8 +171,36 @@ class PhysliteSource(Source):
             f.close()
 
 
+def open_physlite_file(path: str) -> PhysliteFile:
+    """A PhysliteFile of a path, a file:// URL (its local path) or a remote URL (root://,
+    https://, ...: passed to the reader once fsspec has the scheme's backend)."""
+    path = local_path(path)
+    if not is_remote(path):
+        return PhysliteFile(path)
+    check_url_backend(path)
+    try:
+        return PhysliteFile(path)
+    except FileNotFoundError:   # the reader checks a local path before uproot.open
+        raise SourceError(f"input {path}: metflow's PHYSLITE reader opens local files only "
+                          f"(algorithms/physlite/reader.py); copy the file here, or read it "
+                          f"through a mount with its path or a file:// URL") from None
+
+
 def is_root_file(path: str | os.PathLike) -> bool:
-    """True when the file starts with the ROOT magic bytes (whatever its extension)."""
+    """True when the file starts with the ROOT magic bytes (whatever its extension). A file://
+    URL is its local path; a remote URL is read through fsspec (a SourceError when it cannot
+    be read, naming the URL)."""
+    path = local_path(path)
+    if is_remote(path):
+        check_url_backend(path)
+        import fsspec
+
+        try:
+            with fsspec.open(path, "rb") as stream:
+                return stream.read(4) == b"root"
+        except Exception as exc:   # noqa: BLE001 - every backend raises its own types
+            raise SourceError(f"input {path}: cannot be read: {type(exc).__name__}: {exc}") \
+                from exc
     try:
         with open(path, "rb") as stream:
             return stream.read(4) == b"root"
@@ -217,9 +247,14 @@ def input_source(paths: Sequence[str | os.PathLike], *, decode=None,
                  naming: str | PhysliteNaming = "metflow") -> Source:
     """The Source for a job's ``--input`` files: PHYSLITE ROOT files -> :class:`PhysliteSource`
     (metflow keys by default, so jobs written for metflow's own keys run unchanged), anything
-    else -> :class:`MapCheckedParquetSource` with ``decode``. Mixing both kinds is an error."""
-    paths = list(paths)
+    else -> :class:`MapCheckedParquetSource` with ``decode``. Mixing both kinds is an error.
+    ``file://`` URLs are read as their local paths; remote URLs (root://, https://, ...) go to
+    the PHYSLITE reader, Parquet is read from local files only."""
+    paths = [local_path(p) for p in paths]
     for path in paths:
+        if is_remote(path):
+            check_url_backend(path)
+            continue
         if not os.path.exists(path):
             raise SourceError(f"input file {os.fspath(path)!r} does not exist")
         if not (os.path.isfile(path) or os.path.isdir(path)):
@@ -231,6 +266,10 @@ def input_source(paths: Sequence[str | os.PathLike], *, decode=None,
     if any(root):
         mixed = ", ".join(f"{os.fspath(p)} ({'ROOT' if r else 'not ROOT'})" for p, r in zip(paths, root))
         raise ValueError(f"input files mix PHYSLITE ROOT and other files: {mixed}")
+    remote = [p for p in paths if is_remote(p)]
+    if remote:
+        raise SourceError(f"input {remote[0]}: not a ROOT file, and Parquet inputs are read from "
+                          f"local files only (copy it here, or give its path or a file:// URL)")
     from metflow.edm import keys as K
 
     ids = {"event_id_column": K.EVENT_INFO, "event_id_fields": ("run_number", "event_number")}
@@ -238,4 +277,5 @@ def input_source(paths: Sequence[str | os.PathLike], *, decode=None,
         else MapCheckedParquetSource(paths, **ids)
 
 
-__all__ = ["PhysliteSource", "MapCheckedParquetSource", "input_source", "is_root_file", "read_physlite_block", "make_association_map", "make_met_container"]
+__all__ = ["PhysliteSource", "MapCheckedParquetSource", "input_source", "is_root_file",
+           "open_physlite_file", "read_physlite_block", "make_association_map", "make_met_container"]
