@@ -11,10 +11,19 @@ so a part is either complete or absent. Dask reschedules the tasks of a lost wor
 exactly once. The driver then commits the run by writing `_manifest.json` (parts, event ranges,
 counts, sizes, sha256) last; every read checks the parts against it. A stop request
 (SIGTERM/SIGINT) cancels the tasks and writes no manifest.
+
+Partitions follow files: the driver expands the input specs once (`framework.input_specs`),
+every task gets the same file list, and no partition straddles two input files. Each file
+(its events inside the run's range) gets at least one partition; `--partitions N` (default 4
+per worker) is the total when there are more than the files, the extra partitions going one by
+one to the file whose partitions are largest. A source tells its files' event counts with
+`file_event_counts()` (the framework's ParquetSource: its files' row counts); a source that
+does not is one range.
 """
 
 from __future__ import annotations
 
+import heapq
 import os
 import time
 import uuid
@@ -25,7 +34,8 @@ from typing import Any
 from .dataset import (TEMPORARY, part_metadata, part_name, prepare_output_dir, sha256_of,
                       write_manifest)
 from .errors import ConfigurationError
-from .io import ParquetSink
+from .input_specs import expand_inputs
+from .io import ParquetSink, ParquetSource, Source
 from .runner import RunOptions, configure_job, event_blocks, prepare, run_job
 from .signals import Interrupted, StopRequest
 
@@ -49,16 +59,57 @@ class Partition:
         return part_name(self.index)
 
 
-def partitions_for(total: int, skip: int, events: int | None, n_partitions: int) -> list[Partition]:
-    """Contiguous, non-overlapping event ranges covering [skip, skip + events)."""
+def partitions_for(total: int, skip: int, events: int | None, n_partitions: int,
+                   file_events: Sequence[int] | None = None) -> list[Partition]:
+    """Contiguous, non-overlapping event ranges covering [skip, skip + events), none straddling
+    two files (`file_events`: each input file's event count, in order; None: one file). Every
+    file in the range gets one partition at least; `n_partitions` is the total when larger, the
+    extras going to the files whose partitions are then largest; a file's partitions differ by
+    one event at most."""
     if n_partitions < 1:
         raise ConfigurationError(f"--partitions must be >= 1, got {n_partitions}")
     stop = min(total, skip + events) if events is not None else total
-    count = max(0, stop - skip)
-    n_partitions = max(1, min(n_partitions, count or 1))
-    size = -(-count // n_partitions)
-    return [Partition(i, first, min(size, stop - first))
-            for i, first in enumerate(range(skip, stop, size))]
+    counts = list(file_events) if file_events else [total]
+    if sum(counts) != total:
+        raise ConfigurationError(f"the source's files hold {sum(counts)} events, it says {total}")
+    segments: list[tuple[int, int]] = []   # (first, n) of each file inside [skip, stop)
+    start = 0
+    for count in counts:
+        first, last = max(start, skip), min(start + count, stop)
+        if last > first:
+            segments.append((first, last - first))
+        start += count
+    shares = [1] * len(segments)
+    # max-heap of (-events per partition, segment): the next extra partition splits the largest
+    heap = [(-n, i) for i, (_, n) in enumerate(segments) if n > 1]
+    heapq.heapify(heap)
+    for _ in range(n_partitions - len(segments)):
+        if not heap:
+            break
+        _, i = heapq.heappop(heap)
+        shares[i] += 1
+        n = segments[i][1]
+        if shares[i] < n:
+            heapq.heappush(heap, (-n // shares[i], i))   # -ceil(n / shares)
+    partitions: list[Partition] = []
+    for (first, n), k in zip(segments, shares):
+        for j in range(k):
+            size = n // k + (1 if j < n % k else 0)
+            partitions.append(Partition(len(partitions), first, size))
+            first += size
+    return partitions
+
+
+def file_event_counts(source: Source) -> list[int] | None:
+    """Events of each file a source reads, in order (None: not known, one range)."""
+    counts = getattr(source, "file_event_counts", None)
+    if callable(counts):
+        return [int(c) for c in counts()]
+    if isinstance(source, ParquetSource):
+        import pyarrow.parquet as pq
+
+        return [pq.ParquetFile(p).metadata.num_rows for p in source.paths]
+    return None
 
 
 def _remove_temporaries(out_dir: str) -> None:
@@ -110,15 +161,19 @@ def run_distributed(job_spec: str, sets: Sequence[str], inputs: Sequence[str], o
             raise ConfigurationError(f"{flag} must be >= 1, got {value}")
     RunOptions(events=events, skip=skip, threads=threads, slots=slots,
                batch_size=batch_size).check()
+    inputs = expand_inputs(inputs) if inputs else []   # once: every task reads the same files
     job, _ = configure_job(job_spec, sets, inputs, os.path.join(output, "_validate.parquet"),
                            events, skip)
-    prepare(job)
-    total = job.source.n_events()
-    if total is None:
-        raise ConfigurationError("--executor dask needs a source that knows its event count")
-    event_blocks(total, skip, events, batch_size)  # same argument checks as a local run
-    input_paths = job.source.input_paths()
-    job.source.close()
+    try:
+        prepare(job)
+        total = job.source.n_events()
+        if total is None:
+            raise ConfigurationError("--executor dask needs a source that knows its event count")
+        event_blocks(total, skip, events, batch_size)  # same argument checks as a local run
+        input_paths = job.source.input_paths()
+        file_events = file_event_counts(job.source)
+    finally:
+        job.source.close()
     out_dir = prepare_output_dir(output, overwrite, input_paths)
     run_id = uuid.uuid4().hex
     start = time.perf_counter()
@@ -131,7 +186,7 @@ def run_distributed(job_spec: str, sets: Sequence[str], inputs: Sequence[str], o
         client = distributed.Client(cluster)
     try:
         n_workers = max(1, len(client.scheduler_info()["workers"]))
-        parts = partitions_for(total, skip, events, partitions or 4 * n_workers)
+        parts = partitions_for(total, skip, events, partitions or 4 * n_workers, file_events)
         futures = [client.submit(run_partition, job_spec, list(sets), list(inputs), out_dir, p,
                                  threads, slots, batch_size, run_id,
                                  key=f"metflow-{p.part_name}-{run_id}", retries=retries,

@@ -118,6 +118,10 @@ class PhysliteSource(Source):
     def input_paths(self) -> list[str]:
         return [f.path for f in self.files]
 
+    def file_event_counts(self) -> list[int]:
+        """Events of each file, in order (a Dask run's partitions never straddle two)."""
+        return [f.n_events for f in self.files]
+
     def _file_of(self, event: int) -> tuple[int, int]:
         """(file index, entry in that file) of an absolute event index."""
         index = int(np.searchsorted(self._starts, event, side="right") - 1)
