@@ -11,6 +11,8 @@ from .flags import Flags
 from .graph import DataFlowGraph
 from .io import ParquetSink, ParquetSource, Sink, Source
 from .job import Job
+from .output import output_sink
+from .root_sink import RootSink
 from .runner import RunOptions, RunResult, configure_job, run_job
 from .store import EventContext, EventStore
 
@@ -18,6 +20,6 @@ __all__ = [
     "Algorithm", "AlgorithmError", "ConfigurationError", "DataFlowGraph", "DuplicateKeyError",
     "EventContext", "EventStore", "FlagError", "Flags", "GraphError", "Job", "MetflowError",
     "MissingKeyError", "ParquetSink", "ParquetSource", "Property", "ReadHandleKey", "RunOptions",
-    "RunResult", "SinkError", "Sink", "Source", "SourceError", "UndeclaredAccessError",
-    "WriteHandleKey", "configure_job", "run_job",
+    "RootSink", "RunResult", "SinkError", "Sink", "Source", "SourceError", "UndeclaredAccessError",
+    "WriteHandleKey", "configure_job", "output_sink", "run_job",
 ]

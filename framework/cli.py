@@ -12,6 +12,7 @@ from typing import Any
 from .errors import AlgorithmError, ConfigurationError, MetflowError
 from .jit import CompileMonitor
 from .job import builtin_jobs, job_description, load_job_module
+from .output import check_directory_output
 from .registry import BrokenPlugin, discover
 from .runner import RunOptions, configure_job, initialize, prepare, run_job
 from .signals import Interrupted, StopRequest, stop_on_signals
@@ -111,6 +112,8 @@ def check_run_arguments(args: argparse.Namespace) -> None:
     if dask and args.workers is not None and args.scheduler:
         raise ConfigurationError("--workers starts a local cluster; with --scheduler the "
                                  "cluster's own workers run the tasks")
+    if dask and args.output:
+        check_directory_output(args.output)   # Parquet parts: a .root name is refused
     if dask:
         for flag, given in (("--timeline", args.timeline), ("--failed-events", args.failed_events),
                             ("--on-error skip", args.on_error == "skip")):

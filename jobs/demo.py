@@ -1,7 +1,7 @@
 """Demo job: toy hits, two calibration branches running concurrently, sums (no input needed)."""
 
 from metflow.algorithms.demo import CalibrateHits, CombineSums, DemoSource, SumHits, SummarySink
-from metflow.framework import Job, ParquetSink
+from metflow.framework import Job, output_sink
 
 
 def declare_flags(flags):
@@ -23,7 +23,7 @@ def configure(flags):
     algorithms.append(CombineSums(sums=sums))
     sinks = [SummarySink("TotalSum")]
     if flags["output.file"]:
-        sinks.append(ParquetSink(flags["output.file"], ["TotalSum", *sums]))
+        sinks.append(output_sink(flags["output.file"], ["TotalSum", *sums]))
     return Job(source=source, algorithms=algorithms, sinks=sinks, name="demo")
 
 

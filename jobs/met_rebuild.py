@@ -20,7 +20,8 @@ from metflow.algorithms.met.systematics import (JET_TRK_VARIATIONS, OBJECT_SCALE
 from metflow.edm import keys as K
 from metflow.edm.jet_collection import JetCollection, jet_collection
 from metflow.algorithms.inputs import declare_input_flags, open_input
-from metflow.framework import Job, ParquetSink
+from metflow.algorithms.outputs import met_output_sink, with_event_info
+from metflow.framework import Job
 from metflow.framework.errors import ConfigurationError
 
 _KINDS = ("electrons", "photons", "taus", "muons")
@@ -175,7 +176,7 @@ def configure(flags):
     algorithms += rebuild
     sinks = [summary]
     if flags["output.file"]:
-        sinks.append(ParquetSink(flags["output.file"], outputs))
+        sinks.append(met_output_sink(flags["output.file"], with_event_info(outputs, available)))
     return Job(source=source, algorithms=algorithms, sinks=sinks, name="met_rebuild")
 
 

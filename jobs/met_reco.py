@@ -5,7 +5,8 @@ from metflow.algorithms.met.reco import METObjectAssociator, METRecoSummary
 from metflow.edm import keys as K
 from metflow.edm.persistence import parquet_writer_options
 from metflow.algorithms.inputs import declare_input_flags, open_input
-from metflow.framework import Job, ParquetSink
+from metflow.algorithms.outputs import met_output_sink, with_event_info
+from metflow.framework import Job
 from metflow.framework.errors import ConfigurationError
 from metflow.framework.registry import find_algorithm
 
@@ -49,8 +50,9 @@ def configure(flags):
     outputs = [k for jet in jets for k in (K.met_assoc_key(jet), K.met_core_key(jet))]
     if flags["met.write_objects"]:
         outputs = [k for k in source.keys() if k not in CONSTITUENT_KEYS] + outputs
-    sinks = [METRecoSummary(jets), ParquetSink(flags["output.file"] or DEFAULT_OUTPUT, outputs,
-                                                    writer_options=parquet_writer_options)]
+    sinks = [METRecoSummary(jets), met_output_sink(flags["output.file"] or DEFAULT_OUTPUT,
+                                                   with_event_info(outputs, source.keys()),
+                                                   writer_options=parquet_writer_options)]
     return Job(source=source, algorithms=algorithms, sinks=sinks, name="met_reco")
 
 

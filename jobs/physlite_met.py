@@ -16,7 +16,8 @@ import os
 
 from metflow.algorithms.met.maker import JET_WORKING_POINTS, METMakerAlg
 from metflow.edm import keys as K
-from metflow.framework import Job, ParquetSink
+from metflow.algorithms.outputs import met_output_sink, with_event_info
+from metflow.framework import Job
 from metflow.framework.errors import ConfigurationError
 
 _KINDS = ("electrons", "photons", "taus", "muons")   # METMaker priority order
@@ -97,8 +98,8 @@ def configure(flags):
         zee_min_pt=flags["zee.min_pt"], zee_mass_window=window)
     sinks = [comparison]
     if flags["output.file"]:
-        sinks.append(ParquetSink(flags["output.file"], [met_key, naming.truth_met],
-                                 writer_options=parquet_writer_options))
+        sinks.append(met_output_sink(flags["output.file"], with_event_info(
+            [met_key, naming.truth_met], source.keys()), writer_options=parquet_writer_options))
     return Job(source=source, algorithms=[*selections, maker], sinks=sinks, name="physlite_met")
 
 

@@ -115,9 +115,11 @@ def _dispatch(args: argparse.Namespace) -> int:
               f"({args.tool_missing} missing)", file=sys.stderr)
         return 2
     if args.command in FILE_OUTPUT_TOOLS and getattr(args, "output", None):
+        from metflow.framework.output import check_parquet_output
         from metflow.framework.paths import check_output
 
-        args.output = check_output(args.output, "--output")
+        given, args.output = args.output, check_output(args.output, "--output")
+        check_parquet_output(given, "--output", "it writes whole events (object containers)")
     monitor = CompileMonitor(sys.stderr if args.command in COMPILING_TOOLS else None)
     with monitor if args.command in COMPILING_TOOLS else contextlib.nullcontext():
         try:

@@ -42,6 +42,7 @@ def convert_files(files, output: str, *, naming: str = "atlas", events: int | No
     ``stop`` (a StopRequest set by SIGTERM/SIGINT) ends the conversion between blocks, leaving
     no file behind."""
     from metflow.edm import persistence
+    from metflow.framework.output import check_parquet_output
     from metflow.framework.paths import check_output
 
     from .source import PhysliteSource
@@ -50,7 +51,9 @@ def convert_files(files, output: str, *, naming: str = "atlas", events: int | No
         raise ValueError(f"--batch-size must be >= 1, got {batch_size}")
     if events is not None and events < 1:
         raise ValueError(f"--events must be >= 1, got {events}")
-    output = check_output(output, "--output", files)   # a symlink: its target is written
+    # a symlink: its target is written; the format is the given name's
+    given, output = output, check_output(output, "--output", files)
+    check_parquet_output(given, "--output", "it writes whole events (object containers)")
     source = PhysliteSource(files, naming=naming)
     total = source.n_events() if events is None else min(events, source.n_events())
     try:
