@@ -60,6 +60,7 @@ from metflow.edm.units import GeV
 
 from . import _maker_kernels as K
 from .met_builder import JetRebuildResult, METBuilder, RebuildError
+from .rule_columns import NNJVT, REMOVE_MUON_JETS, SET_MUON_JET_EM_SCALE, read_rule_columns
 
 
 _POLICY_ONLY_CLUSTER = int(POLICY_OVERLAP_MASK[UsagePolicy.OnlyCluster])
@@ -229,6 +230,8 @@ class METMaker:
         self._muon_jet_em_scale = bool(do_set_muon_jet_em_scale)
         self._remove_elec_trks = bool(do_remove_elec_trks)
         self._eta_max_veto = bool(jet_eta_max_veto)
+        self._muon_rules = ((REMOVE_MUON_JETS,) if self._remove_muon_jets else ()) + \
+            ((SET_MUON_JET_EM_SCALE,) if self._muon_jet_em_scale else ())
 
     @property
     def jvt_cut(self) -> float:
@@ -245,20 +248,11 @@ class METMaker:
         """True when the muon term comes with a MuonEloss term (DoSetMuonJetEMScale)."""
         return self._muon_jet_em_scale
 
-    def jet_columns_needed(self) -> dict[str, tuple[str, ...]]:
-        """Jet and muon columns the configured rules read: {rule: (columns, ...)}; a rule
-        whose columns an input lacks cannot run (the jobs check this at configure time)."""
-        need: dict[str, tuple[str, ...]] = {}
-        if not self.use_r21_jvt_fallback:
-            need["NNJvt selection tool (use_r21_jvt_fallback=False)"] = ("jets.detector_eta",)
-        if self._remove_muon_jets:
-            need["DoRemoveMuonJets"] = ("jets.sumpt_trk_pt500", "jets.n_trk_pt500",
-                                        "muons.id_track_pt")
-        if self._muon_jet_em_scale:
-            need["DoSetMuonJetEMScale"] = ("jets.sumpt_trk_pt500", "jets.n_trk_pt500",
-                                           "jets.width", "jets.ps_frac|presampler_e",
-                                           "muons.id_track_pt", "muons.energy_loss")
-        return need
+    def column_rules(self) -> tuple[str, ...]:
+        """The configured rules that read jet and muon columns (keys of `RULE_COLUMNS`, which
+        lists the columns); the jobs check an input has them at configure time."""
+        rules = (NNJVT,) if not self.use_r21_jvt_fallback else ()
+        return rules + self._muon_rules
 
     # -- C.2 ----------------------------------------------------------------------------------
     def rebuild_met(self, term: str, obj_type: ObjectType, objects: Container, helper: MissingETAssociationHelper,
@@ -321,7 +315,7 @@ class METMaker:
         (e.g. (SoftClus, PVSoftTrk): both built in one pass). `rejected`: bool mask of jets
         to reject (JetRejectionDec). `muons`: the muons given to rebuild_met (their
         `id_track_pt`, `energy_loss`) for DoRemoveMuonJets / DoSetMuonJetEMScale, which also
-        read the jets' track moments, width and presampler energy (`jet_columns_needed`);
+        read the jets' track moments, width and presampler energy (`RULE_COLUMNS`);
         without `muons` the rules cannot fire (selected muons' calorimeter deposits still go
         back to their jets). `electrons` enable the electron-track rule.
         """
@@ -380,34 +374,23 @@ class METMaker:
         empty_i = np.zeros(0, np.int32)
         no_event_offsets = np.zeros(n_events + 1, np.int64)
         zeros_f32 = np.zeros(n_jets, np.float32)
-        det_eta = jets.get("detector_eta", zeros_f32) if flags[K.F_DO_JVT] else zeros_f32
-        if flags[K.F_DO_JVT] and not self.use_r21_jvt_fallback and "detector_eta" not in jets:
-            raise RebuildError(f"jets {jets.key!r}: the NNJvt selection tool reads the jets' "
-                               f"detector_eta (DetectorEta), absent; use use_r21_jvt_fallback=True "
-                               f"for a JVT moment, or do_jvt=False")
-        # with either rule on, selected muons' calorimeter deposits go back to their jets;
+        # the column-reading rules that run on this call, their columns read from one table
+        rules = (NNJVT,) if flags[K.F_DO_JVT] and not self.use_r21_jvt_fallback else ()
+        # with either muon rule on, selected muons' calorimeter deposits go back to their jets;
         # the rules themselves read the muons' properties, so they fire only for `muons` given
         flags[K.F_REMOVE_MUON_JETS] = int(self._remove_muon_jets)
         flags[K.F_MUON_JET_EM_SCALE] = int(self._muon_jet_em_scale)
-        muon_rules = (self._remove_muon_jets or self._muon_jet_em_scale) and muons is not None
-        jet_cols = dict(sumpt=zeros_f32, n=zeros_f32, emfrac=zeros_f32, width=zeros_f32,
-                        ps_e=zeros_f32)
-        if muon_rules:
+        if muons is not None:
+            rules += self._muon_rules
+        cols = read_rule_columns(rules, {"jets": jets, "muons": muons}) if rules else {}
+        det_eta = cols.get("detector_eta", zeros_f32)
+        jet_cols = [cols.get(role, zeros_f32) for role in
+                    ("sumpt_trk", "n_trk", "emfrac", "width", "presampler")]
+        if "id_track_pt" in cols:
             _check_block("muons", muons, n_events)
             flags[K.F_MUON_CONTAINER] = _container_id(assoc_map, muons, "muons", required=False)
-            jet_cols["sumpt"] = _column(jets, "sumpt_trk_pt500", "DoRemoveMuonJets")
-            jet_cols["n"] = np.asarray(_column(jets, "n_trk_pt500", "DoRemoveMuonJets"), np.float32)
-            mu_offsets, mu_orig = muons.offsets, _orig_index(muons)
-            mu_id_pt = _column(muons, "id_track_pt", "DoRemoveMuonJets")
-            mu_eloss = empty_f32
-            if self._muon_jet_em_scale:
-                rule = "DoSetMuonJetEMScale"
-                jet_cols["emfrac"] = _column(jets, "emfrac", rule)
-                jet_cols["width"] = _column(jets, "width", rule)
-                # METMaker reads PSFrac when stored (compared with an energy) else the samplings
-                jet_cols["ps_e"] = (_column(jets, "ps_frac", rule) if "ps_frac" in jets
-                                    else _column(jets, "presampler_e", rule + " (no ps_frac)"))
-                mu_eloss = _column(muons, "energy_loss", rule)
+            mu_offsets, mu_orig, mu_id_pt = muons.offsets, _orig_index(muons), cols["id_track_pt"]
+            mu_eloss = cols.get("energy_loss", empty_f32)
             if len(mu_eloss) != len(muons):
                 mu_eloss = np.zeros(len(muons), np.float32)
         else:
@@ -430,8 +413,7 @@ class METMaker:
                 map_arrays(assoc_map), helper.selected, self._par, flags, jets.offsets,
                 jets["px"], jets["py"], jets["pz"], jets["constit_px"], jets["constit_py"],
                 jets["constit_pz"], jets["constit_e"], jets["jvt"], det_eta, _orig_index(jets),
-                _mask(select, n_jets, jet_term), rejected_mask, jet_cols["sumpt"], jet_cols["n"],
-                jet_cols["emfrac"], jet_cols["width"], jet_cols["ps_e"],
+                _mask(select, n_jets, jet_term), rejected_mask, *jet_cols,
                 mu_offsets, mu_orig, mu_id_pt, mu_eloss, el_offsets, el_orig, el_pt, out,
                 weight, status)
         jet_out += out[:, K.O_JET:K.O_JET + 3]
@@ -484,14 +466,6 @@ def _in_met_sum(source: int, soft_source: int) -> bool:
     if src.is_total_term(source) or src.is_invisible_term(source):
         return False
     return not (soft_source and src.is_soft_term(source) and not src.has_pattern(source, soft_source))
-
-
-def _column(container: Container, name: str, rule: str) -> np.ndarray:
-    """A float32 column a METMaker rule reads; its absence is an error naming rule and key."""
-    if name not in container:
-        raise RebuildError(f"METMaker {rule} needs column {name!r} of {container.key!r}, which "
-                           f"the input does not have")
-    return np.asarray(container[name], np.float32)
 
 
 # The block builder (met_builder), the scheduled algorithm (maker_alg) and the end-of-run

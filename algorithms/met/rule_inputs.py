@@ -12,6 +12,8 @@ from typing import Any
 from metflow.framework.errors import ConfigurationError
 
 from .maker import METMaker
+from .rule_columns import (NNJVT, REMOVE_MUON_JETS, RULE_COLUMNS, SET_MUON_JET_EM_SCALE,
+                           missing_column_message)
 
 
 def container_fields(source: Any, key: str) -> set[str] | None:
@@ -40,25 +42,23 @@ def container_fields(source: Any, key: str) -> set[str] | None:
 
 def check_rule_inputs(maker: METMaker, source: Any, jets_key: str, muons_key: str | None,
                       owner: str) -> None:
-    """Raise ConfigurationError when the source lacks a column a configured rule reads."""
+    """Raise ConfigurationError when the source lacks a column a configured rule reads (the
+    columns of each rule come from `RULE_COLUMNS`, the table METMaker reads them by)."""
     known = {"jets": (jets_key, container_fields(source, jets_key)),
              "muons": (muons_key, container_fields(source, muons_key) if muons_key else None)}
-    for rule, columns in maker.jet_columns_needed().items():
-        for column in columns:
-            kind, names = column.split(".")
-            key, fields = known[kind]
+    for rule in maker.column_rules():
+        for column in RULE_COLUMNS[rule]:
+            key, fields = known[column.container]
             if key is None or fields is None:
                 continue
-            options = names.split("|")
-            if not any(name in fields for name in options):
+            if not any(name in fields for name in column.names):
                 raise ConfigurationError(
-                    f"{owner}: METMaker {rule} needs column {' or '.join(options)!r} of "
-                    f"{key!r}, which the input {getattr(source, 'name', source)!r} does not "
-                    f"have; regenerate the input with this metflow version, or turn the rule "
-                    f"off ({_flag_hint(rule)})")
+                    f"{owner}: {missing_column_message(rule, column, key)}, which the input "
+                    f"{getattr(source, 'name', source)!r} does not have; regenerate the input "
+                    f"with this metflow version, or turn the rule off ({_RULE_OFF[rule]})")
 
 
-def _flag_hint(rule: str) -> str:
-    return {"DoRemoveMuonJets": "--set met.remove_muon_jets=False",
-            "DoSetMuonJetEMScale": "--set met.set_muon_jet_em_scale=False"}.get(
-        rule, "--set met.use_r21_jvt_fallback=True")
+#: how to turn each column-reading rule off
+_RULE_OFF = {REMOVE_MUON_JETS: "--set met.remove_muon_jets=False",
+             SET_MUON_JET_EM_SCALE: "--set met.set_muon_jet_em_scale=False",
+             NNJVT: "METMakerAlg use_r21_jvt_fallback=True"}
