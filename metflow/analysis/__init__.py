@@ -21,11 +21,15 @@ Chunks: :func:`open_physlite` (``entry_start``/``entry_stop``, as uproot), :func
 report=True)`` pair with ``open_physlite(report.file_path, report.tree_entry_start,
 report.tree_entry_stop)``: masks built on them refer to the same objects. The map itself is
 always read by metflow (its Run-2 ``jetLink`` is member-wise; its links need the file's
-container keys). Needs the ``physlite`` extra (uproot, awkward).
+container keys). Files are named as ``--input`` names them (paths, directories, globs, file
+lists, coffea filesets, URLs: :mod:`metflow.framework.input_specs`). Results carry the events'
+identity (:data:`IDENTITY_FIELDS`: runNumber, eventNumber, mcChannelNumber, mcEventWeight) to
+join them with other ntuples. Needs the ``physlite`` extra (uproot, awkward).
 """
 
-from ._events import OBJECT_KINDS, PhysliteEvents, from_coffea, iterate_physlite, open_physlite
+from ._events import (IDENTITY_FIELDS, OBJECT_KINDS, PhysliteEvents, from_coffea,
+                      iterate_physlite, open_physlite)
 from ._rebuild import SOFT_TERMS, default_selection, rebuild_met
 
 __all__ = ["PhysliteEvents", "open_physlite", "iterate_physlite", "from_coffea", "rebuild_met",
-           "default_selection", "OBJECT_KINDS", "SOFT_TERMS"]
+           "default_selection", "OBJECT_KINDS", "SOFT_TERMS", "IDENTITY_FIELDS"]

@@ -27,12 +27,15 @@ def record_array(columns: Mapping[str, Any]):
     return ak.Array(_record_layout(columns))
 
 
-def met_record(met: MissingETContainer, extra: Mapping[str, Mapping[str, Any]] | None = None):
+def met_record(met: MissingETContainer, extra: Mapping[str, Mapping[str, Any]] | None = None,
+               identity: Mapping[str, np.ndarray] | None = None):
     """Per event, one field per MET term (in the container's order) holding {mpx, mpy, sumet,
     met, phi}: float32 as stored, met = hypot(mpx, mpy) and phi = arctan2(mpy, mpx) as
-    ``METTermView`` computes them. ``extra``: more sub-records (e.g. the significance)."""
+    ``METTermView`` computes them. ``extra``: more sub-records (e.g. the significance);
+    ``identity``: per-event columns put first (runNumber, eventNumber, ...)."""
     _, ak = uproot_and_awkward()
-    terms: dict[str, Any] = {}
+    terms: dict[str, Any] = {name: ak.contents.NumpyArray(np.ascontiguousarray(column))
+                             for name, column in (identity or {}).items()}
     for term in met:
         mpx, mpy = np.ascontiguousarray(term.mpx), np.ascontiguousarray(term.mpy)
         terms[term.name] = _record_layout({"mpx": mpx, "mpy": mpy,

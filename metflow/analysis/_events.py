@@ -4,7 +4,10 @@
 converter as ``PhysliteSource`` (so MET rebuilt from it equals the jobs'), :func:`iterate_physlite`
 walks files in chunks opening each once, and :func:`from_coffea` reopens the chunk a coffea
 processor was given (``events.metadata``: filename, treename, entrystart, entrystop) because
-coffea cannot decode the map itself (README "Python API").
+coffea cannot decode the map itself (README "Python API"). Files are given as ``--input`` takes
+them (:mod:`metflow.framework.input_specs`: paths, directories, globs, file lists, coffea
+filesets, URLs). Each chunk carries the events' identity (:data:`IDENTITY_FIELDS`), which
+``rebuild_met`` puts in its result.
 """
 
 from __future__ import annotations
@@ -16,9 +19,10 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 
 from metflow.algorithms.physlite._deps import uproot_and_awkward
-from metflow.algorithms.physlite.naming import ATLAS_NAMING, ATLAS_TRUTH_MET
+from metflow.algorithms.physlite.naming import ATLAS_EVENT_INFO, ATLAS_NAMING, ATLAS_TRUTH_MET
 from metflow.algorithms.physlite.reader import RNTUPLE_NAME, TTREE_NAME, PhysliteFile
-from metflow.algorithms.physlite.source import read_physlite_block
+from metflow.algorithms.physlite.source import open_physlite_file, read_physlite_block
+from metflow.framework.input_specs import expand_inputs, local_path
 from metflow.edm.containers import Container, ListColumn
 from metflow.edm.met import MissingETAssociationMap, MissingETContainer
 
@@ -30,6 +34,10 @@ _CONTAINER_OF = {"electrons": ATLAS_NAMING.electrons, "photons": ATLAS_NAMING.ph
                  "taus": ATLAS_NAMING.taus, "muons": ATLAS_NAMING.muons, "jets": ATLAS_NAMING.jets}
 # Placeholder columns of the converted containers that carry no PHYSLITE information.
 _NOT_EXPOSED = ("id_track",)
+#: The event identity every chunk and rebuild_met result carries, with ATLAS's names and types:
+#: runNumber (uint32), eventNumber (uint64), and where the file has them mcChannelNumber
+#: (uint32) and mcEventWeight (float32, the first mcEventWeights entry).
+IDENTITY_FIELDS = ("runNumber", "eventNumber", "mcChannelNumber", "mcEventWeight")
 
 
 class PhysliteEvents:
@@ -43,12 +51,15 @@ class PhysliteEvents:
     jet ``jvt`` (= NNJvtPass), ``detector_eta``, ``constit_*``, ...). Masks for
     :func:`~metflow.analysis.rebuild_met` have the same jagged shape (``ak.local_index``).
     ``assoc_map`` / ``core`` are the EDM ``METAssoc_AnalysisMET`` / ``MET_Core_AnalysisMET``;
-    ``core_terms`` the core as an awkward record per event.
+    ``core_terms`` the core as an awkward record per event; ``identity`` the events' identity
+    (:data:`IDENTITY_FIELDS`) to join results with other ntuples.
     """
 
     def __init__(self, data: dict[str, Any], *, path: str, entry_start: int, entry_stop: int,
-                 file_format: str):
+                 file_format: str, identity: dict[str, np.ndarray] | None = None):
         self._data = data
+        #: identity columns (numpy, one value per event), IDENTITY_FIELDS the file has
+        self.identity_columns = dict(identity or {})
         self.path = path
         self.entry_start = int(entry_start)
         self.entry_stop = int(entry_stop)
@@ -112,6 +123,12 @@ class PhysliteEvents:
         return record_array(self._data[ATLAS_NAMING.event_info].columns)
 
     @cached_property
+    def identity(self):
+        """runNumber, eventNumber, and where the file has them mcChannelNumber and mcEventWeight
+        (the first mcEventWeights entry), one record per event (ATLAS names and types)."""
+        return record_array(self.identity_columns)
+
+    @cached_property
     def truth_met(self):
         """Truth ``NonInt`` MET (nonint_mpx, nonint_mpy, nonint_sumet); None for data."""
         record = self._data.get(ATLAS_NAMING.truth_met)
@@ -153,33 +170,64 @@ def _read(pfile: PhysliteFile, entry_start: int | None, entry_stop: int | None) 
         wanted.remove(ATLAS_NAMING.truth_met)
     data = read_physlite_block(pfile, start, stop - start, ATLAS_NAMING, wanted)
     return PhysliteEvents(data, path=pfile.path, entry_start=start, entry_stop=stop,
-                          file_format=pfile.format)
+                          file_format=pfile.format, identity=_identity(pfile, data, start, stop))
+
+
+def _identity(pfile: PhysliteFile, data: dict[str, Any], start: int,
+              stop: int) -> dict[str, np.ndarray]:
+    """IDENTITY_FIELDS from the converted EventInfo (the same values the jobs write), in the
+    file's own types: the converter's int64 run/event numbers hold the uint32/uint64 values
+    exactly; its weight is mcEventWeights[0]."""
+    info = data[ATLAS_NAMING.event_info].columns
+    identity = {"runNumber": info["run_number"].astype(np.uint32),
+                "eventNumber": info["event_number"].astype(np.uint64)}
+    if pfile.has(ATLAS_EVENT_INFO, "mcChannelNumber"):
+        channel = info.get("mc_channel_number")
+        if channel is None:   # a converter without the column: read it here
+            read = pfile.read([(ATLAS_EVENT_INFO, "mcChannelNumber")], start, stop)
+            channel = np.asarray(read[(ATLAS_EVENT_INFO, "mcChannelNumber")])
+        identity["mcChannelNumber"] = np.asarray(channel, np.uint32)
+    if pfile.has(ATLAS_EVENT_INFO, "mcEventWeights"):
+        identity["mcEventWeight"] = np.asarray(info["weight"], np.float32)
+    return identity
+
+
+def _one_file(source: str | os.PathLike) -> str:
+    """The single file a spec names (open_physlite reads one file)."""
+    files = expand_inputs([source])
+    if len(files) != 1:
+        raise ValueError(f"open_physlite: {os.fspath(source)!r} names {len(files)} files "
+                         f"({files[0]}, ...); it reads one file: use iterate_physlite for several")
+    return files[0]
 
 
 def open_physlite(source: str | os.PathLike | PhysliteFile, entry_start: int | None = None,
                   entry_stop: int | None = None) -> PhysliteEvents:
     """Entries ``[entry_start, entry_stop)`` of a PHYSLITE file (Run-2 TTree or Run-3 RNTuple).
 
-    ``source``: a path (opened and closed here) or an open
+    ``source``: a path or URL (``file://``, or what uproot opens through fsspec), or a
+    directory, glob or list naming exactly one file (opened and closed here); or an open
     :class:`~metflow.algorithms.physlite.PhysliteFile` (kept open: open it once to read many
     chunks; it serialises its reads, so threads may share it).
     """
     if isinstance(source, PhysliteFile):
         return _read(source, entry_start, entry_stop)
-    with PhysliteFile(source) as pfile:
+    with open_physlite_file(_one_file(source)) as pfile:
         return _read(pfile, entry_start, entry_stop)
 
 
 def iterate_physlite(paths: str | os.PathLike | Sequence[str | os.PathLike], *,
                      step_size: int = 10_000) -> Iterator[PhysliteEvents]:
     """Chunks of at most ``step_size`` entries of each file in turn (each file opened once),
-    as ``uproot.iterate`` walks files."""
+    as ``uproot.iterate`` walks files. ``paths``: one or several specs as ``--input`` takes
+    them (files, directories, globs, .txt/.list file lists, coffea filesets
+    ``NAME.json[#DATASET]``, URLs), expanded before the first chunk."""
     if step_size < 1:
         raise ValueError(f"step_size must be >= 1, got {step_size}")
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
-    for path in paths:
-        with PhysliteFile(path) as pfile:
+    for path in expand_inputs(paths):
+        with open_physlite_file(path) as pfile:
             for start in range(0, pfile.n_events, step_size):
                 yield _read(pfile, start, start + step_size)
 
@@ -199,7 +247,7 @@ def from_coffea(events: Any, *, file: PhysliteFile | None = None) -> PhysliteEve
         raise ValueError(f"from_coffea needs the chunk's events.metadata with filename, "
                          f"entrystart and entrystop (coffea's Runner sets them); missing: "
                          f"{missing}")
-    filename = os.fspath(metadata["filename"])
+    filename = local_path(os.fspath(metadata["filename"]))
     start, stop = int(metadata["entrystart"]), int(metadata["entrystop"])
     if len(events) != stop - start:
         raise ValueError(f"from_coffea: the events have {len(events)} rows but their metadata "
@@ -218,8 +266,9 @@ def from_coffea(events: Any, *, file: PhysliteFile | None = None) -> PhysliteEve
 
     if file is not None:
         return read(file)
-    with PhysliteFile(filename) as pfile:
+    with open_physlite_file(filename) as pfile:
         return read(pfile)
 
 
-__all__ = ["PhysliteEvents", "open_physlite", "iterate_physlite", "from_coffea", "OBJECT_KINDS"]
+__all__ = ["PhysliteEvents", "open_physlite", "iterate_physlite", "from_coffea", "OBJECT_KINDS",
+           "IDENTITY_FIELDS"]

@@ -139,9 +139,10 @@ def rebuild_met(events: PhysliteEvents, *, electrons: Any = None, photons: Any =
     - the muon-jet rules (DoRemoveMuonJets, DoSetMuonJetEMScale and its MuonEloss term) and
       ``jet_eta_max_veto`` default to ATLAS's PHYSLITE configuration (physlite_met's).
 
-    Returns an awkward record per event: one field per term (Invisibles, RefEle, RefGamma,
-    RefTau, Muons, MuonEloss, RefJet, the soft term(s), FinalTrk/FinalClus), each {mpx, mpy,
-    sumet, met, phi} (float32, MeV). Every call has its own helper and builder: threads may
+    Returns an awkward record per event: first the event identity (``IDENTITY_FIELDS``:
+    runNumber, eventNumber, and where the file has them mcChannelNumber, mcEventWeight), then
+    one field per term (Invisibles, RefEle, RefGamma, RefTau, Muons, MuonEloss, RefJet, the
+    soft term(s), FinalTrk/FinalClus), each {mpx, mpy, sumet, met, phi} (float32, MeV). Every call has its own helper and builder: threads may
     rebuild concurrently, from the same events too.
     """
     masks = {"electrons": electrons, "photons": photons, "taus": taus, "muons": muons,
@@ -216,7 +217,7 @@ def rebuild_met(events: PhysliteEvents, *, electrons: Any = None, photons: Any =
         hard[mk.REF_JET] = ObjectType.Jet
         sig = significance_for_model(model, track_soft_term=total == mk.FINAL_TRK)
         extra["significance"] = sig.from_builder(met, total, hard).columns
-    return met_record(met.to_container(), extra)
+    return met_record(met.to_container(), extra, identity=events.identity_columns)
 
 
 __all__ = ["rebuild_met", "default_selection", "SOFT_TERMS"]

@@ -20,3 +20,10 @@ def require(path: Path) -> Path:
     if not path.exists():
         pytest.skip(f"example file {path} not present")
     return path
+
+
+def terms_of(met) -> list[str]:
+    """The MET terms of a rebuild_met result, in order (its event identity fields left out)."""
+    from metflow.analysis import IDENTITY_FIELDS
+
+    return [f for f in met.fields if f not in IDENTITY_FIELDS]
