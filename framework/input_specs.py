@@ -97,8 +97,9 @@ def check_url_backend(url: str) -> None:
 
 
 def _backend_module(fsspec, scheme: str) -> str | None:
-    known = fsspec.registry.known_implementations.get(scheme) or {}
-    return known.get("class")
+    from fsspec.registry import known_implementations
+
+    return (known_implementations.get(scheme) or {}).get("class")
 
 
 def expand_inputs(specs: Iterable[str | os.PathLike]) -> list[str]:
