@@ -448,13 +448,14 @@ def write_parquet(path: str | os.PathLike, blocks: Mapping[str, Any], *, validat
 
 def open_parquet(path: str | os.PathLike):
     """``pyarrow.parquet.ParquetFile`` with corrupt/truncated files reported as CorruptInputError;
-    page checksums (written by every metflow writer) are verified on read."""
-    import pyarrow.parquet as pq
+    page checksums (written by every metflow writer) are verified on read, each page before
+    Arrow decodes it (`metflow.framework.page_checksums`)."""
+    from metflow.framework.page_checksums import open_verified
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"no such file: {path!r}")
     try:
-        return pq.ParquetFile(path, page_checksum_verification=True)
+        return open_verified(path)
     except Exception as exc:  # ArrowInvalid / OSError for truncated or non-Parquet files
         raise CorruptInputError(f"not a readable Parquet file: {exc}", source=path) from exc
 

@@ -17,6 +17,7 @@ from typing import Any
 from .dataset import MANIFEST, Part, digest_mismatch, read_manifest, sha256_of
 from .errors import SourceError
 from .io import Source
+from .page_checksums import open_verified
 from .paths import check_distinct_inputs
 from .store import freeze
 
@@ -90,6 +91,7 @@ class ParquetSource(Source):
         self._selected: list[str] | None = None
         self._rg_starts: list[list[int]] = []
         self._column_bytes: dict[str, int] = {}
+        self._metadata: list[Any] = []   # each file's footer, read once
         for path in self.paths:
             try:
                 mode = os.stat(path).st_mode
@@ -116,6 +118,7 @@ class ParquetSource(Source):
                 missing = sorted(set(self._columns) - set(columns))
                 raise SourceError(f"input file {path!r} has different columns from "
                                   f"{self.paths[0]!r} (missing {missing})")
+            self._metadata.append(meta)
             rg = [0]
             for i in range(meta.num_row_groups):
                 rg.append(rg[-1] + meta.row_group(i).num_rows)
@@ -299,9 +302,11 @@ class ParquetSource(Source):
         array = decoded = error = None
         try:
             pf = files.get(file_index)
-            if pf is None:
-                pf = files[file_index] = pq.ParquetFile(
-                    path, page_checksum_verification=self.verify_checksums)
+            if pf is None:   # one per thread: every page is verified before Arrow decodes it
+                meta = self._metadata[file_index]
+                pf = files[file_index] = (
+                    open_verified(path, meta) if self.verify_checksums else
+                    pq.ParquetFile(path, metadata=meta, page_checksum_verification=False))
             table = pf.read_row_group(rg_index, columns=[column], use_threads=self.arrow_threads)
             chunks = table.column(0)
             array = chunks.combine_chunks() if chunks.num_chunks != 1 else chunks.chunk(0)
