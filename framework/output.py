@@ -82,5 +82,5 @@ def check_directory_output(path: str, what: str = "--output") -> None:
                         f"ROOT output, or give a directory name")
 
 
-__all__ = ["ACCEPTED", "PARQUET_EXTENSIONS", "ROOT_EXTENSIONS", "RootSink", "check_directory_output",
-           "check_parquet_output", "output_format", "output_sink"]
+__all__ = ["ACCEPTED", "PARQUET_EXTENSIONS", "ROOT_EXTENSIONS", "RootSink",
+           "check_directory_output", "check_parquet_output", "output_format", "output_sink"]
