@@ -43,8 +43,9 @@ _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 _GLOB_CHARS = re.compile(r"[*?\[]")
 
 
-class InputSpecError(ConfigurationError):
-    """An input specification that gives no file (names the spec)."""
+class InputSpecError(ConfigurationError, ValueError):
+    """An input specification that gives no file (names the spec); a ValueError too, as the
+    analysis API reports bad arguments."""
 
 
 def is_url(spec: str) -> bool:
