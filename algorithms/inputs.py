@@ -1,5 +1,7 @@
 """The input of the MET jobs: `--input` files (Parquet from metflow, or ATLAS PHYSLITE ROOT
-files), or else the embedded synthetic source configured by the `synthetic.*` flags."""
+files; directories, globs, lists, filesets and URLs are expanded to files before the job is
+configured, `framework.input_specs`), or else the embedded synthetic source configured by the
+`synthetic.*` flags."""
 
 from __future__ import annotations
 
@@ -27,8 +29,9 @@ def open_input(flags) -> Source:
     if files:
         given = [name for name in SYNTHETIC_ONLY if name in flags and flags.is_set(name)]
         if given:
+            shown = " ".join(files[:3]) + (f" ... ({len(files)} files)" if len(files) > 3 else "")
             raise ConfigurationError(f"--set {', '.join(given)}: configures the synthetic source, "
-                                     f"which is not used with --input {' '.join(files)}")
+                                     f"which is not used with --input {shown}")
         from metflow.algorithms.physlite.source import input_source
         from metflow.edm.persistence import decode
 
