@@ -208,9 +208,9 @@ def read_page_header(buf: Any, pos: int) -> PageHeader:
             pos = _skip(buf, pos, ttype, 0)
 
 
-def verify_chunk(data: Any, at: int, chunk: ColumnChunk, crc32: Any = None) -> int:
+def verify_chunk(data: Any, at: int, chunk: ColumnChunk, crc32: Any = None) -> tuple[int, int]:
     """Walk the pages of `chunk`, which starts at byte `at` of buffer `data`, verifying each
-    page's CRC32 where it has one; returns the number of pages verified. Raises
+    page's CRC32 where it has one; returns (pages, pages verified). Raises
     PageChecksumError naming the column, row group and page offset on any mismatch."""
     crc32 = crc32 or _fast_crc32
     view = memoryview(data)
@@ -220,7 +220,7 @@ def verify_chunk(data: Any, at: int, chunk: ColumnChunk, crc32: Any = None) -> i
     if end > len(view):
         raise _corrupt(chunk, None, f"the column chunk ends at byte {chunk.end}, past the end of "
                                     f"the file ({len(view) - at + chunk.start} bytes)")
-    pos, values, verified = at, 0, 0
+    pos, values, pages, verified = at, 0, 0, 0
     while pos < end:
         try:
             header = read_page_header(view, pos)
@@ -249,10 +249,11 @@ def verify_chunk(data: Any, at: int, chunk: ColumnChunk, crc32: Any = None) -> i
                                "data page without its header or value count")
             values += header.num_values
         pos = body + size
+        pages += 1
     if values != chunk.num_values:
         raise _corrupt(chunk, None, f"its data pages hold {values} values, the footer says "
                                     f"{chunk.num_values}")
-    return verified
+    return pages, verified
 
 
 def _corrupt(chunk: ColumnChunk, page_at: int | None, why: str) -> PageChecksumError:
@@ -341,7 +342,7 @@ class _VerifyingFile:
         high = min(max(end, *(c.end for c in touched)), self._size)
         data = self._pread(low, high - low)
         for chunk in touched:
-            self.verified_pages += verify_chunk(data, chunk.start - low, chunk)
+            self.verified_pages += verify_chunk(data, chunk.start - low, chunk)[1]
         return memoryview(data)[pos - low:end - low]
 
 
