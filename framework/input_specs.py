@@ -11,9 +11,10 @@ a source reads. One spec is, checked in this order:
   `{"dataset": {"files": {"a.root": "CollectionTree", ...}}}` (or `"files": [...]`, or
   `{"dataset": ["a.root", ...]}`); every dataset in file order, or only DATASET; tree names are
   not used (the reader finds its tree); entries are expanded like a list's;
-- an existing directory: a metflow distributed output (it holds `_manifest.json`) stays one
-  input (its reader checks the parts against the manifest); any other directory gives its data
-  files (`*.root`, `*.root.N`, `*.parquet`; not recursive), sorted by name;
+- an existing directory: a metflow distributed output (it holds `_manifest.json` or parts
+  `part-NNNNN.parquet`) stays one input (its reader checks the parts against the manifest, and
+  refuses parts without one); any other directory gives its data files (`*.root`, `*.root.N`,
+  `*.parquet`; not recursive), sorted by name;
 - an existing file: itself;
 - a pattern with `*`, `?` or `[` (quote it in a shell): its matches, sorted (`**` recursive);
   a matching directory gives its data files.
@@ -32,7 +33,7 @@ import re
 from collections.abc import Iterable, Sequence
 from urllib.parse import unquote, urlsplit
 
-from .dataset import MANIFEST
+from . import dataset as _dataset
 from .errors import ConfigurationError, did_you_mean
 
 LIST_SUFFIXES = (".txt", ".list")
@@ -159,13 +160,14 @@ def _missing(path: str) -> str:
 
 
 def _directory(path: str, shown: str) -> list[str]:
-    """A metflow distributed output stays itself; another directory gives its data files."""
-    if os.path.isfile(os.path.join(path, MANIFEST)):
-        return [path]
+    """A metflow distributed output stays itself (also one without its manifest, which its
+    reader then refuses as incomplete); another directory gives its data files."""
     try:
         names = sorted(os.listdir(path))
     except OSError as exc:
         raise InputSpecError(f"input {shown}: directory cannot be listed: {exc.strerror}") from None
+    if any(n == _dataset.MANIFEST or _dataset._OURS.fullmatch(n) for n in names):
+        return [path]
     files = [os.path.join(path, n) for n in names
              if DATA_FILE.fullmatch(n) and not n.startswith(".")
              and os.path.isfile(os.path.join(path, n))]

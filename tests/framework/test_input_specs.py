@@ -43,9 +43,12 @@ def test_directory_gives_its_data_files_sorted(data):
                                           ("a.root", "b.root", "c.parquet", "d.root.1")]
 
 
-def test_directory_with_a_manifest_stays_one_input(tmp_path):
-    touch(tmp_path / "out" / "_manifest.json", "{}")
-    touch(tmp_path / "out" / "part-00000.parquet")
+@pytest.mark.parametrize("names", [("_manifest.json", "part-00000.parquet"),
+                                   ("part-00000.parquet", "part-00001.parquet")])
+def test_metflow_output_directory_stays_one_input(tmp_path, names):
+    """With its manifest or without (a run that did not finish: its reader refuses it)."""
+    for name in names:
+        touch(tmp_path / "out" / name)
     assert expand_inputs([str(tmp_path / "out")]) == [str(tmp_path / "out")]
 
 
