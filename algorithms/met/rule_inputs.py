@@ -7,6 +7,7 @@ different MET; the job stops before the first event instead, naming rule, contai
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from metflow.framework.errors import ConfigurationError
@@ -56,6 +57,19 @@ def check_rule_inputs(maker: METMaker, source: Any, jets_key: str, muons_key: st
                     f"{owner}: {missing_column_message(rule, column, key)}, which the input "
                     f"{getattr(source, 'name', source)!r} does not have; regenerate the input "
                     f"with this metflow version, or turn the rule off ({_RULE_OFF[rule]})")
+
+
+def check_makers_rule_inputs(makers: Iterable[Any], source: Any, muons_key: str | None,
+                             owner: str) -> None:
+    """check_rule_inputs for every METMakerAlg of ``makers`` that reads the input's own jets
+    (not a varied copy), once per jets key and rule set."""
+    input_keys = set(source.keys())
+    seen = set()
+    for alg in makers:
+        maker, jets_key = alg.make_maker(), alg.key("jets")
+        if jets_key in input_keys and (jets_key, maker.column_rules()) not in seen:
+            seen.add((jets_key, maker.column_rules()))
+            check_rule_inputs(maker, source, jets_key, muons_key, owner)
 
 
 #: how to turn each column-reading rule off

@@ -1,5 +1,5 @@
 """End-to-end "dynamic equals static": SyntheticSource events -> the real MET reconstruction
-(``met_reco_cfg``, algorithms computed in graph order) -> METMaker with random object and jet
+(``met_assoc_cfg``, algorithms computed in graph order) -> METMaker with random object and jet
 selections, compared with a brute-force MET computed in this file from the constituents.
 
 The brute force shares no code with reco or METMaker. It reads the raw containers (PFOs or
@@ -29,7 +29,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from metflow.algorithms.generation.synthetic import SyntheticSource
-from metflow.algorithms.met.config import met_reco_cfg
+from metflow.algorithms.met.config import met_assoc_cfg
 from metflow.algorithms.met.maker import METBuilder, METMaker
 from metflow.edm import keys as K
 from metflow.edm.jet_collection import jet_collection
@@ -55,7 +55,7 @@ CALO_TAGGED = 3
 def run_reco(block: dict, jet_coll: str) -> dict:
     """The reconstruction chain of `jet_coll`, each algorithm's compute in the configured order."""
     store = dict(block)
-    for alg in met_reco_cfg(jet_coll):
+    for alg in met_assoc_cfg(jet_coll).algorithms:
         inputs = {}
         for attr in alg.inputs_declared():
             key = alg.key(attr)

@@ -71,7 +71,7 @@ def test_missing_rule_input_is_a_configure_time_error(reco_file, tmp_path):
 def test_met_name_follows_the_jet_collection_unless_given(reco_file, tmp_path):
     run("met_rebuild", tmp_path / "topo.parquet", inputs=[str(reco_file)],
         sets=["met.jet_collection='AntiKt4EMTopo'", "met.significance=False"])
-    assert pq.read_table(tmp_path / "topo.parquet").column_names == [K.met_key("AntiKt4EMTopo")]
+    assert pq.read_table(tmp_path / "topo.parquet").column_names == [K.EVENT_INFO, K.met_key("AntiKt4EMTopo")]
     run("met_rebuild", tmp_path / "named.parquet", inputs=[str(reco_file)],
         sets=["met.jet_collection='AntiKt4EMTopo'", "met.name='MyTopo'", "met.significance=False"])
-    assert pq.read_table(tmp_path / "named.parquet").column_names == [K.met_key("MyTopo")]
+    assert pq.read_table(tmp_path / "named.parquet").column_names == [K.EVENT_INFO, K.met_key("MyTopo")]

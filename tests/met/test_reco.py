@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from metflow.algorithms.met import reco
-from metflow.algorithms.met.config import met_reco_cfg
+from metflow.algorithms.met.config import met_assoc_cfg
 from metflow.edm import keys as K
 from metflow.edm.errors import LinkError, MapConsistencyError, SchemaError
 from metflow.edm.units import GeV
@@ -23,7 +23,7 @@ def run_chain(block: dict, jet_coll: str, **cfg) -> dict:
     """Run the configured chain in order, resolving declared keys like the framework does.
     Adds "fields" (the map's arrays) and "soft" (soft_core_terms: sums and soft masks)."""
     store = dict(block)
-    for alg in met_reco_cfg(jet_coll, **cfg):
+    for alg in met_assoc_cfg(jet_coll, **cfg).algorithms:
         inputs = {}
         for attr in alg.inputs_declared():
             key = alg.key(attr)
@@ -272,7 +272,7 @@ def test_more_than_64_objects_in_one_association_is_an_error():
     ev[K.jet_container_key("AntiKt4EMPFlow")] = []
     ev[K.MUONS] = [dict(p4(5 * GeV, 0, 0)) for _ in range(65)]
     block = make_block([ev])
-    algs = met_reco_cfg("AntiKt4EMPFlow")
+    algs = met_assoc_cfg("AntiKt4EMPFlow").algorithms
     store = dict(block)
     for alg in algs[:-1]:
         inputs = {a: (store[alg.key(a)] if isinstance(alg.key(a), str) else [store[k] for k in alg.key(a)])
@@ -297,7 +297,7 @@ def test_every_input_from_another_block_is_refused_with_a_named_error(jet_coll):
     other = make_block([random_event(rng)])
     store = dict(block)
     checked = 0
-    for alg in met_reco_cfg(jet_coll):
+    for alg in met_assoc_cfg(jet_coll).algorithms:
         inputs = {a: (store[alg.key(a)] if isinstance(alg.key(a), str) else [store[k] for k in alg.key(a)])
                   for a in alg.inputs_declared()}
         for attr in alg.inputs_declared():
@@ -326,7 +326,7 @@ def test_map_from_packed_buffers_equals_the_unpacked_kernel_fields(jet_coll):
     events = [random_event(rng) for _ in range(9)] + [random_event(rng, with_pv=False)]
     store = run_chain(make_block(events), jet_coll)
     amap = store[K.met_assoc_key(jet_coll)]
-    builder = [a for a in met_reco_cfg(jet_coll) if isinstance(a, reco.METAssocMapBuilder)][0]
+    builder = [a for a in met_assoc_cfg(jet_coll).algorithms if isinstance(a, reco.METAssocMapBuilder)][0]
     fragments = [store[k] for k in builder.key("fragments")]
     fields = reco.build_map_fields(store[K.met_jet_assoc_key(jet_coll)], fragments,
                                    store[builder.key("signals")], store[builder.key("tracks")])
