@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from metflow.framework import ParquetSource
+from metflow.framework.page_checksums import verifier
 
 from .bench_measure import Row
 
@@ -46,8 +47,8 @@ def _summary(by: dict, threads: list[int], bs: int, executions: int,
         if plain is not None and checked is not None:
             goal(f"checksum_read_cost_{t}t", checked.wall_s / plain.wall_s - 1,
                  GOAL_CHECKSUM_READ_COST, True,
-                 f"page-checksum verification, read-only pass wall +fraction ({t} thread"
-                 f"{'s' if t > 1 else ''})")
+                 f"page-checksum verification ({verifier()}), read-only pass wall +fraction "
+                 f"({t} thread{'s' if t > 1 else ''})")
             if plain.cpu_s > 0:   # less sensitive than wall time to other jobs on the machine
                 out[f"checksum_read_cost_{t}t"]["cpu"] = checked.cpu_s / plain.cpu_s - 1
     goal("reco_vs_read_only", reco1.wall_s / read1.wall_s if reco1 and read1 else None,
