@@ -36,11 +36,6 @@ MAKER_OBJECTS = {"electrons": K.ELECTRONS, "photons": K.PHOTONS, "taus": K.TAUS,
 METFLOW_INPUT_KEYS = (K.EVENT_INFO, K.TRUTH_MET)
 
 
-def is_pflow(jet_coll: str) -> bool:
-    """True when the collection's constituents are PFOs (its :class:`JetCollection` record)."""
-    return jet_collection(jet_coll).pflow
-
-
 # -- flags ------------------------------------------------------------------------------------
 def declare_met_reco_flags(flags) -> None:
     """The met.* flags met_reco_cfg reads."""
@@ -258,5 +253,5 @@ def met_makers(cfg: JobConfig) -> list[METMakerAlg]:
 
 
 __all__ = ["MAKER_OBJECTS", "METFLOW_INPUT_KEYS", "declare_met_rebuild_flags",
-           "declare_met_reco_flags", "is_pflow", "met_assoc_cfg", "met_makers", "met_rebuild_cfg",
+           "declare_met_reco_flags", "met_assoc_cfg", "met_makers", "met_rebuild_cfg",
            "met_reco_cfg", "rebuild_jet_collection"]
