@@ -193,3 +193,20 @@ def test_event_file_tools_refuse_a_root_output(tmp_path, capsys):
     if "not available in this installation" not in err:
         assert code == 2 and "x.root: this command writes Parquet" in err
     assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("job,sets", [("met_reco", ["met.write_objects=False"]),
+                                      ("met_rebuild", [])])
+def test_every_met_output_starts_with_event_info(tmp_path, job, sets):
+    """Also a Dask part (a run_partition configures the job on the part's path) and met_reco
+    without its objects."""
+    from metflow.framework import ParquetSink, RootSink
+    from metflow.framework.runner import configure_job
+
+    for name, kind in (("part-00000.parquet", ParquetSink), ("met.root", RootSink)):
+        if job == "met_reco" and kind is RootSink:
+            continue
+        configured, _ = configure_job(job, sets=sets, output=str(tmp_path / name), events=4)
+        sink = next(s for s in configured.sinks if isinstance(s, kind))
+        assert sink.keys()[0] == K.EVENT_INFO and sink.keys().count(K.EVENT_INFO) == 1
+        configured.source.close()
