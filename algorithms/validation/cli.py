@@ -20,8 +20,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", default=DEFAULT_OUTPUT, help=f"output folder (default {DEFAULT_OUTPUT}/)")
     parser.add_argument("--threads", type=int, default=2, help="worker threads (default 2)")
     parser.add_argument("--seed", type=int, default=1, help="seed of the synthetic samples (sample k: 1000*seed + k)")
-    parser.add_argument("--input", nargs="+", metavar="FILE", default=None,
-                        help="validate these files instead (PHYSLITE .root or metflow schema-v1 Parquet): MET "
+    parser.add_argument("--input", nargs="+", metavar="SPEC", default=None,
+                        help="validate these files instead (PHYSLITE .root or metflow schema-v1 Parquet; "
+                             "directories, globs, lists, filesets, URLs as metflow run): MET "
                              "response/resolution vs truth (simulation), recoil vs Z pT, significance")
     parser.add_argument("--significance-model", choices=("synthetic", "atlas-random"), default=None,
                         help="significance resolution model: 'synthetic' (calibrated on the synthetic detector; "
@@ -55,11 +56,13 @@ def run(args: argparse.Namespace) -> int:
 
 def _run_input(args: argparse.Namespace) -> int:
     from metflow.framework.errors import ConfigurationError
+    from metflow.framework.input_specs import expand_inputs
 
     from .user_input import run_input_validation
 
-    try:
-        res = run_input_validation(args.input, args.output, args.significance_model, threads=args.threads)
+    try:   # directories, globs, lists, filesets, URLs as `metflow run --input` takes them
+        res = run_input_validation(expand_inputs(args.input), args.output, args.significance_model,
+                                   threads=args.threads)
     except (ValueError, ModuleNotFoundError, ConfigurationError) as exc:
         print(f"metflow validate: error: {exc}", file=sys.stderr)
         return 2
