@@ -87,7 +87,7 @@ def check_url_backend(url: str) -> None:
     try:
         fsspec.get_filesystem_class(scheme)
     except ImportError as exc:
-        missing = getattr(exc.__cause__, "name", None) or _backend_module(fsspec, scheme)
+        missing = getattr(exc.__cause__, "name", None) or _backend_module(scheme)
         package = (missing or "").split(".")[0].replace("_", "-")
         hint = f": pip install {package}" if package else ""
         raise InputSpecError(f"input {url}: no fsspec backend for {scheme}:// is installed "
@@ -98,7 +98,8 @@ def check_url_backend(url: str) -> None:
                              f"http(s):// or another fsspec protocol") from None
 
 
-def _backend_module(fsspec, scheme: str) -> str | None:
+def _backend_module(scheme: str) -> str | None:
+    """The module fsspec would import for a scheme (its first part names the package)."""
     from fsspec.registry import known_implementations
 
     return (known_implementations.get(scheme) or {}).get("class")

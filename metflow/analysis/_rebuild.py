@@ -142,8 +142,9 @@ def rebuild_met(events: PhysliteEvents, *, electrons: Any = None, photons: Any =
     Returns an awkward record per event: first the event identity (``IDENTITY_FIELDS``:
     runNumber, eventNumber, and where the file has them mcChannelNumber, mcEventWeight), then
     one field per term (Invisibles, RefEle, RefGamma, RefTau, Muons, MuonEloss, RefJet, the
-    soft term(s), FinalTrk/FinalClus), each {mpx, mpy, sumet, met, phi} (float32, MeV). Every call has its own helper and builder: threads may
-    rebuild concurrently, from the same events too.
+    soft term(s), FinalTrk/FinalClus), each {mpx, mpy, sumet, met, phi} (float32, MeV). Every
+    call has its own helper and builder: threads may rebuild concurrently, from the same events
+    too.
     """
     masks = {"electrons": electrons, "photons": photons, "taus": taus, "muons": muons,
              "jets": jets}

@@ -145,7 +145,8 @@ def test_file_urls_are_local_paths(data):
     a = str(data / "a.root")
     assert local_path(f"file://{a}") == a
     assert local_path(f"file://localhost{a}") == a
-    assert expand_inputs([f"file://{a}", f"file://{data}/*.parquet"]) == [a, str(data / "c.parquet")]
+    assert expand_inputs([f"file://{a}", f"file://{data}/*.parquet"]) == \
+        [a, str(data / "c.parquet")]
     spaced = touch(data / "with space.root")
     assert expand_inputs([f"file://{str(data)}/with%20space.root"]) == [spaced]
     with pytest.raises(InputSpecError, match="not host 'data'"):
