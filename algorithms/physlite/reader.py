@@ -16,6 +16,8 @@ import threading
 
 import numpy as np
 
+from metflow.framework.input_specs import is_remote, local_path
+
 from ._deps import uproot_and_awkward
 from ._elementlink import MemberwiseDecodeError, decode_memberwise_links
 from .errors import CorruptFileError, MissingBranchError, NotPhysliteError
@@ -38,16 +40,6 @@ def _rntuple_field_names(ntuple) -> set[str]:
 
     # drop the anonymous collection-element levels ("._0", ".:_0") uproot does not list
     return {n for n in map(name_of, range(len(records))) if "._" not in n and ".:_" not in n}
-
-
-def local_path(path: str) -> str | None:
-    """The local file a path or ``file://`` URL names; None for a remote URL (``root://``,
-    ``https://``, ...), which uproot opens through fsspec."""
-    if path.startswith("file://"):
-        from urllib.parse import unquote, urlparse
-
-        return unquote(urlparse(path).path)
-    return None if "://" in path else path
 
 
 def check_root_header(path: str) -> None:
@@ -79,7 +71,7 @@ class PhysliteFile:
     def __init__(self, path: str | os.PathLike):
         uproot, _ = uproot_and_awkward()
         self.path = os.fspath(path)
-        local = local_path(self.path)
+        local = None if is_remote(self.path) else local_path(self.path)
         self._lock = threading.Lock()
         if local is not None:
             if not os.path.exists(local):

@@ -179,15 +179,9 @@ def open_physlite_file(path: str) -> PhysliteFile:
     """A PhysliteFile of a path, a file:// URL (its local path) or a remote URL (root://,
     https://, ...: passed to the reader once fsspec has the scheme's backend)."""
     path = local_path(path)
-    if not is_remote(path):
-        return PhysliteFile(path)
-    check_url_backend(path)
-    try:
-        return PhysliteFile(path)
-    except FileNotFoundError:   # the reader checks a local path before uproot.open
-        raise SourceError(f"input {path}: metflow's PHYSLITE reader opens local files only "
-                          f"(algorithms/physlite/reader.py); copy the file here, or read it "
-                          f"through a mount with its path or a file:// URL") from None
+    if is_remote(path):
+        check_url_backend(path)
+    return PhysliteFile(path)
 
 
 def is_root_file(path: str | os.PathLike) -> bool:
