@@ -162,6 +162,22 @@ class Container:
 
     def slice(self, start: int, stop: int) -> "Container":
         """Events [start, stop) as a new container sharing the column memory."""
+        if stop == start + 1 and self._frozen and 0 <= start:   # one event (batch size 1)
+            split = self.__dict__.get("_split")
+            if split is None:   # threads may both build it: the same read-only arrays
+                split = self.__dict__["_split"] = _EventSplit(self)
+            if start < split.n_events:
+                return split.event(self, start)
+        return self._slice(start, stop)
+
+    def __getstate__(self) -> dict:
+        """Pickled without the one-event split (a cache, rebuilt on demand)."""
+        state = self.__dict__.copy()
+        state.pop("_split", None)
+        return state
+
+    def _slice(self, start: int, stop: int) -> "Container":
+        """The general slice: views of the columns, offsets and list offsets rebased."""
         n = self.offsets.shape[0] - 1
         if not (0 <= start <= stop <= n):   # the common case needs no normalisation
             start, stop, _ = slice(start, stop).indices(n)
@@ -179,7 +195,7 @@ class Container:
                 lists.offsets = sub - first
                 lists.values = c.values[first:sub[-1]]
                 if self._frozen:
-                    lists.offsets.flags.writeable = False
+                    lists.offsets.setflags(write=False)
                 cols[name] = lists
         out = Container.__new__(Container)
         out.schema = self.schema
@@ -190,7 +206,7 @@ class Container:
         out._event_of = None
         out._frozen = self._frozen
         if self._frozen:   # views of read-only arrays are read-only; only the offsets are new
-            out.offsets.flags.writeable = False
+            out.offsets.setflags(write=False)
         return out
 
     @classmethod
@@ -295,12 +311,12 @@ class Container:
         """Make every array read-only (done by the store when the container is recorded)."""
         if self._frozen:
             return self
-        self.offsets.flags.writeable = False
+        self.offsets.setflags(write=False)
         for c in self.columns.values():
             if isinstance(c, ListColumn):
                 c.freeze()
             else:
-                c.flags.writeable = False
+                c.setflags(write=False)
         self._frozen = True
         return self
 
@@ -447,6 +463,59 @@ class Container:
         return (f"Container({self.key or self.schema.name}: {self.n_events} events, {len(self)} objects, "
                 f"columns={list(self.columns)})")
 
+
+
+class _EventSplit:
+    """A frozen container cut into its events once, for slices of one event (batch size 1):
+    each event's offsets ``[0, n]`` and each list column's rebased offsets are views of arrays
+    computed here in one pass, so a one-event slice only takes views (no per-slice arithmetic
+    or freezing). The views equal what the general slice computes."""
+
+    def __init__(self, container: "Container"):
+        offsets = container.offsets
+        counts = np.diff(offsets)
+        self.n_events = counts.shape[0]
+        self.bounds = offsets.tolist()
+        event_offsets = np.zeros((self.n_events, 2), np.int64)
+        event_offsets[:, 1] = counts
+        event_offsets.setflags(write=False)
+        self.event_offsets = event_offsets
+        # list column: event e's rebased offsets sit at [lo + e, hi + e + 1) of one array
+        event_of_entry = np.repeat(np.arange(self.n_events), counts + 1)
+        entry_object = np.arange(event_of_entry.shape[0]) - event_of_entry
+        # (name, array) of a plain column; (name, None, rebased, first value per event, values)
+        # of a list column, in column order
+        self.columns: list[tuple] = []
+        for name, col in container.columns.items():
+            if col.__class__ is np.ndarray:
+                self.columns.append((name, col))
+            else:
+                first_value = col.offsets[offsets]
+                rebased = col.offsets[entry_object] - first_value[event_of_entry]
+                rebased.setflags(write=False)
+                self.columns.append((name, None, rebased, first_value.tolist(), col.values))
+
+    def event(self, container: "Container", i: int) -> "Container":
+        lo, hi = self.bounds[i], self.bounds[i + 1]
+        cols = {}
+        for entry in self.columns:
+            if entry[1] is not None:
+                cols[entry[0]] = entry[1][lo:hi]
+            else:
+                name, _, rebased, first_value, values = entry
+                sub = ListColumn.__new__(ListColumn)
+                sub.offsets = rebased[lo + i:hi + i + 1]
+                sub.values = values[first_value[i]:first_value[i + 1]]
+                cols[name] = sub
+        out = Container.__new__(Container)
+        out.schema = container.schema
+        out.key = container.key
+        out.offsets = self.event_offsets[i]
+        out.columns = cols
+        out.original = container.original
+        out._event_of = None
+        out._frozen = True
+        return out
 
 # ---------------------------------------------------------------------------------------------
 # builders for tests and small producers

@@ -97,7 +97,7 @@ class EventRecord:
         if self._frozen:
             return self
         for c in self.columns.values():
-            c.flags.writeable = False
+            c.setflags(write=False)
         self._frozen = True
         return self
 

@@ -145,7 +145,7 @@ class ListColumn:
         out.offsets = offsets - lo
         out.values = self.values[lo:offsets[-1]]
         if not self.offsets.flags.writeable:   # a frozen column's slices are frozen
-            out.offsets.flags.writeable = False
+            out.offsets.setflags(write=False)
         return out
 
     def take(self, index: np.ndarray) -> "ListColumn":
@@ -169,8 +169,8 @@ class ListColumn:
         return ListColumn(offsets, np.concatenate([c.values for c in columns]))
 
     def freeze(self) -> "ListColumn":
-        self.offsets.flags.writeable = False
-        self.values.flags.writeable = False
+        self.offsets.setflags(write=False)
+        self.values.setflags(write=False)
         return self
 
     def equals(self, other: object) -> bool:

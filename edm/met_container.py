@@ -151,7 +151,7 @@ class MissingETContainer:
         Users build containers with the checking constructor."""
         for a in (sources, mpx, mpy, sumet):
             if a.flags.writeable:   # views of a buffer the kernel's caller already froze are not
-                a.flags.writeable = False
+                a.setflags(write=False)
         out = cls.__new__(cls)
         out.key, out.names, out.sources = key, names, sources
         out.mpx, out.mpy, out.sumet = mpx, mpy, sumet
@@ -265,7 +265,7 @@ class MissingETContainer:
         if self._frozen:
             return self
         for a in (self.sources, self.mpx, self.mpy, self.sumet):
-            a.flags.writeable = False
+            a.setflags(write=False)
         self._frozen = True
         return self
 

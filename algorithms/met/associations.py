@@ -69,7 +69,7 @@ class JetAssociations:
         """Make every array read-only (the store does it when the object is recorded)."""
         if not self.__dict__.get("_frozen"):
             for name in self._ARRAYS:
-                getattr(self, name).flags.writeable = False
+                getattr(self, name).setflags(write=False)
             self.__dict__["_frozen"] = True
         return self
 
@@ -148,6 +148,6 @@ class ObjectAssociations:
     def freeze(self) -> "ObjectAssociations":
         """Make ``packed`` read-only (the store does it when the object is recorded)."""
         if not self.__dict__.get("_frozen"):
-            self.packed.flags.writeable = False
+            self.packed.setflags(write=False)
             self.__dict__["_frozen"] = True
         return self

@@ -63,7 +63,7 @@ class METBuilder:
             terms = K.terms_to_f32(tuple(np.ascontiguousarray(v, np.float64) for v in self.values))
         else:
             terms = np.zeros((3, self.n_events, 0), np.float32)
-        terms.flags.writeable = False   # before the views: they are read-only too
+        terms.setflags(write=False)   # before the views: they are read-only too
         mpx, mpy, sumet = terms
         return MissingETContainer.from_kernel(tuple(self.names), np.array(self.sources, np.uint64),
                                               mpx, mpy, sumet, key=key)

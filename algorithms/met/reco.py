@@ -516,7 +516,7 @@ def _map_from_buffers(container_keys: tuple[str, ...], jet_assoc: JetAssociation
     """The frozen association map from :func:`kern.association_map`'s fresh buffers: the
     fields are views of them (layout in the kernel's docstring), read-only from the start."""
     for buffer in (i64, i32, u8, u64, f32):
-        buffer.flags.writeable = False
+        buffer.setflags(write=False)
     n_assoc, n_obj, n_ovl, n_cal, n_trk = i64[:kern.MAP_HEADER].tolist()
     o1 = kern.MAP_HEADER + n_assoc + 1
     o2 = o1 + n_obj + 1
@@ -573,7 +573,7 @@ class METSoftAssociator(_ResolvedConfig, Algorithm):
         if not ok:
             raise_for_status(kern.ERR_INPUTS, self.name, key=c.core_key, explain=lambda: _explain_inputs(
                 self.name, jet_assoc, fragments, c.fragment_keys, signals, tracks, c.signals_key, c.tracks_key))
-        soft.flags.writeable = False   # before the term views are taken: they are read-only too
+        soft.setflags(write=False)   # before the term views are taken: they are read-only too
         return MissingETContainer.from_kernel(_CORE_NAMES, _CORE_SOURCES, soft[0], soft[1], soft[2], key=c.core_key)
 
 
