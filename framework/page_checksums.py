@@ -2,11 +2,10 @@
 then decodes, with a fast CRC32 (ISA-L's, PCLMUL: ~25 GB/s against Arrow's ~3.5 GB/s).
 
 `open_verified(path)` is a `pyarrow.parquet.ParquetFile` whose file is a `_VerifyingFile`: when
-Arrow reads a column chunk, the chunk is read from disk once, its pages are walked (page headers
-are Thrift compact structs: field 1 page type, 3 compressed size, 4 the CRC32 of the page's bytes
-as stored after the header, 5/7/8 the data, dictionary and v2 data page headers) and each page
-carrying a CRC is verified, and only then are the same bytes handed to Arrow, which decodes
-them with its own verification off. So no byte of a column chunk reaches a decoder unverified.
+Arrow reads a column chunk, the chunk is read from disk once, its page headers are walked (a
+numba kernel, `_page_walk`), each page carrying a CRC is verified, and only then are the same
+bytes handed to Arrow, which decodes them with its own verification off. So no byte of a column
+chunk reaches a decoder unverified.
 
 A page without a CRC (a writer that stores none) is accepted, as Arrow accepts it. The walk also
 checks what Arrow relies on to find the pages (readable headers, pages tiling the column chunk,
@@ -28,12 +27,6 @@ except ImportError:   # pragma: no cover - isal is a dependency; Arrow verifies 
 
 #: PageType values (parquet.thrift)
 DATA_PAGE, INDEX_PAGE, DICTIONARY_PAGE, DATA_PAGE_V2 = 0, 1, 2, 3
-#: PageHeader fields: type, uncompressed size, compressed size, crc, and the per-type headers
-_PH_TYPE, _PH_UNCOMPRESSED, _PH_COMPRESSED, _PH_CRC = 1, 2, 3, 4
-_PH_DATA, _PH_DICTIONARY, _PH_DATA_V2 = 5, 7, 8
-#: Thrift compact protocol types
-_TRUE, _FALSE, _BYTE, _I16, _I32, _I64, _DOUBLE, _BINARY, _LIST, _SET, _MAP, _STRUCT = range(1, 13)
-_MAX_DEPTH = 16   # nesting of structs and containers in a page header (Parquet's is 3)
 
 
 def verifier() -> str:
@@ -83,177 +76,61 @@ def column_chunks(metadata: Any) -> list[ColumnChunk]:
     return chunks
 
 
-class PageHeader(NamedTuple):
-    """What the walk needs of a page header: the page type, its stored (compressed) size, its
-    CRC32 (None if the writer stored none), the values of a data page (None for other pages)
-    and the offset of the page's bytes just after the header."""
-
-    page_type: int | None
-    size: int | None
-    crc: int | None
-    num_values: int | None
-    body: int
+_WHY = {1: "unreadable page header", 2: "page header without a page type or size",
+        3: "the page runs past the end of the column chunk",
+        4: "data page without its header or value count"}
 
 
-def _varint(buf: Any, pos: int) -> tuple[int, int]:
-    """An unsigned LEB128 varint at `pos`: (value, position after it)."""
-    byte = buf[pos]
-    if byte < 0x80:
-        return byte, pos + 1
-    value, shift = byte & 0x7F, 7
+def page_table(data: Any, at: int, chunk: ColumnChunk) -> Any:
+    """The pages of `chunk`, which starts at byte `at` of buffer `data`: an int64 array, one
+    row per page (columns `_page_walk.HEADER_AT` ... `NUM_VALUES`, offsets in `data`). Raises
+    PageChecksumError when a header cannot be walked or the pages disagree with the footer."""
+    import numpy as np
+
+    from . import _page_walk as W
+
+    buf = np.frombuffer(data, np.uint8)
+    end = at + chunk.length
+    if end > len(buf):
+        raise _corrupt(chunk, None, f"the column chunk ends at byte {chunk.end}, past the end of "
+                                    f"the file ({len(buf) - at + chunk.start} bytes)")
+    rows = 64
     while True:
-        pos += 1
-        byte = buf[pos]
-        value |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return value, pos + 1
-        shift += 7
-        if shift > 63:
-            raise ValueError("varint longer than 64 bits")
-
-
-def _zigzag(buf: Any, pos: int) -> tuple[int, int]:
-    """A zigzag-encoded signed varint (Thrift compact i16/i32/i64)."""
-    n, pos = _varint(buf, pos)
-    return (n >> 1) ^ -(n & 1), pos
-
-
-def _skip(buf: Any, pos: int, ttype: int, depth: int, in_container: bool = False) -> int:
-    """The position after a value of Thrift compact type `ttype` (a boolean is a byte inside a
-    list, set or map, and only the field's type as a struct field)."""
-    if ttype in (_TRUE, _FALSE):
-        return pos + 1 if in_container else pos
-    if ttype == _BYTE:
-        return pos + 1
-    if ttype in (_I16, _I32, _I64):
-        return _varint(buf, pos)[1]
-    if ttype == _DOUBLE:
-        return pos + 8
-    if ttype == _BINARY:
-        n, pos = _varint(buf, pos)
-        return pos + n
-    if depth >= _MAX_DEPTH:
-        raise ValueError("Thrift values nested too deeply")
-    if ttype in (_LIST, _SET):
-        head = buf[pos]
-        size, etype, pos = head >> 4, head & 0x0F, pos + 1
-        if size == 15:
-            size, pos = _varint(buf, pos)
-        for _ in range(size):
-            pos = _skip(buf, pos, etype, depth + 1, True)
-        return pos
-    if ttype == _MAP:
-        size, pos = _varint(buf, pos)
-        if size:
-            types, pos = buf[pos], pos + 1
-            for _ in range(size):
-                pos = _skip(buf, pos, types >> 4, depth + 1, True)
-                pos = _skip(buf, pos, types & 0x0F, depth + 1, True)
-        return pos
-    if ttype == _STRUCT:
-        return _struct_field1(buf, pos, depth + 1)[1]
-    raise ValueError(f"unknown Thrift type {ttype}")
-
-
-def _struct_field1(buf: Any, pos: int, depth: int) -> tuple[int | None, int]:
-    """Read a struct: (its field 1 if that is an i32, else None; position after the struct).
-    Field 1 of DataPageHeader, DictionaryPageHeader and DataPageHeaderV2 is num_values."""
-    value, last = None, 0
-    while True:
-        head = buf[pos]
-        pos += 1
-        if head == 0:
-            return value, pos
-        ttype, delta = head & 0x0F, head >> 4
-        if delta:
-            fid = last + delta
-        else:
-            fid, pos = _zigzag(buf, pos)
-        last = fid
-        if fid == 1 and ttype == _I32:
-            value, pos = _zigzag(buf, pos)
-        else:
-            pos = _skip(buf, pos, ttype, depth)
-
-
-def read_page_header(buf: Any, pos: int) -> PageHeader:
-    """Decode the PageHeader starting at `pos` of `buf` (Thrift compact protocol), skipping
-    the fields the walk does not need (statistics, encodings, future fields)."""
-    page_type = size = crc = num_values = None
-    last = 0
-    while True:
-        head = buf[pos]
-        pos += 1
-        if head == 0:
-            return PageHeader(page_type, size, crc, num_values, pos)
-        ttype, delta = head & 0x0F, head >> 4
-        if delta:
-            fid = last + delta
-        else:
-            fid, pos = _zigzag(buf, pos)
-        last = fid
-        if ttype == _I32 and _PH_TYPE <= fid <= _PH_CRC:
-            value, pos = _zigzag(buf, pos)
-            if fid == _PH_TYPE:
-                page_type = value
-            elif fid == _PH_COMPRESSED:
-                size = value
-            elif fid == _PH_CRC:
-                crc = value
-        elif ttype == _STRUCT and fid in (_PH_DATA, _PH_DICTIONARY, _PH_DATA_V2):
-            count, pos = _struct_field1(buf, pos, 1)
-            if fid != _PH_DICTIONARY:
-                num_values = count
-        else:
-            pos = _skip(buf, pos, ttype, 0)
+        table = np.empty((rows, 7), np.int64)
+        pages, status, where, values = W.walk_pages(buf, at, end, table)
+        if status != W.TABLE_FULL:
+            break
+        rows *= 8
+    if status != W.OK:
+        raise _corrupt(chunk, chunk.start + where - at, _WHY[status])
+    if values != chunk.num_values:
+        raise _corrupt(chunk, None, f"its data pages hold {values} values, the footer says "
+                                    f"{chunk.num_values}")
+    return table[:pages]
 
 
 def verify_chunk(data: Any, at: int, chunk: ColumnChunk, crc32: Any = None) -> tuple[int, int]:
     """Walk the pages of `chunk`, which starts at byte `at` of buffer `data`, verifying each
-    page's CRC32 where it has one; returns (pages, pages verified). Raises
-    PageChecksumError naming the column, row group and page offset on any mismatch."""
+    page's CRC32 where it has one; returns (pages, pages verified). Raises PageChecksumError
+    naming the column, row group and page offset on any mismatch."""
     crc32 = crc32 or _fast_crc32
     view = memoryview(data)
     if view.format != "B":   # bytes as unsigned integers (Arrow buffers export signed chars)
         view = view.cast("B")
-    end = at + chunk.length
-    if end > len(view):
-        raise _corrupt(chunk, None, f"the column chunk ends at byte {chunk.end}, past the end of "
-                                    f"the file ({len(view) - at + chunk.start} bytes)")
-    pos, values, pages, verified = at, 0, 0, 0
-    while pos < end:
-        try:
-            header = read_page_header(view, pos)
-        except (IndexError, ValueError) as exc:
-            raise _corrupt(chunk, chunk.start + pos - at,
-                           f"unreadable page header ({exc})") from None
-        body, size, crc = header.body, header.size, header.crc
-        if header.page_type is None or size is None or size < 0:
-            raise _corrupt(chunk, chunk.start + pos - at, "page header without a type or size")
-        if body + size > end:
-            raise _corrupt(chunk, chunk.start + pos - at,
-                           f"the page ({size} bytes) runs past the end of the column chunk")
-        if crc is not None:
+    table = page_table(view, at, chunk)
+    verified = 0
+    for header_at, body, size, crc, has_crc, _, _ in table.tolist():
+        if has_crc:
             actual = crc32(view[body:body + size])
             if actual != crc & 0xFFFFFFFF:
-                page_at = chunk.start + pos - at
+                page_at = chunk.start + header_at - at
                 raise PageChecksumError(
                     f"column {chunk.column!r}, row group {chunk.row_group}, page at byte "
                     f"{page_at}: CRC checksum verification failed (stored "
                     f"{crc & 0xFFFFFFFF:#010x}, computed {actual:#010x})",
                     chunk.column, chunk.row_group, page_at)
             verified += 1
-        if header.page_type in (DATA_PAGE, DATA_PAGE_V2):
-            if header.num_values is None or header.num_values < 0:
-                raise _corrupt(chunk, chunk.start + pos - at,
-                               "data page without its header or value count")
-            values += header.num_values
-        pos = body + size
-        pages += 1
-    if values != chunk.num_values:
-        raise _corrupt(chunk, None, f"its data pages hold {values} values, the footer says "
-                                    f"{chunk.num_values}")
-    return pages, verified
+    return len(table), verified
 
 
 def _corrupt(chunk: ColumnChunk, page_at: int | None, why: str) -> PageChecksumError:
@@ -362,5 +239,5 @@ def open_verified(path: str | os.PathLike, metadata: Any = None, **options: Any)
     return pq.ParquetFile(handle, metadata=metadata, page_checksum_verification=False, **options)
 
 
-__all__ = ["ColumnChunk", "PageChecksumError", "column_chunks", "open_verified", "verifier",
-           "verify_chunk", "DATA_PAGE", "DATA_PAGE_V2", "DICTIONARY_PAGE", "INDEX_PAGE"]
+__all__ = ["ColumnChunk", "PageChecksumError", "column_chunks", "open_verified", "page_table",
+           "verifier", "verify_chunk", "DATA_PAGE", "DATA_PAGE_V2", "DICTIONARY_PAGE", "INDEX_PAGE"]

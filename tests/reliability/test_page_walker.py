@@ -15,8 +15,9 @@ import pytest
 
 from metflow.framework import page_checksums as P
 from metflow.framework.errors import SourceError
+from metflow.framework._page_walk import BODY, CRC, HAS_CRC, HEADER_AT, NUM_VALUES, PAGE_TYPE, SIZE
 from metflow.framework.page_checksums import (ColumnChunk, PageChecksumError, column_chunks,
-                                              open_verified, read_page_header, verify_chunk)
+                                              open_verified, page_table, verify_chunk)
 from metflow.framework.parquet_footer import _write_struct
 from metflow.framework.parquet_source import ParquetSource
 
@@ -56,12 +57,8 @@ def _walk(path) -> list[tuple[ColumnChunk, int, int]]:
 
 def _page_offsets(data: bytes, chunk: ColumnChunk) -> list[tuple[int, int, int]]:
     """(header start, body start, body end) of every page of a chunk."""
-    pages, pos = [], chunk.start
-    while pos < chunk.end:
-        header = read_page_header(data, pos)
-        pages.append((pos, header.body, header.body + header.size))
-        pos = header.body + header.size
-    return pages
+    return [(row[HEADER_AT], row[BODY], row[BODY] + row[SIZE])
+            for row in page_table(data, chunk.start, chunk).tolist()]
 
 
 @pytest.mark.parametrize("version", ["1.0", "2.0"])
@@ -77,13 +74,24 @@ def test_walker_finds_and_verifies_every_page(tmp_path, version, compression):
     dictionary_chunks = [c for c, _, _ in walked if c.column in ("ints", "labels")]
     data = path.read_bytes()
     for chunk in dictionary_chunks:   # the walk starts at the dictionary page
-        assert read_page_header(data, chunk.start).page_type == P.DICTIONARY_PAGE
-    kinds = {read_page_header(data, pos).page_type for c, _, _ in walked
-             for pos, _, _ in _page_offsets(data, c)}
+        assert page_table(data, chunk.start, chunk)[0, PAGE_TYPE] == P.DICTIONARY_PAGE
+    kinds = {row[PAGE_TYPE] for c, _, _ in walked
+             for row in page_table(data, c.start, c).tolist()}
     assert kinds == {P.DICTIONARY_PAGE, P.DATA_PAGE if version == "1.0" else P.DATA_PAGE_V2}
     pf = open_verified(path)
     assert pf.read().equals(table)
     assert pf.reader is not None and pq.read_table(path).equals(table)
+
+
+def test_chunk_of_many_pages(tmp_path):
+    """More pages than the walker's first page table holds (it grows it)."""
+    path = tmp_path / "many.parquet"
+    table = pa.table({"x": np.arange(5000, dtype=np.float64)})
+    pq.write_table(table, path, data_page_size=64, write_batch_size=16, write_page_checksum=True)
+    (chunk,) = column_chunks(pq.read_metadata(path))
+    pages, verified = verify_chunk(path.read_bytes(), chunk.start, chunk)
+    assert pages == verified and pages >= 5000 // 16
+    assert open_verified(path).read().equals(table)
 
 
 def test_crc_is_over_the_page_bytes_as_stored(tmp_path):
@@ -92,9 +100,9 @@ def test_crc_is_over_the_page_bytes_as_stored(tmp_path):
     _write(path, version="2.0")
     data = path.read_bytes()
     chunk = column_chunks(pq.read_metadata(path))[0]
-    for pos, body, end in _page_offsets(data, chunk):
-        crc = read_page_header(data, pos).crc
-        assert crc is not None and zlib.crc32(data[body:end]) == crc & 0xFFFFFFFF
+    for row in page_table(data, chunk.start, chunk).tolist():
+        body, end = row[BODY], row[BODY] + row[SIZE]
+        assert row[HAS_CRC] and zlib.crc32(data[body:end]) == row[CRC] & 0xFFFFFFFF
 
 
 @pytest.mark.parametrize("version", ["1.0", "2.0"])
@@ -226,9 +234,9 @@ def test_unknown_header_fields_are_skipped():
         [303, 11, (0, 0, [])],
     ])
     header.extend(body)
-    parsed = read_page_header(header, 0)
-    assert (parsed.page_type, parsed.size, parsed.num_values) == (P.DATA_PAGE, len(body), 42)
-    assert bytes(header[parsed.body:]) == body
+    (parsed,) = page_table(header, 0, ColumnChunk(0, len(header), 0, "x", 42)).tolist()
+    assert (parsed[PAGE_TYPE], parsed[SIZE], parsed[NUM_VALUES]) == (P.DATA_PAGE, len(body), 42)
+    assert bytes(header[parsed[BODY]:]) == body
     assert verify_chunk(header, 0, ColumnChunk(0, len(header), 0, "x", 42)) == (1, 1)
     header[-1] ^= 0x80
     with pytest.raises(PageChecksumError, match="CRC checksum verification failed"):
