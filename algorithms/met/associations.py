@@ -2,14 +2,13 @@
 
 :class:`JetAssociations` (METJetAssocTool's output) holds one association per jet plus misc and
 the constituent cache of a block; :class:`ObjectAssociations` (one per object associator) holds
-that associator's part of the map in one packed int64 buffer. Both are frozen dataclasses built
+that associator's part of the map in one packed int64 buffer. Both are immutable records built
 per block by ``from_kernel`` from a kernel's fresh arrays; the map builder and the soft
 associator read them (see :mod:`metflow.algorithms.met.reco`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -21,8 +20,21 @@ from . import _reco_kernels as kern
 __all__ = ["JetAssociations", "ObjectAssociations"]
 
 
-@dataclass(frozen=True, eq=False)
-class JetAssociations:
+class _Immutable:
+    """Fields set once, by the constructor, never reassigned. A plain class rather than a frozen
+    dataclass: that sets each field through ``object.__setattr__``, a microsecond per object at
+    batch size 1, where every algorithm call builds one."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"{type(self).__name__} is immutable: cannot set {name!r}")
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{k}={v!r}" for k, v in self.__dict__.items()
+                          if not isinstance(v, np.ndarray) and not k.startswith("_"))
+        return f"{type(self).__name__}({shown})"
+
+
+class JetAssociations(_Immutable):
     """Output of :class:`METJetAssocTool` for one block: associations and the constituent cache.
 
     Association indices are block-global: event ``i`` owns ``assoc_offsets[i]:assoc_offsets[i+1]``,
@@ -39,6 +51,14 @@ class JetAssociations:
     track_assoc: np.ndarray  # int32[n_tracks]
     track_accepted: np.ndarray  # bool[n_tracks]
     jettrk: np.ndarray  # float64[5, n_assoc]: px, py, pz, e, sumpt of the jet's selected tracks
+
+    def __init__(self, *, jet_collection: str, pflow: bool, signals_key: str,
+                 assoc_offsets: np.ndarray, jet_index: np.ndarray, signal_assoc: np.ndarray,
+                 track_assoc: np.ndarray, track_accepted: np.ndarray, jettrk: np.ndarray):
+        self.__dict__.update(jet_collection=jet_collection, pflow=pflow, signals_key=signals_key,
+                             assoc_offsets=assoc_offsets, jet_index=jet_index,
+                             signal_assoc=signal_assoc, track_assoc=track_assoc,
+                             track_accepted=track_accepted, jettrk=jettrk)
 
     _ARRAYS: ClassVar[tuple[str, ...]] = ("assoc_offsets", "jet_index", "signal_assoc", "track_assoc",
                                           "track_accepted", "jettrk")
@@ -81,8 +101,7 @@ def _fragment_column(i: int, name: str) -> property:
     return property(column, doc=f"{name} (int64 view of ``packed``)")
 
 
-@dataclass(frozen=True, eq=False)
-class ObjectAssociations:
+class ObjectAssociations(_Immutable):
     """Output of one object associator: its selected objects split into per-association pieces.
 
     Selected objects of event ``i`` are ``obj_offsets[i]:obj_offsets[i+1]`` (descending pT),
@@ -99,6 +118,11 @@ class ObjectAssociations:
     jet_collection: str
     pflow: bool
     packed: np.ndarray
+
+    def __init__(self, *, container_key: str, object_type: int, jet_collection: str, pflow: bool,
+                 packed: np.ndarray):
+        self.__dict__.update(container_key=container_key, object_type=object_type,
+                             jet_collection=jet_collection, pflow=pflow, packed=packed)
 
     @classmethod
     def from_columns(cls, container_key: str, object_type: int, jet_collection: str, pflow: bool, *,
