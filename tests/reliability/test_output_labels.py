@@ -13,4 +13,4 @@ def test_met_key_follows_the_jet_collection(tmp_path):
     run = metflow("run", "met_rebuild", "-n", "40", "-q", "--output", str(out),
                   "--set", "met.jet_collection=AntiKt4EMTopo", "--set", "met.significance=False")
     assert run.returncode == 0, run.stderr
-    assert pq.read_table(out).column_names == ["MET_AntiKt4EMTopo"]
+    assert pq.read_table(out).column_names == ["EventInfo", "MET_AntiKt4EMTopo"]
