@@ -57,7 +57,8 @@ class ParquetSource(Source):
         """`read_ahead`: row groups read ahead by background threads (0: only the job's threads
         read). `arrow_threads`: let Arrow decode a column on its own thread pool.
         `verify_checksums`: check Parquet page checksums (CRC32, where the writer stored them)
-        and, for a distributed output directory, each part's sha256 against its manifest.
+        on the bytes Arrow then decodes, before it decodes them (`page_checksums`), and, for a
+        distributed output directory, each part's sha256 against its manifest.
         `event_id_column`/`event_id_fields`: a struct column whose fields name an event in error
         messages (read only then)."""
         import pyarrow.parquet as pq
