@@ -22,6 +22,9 @@ from ._deps import uproot_and_awkward
 from ._elementlink import MemberwiseDecodeError, decode_memberwise_links
 from .errors import CorruptFileError, MissingBranchError, NotPhysliteError
 
+#: held by every PhysliteFile while uproot opens or reads (see PhysliteFile)
+_UPROOT_LOCK = threading.Lock()
+
 TTREE_NAME = "CollectionTree"
 RNTUPLE_NAME = "EventData"
 
@@ -65,18 +68,24 @@ def check_root_header(path: str) -> None:
 class PhysliteFile:
     """An open PHYSLITE file (TTree ``CollectionTree`` or RNTuple ``EventData``).
 
-    Reading is serialised by a lock so one instance can serve several threads.
+    Opening and reading hold one process-wide lock, so instances can serve several threads:
+    uproot builds its streamer classes into global registries on first use, and two files read
+    at once raced there (a rare ``KeyError`` from uproot in a 2-thread job over two files).
     """
 
     def __init__(self, path: str | os.PathLike):
         uproot, _ = uproot_and_awkward()
         self.path = os.fspath(path)
         local = None if is_remote(self.path) else local_path(self.path)
-        self._lock = threading.Lock()
+        self._lock = _UPROOT_LOCK
         if local is not None:
             if not os.path.exists(local):
                 raise FileNotFoundError(f"{self.path}: no such file")
             check_root_header(local)
+        with self._lock:
+            self._open(uproot, local)
+
+    def _open(self, uproot, local: str | None) -> None:
         try:
             # a local file is memory-mapped: a third faster than uproot's default fsspec source
             self._file = (uproot.open(local, handler=uproot.source.file.MemmapSource)
@@ -141,9 +150,9 @@ class PhysliteFile:
         """Read ``[(container, var), ...]`` for entries ``[first, stop)``; values are awkward
         arrays keyed by ``(container, var)``."""
         names = {cv: self.branch_name(*cv) for cv in variables}
-        plain = {cv: n for cv, n in names.items() if not self._is_memberwise_links(n)}
         out: dict = {}
         with self._lock:
+            plain = {cv: n for cv, n in names.items() if not self._is_memberwise_links(n)}
             if self.format == "RNTuple" and plain:
                 out.update(self._read_rntuple(plain, first, stop))
             else:
@@ -221,13 +230,11 @@ class PhysliteFile:
         RNTuple: compressed size of each column's pages, per top-level field; pages shared by
         several columns (RNTuple page deduplication) are counted once.
         """
-        if self.format == "TTree":
-            out = {}
-            for name in sorted(self._keys):
-                if name.startswith(prefixes):
-                    out[name] = int(self._tree[name].compressed_bytes)
-            return out
-        return self._rntuple_compressed_bytes(prefixes)
+        with self._lock:
+            if self.format == "TTree":
+                return {name: int(self._tree[name].compressed_bytes)
+                        for name in sorted(self._keys) if name.startswith(prefixes)}
+            return self._rntuple_compressed_bytes(prefixes)
 
     def _rntuple_compressed_bytes(self, prefixes: tuple[str, ...]) -> dict[str, int]:
         ntuple = self._tree
@@ -256,7 +263,8 @@ class PhysliteFile:
         return out
 
     def close(self) -> None:
-        self._file.close()
+        with self._lock:
+            self._file.close()
 
     def __enter__(self):
         return self
