@@ -6,13 +6,13 @@ Event i's hits depend only on (seed, i), so any block size gives the same conten
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
 from metflow.framework import Algorithm, Property, ReadHandleKey, Sink, Source, WriteHandleKey
+from metflow.framework.jit import kernel
 
 
-@numba.njit(nogil=True, cache=True)
+@kernel
 def _splitmix(state: np.uint64) -> np.uint64:
     z = state + np.uint64(0x9E3779B97F4A7C15)
     z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
@@ -20,7 +20,7 @@ def _splitmix(state: np.uint64) -> np.uint64:
     return z ^ (z >> np.uint64(31))
 
 
-@numba.njit(nogil=True, cache=True)
+@kernel
 def _hit_counts(seed: int, first: int, n: int, mean_hits: int) -> np.ndarray:
     counts = np.empty(n, np.int64)
     for i in range(n):
@@ -29,7 +29,7 @@ def _hit_counts(seed: int, first: int, n: int, mean_hits: int) -> np.ndarray:
     return counts
 
 
-@numba.njit(nogil=True, cache=True)
+@kernel
 def _hit_values(seed: int, first: int, offsets: np.ndarray) -> np.ndarray:
     values = np.empty(offsets[-1], np.float32)
     for i in range(offsets.size - 1):
@@ -83,7 +83,7 @@ class DemoSource(Source):
         return {"Hits": Hits(offsets, _hit_values(self.seed, first, offsets))}
 
 
-@numba.njit(nogil=True, cache=True)
+@kernel
 def _calibrate(values: np.ndarray, scale: float, repeat: int) -> np.ndarray:
     out = np.empty_like(values)
     for j in range(values.size):
@@ -94,7 +94,7 @@ def _calibrate(values: np.ndarray, scale: float, repeat: int) -> np.ndarray:
     return out
 
 
-@numba.njit(nogil=True, cache=True)
+@kernel
 def _sum_per_event(offsets: np.ndarray, values: np.ndarray, threshold: float) -> np.ndarray:
     out = np.zeros(offsets.size - 1, np.float64)
     for i in range(offsets.size - 1):

@@ -103,6 +103,10 @@ def _layout_kernel():
                 import numba
                 from numba import types
 
+                from metflow import _kernel_cache
+
+                _kernel_cache.install()   # recompiled when any metflow kernel source changes
+
                 _offsets_ok = numba.njit(nogil=True, cache=True)(_offsets_ok)
                 sig = types.boolean(*(types.Array(numba.from_dtype(dtype), 1, "C", readonly=True)
                                       for _, dtype in _MAP_DTYPES))

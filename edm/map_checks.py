@@ -231,6 +231,10 @@ def _kernel():
                 import numba
                 from numba import types
 
+                from metflow import _kernel_cache
+
+                _kernel_cache.install()   # recompiled when any metflow kernel source changes
+
                 jit = numba.njit(nogil=True, cache=True)
                 _offsets_bad, _fail, _first_duplicate = jit(_offsets_bad), jit(_fail), jit(_first_duplicate)
                 arr = lambda dt, ro, nd=1: types.Array(numba.from_dtype(np.dtype(dt)), nd, "C", readonly=ro)

@@ -106,12 +106,20 @@ class CompileMonitor:
 def kernel(fn: Any = None, *, inline: str | None = None) -> Any:
     """The project's numba decorator, one spelling for every kernel: nopython mode, the GIL
     released (blocks run on several threads at once), machine code cached on disk beside the
-    module. ``@kernel`` or ``@kernel(inline="always")`` (a small helper inlined into its
+    module and recompiled when any metflow kernel source changes (``metflow._kernel_cache``). ``@kernel`` or ``@kernel(inline="always")`` (a small helper inlined into its
     callers). numba is imported on first use."""
     import numba
 
+    from metflow import _kernel_cache
+
+    _kernel_cache.install()
     options: dict[str, Any] = {"nogil": True, "cache": True}
     if inline is not None:
         options["inline"] = inline
-    decorator = numba.njit(**options)
+    njit = numba.njit(**options)
+
+    def decorator(function: Any) -> Any:
+        # a plugin's kernel may call metflow's: its cache follows metflow's sources too
+        _kernel_cache.mark_kernel_file(function.__code__.co_filename)
+        return njit(function)
     return decorator if fn is None else decorator(fn)

@@ -9,8 +9,9 @@ then the n ``m_persKey`` values and then the n ``m_persIndex`` values (all uint3
 
 from __future__ import annotations
 
-import numba
 import numpy as np
+
+from metflow.framework.jit import kernel
 
 _BYTECOUNT_FLAG = 0x40000000
 _MEMBERWISE_FLAG = 0x4000
@@ -25,13 +26,13 @@ _ERRORS = {
 }
 
 
-@numba.njit(nogil=True, cache=True)
+@kernel
 def _u32(buf, pos):
     return (np.uint32(buf[pos]) << np.uint32(24)) | (np.uint32(buf[pos + 1]) << np.uint32(16)) \
         | (np.uint32(buf[pos + 2]) << np.uint32(8)) | np.uint32(buf[pos + 3])
 
 
-@numba.njit(nogil=True, cache=True)
+@kernel
 def _header(buf, start, end):
     """Return (error code, element count, position of the first key)."""
     if end - start < 12:
@@ -57,7 +58,7 @@ def _header(buf, start, end):
     return 0, n, pos
 
 
-@numba.njit(nogil=True, cache=True)
+@kernel
 def _count(buf, entry_offsets, counts):
     for i in range(len(entry_offsets) - 1):
         err, n, _ = _header(buf, entry_offsets[i], entry_offsets[i + 1])
@@ -67,7 +68,7 @@ def _count(buf, entry_offsets, counts):
     return 0, -1
 
 
-@numba.njit(nogil=True, cache=True)
+@kernel
 def _fill(buf, entry_offsets, link_offsets, keys, indices):
     for i in range(len(entry_offsets) - 1):
         _, n, pos = _header(buf, entry_offsets[i], entry_offsets[i + 1])
