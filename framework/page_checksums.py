@@ -81,22 +81,31 @@ _WHY = {1: "unreadable page header", 2: "page header without a page type or size
         4: "data page without its header or value count"}
 
 
+_WALKER: Any = None
+
+
+def _walker() -> Any:
+    """The walk kernel's module, imported on first use (it imports numba)."""
+    global _WALKER
+    if _WALKER is None:
+        from . import _page_walk
+        _WALKER = _page_walk
+    return _WALKER
+
+
 def page_table(data: Any, at: int, chunk: ColumnChunk) -> Any:
     """The pages of `chunk`, which starts at byte `at` of buffer `data`: an int64 array, one
     row per page (columns `_page_walk.HEADER_AT` ... `NUM_VALUES`, offsets in `data`). Raises
     PageChecksumError when a header cannot be walked or the pages disagree with the footer."""
-    import numpy as np
-
-    from . import _page_walk as W
-
-    buf = np.frombuffer(data, np.uint8)
+    W = _walker()
+    buf = W.np.frombuffer(data, W.np.uint8)
     end = at + chunk.length
     if end > len(buf):
         raise _corrupt(chunk, None, f"the column chunk ends at byte {chunk.end}, past the end of "
                                     f"the file ({len(buf) - at + chunk.start} bytes)")
     rows = 64
     while True:
-        table = np.empty((rows, 7), np.int64)
+        table = W.np.empty((rows, 7), W.np.int64)
         pages, status, where, values = W.walk_pages(buf, at, end, table)
         if status != W.TABLE_FULL:
             break
@@ -148,6 +157,9 @@ class _VerifyingFile:
     mode = "rb"
 
     def __init__(self, path: str, chunks: Sequence[ColumnChunk]):
+        import pyarrow as pa
+
+        self._allocate = pa.allocate_buffer
         self.path = path
         self._file = open(path, "rb", buffering=0)   # noqa: SIM115 - closed by close()/GC
         self._fd = self._file.fileno()
@@ -193,9 +205,7 @@ class _VerifyingFile:
     def _pread(self, pos: int, n: int) -> Any:
         """`n` bytes at `pos` in a buffer from Arrow's memory pool (reused memory: no fresh
         pages to fault in and zero, as a new Python bytes object of megabytes would)."""
-        import pyarrow as pa
-
-        buffer = pa.allocate_buffer(n)
+        buffer = self._allocate(n)
         view = memoryview(buffer).cast("B")
         done = 0
         while done < n:   # a regular file reads short only at its end
