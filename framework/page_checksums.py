@@ -167,6 +167,15 @@ class _VerifyingFile:
         self._pos = 0
         self._chunks = list(chunks)
         self._starts = [c.start for c in self._chunks]
+        # for each chunk, one past the last chunk of the same column (top-level name) and row
+        # group that follows it without a gap: the chunks Arrow reads next for that column
+        self._column_end = list(range(1, len(self._chunks) + 1))
+        for i in range(len(self._chunks) - 2, -1, -1):
+            this, nxt = self._chunks[i], self._chunks[i + 1]
+            if (nxt.start == this.end and nxt.row_group == this.row_group
+                    and nxt.column.split(".")[0] == this.column.split(".")[0]):
+                self._column_end[i] = self._column_end[i + 1]
+        self._ahead: dict[tuple[int, int], Any] = {}   # verified chunks Arrow has not read yet
         self.verified_pages = 0
 
     @property
@@ -216,8 +225,15 @@ class _VerifyingFile:
         return view[:done]
 
     def _read_verified(self, pos: int, n: int) -> Any:
+        """The bytes [pos, pos + n): every column chunk they touch is read whole and verified
+        first. Arrow reads a column one leaf chunk at a time: the first read of a column's
+        leaves reads and verifies all of them (contiguous in the row group) and keeps the rest
+        for the reads that follow (one system call and one Arrow buffer per column)."""
+        ahead = self._ahead.pop((pos, n), None)
+        if ahead is not None:
+            return ahead
         end = pos + n
-        i = max(bisect.bisect_right(self._starts, pos) - 1, 0)
+        first = i = max(bisect.bisect_right(self._starts, pos) - 1, 0)
         touched = []
         while i < len(self._chunks) and self._chunks[i].start < end:
             if self._chunks[i].end > pos:
@@ -225,12 +241,16 @@ class _VerifyingFile:
             i += 1
         if not touched or n == 0:
             return self._pread(pos, n)
+        if len(touched) == 1 and touched[0].start == pos and touched[0].length == n:
+            touched = self._chunks[first:self._column_end[first]]
         low = min(pos, touched[0].start)
         high = min(max(end, *(c.end for c in touched)), self._size)
         data = self._pread(low, high - low)
         for chunk in touched:
             self.verified_pages += verify_chunk(data, chunk.start - low, chunk)[1]
-        return memoryview(data)[pos - low:end - low]
+        self._ahead = {(c.start, c.length): data[c.start - low:c.end - low]
+                       for c in touched if c.start != pos and c.end <= high}
+        return data[pos - low:end - low]
 
 
 def open_verified(path: str | os.PathLike, metadata: Any = None, **options: Any) -> Any:

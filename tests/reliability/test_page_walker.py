@@ -264,6 +264,35 @@ def test_parquet_source_names_file_key_and_events(tmp_path):
         assert needle in str(caught.value)
 
 
+def test_flip_in_a_later_leaf_of_a_column(tmp_path):
+    """A column of several leaf chunks (a struct of a list and a flag) is read and verified in
+    one piece: a flipped bit in its last leaf fails the read of the column, naming that leaf;
+    reading one leaf alone, or all columns through Arrow's thread pool, verifies as well."""
+    path = tmp_path / "t.parquet"
+    table = _write(path)
+    leaves = [c for c in column_chunks(pq.read_metadata(path))
+              if c.column.startswith("jets.") and c.row_group == 1]
+    assert [c.column for c in leaves] == ["jets.pt.list.element", "jets.good"]
+    got = open_verified(path).read_row_group(1, columns=["jets.good"]).column(0)
+    assert got.combine_chunks().field("good").equals(
+        table.slice(1000, 1000).column("jets").combine_chunks().field("good"))
+    data = bytearray(path.read_bytes())
+    data[leaves[1].end - 1] ^= 0x20
+    path.write_bytes(bytes(data))
+    with pytest.raises(PageChecksumError, match="'jets.good', row group 1.*CRC checksum") as caught:
+        open_verified(path).read_row_group(1, columns=["jets"])
+    assert caught.value.column == "jets.good"
+    with pytest.raises(PageChecksumError, match="'jets.good', row group 1"):
+        open_verified(path).read_row_group(1, columns=["jets.good"])
+    with pytest.raises(PageChecksumError, match="'jets.good', row group 1"):
+        open_verified(path).read(use_threads=True)
+    assert open_verified(path).read_row_group(0).equals(table.slice(0, 1000))
+    source = ParquetSource([str(path)])
+    with pytest.raises(SourceError, match=r"key 'jets', row group 1 \(events \[1000, 2000\)\)"):
+        source.read(1000, 10)
+    source.close()
+
+
 def test_without_isal_arrow_verifies(tmp_path, monkeypatch):
     """Without the fast CRC32, open_verified falls back to Arrow's verification: same result."""
     path = tmp_path / "t.parquet"
