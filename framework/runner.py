@@ -11,6 +11,8 @@ algorithm, the source or a sink raised, or events were skipped), 2 the job could
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import json
 import numbers
 import os
@@ -121,26 +123,45 @@ class RunResult:
 
 class EventBlocks(Sequence[tuple[int, int]]):
     """The blocks (first, n) cutting [start, stop) into batch_size events, computed on access:
-    a run of 10^12 events costs no memory before it starts."""
+    a run of 10^12 events costs no memory before it starts. ``boundaries`` (absolute first
+    events of input files) also cut: a block never straddles two files, whose readers decode
+    whole baskets or pages per file (a straddling block reads both files' pages twice)."""
 
-    def __init__(self, start: int, stop: int, batch_size: int):
-        self._range = range(start, stop, batch_size)
+    def __init__(self, start: int, stop: int, batch_size: int, boundaries: Sequence[int] = ()):
+        edges = [start, *sorted({int(b) for b in boundaries if start < b < stop}), stop]
+        self._segments = [(a, b) for a, b in zip(edges, edges[1:]) if b > a]
+        self._ends = list(itertools.accumulate(-(-(b - a) // batch_size)
+                                               for a, b in self._segments))
         self.stop, self.batch_size = stop, batch_size
         self.n_events = max(0, stop - start)
 
     def __len__(self) -> int:
-        return len(self._range)
+        return self._ends[-1] if self._ends else 0
 
     def __getitem__(self, index: Any) -> Any:
         if isinstance(index, slice):
             return [self[i] for i in range(*index.indices(len(self)))]
-        first = self._range[index]
-        return first, min(self.batch_size, self.stop - first)
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(f"block {index} of {len(self)}")
+        segment = bisect.bisect_right(self._ends, index)
+        a, b = self._segments[segment]
+        first = a + (index - (self._ends[segment - 1] if segment else 0)) * self.batch_size
+        return first, min(self.batch_size, b - first)
+
+
+def source_file_events(source: Any) -> list[int] | None:
+    """Events of each file of a source that reads files whole per block (its optional
+    ``file_event_counts()``, e.g. PHYSLITE), so blocks are cut at file starts; else None."""
+    counts = getattr(source, "file_event_counts", None)
+    return [int(c) for c in counts()] if callable(counts) else None
 
 
 def event_blocks(total: int | None, skip: int, events: int | None,
-                 batch_size: int) -> EventBlocks:
-    """Cut [skip, skip + events) into blocks of batch_size."""
+                 batch_size: int, file_events: Sequence[int] | None = None) -> EventBlocks:
+    """Cut [skip, skip + events) into blocks of batch_size, and at the starts of files when
+    ``file_events`` (events of each input file, in order) is given."""
     if batch_size < 1:
         raise ConfigurationError(f"--batch-size must be >= 1, got {batch_size}")
     if skip < 0:
@@ -157,7 +178,8 @@ def event_blocks(total: int | None, skip: int, events: int | None,
     if total is not None:
         stop = min(stop, total) if stop is not None else total
     assert stop is not None
-    return EventBlocks(skip, stop, batch_size)
+    starts = itertools.accumulate(file_events or (), initial=0)
+    return EventBlocks(skip, stop, batch_size, boundaries=list(starts))
 
 
 class _Progress:
@@ -291,7 +313,7 @@ def run_job(job: Job, options: RunOptions, stream: TextIO | None = None) -> RunR
         options.check()
         graph = prepare(job)
         blocks = event_blocks(job.source.n_events(), options.skip, options.events,
-                              options.batch_size)
+                              options.batch_size, source_file_events(job.source))
         check_paths(job, options)
     except BaseException:
         job.source.close()   # e.g. stops the hashing of a distributed input's parts
