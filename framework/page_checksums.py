@@ -59,13 +59,17 @@ class ColumnChunk(NamedTuple):
 
 
 def column_chunks(metadata: Any) -> list[ColumnChunk]:
-    """Every column chunk of a `pyarrow.parquet.FileMetaData`, in file order; a chunk starts at
-    its dictionary page if it has one (Arrow reads it from there too)."""
+    """Every column chunk of a `pyarrow.parquet.FileMetaData` that holds values, in file order;
+    a chunk starts at its dictionary page if it has one (Arrow reads it from there too). A chunk
+    of no values (an empty row group: its data page offset is 0) is left out: Arrow decodes no
+    page of it."""
     chunks = []
     for rg in range(metadata.num_row_groups):
         group = metadata.row_group(rg)
         for c in range(group.num_columns):
             col = group.column(c)
+            if col.num_values == 0:
+                continue
             start = col.data_page_offset
             dictionary = col.dictionary_page_offset
             if col.has_dictionary_page and dictionary is not None and 0 < dictionary < start:

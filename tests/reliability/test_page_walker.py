@@ -203,6 +203,16 @@ def test_file_without_checksums_is_accepted(tmp_path):
     source.close()
 
 
+def test_empty_file_reads(tmp_path):
+    """An empty row group (no values: its column chunks say data page offset 0) reads as
+    before; it has nothing to verify, and Arrow decodes none of its pages."""
+    path = tmp_path / "empty.parquet"
+    table = _table().slice(0, 0)
+    pq.write_table(table, path, write_page_checksum=True)
+    assert pq.read_metadata(path).num_row_groups == 1 and column_chunks(pq.read_metadata(path)) == []
+    assert open_verified(path).read().equals(table)
+
+
 def test_chunk_that_disagrees_with_the_footer_is_an_error(tmp_path):
     path = tmp_path / "t.parquet"
     _write(path)
