@@ -3,6 +3,8 @@
 significance (significance.TST_CHI2_MAP), from 594331 Z-selected events of zmumu mu=0, zmumu mu=10, zmumu mu=20, zmumu mu=30, zmumu mu=40, zmumu mu=50, zmumu mu=60, zee mu=0, zee mu=20, zee mu=40, zee mu=60
 (sample k with seed 900000 + k). Do not edit by hand."""
 
+N_EVENTS = 594331
+DESIGN_EFFECT = 1.1857
 KNOTS = (
     0.00237911, 0.00507261, 0.00804099, 0.0110833, 0.0144315, 0.0177547, 0.0213118, 0.0248272,
     0.0286146, 0.032683, 0.0367757, 0.0409977, 0.0452892, 0.0499481, 0.0546662, 0.0592504,

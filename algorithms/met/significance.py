@@ -79,6 +79,7 @@ from ._maker_kernels import JET_HARD
 __all__ = ["METSignificance", "SIGNIFICANCE_SCHEMA", "significance_key", "relative_pt_resolution",
            "SignificanceModel", "CST_MODEL", "TST_MODEL", "EGAMMA_RESO", "MUON_RESO",
            "MUON_STANDALONE_RESO", "TAU_RESO", "SOFT_TERM_RESO", "FORWARD_ETA", "TST_CHI2_MAP",
+           "TST_CHI2_MAP_EVENTS", "TST_CHI2_MAP_DESIGN_EFFECT",
            "chi2_calibrate", "chi2_uncalibrate", "RESOLUTION_MODELS", "significance_for_model",
            "soft_term_reso_for_model"]
 
@@ -115,6 +116,11 @@ TST_MODEL = SignificanceModel(0.074, 0.010, 0.223, 0.014, 0.505, 0.228, 33.5, 0.
 #: tail (the synthetic TST soft recoil has two modes). Identity below the first and offset
 #: beyond the last knot. Empty: no map.
 TST_CHI2_MAP: tuple[tuple[float, ...], tuple[float, ...]] = (_chi2_map.KNOTS, _chi2_map.CHI2_QUANTILES)
+#: Z-selected events the map was measured on, and the design effect of their chunks (variance of
+#: the empirical CDF over binomial): the validation's verdict is a two-sample test against that
+#: sample, so its statistical error is part of the comparison
+TST_CHI2_MAP_EVENTS: int = _chi2_map.N_EVENTS
+TST_CHI2_MAP_DESIGN_EFFECT: float = _chi2_map.DESIGN_EFFECT
 
 SIGNIFICANCE_SCHEMA = MET_SIGNIFICANCE_SCHEMA  # defined in the EDM, so files read back without this module
 

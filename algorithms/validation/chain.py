@@ -216,7 +216,8 @@ def run_sample(sample: Sample, threads: int = 2, batch_size: int = 256,
         job, collector = validation_job(chunk)
         run_job(job, RunOptions(events=chunk.n_events, threads=threads, batch_size=batch_size, quiet=True,
                                 progress=False))
-        parts.append(collector.data)
+        # the generator seed of each event's chunk: events of one chunk share its pileup library
+        parts.append({**collector.data, "chunk_seed": np.full(chunk.n_events, chunk.seed, np.int64)})
     if len(parts) == 1:
         return parts[0]
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}

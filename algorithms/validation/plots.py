@@ -137,16 +137,20 @@ def plot_significance(sig: dict[str, Any], folder: str) -> str:
     expected = n / (len(pedges) - 1)
     counts = np.asarray(sel["ratio"]) * expected
     centres = 0.5 * (pedges[1:] + pedges[:-1])
-    ax2.errorbar(centres, counts / expected, yerr=np.sqrt(counts) / expected, fmt="o", ms=4, color="tab:blue",
-                 label=f"{sig['ll_label']} (N = {n})")
+    # error per bin: the sample's Poisson error and that of the calibration sample behind the map
+    scale = sel.get("variance_scale", 1.0)
+    ax2.errorbar(centres, counts / expected, yerr=np.sqrt(scale * expected) / expected, fmt="o", ms=4,
+                 color="tab:blue", label=f"{sig['ll_label']} (N = {n})")
     ax2.axhline(1.0, color="black", ls="--", label="uniform (calibrated)")
     ax2.set_ylim(0.85, 1.2)
     ax2.annotate("inclusive Z→ℓℓ (lost leptons = real MET) is not χ²(2): left panel and report.md",
                  xy=(0.02, 0.03), xycoords="axes fraction", fontsize=7, color="0.35")
     ax2.set_xlabel(r"$\chi^2(2)$ p-value $e^{-S/2}$")
     ax2.set_ylabel("observed / expected per bin")
+    against = (f"\ntwo-sample vs the map's {sel['reference_n']} events (KS N_eff = {sel['n_eff']:.0f})"
+               if sel.get("reference_n") else "")
     ax2.set_title(f"Z-selected: $\\chi^2$/ndf = {sel['chi2']:.1f}/{sel['ndf']} (p = {sel['chi2_p']:.2g}), "
-                  f"KS p = {sel['ks_p']:.2g}")
+                  f"KS p = {sel['ks_p']:.2g}{against}")
     ax2.legend(frameon=False, loc="upper left")
     return _save(fig, folder, "significance")
 

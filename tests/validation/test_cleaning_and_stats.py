@@ -100,6 +100,45 @@ def test_flatness_chi2_and_verdict_on_uniform_and_non_uniform_p_values():
     assert not bad.compatible and "NOT compatible" in bad.text and "chi2/ndf" in bad.text
 
 
+def test_verdict_against_a_measured_map_is_a_two_sample_test():
+    """S mapped onto chi2(2) with a map measured on m reference events: p = 1 - F_ref(S), so
+    a fresh sample of n events is uniform only up to the reference's own fluctuations. With
+    reference_n the false-rejection rate is the nominal one; the exact-uniform test rejects
+    far too often when n is comparable with m."""
+    from metflow.algorithms.met.significance import chi2_calibrate
+    from metflow.algorithms.validation.significance_calibration import chi2_map
+
+    rng = np.random.default_rng(7)
+    n = m = 4000
+    naive, two_sample, binned = [], [], []
+    for _ in range(150):
+        reference = rng.gamma(1.5, 2.0, size=m)          # any continuous raw S distribution
+        knots, targets = chi2_map(reference, n_knots=400)
+        s = chi2_calibrate(rng.gamma(1.5, 2.0, size=n), (tuple(knots), tuple(targets)))
+        naive.append(stats.significance_verdict(s).ks_p)
+        v = stats.significance_verdict(s, reference_n=m)
+        two_sample.append(v.ks_p)
+        binned.append(v.flat.p_value)
+        assert v.n_eff == pytest.approx(n * m / (n + m)) and v.flat.variance_scale == pytest.approx(2.0)
+        assert "N_eff = 2000" in v.text
+    assert np.mean(np.array(naive) < 0.05) > 0.15
+    assert 0.01 < np.mean(np.array(two_sample) < 0.05) < 0.11
+    assert 0.01 < np.mean(np.array(binned) < 0.05) < 0.11
+
+
+def test_design_effect_is_one_for_independent_events_and_grows_with_shared_shifts():
+    rng = np.random.default_rng(11)
+    groups = np.repeat(np.arange(200), 500)
+    independent = rng.uniform(size=len(groups))
+    assert stats.ecdf_design_effect(independent, groups) == pytest.approx(1.0, abs=0.2)
+    shifted = np.clip(independent + np.repeat(rng.normal(0, 0.02, 200), 500), 0, 1)   # per-group shift
+    # expected 1 + 0.02^2 * 500 / (t (1 - t)) averaged over t = 0.25, 0.5, 0.75: 1.98
+    assert 1.5 < stats.ecdf_design_effect(shifted, groups) < 2.5
+    assert stats.ecdf_design_effect(independent, np.zeros(len(groups))) == 1.0          # no dof: 1
+    with pytest.raises(ValueError, match="design_effect"):
+        stats.significance_verdict(rng.chisquare(2, 100), design_effect=0.5)
+
+
 def test_ks_p_values_of_uniform_samples_are_roughly_uniform():
     rng = np.random.default_rng(2)
     ps = np.array([stats.ks_uniform(rng.uniform(size=200))[1] for _ in range(300)])
