@@ -77,7 +77,7 @@ def plot_resolution(res: dict[str, Any], folder: str) -> str:
         colour, marker = _STYLE[name]
         fit = r["fit"]
         ax.errorbar(r["n_pu"], r["rms"], yerr=r["err"], fmt=marker, color=colour, ms=4,
-                    label=f"{name}: k = {fit['k']:.3f} ± {fit['k_err']:.3f} GeV/vertex$^{{1/2}}$, "
+                    label=f"{name}: k = {fit['k_text']} GeV/vertex$^{{1/2}}$, "
                           f"$\\chi^2$/ndf = {fit['chi2']:.0f}/{fit['ndf']}")
         n = np.linspace(0, max(r["n_pu"]) if len(r["n_pu"]) else 1, 100)
         fit = r["fit"]

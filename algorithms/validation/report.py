@@ -78,12 +78,14 @@ def _resolution(d: dict[str, np.ndarray], title: str) -> dict[str, Any]:
     for name, prefix in _MET_DEFINITIONS:
         dx = (d[prefix + "_x"] - d["truth_x"]) / GeV
         dy = (d[prefix + "_y"] - d["truth_y"]) / GeV
-        centres, rms, err, counts = stats.binned_rms(n_pu, np.stack([dx, dy], axis=1), edges, min_entries=40)
+        centres, rms, err, counts = stats.binned_rms(n_pu, np.stack([dx, dy], axis=1), edges, min_entries=40,
+                                                     groups=d.get("chunk_seed"))
         fit = stats.fit_sqrt_n(centres, rms, err)
         curves[name] = {"n_pu": centres.tolist(), "rms": rms.tolist(), "err": err.tolist(),
                         "entries": counts.tolist(),
                         "fit": {"sigma0": fit.sigma0, "sigma0_err": fit.sigma0_err, "k": fit.k, "k_err": fit.k_err,
-                                "variance_slope": fit.variance_slope, "chi2": fit.chi2, "ndf": fit.ndf}}
+                                "variance_slope": fit.variance_slope, "chi2": fit.chi2, "ndf": fit.ndf,
+                                "k_text": fit.k_text}}
     return {"sample": title, "n_events": int(len(n_pu)), "curves": curves}
 
 
@@ -103,18 +105,21 @@ def _linearity(d: dict[str, np.ndarray], title: str) -> dict[str, Any]:
     return {"title": title, "n_events": int(len(truth)), "curves": curves}
 
 
-def _verdict_dict(s: np.ndarray, reference: tuple[int | None, float]) -> dict[str, Any]:
-    """Verdict numbers of S; reference = (events, design effect) of the chi2(2) map's sample."""
+def _verdict_dict(s: np.ndarray, reference: tuple[int | None, float], chunks: np.ndarray | None = None) -> dict[str, Any]:
+    """Verdict numbers of S; reference = (events, design effect) of the chi2(2) map's sample;
+    chunks (per event, the generator chunk seed) make the errors of the mean and fractions
+    include the spread between chunks."""
     v = stats.significance_verdict(s, reference_n=reference[0], design_effect=reference[1])
+    p = np.exp(-s / 2)
     return {"n": v.n, "ks_d": v.ks_d, "ks_p": v.ks_p, "chi2": v.flat.chi2, "ndf": v.flat.ndf,
             "chi2_p": v.flat.p_value, "compatible": v.compatible, "text": v.text,
             "reference_n": reference[0], "n_eff": v.n_eff, "variance_scale": v.flat.variance_scale,
             "design_effect": v.design_effect, "pearson_chi2": v.flat.chi2 * v.flat.variance_scale,
             "ratio": v.flat.ratio.tolist(), "pulls": v.flat.pulls.tolist(),
-            "mean_s": float(np.mean(s)), "mean_s_err": stats.mean_and_error(s)[1],
-            "frac_p_below_0p05": float(np.mean(np.exp(-s / 2) < 0.05)),
-            "frac_p_below_0p05_err": stats.fraction_and_error(np.exp(-s / 2) < 0.05)[1],
-            "frac_s_above_8": float(np.mean(s > 8)), "frac_s_above_8_err": stats.fraction_and_error(s > 8)[1]}
+            "mean_s": float(np.mean(s)), "mean_s_err": stats.mean_and_error(s, chunks)[1],
+            "frac_p_below_0p05": float(np.mean(p < 0.05)),
+            "frac_p_below_0p05_err": stats.fraction_and_error(p < 0.05, chunks)[1],
+            "frac_s_above_8": float(np.mean(s > 8)), "frac_s_above_8_err": stats.fraction_and_error(s > 8, chunks)[1]}
 
 
 def calibration_reference(model: str) -> tuple[int | None, float]:
@@ -130,16 +135,21 @@ def calibration_reference(model: str) -> tuple[int | None, float]:
 
 
 def _significance(selected: dict[str, np.ndarray], inclusive: np.ndarray, nunu: np.ndarray,
-                  per_sample: dict[str, np.ndarray], model: str) -> dict[str, Any]:
+                  per_sample: dict[str, np.ndarray], model: str,
+                  chunks: dict[str, np.ndarray | None] | None = None) -> dict[str, Any]:
     """Calibration of S where there is no real MET: the verdict on the whole Z-selected sample,
-    the inclusive Z->ll sample (lost leptons are real MET: never chi2(2)) apart, per sample."""
+    the inclusive Z->ll sample (lost leptons are real MET: never chi2(2)) apart, per sample.
+    chunks: per event chunk seeds of `selected`'s flavours and of nunu (errors between chunks)."""
+    chunks = chunks or {}
     s_ll = np.concatenate(list(selected.values()))
+    c_ll = None if any(chunks.get(k) is None for k in selected) else \
+        np.concatenate([chunks[k] for k in selected])
     ref = calibration_reference(model)
     return {"ll_s": s_ll, "inclusive_s": inclusive, "nunu_s": nunu, "model": model,
-            "selected": _verdict_dict(s_ll, ref), "inclusive": _verdict_dict(inclusive, ref),
+            "selected": _verdict_dict(s_ll, ref, c_ll), "inclusive": _verdict_dict(inclusive, ref),
             "per_sample": {k: _verdict_dict(v, ref) for k, v in per_sample.items()},
-            "by_flavour": {k: _verdict_dict(v, ref) for k, v in selected.items()},
-            "mean_s_nunu": float(np.mean(nunu)), "mean_s_nunu_err": stats.mean_and_error(nunu)[1],
+            "by_flavour": {k: _verdict_dict(v, ref, chunks.get(k)) for k, v in selected.items()},
+            "mean_s_nunu": float(np.mean(nunu)), "mean_s_nunu_err": stats.mean_and_error(nunu, chunks.get("nunu"))[1],
             "frac_nunu_p_below_0p05": float(np.mean(np.exp(-nunu / 2) < 0.05)),
             "n_ll": int(len(s_ll)), "n_inclusive": int(len(inclusive)),
             "ll_label": r"Z$\to\ell\ell$ Z-selected", "inclusive_label": r"Z$\to\ell\ell$ inclusive",
@@ -178,7 +188,8 @@ def _invisible(d: dict[str, np.ndarray]) -> dict[str, Any]:
     # algebra: MET(muons invisible) = MET(nominal) - Muons term, when the same muons are used
     closure = np.hypot(d["inv_x"] - (d["tst_x"] - d["muons_x"]), d["inv_y"] - (d["tst_y"] - d["muons_y"])) / GeV
     high = ptz > 50
-    ratio, ratio_err = stats.mean_and_error(met[high] / ptz[high]) if high.sum() > 1 else (float("nan"),) * 2
+    chunks = d["chunk_seed"][high] if "chunk_seed" in d else None
+    ratio, ratio_err = stats.mean_and_error(met[high] / ptz[high], chunks) if high.sum() > 1 else (float("nan"),) * 2
     return {"ptz": ptz, "met": met, "profile_ptz": t.tolist(), "profile_met": m.tolist(),
             "profile_err": err.tolist(), "max_closure_gev": float(closure.max()) if len(closure) else 0.0,
             "mean_ratio_ptz_above_50": ratio, "mean_ratio_err": ratio_err, "n_events": int(len(ptz)),
@@ -205,14 +216,21 @@ def _tails(met: np.ndarray) -> dict[str, float]:
     return {f">{cut / GeV:g} GeV": float(np.mean(met > cut)) for cut in TAIL_CUTS}
 
 
-def _tail_errors(met: np.ndarray) -> dict[str, float]:
-    return {f">{cut / GeV:g} GeV": stats.fraction_and_error(met > cut)[1] for cut in TAIL_CUTS}
+def _tail_errors(met: np.ndarray, chunks: np.ndarray | None) -> dict[str, float]:
+    """Errors of the tail fractions: binomial, or the spread between generator chunks if larger."""
+    return {f">{cut / GeV:g} GeV": stats.fraction_and_error(met > cut, chunks)[1] for cut in TAIL_CUTS}
+
+
+def _sub(values: np.ndarray | None, mask: np.ndarray) -> np.ndarray | None:
+    return None if values is None else values[mask]
 
 
 def _cleaning(nominal: dict[str, np.ndarray], faulted: dict[str, np.ndarray],
               others: dict[str, dict[str, np.ndarray]]) -> dict[str, Any]:
     met_f, met_n = _met(faulted, "tst"), _met(nominal, "tst")
     clean_f = faulted["is_clean"].astype(bool)
+    clean_n = nominal["is_clean"].astype(bool)
+    ch_f, ch_n = faulted.get("chunk_seed"), nominal.get("chunk_seed")
     bits = faulted["injected_faults"].astype(np.int64)
     flags = faulted["clean_flags"].astype(np.int64)
     efficiency = {}
@@ -231,9 +249,9 @@ def _cleaning(nominal: dict[str, np.ndarray], faulted: dict[str, np.ndarray],
             "tails": {"no faults": _tails(met_n), "faults, before cleaning": _tails(met_f),
                       "faults, after cleaning": _tails(met_f[clean_f]),
                       "no faults, after cleaning": _tails(met_n[nominal["is_clean"].astype(bool)])},
-            "tail_errors": {"no faults": _tail_errors(met_n), "faults, before cleaning": _tail_errors(met_f),
-                            "faults, after cleaning": _tail_errors(met_f[clean_f]),
-                            "no faults, after cleaning": _tail_errors(met_n[nominal["is_clean"].astype(bool)])},
+            "tail_errors": {"no faults": _tail_errors(met_n, ch_n), "faults, before cleaning": _tail_errors(met_f, ch_f),
+                            "faults, after cleaning": _tail_errors(met_f[clean_f], _sub(ch_f, clean_f)),
+                            "no faults, after cleaning": _tail_errors(met_n[clean_n], _sub(ch_n, clean_n))},
             "efficiency": efficiency, "false_positive": false_positive, "flag_rates_faulted": by_flag,
             "flagged_unfaulted_in_faulted_sample": float(np.mean(~clean_f[unfaulted])) if unfaulted.any() else 0.0,
             "n_events": int(len(met_f)), "n_faulted": int(np.count_nonzero(bits)),
@@ -266,7 +284,9 @@ def analyse(data: dict[str, dict[str, np.ndarray]], samples: dict[str, Sample]) 
             data[by_process["znunu"][0]]["significance"],
             {k: data[k]["significance"][z_selected(data[k], "mm" if samples[k].process == "zmumu" else "ee")]
              for p in ("zmumu", "zee") for k in by_process[p]},
-            next(iter(samples.values())).significance_model),
+            next(iter(samples.values())).significance_model,
+            {"Z->mumu": zmm.get("chunk_seed"), "Z->ee": zee.get("chunk_seed"),
+             "nunu": data[by_process["znunu"][0]].get("chunk_seed")}),
         "recoil": _recoil(zmm, f"Z->mumu, {mu_range}"),
         "invisible": _invisible(zmm),
         "systematics": _systematics(zmm_ref, f"Z->mumu, <mu> = {REFERENCE_MU:g}: soft-term variations"),
@@ -301,7 +321,7 @@ def write_report(results: dict[str, Any], samples: dict[str, Sample], folder: st
               f"sigma(N) = sqrt(sigma0^2 + k^2 N) (variance linear in N, the primer's sqrt(N_PU) law).", "",
               "| MET | sigma0 [GeV] | k [GeV/sqrt(vertex)] (errors x sqrt(chi2/ndf)) | k^2 [GeV^2/vertex] | chi2/ndf |", "|---|---|---|---|---|"]
     for name, f in fits.items():
-        lines.append(f"| {name} | {f['sigma0']:.2f} ± {f['sigma0_err']:.2f} | {f['k']:.3f} ± {f['k_err']:.3f} | {f['variance_slope']:.3f} | "
+        lines.append(f"| {name} | {f['sigma0']:.2f} ± {f['sigma0_err']:.2f} | {f['k_text']} | {f['variance_slope']:.3f} | "
                      f"{f['chi2']:.1f}/{f['ndf']} |")
     verdict = "grows more slowly than" if tst["k"] < cst["k"] else "does NOT grow more slowly than"
     lines += ["", f"TST resolution {verdict} CST: k(TST) = {tst['k']:.3f} vs k(CST) = {cst['k']:.3f} GeV/sqrt(vertex).",

@@ -25,18 +25,45 @@ def _libs():
     return bh, optimize, stats
 
 
-def mean_and_error(x: np.ndarray) -> tuple[float, float]:
-    """Mean and its statistical error std/sqrt(n)."""
+def mean_and_error(x: np.ndarray, groups: np.ndarray | None = None) -> tuple[float, float]:
+    """Mean and its statistical error std/sqrt(n); with `groups` (per event), the larger of that
+    and the batch-means error from the spread between groups."""
     x = np.asarray(x, np.float64)
-    return float(x.mean()), float(x.std(ddof=1) / np.sqrt(len(x))) if len(x) > 1 else float("nan")
+    err = float(x.std(ddof=1) / np.sqrt(len(x))) if len(x) > 1 else float("nan")
+    if groups is not None and len(x) > 1:
+        batch = _batch_variance(x, groups)
+        if np.isfinite(batch):
+            err = max(err, float(np.sqrt(batch)))
+    return float(x.mean()), err
 
 
-def fraction_and_error(mask: np.ndarray) -> tuple[float, float]:
-    """Fraction of True and its binomial error sqrt(f(1-f)/n) (at least 1/n where f is 0 or 1)."""
+def _batch_variance(values: np.ndarray, groups: np.ndarray, weights: np.ndarray | None = None) -> float:
+    """Variance of the ratio sum(values)/sum(weights) from the spread between groups (batch
+    means): events of a group (a generator chunk sharing one pileup library) may be correlated,
+    whole groups are independent. nan with fewer than 2 groups."""
+    ids, g = np.unique(np.asarray(groups), return_inverse=True)
+    if len(ids) < 2:
+        return float("nan")
+    w = np.ones(len(values)) if weights is None else np.asarray(weights, np.float64)
+    s = np.bincount(g, weights=np.asarray(values, np.float64), minlength=len(ids))
+    n = np.bincount(g, weights=w, minlength=len(ids))
+    ratio = s.sum() / n.sum()
+    return float(len(ids) / (len(ids) - 1) * np.sum((s - ratio * n) ** 2) / n.sum() ** 2)
+
+
+def fraction_and_error(mask: np.ndarray, groups: np.ndarray | None = None) -> tuple[float, float]:
+    """Fraction of True and its binomial error sqrt(f(1-f)/n) (at least 1/n where f is 0 or 1).
+    With `groups` (per event, e.g. the generator chunk), the error is the larger of that and
+    the spread between the groups (batch means), so correlations inside a group count."""
     mask = np.asarray(mask, bool)
     n = len(mask)
     f = float(mask.mean()) if n else float("nan")
-    return f, float(max(np.sqrt(f * (1 - f) / n), 1.0 / n)) if n else float("nan")
+    err = float(max(np.sqrt(f * (1 - f) / n), 1.0 / n)) if n else float("nan")
+    if groups is not None and n:
+        batch = _batch_variance(mask.astype(np.float64), groups)
+        if np.isfinite(batch):
+            err = max(err, float(np.sqrt(batch)))
+    return f, err
 
 
 def _mean_hist(x: np.ndarray, sample: np.ndarray, edges: np.ndarray):
@@ -49,9 +76,12 @@ def _mean_hist(x: np.ndarray, sample: np.ndarray, edges: np.ndarray):
     return view["count"], view["value"], view["_sum_of_deltas_squared"]
 
 
-def binned_rms(x: np.ndarray, values: np.ndarray, edges: np.ndarray, min_entries: int = 20):
-    """Per bin of x: (mean x, RMS of values, its error RMS/sqrt(2n), entries n); bins with fewer
-    than min_entries are dropped. `values` may be 2-D (n, k): the k components are pooled."""
+def binned_rms(x: np.ndarray, values: np.ndarray, edges: np.ndarray, min_entries: int = 20,
+               groups: np.ndarray | None = None):
+    """Per bin of x: (mean x, RMS of values, its error, entries n); bins with fewer than
+    min_entries are dropped. `values` may be 2-D (n, k): the k components are pooled. The
+    error is RMS/sqrt(2n) (Gaussian), or with `groups` (per event) the larger of that and the
+    batch-means error from the spread between groups."""
     x = np.asarray(x, np.float64)
     values = np.asarray(values, np.float64)
     if values.ndim == 1:
@@ -62,7 +92,16 @@ def binned_rms(x: np.ndarray, values: np.ndarray, edges: np.ndarray, min_entries
     ok = count >= max(min_entries, 1)
     rms = np.sqrt(mean_sq[ok])
     n = count[ok]
-    return mean_x[ok], rms, rms / np.sqrt(2.0 * n), n.astype(np.int64)
+    err = rms / np.sqrt(2.0 * n)
+    if groups is not None:
+        which = np.digitize(x, edges) - 1
+        sq = np.sum(values ** 2, axis=1)
+        for j, b in enumerate(np.flatnonzero(ok)):
+            inside = which == b
+            var = _batch_variance(sq[inside], np.asarray(groups)[inside], np.full(inside.sum(), float(k)))
+            if np.isfinite(var) and rms[j] > 0:
+                err[j] = max(err[j], np.sqrt(var) / (2.0 * rms[j]))      # d(RMS) = d(mean square) / 2 RMS
+    return mean_x[ok], rms, err, n.astype(np.int64)
 
 
 def profile(x: np.ndarray, y: np.ndarray, edges: np.ndarray, min_entries: int = 20):
@@ -90,6 +129,11 @@ class SqrtNFit:
 
     def __call__(self, n: np.ndarray) -> np.ndarray:
         return np.sqrt(np.maximum(self.sigma0 ** 2 + self.k ** 2 * np.asarray(n, np.float64), 0.0))
+
+    @property
+    def k_text(self) -> str:
+        """k with its error, or "0 (at its bound)" when the fit ends on k = 0 (no error then)."""
+        return "0 (at its bound)" if self.k < 1e-6 else f"{self.k:.3f} ± {self.k_err:.3f}"
 
     @property
     def variance_slope(self) -> float:

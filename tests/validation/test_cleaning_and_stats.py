@@ -139,6 +139,36 @@ def test_design_effect_is_one_for_independent_events_and_grows_with_shared_shift
         stats.significance_verdict(rng.chisquare(2, 100), design_effect=0.5)
 
 
+def test_errors_between_groups_count_correlated_events():
+    """Events sharing a group (a generator chunk with one pileup library) are correlated: the
+    batch-means error sees it, the binomial / Gaussian one does not; independent groups leave
+    the usual error."""
+    rng = np.random.default_rng(5)
+    groups = np.repeat(np.arange(40), 1000)
+    rate = np.repeat(rng.uniform(0.0, 0.02, 40), 1000)            # per-group tail rate
+    tail = rng.uniform(size=len(groups)) < rate
+    f, err_binomial = stats.fraction_and_error(tail)
+    _, err_groups = stats.fraction_and_error(tail, groups)
+    assert err_groups > 2 * err_binomial
+    x = rng.normal(size=len(groups))
+    assert stats.mean_and_error(x, groups)[1] == pytest.approx(stats.mean_and_error(x)[1], rel=0.35)
+    assert stats.mean_and_error(x + np.repeat(rng.normal(0, 0.2, 40), 1000), groups)[1] > \
+        3 * stats.mean_and_error(x)[1]
+    width = np.repeat(rng.uniform(0.5, 1.5, 40), 1000)              # per-group resolution
+    n_pu = rng.integers(0, 10, size=len(groups)).astype(float)
+    _, _, err_plain, _ = stats.binned_rms(n_pu, x * width, np.arange(-0.5, 10.5))
+    _, _, err_grouped, _ = stats.binned_rms(n_pu, x * width, np.arange(-0.5, 10.5), groups=groups)
+    assert np.all(err_grouped >= err_plain) and np.median(err_grouped / err_plain) > 2
+
+
+def test_sqrt_n_fit_on_its_bound_says_so():
+    n = np.arange(0, 40, 2, dtype=float)
+    flat = stats.fit_sqrt_n(n, np.full(len(n), 10.0) - 0.01 * n, np.full(len(n), 0.1))   # falls: k -> 0
+    assert flat.k < 1e-6 and flat.k_text == "0 (at its bound)"
+    rising = stats.fit_sqrt_n(n, np.sqrt(25 + 0.5 * n), np.full(len(n), 0.05))
+    assert rising.k_text.startswith(f"{rising.k:.3f} ± ")
+
+
 def test_ks_p_values_of_uniform_samples_are_roughly_uniform():
     rng = np.random.default_rng(2)
     ps = np.array([stats.ks_uniform(rng.uniform(size=200))[1] for _ in range(300)])
