@@ -18,6 +18,10 @@ from .jit import kernel
 HEADER_AT, BODY, SIZE, CRC, HAS_CRC, PAGE_TYPE, NUM_VALUES = range(7)
 #: status codes
 OK, UNREADABLE, NO_TYPE_OR_SIZE, PAST_CHUNK, NO_VALUE_COUNT, TABLE_FULL = range(6)
+PROBLEMS = {UNREADABLE: "unreadable page header",
+            NO_TYPE_OR_SIZE: "page header without a page type or size",
+            PAST_CHUNK: "the page runs past the end of the column chunk",
+            NO_VALUE_COUNT: "data page without its header or value count"}
 #: PageType values the walk counts values of
 _DATA_PAGE, _DATA_PAGE_V2 = 0, 3
 #: Thrift compact protocol types

@@ -17,8 +17,11 @@ from __future__ import annotations
 
 import bisect
 import os
+import zlib
 from collections.abc import Sequence
 from typing import Any, NamedTuple
+
+import numpy as np
 
 try:
     from isal.isal_zlib import crc32 as _fast_crc32
@@ -80,11 +83,6 @@ def column_chunks(metadata: Any) -> list[ColumnChunk]:
     return chunks
 
 
-_WHY = {1: "unreadable page header", 2: "page header without a page type or size",
-        3: "the page runs past the end of the column chunk",
-        4: "data page without its header or value count"}
-
-
 _WALKER: Any = None
 
 
@@ -102,20 +100,20 @@ def page_table(data: Any, at: int, chunk: ColumnChunk) -> Any:
     row per page (columns `_page_walk.HEADER_AT` ... `NUM_VALUES`, offsets in `data`). Raises
     PageChecksumError when a header cannot be walked or the pages disagree with the footer."""
     W = _walker()
-    buf = W.np.frombuffer(data, W.np.uint8)
+    buf = np.frombuffer(data, np.uint8)
     end = at + chunk.length
     if end > len(buf):
         raise _corrupt(chunk, None, f"the column chunk ends at byte {chunk.end}, past the end of "
                                     f"the file ({len(buf) - at + chunk.start} bytes)")
     rows = 64
     while True:
-        table = W.np.empty((rows, 7), W.np.int64)
+        table = np.empty((rows, 7), np.int64)
         pages, status, where, values = W.walk_pages(buf, at, end, table)
         if status != W.TABLE_FULL:
             break
         rows *= 8
     if status != W.OK:
-        raise _corrupt(chunk, chunk.start + where - at, _WHY[status])
+        raise _corrupt(chunk, chunk.start + where - at, W.PROBLEMS[status])
     if values != chunk.num_values:
         raise _corrupt(chunk, None, f"its data pages hold {values} values, the footer says "
                                     f"{chunk.num_values}")
@@ -126,7 +124,7 @@ def verify_chunk(data: Any, at: int, chunk: ColumnChunk, crc32: Any = None) -> t
     """Walk the pages of `chunk`, which starts at byte `at` of buffer `data`, verifying each
     page's CRC32 where it has one; returns (pages, pages verified). Raises PageChecksumError
     naming the column, row group and page offset on any mismatch."""
-    crc32 = crc32 or _fast_crc32
+    crc32 = crc32 or _fast_crc32 or zlib.crc32
     view = memoryview(data)
     if view.format != "B":   # bytes as unsigned integers (Arrow buffers export signed chars)
         view = view.cast("B")
