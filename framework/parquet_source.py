@@ -331,8 +331,23 @@ class ParquetSource(Source):
                 if decoded is not None:
                     entry.decoded[column] = decoded
             entry.loading -= 1
-            if entry.loading == 0 and not entry.pending:
+            finished = entry.loading == 0 and not entry.pending
+            if finished and entry.error is not None:
                 entry.ready.set()
+        if finished and entry.error is None:   # the hook runs before any block is sliced
+            try:
+                first = self._starts[file_index] + self._rg_starts[file_index][rg_index]
+                entry.note = self.row_group_decoded(
+                    first, entry.decoded, [k for k in entry.arrays if k not in entry.decoded])
+            finally:
+                entry.ready.set()
+
+    def row_group_decoded(self, first: int, decoded: dict[str, Any], per_block: list[str]) -> Any:
+        """Hook for subclasses, called once per row group when it is decoded, before any block
+        is sliced from it: ``first`` its first event (absolute), ``decoded`` the columns decoded
+        whole, ``per_block`` those decoded from each block's rows. The result is handed back by
+        :meth:`read_noted` with every block served as slices of this row group alone."""
+        return None
 
     def _decode_whole(self, key: str, array: Any) -> Any:
         """The column decoded once for the whole row group, if the result can be sliced (None:
@@ -375,6 +390,11 @@ class ParquetSource(Source):
 
     # -- reading -------------------------------------------------------------------------------
     def read(self, first: int, n: int) -> dict[str, Any]:
+        return self.read_noted(first, n)[0]
+
+    def read_noted(self, first: int, n: int) -> tuple[dict[str, Any], Any]:
+        """The block, and the result of :meth:`row_group_decoded` for its row group when the
+        block lies in one row group (else None)."""
         if first < 0 or first + n > self._starts[-1]:
             raise SourceError(f"{self.name}: events [{first}, {first + n}) out of range "
                               f"(0..{self.n_events()})")
@@ -394,10 +414,10 @@ class ParquetSource(Source):
             event += take
         if len(pieces) == 1:
             entry, offset, take = pieces[0]
-            decoded = entry.decoded
+            decoded, note = entry.decoded, entry.note
             whole = offset == 0 and take == entry.rows
         else:   # a block across row groups: decoded from its own rows
-            decoded, whole = {}, False
+            decoded, whole, note = {}, False, None
         data = {}
         for key in (self.keys() if self._selected is None else self._selected):
             obj = decoded.get(key)
@@ -414,7 +434,7 @@ class ParquetSource(Source):
                 data[key] = self.decode(key, array)
             except Exception as exc:
                 raise self._decode_error(key, first, n, exc) from exc
-        return data
+        return data, note
 
     def _check_digest(self, file_index: int) -> None:
         """Wait for the part's sha256 (hashed in the background) and compare it with the
@@ -464,9 +484,10 @@ class ParquetSource(Source):
 class _RowGroup:
     """A row group being read (`ready` not set) or read: its columns (Arrow arrays), those
     decoded for the whole row group, or its read error. `pending`: columns no thread has taken
-    yet; `loading`: columns not finished."""
+    yet; `loading`: columns not finished; `note`: what `row_group_decoded` returned."""
 
-    __slots__ = ("ready", "pending", "loading", "rows", "arrays", "decoded", "error", "served")
+    __slots__ = ("ready", "pending", "loading", "rows", "arrays", "decoded", "error", "served",
+                 "note")
 
     def __init__(self, columns: list[str], rows: int) -> None:
         self.ready = threading.Event()
@@ -477,5 +498,6 @@ class _RowGroup:
         self.decoded: dict[str, Any] = {}
         self.error: BaseException | None = None
         self.served = 0
+        self.note: Any = None
         if not columns:
             self.ready.set()

@@ -211,7 +211,10 @@ class MapCheckedParquetSource(ParquetSource):
     object containers and jets read with them (:func:`metflow.edm.map_checks.check_block`)
     before any algorithm sees them: a link past a container's end fails the read instead of
     silently changing MET. Errors name the file and the absolute event. With metflow's
-    ``decode``, maps are checked once per block here, not again when decoded."""
+    ``decode``, maps are checked here, not again when decoded: once per row group when every
+    column of it is decoded whole (its blocks are slices of it, and every check is per event),
+    else, and for a row group that fails (so that the error concerns exactly the block holding
+    the bad event), once per block."""
 
     def __init__(self, paths, decode=None, **kwargs):
         from metflow.edm import persistence
@@ -221,8 +224,21 @@ class MapCheckedParquetSource(ParquetSource):
             kwargs["decode"] = decode
         super().__init__(paths, **kwargs)
 
+    def row_group_decoded(self, first: int, decoded: dict[str, Any], per_block: list[str]) -> bool:
+        """Whether the row group's maps pass :func:`check_block` against its containers (False
+        when a column is decoded per block: it may be a map whose whole decode failed)."""
+        if per_block:
+            return False
+        try:
+            check_block(decoded, first=first, event_info_key=None)
+        except EDMError:   # raised by the per-block check of the block holding the bad event
+            return False
+        return True
+
     def read(self, first: int, n: int) -> dict[str, Any]:
-        data = super().read(first, n)
+        data, checked = self.read_noted(first, n)
+        if checked is True:   # slices of a row group whose maps passed
+            return data
         try:   # EventInfo names run/event itself unless the framework's event_id does
             check_block(data, first=first,
                         event_info_key=None if getattr(self, "event_id_column", None) else "EventInfo")
