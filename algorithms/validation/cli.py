@@ -48,9 +48,9 @@ def run(args: argparse.Namespace) -> int:
         return 2
     res, sig = results["resolution"]["curves"], results["significance"]
     print(f"report: {results['files']['report']}  ({results['timing']['total_s']:.0f} s)")
-    print(f"resolution slope k [GeV/sqrt(vertex)]: TST {res['TST']['fit']['k']:.3f}, "
-          f"CST {res['CST']['fit']['k']:.3f}, Track {res['Track']['fit']['k']:.3f}")
-    print(f"significance on Z-selected Z->ll: {sig['selected']['text']}; mean S {sig['selected']['mean_s']:.3f}")
+    print("resolution slope k [GeV/sqrt(vertex)]: " + ", ".join(f"{name} {c['fit']['k_text']}" for name, c in res.items()))
+    print(f"significance on Z-selected Z->ll: {sig['selected']['text']}; mean S {sig['selected']['mean_s']:.3f} ± "
+          f"{sig['selected']['mean_s_err']:.3f}")
     return 0
 
 

@@ -77,11 +77,13 @@ def plot_resolution(res: dict[str, Any], folder: str) -> str:
         colour, marker = _STYLE[name]
         fit = r["fit"]
         ax.errorbar(r["n_pu"], r["rms"], yerr=r["err"], fmt=marker, color=colour, ms=4,
-                    label=f"{name}: k = {fit['k_text']} GeV/vertex$^{{1/2}}$, "
-                          f"$\\chi^2$/ndf = {fit['chi2']:.0f}/{fit['ndf']}")
+                    label=(f"{name}: k = {fit['k']:.3f} ± {fit['k_err']:.3f} GeV/vertex$^{{1/2}}$, "
+                           if fit["k_determined"] else
+                           f"{name}: $k^2$ = {fit['variance_slope']:.3f} ± {fit['variance_slope_err']:.3f} GeV$^2$/vertex, ")
+                          + f"$\\chi^2$/ndf = {fit['chi2']:.0f}/{fit['ndf']}")
         n = np.linspace(0, max(r["n_pu"]) if len(r["n_pu"]) else 1, 100)
         fit = r["fit"]
-        ax.plot(n, np.sqrt(fit["sigma0"] ** 2 + fit["k"] ** 2 * n), color=colour, lw=1)
+        ax.plot(n, np.sqrt(np.maximum(fit["sigma0"] ** 2 + fit["variance_slope"] * n, 0)), color=colour, lw=1)
     ax.set_xlabel("reconstructed pileup vertices $N_{PV} - 1$")
     ax.set_ylabel(r"RMS($E^{miss}_{x,y}$ - truth) [GeV]")
     ax.set_title(rf"{res['sample']} ({res['n_events']} Z candidates): fit $\sigma = (\sigma_0^2 + k^2 N)^{{1/2}}$")

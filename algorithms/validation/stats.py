@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["mean_and_error", "fraction_and_error", "binned_rms", "profile", "SqrtNFit", "fit_sqrt_n", "ks_uniform",
+__all__ = ["mean_and_error", "fraction_and_error", "binned_rms", "profile", "profile_with_errors", "ratio_and_error",
+           "rms_and_error", "correlation_and_error", "SqrtNFit", "fit_sqrt_n", "sqrt_n_fit_jackknife", "ks_uniform",
            "Flatness", "flatness", "ecdf_design_effect", "Verdict", "significance_verdict", "VERDICT_ALPHA"]
 
 #: a p-value distribution is called compatible with uniform when both tests give p > VERDICT_ALPHA
@@ -118,7 +119,9 @@ def profile(x: np.ndarray, y: np.ndarray, edges: np.ndarray, min_entries: int = 
 
 @dataclass(frozen=True)
 class SqrtNFit:
-    """sigma(N) = sqrt(sigma0^2 + k^2 N): stochastic pileup noise adds k^2 per vertex in variance."""
+    """sigma(N) = sqrt(sigma0^2 + k^2 N): stochastic pileup noise adds k^2 per vertex in variance.
+    The fit parameter is the variance slope k^2 (free in sign, so a slope near 0 keeps a
+    symmetric error instead of sitting on the bound k = 0); k = sqrt(k^2) is derived."""
 
     sigma0: float
     k: float
@@ -126,19 +129,23 @@ class SqrtNFit:
     chi2: float
     ndf: int
     sigma0_err: float = float("nan")
+    variance_slope: float = float("nan")
+    variance_slope_err: float = float("nan")
 
     def __call__(self, n: np.ndarray) -> np.ndarray:
-        return np.sqrt(np.maximum(self.sigma0 ** 2 + self.k ** 2 * np.asarray(n, np.float64), 0.0))
+        return np.sqrt(np.maximum(self.sigma0 ** 2 + self.variance_slope * np.asarray(n, np.float64), 0.0))
+
+    @property
+    def k_determined(self) -> bool:
+        """k is quoted only where k^2 is more than 2 sigma above 0 (else its error is not Gaussian)."""
+        return self.variance_slope > 2.0 * self.variance_slope_err
 
     @property
     def k_text(self) -> str:
-        """k with its error, or "0 (at its bound)" when the fit ends on k = 0 (no error then)."""
-        return "0 (at its bound)" if self.k < 1e-6 else f"{self.k:.3f} ± {self.k_err:.3f}"
-
-    @property
-    def variance_slope(self) -> float:
-        """k^2: the variance added per pileup vertex."""
-        return self.k ** 2
+        """k with its error, or the variance slope with its error when k is not determined."""
+        if self.k_determined:
+            return f"{self.k:.3f} ± {self.k_err:.3f}"
+        return f"not determined (k^2 = {self.variance_slope:.3f} ± {self.variance_slope_err:.3f})"
 
     @property
     def p_value(self) -> float:
@@ -146,32 +153,164 @@ class SqrtNFit:
         _, _, stats = _libs()
         return float(stats.chi2.sf(self.chi2, self.ndf)) if self.ndf > 0 else float("nan")
 
+    def with_errors(self, sigma0_err: float, variance_slope_err: float) -> "SqrtNFit":
+        """The same fit with (larger) parameter errors, e.g. from the spread between chunks."""
+        s_err = max(self.variance_slope_err, variance_slope_err)
+        return SqrtNFit(self.sigma0, self.k, _k_error(self.variance_slope, s_err), self.chi2, self.ndf,
+                        max(self.sigma0_err, sigma0_err), self.variance_slope, s_err)
+
+
+def _k_error(slope: float, slope_err: float) -> float:
+    return slope_err / (2.0 * np.sqrt(slope)) if slope > 0 else float("nan")
+
+
+def _sqrt_n_model(x, s0, slope):
+    return np.sqrt(np.maximum(s0 * s0 + slope * x, 1e-12))
+
+
+def _fit_sqrt_n_parameters(n: np.ndarray, sigma: np.ndarray, err: np.ndarray):
+    """(sigma0, k^2), covariance and chi2 of the least-squares fit; sigma0 >= 0, k^2 free."""
+    _, optimize, _ = _libs()
+    slope = (sigma[-1] ** 2 - sigma[0] ** 2) / max(n[-1] - n[0], 1e-9)
+    start = (float(np.sqrt(max(sigma[0] ** 2 - slope * n[0], 1e-6))), float(slope))
+    par, cov = optimize.curve_fit(_sqrt_n_model, n, sigma, p0=start, sigma=err, absolute_sigma=True,
+                                  bounds=([0.0, -np.inf], [np.inf, np.inf]))
+    chi2 = float(np.sum(((sigma - _sqrt_n_model(n, *par)) / err) ** 2))
+    return par, cov, chi2
+
 
 def fit_sqrt_n(n: np.ndarray, sigma: np.ndarray, sigma_err: np.ndarray) -> SqrtNFit:
     """Least-squares fit (scipy.optimize.curve_fit, absolute errors) of sigma(N) =
-    sqrt(sigma0^2 + k^2 N) to the points (the primer's sqrt(N_PU) law); parameter errors are
-    scaled by sqrt(chi2/ndf) when it exceeds 1."""
-    _, optimize, _ = _libs()
+    sqrt(sigma0^2 + k^2 N) to the points (the primer's sqrt(N_PU) law), k^2 free in sign;
+    parameter errors are scaled by sqrt(chi2/ndf) when it exceeds 1."""
     n = np.asarray(n, np.float64)
     sigma = np.asarray(sigma, np.float64)
     err = np.maximum(np.asarray(sigma_err, np.float64), 1e-12)
     if len(n) < 2:
         raise ValueError(f"the sqrt(N) fit needs at least 2 points, got {len(n)}")
-
-    def model(x, s0, k):
-        return np.sqrt(s0 * s0 + k * k * x)
-
-    slope = max((sigma[-1] ** 2 - sigma[0] ** 2) / max(n[-1] - n[0], 1e-9), 1e-6)
-    start = (float(np.sqrt(max(sigma[0] ** 2 - slope * n[0], 1e-6))), float(np.sqrt(slope)))
-    (s0, k), cov = optimize.curve_fit(model, n, sigma, p0=start, sigma=err, absolute_sigma=True,
-                                      bounds=([0.0, 0.0], [np.inf, np.inf]))
-    chi2 = float(np.sum(((sigma - model(n, s0, k)) / err) ** 2))
+    (s0, slope), cov, chi2 = _fit_sqrt_n_parameters(n, sigma, err)
     ndf = len(n) - 2
     # parameter errors scaled by sqrt(chi2/ndf) where that exceeds 1 (PDG): the points scatter
     # more than their statistical errors when sigma^2 is not exactly linear in N
     scale = float(np.sqrt(max(chi2 / ndf, 1.0))) if ndf > 0 else 1.0
     errs = np.sqrt(np.maximum(np.diag(cov), 0.0)) * scale
-    return SqrtNFit(float(s0), float(k), float(errs[1]), chi2, ndf, float(errs[0]))
+    k = float(np.sqrt(max(slope, 0.0)))
+    return SqrtNFit(float(s0), k, _k_error(slope, errs[1]), chi2, ndf, float(errs[0]), float(slope), float(errs[1]))
+
+
+def _per_group_bins(x, values, edges, groups):
+    """Per (group, bin) sums: entries (components counted), sum of squares, events, sum of x."""
+    values = np.asarray(values, np.float64)
+    values = values[:, None] if values.ndim == 1 else values
+    nb = len(edges) - 1
+    which = np.digitize(x, edges) - 1
+    ok = (which >= 0) & (which < nb)
+    ids, g = np.unique(np.asarray(groups)[ok], return_inverse=True)
+    cell = g * nb + which[ok]
+    size = len(ids) * nb
+
+    def total(w):
+        return np.bincount(cell, weights=w, minlength=size).reshape(len(ids), nb)
+    return (total(np.full(ok.sum(), float(values.shape[1]))), total(np.sum(values[ok] ** 2, axis=1)),
+            total(np.ones(ok.sum())), total(np.asarray(x, np.float64)[ok]))
+
+
+def sqrt_n_fit_jackknife(x: np.ndarray, values: np.ndarray, edges: np.ndarray, groups: np.ndarray,
+                         min_entries: int = 20) -> tuple[float, float, int]:
+    """Delete-one-group jackknife errors of (sigma0, k^2) of the sqrt(N) fit to the binned RMS.
+    Events of a generator chunk share a pileup library, so a chunk moves every pileup bin it
+    fills together; per-point errors (even with the spread between chunks) miss that
+    correlation between the points, the jackknife over chunks does not. Returns (sigma0 error,
+    k^2 error, groups); nan errors with fewer than 3 groups."""
+    x = np.asarray(x, np.float64)
+    entries, sq, events, sum_x = _per_group_bins(x, values, edges, groups)
+    n_groups = entries.shape[0]
+    if n_groups < 3:
+        return float("nan"), float("nan"), n_groups
+    pars = []
+    for j in range(n_groups):
+        e = entries.sum(0) - entries[j]
+        ok = (events.sum(0) - events[j]) >= max(min_entries, 1)
+        if ok.sum() < 3:
+            continue
+        rms = np.sqrt((sq.sum(0) - sq[j])[ok] / e[ok])
+        centres = (sum_x.sum(0) - sum_x[j])[ok] / (events.sum(0) - events[j])[ok]
+        par, _, _ = _fit_sqrt_n_parameters(centres, rms, np.maximum(rms / np.sqrt(2.0 * e[ok]), 1e-12))
+        pars.append(par)
+    pars = np.array(pars)
+    if len(pars) < 3:
+        return float("nan"), float("nan"), n_groups
+    spread = np.sqrt((len(pars) - 1) / len(pars) * np.sum((pars - pars.mean(0)) ** 2, axis=0))
+    return float(spread[0]), float(spread[1]), n_groups
+
+
+def profile_with_errors(x: np.ndarray, y: np.ndarray, edges: np.ndarray, groups: np.ndarray | None = None,
+                        min_entries: int = 20) -> dict[str, np.ndarray]:
+    """Per bin of x: mean x, mean y and its error, standard deviation of y and its error,
+    entries. Errors are Gaussian (std/sqrt(n), std/sqrt(2(n-1))), or with `groups` (per event)
+    the larger of that and the batch-means error from the spread between groups."""
+    x = np.asarray(x, np.float64)
+    y = np.asarray(y, np.float64)
+    centres, mean, mean_err, std, n = profile(x, y, edges, min_entries)
+    std_err = std / np.sqrt(2.0 * np.maximum(n - 1, 1))
+    if groups is not None:
+        which = np.digitize(x, edges) - 1
+        kept = np.flatnonzero(np.bincount(which[(which >= 0) & (which < len(edges) - 1)],
+                                          minlength=len(edges) - 1) >= max(min_entries, 2))
+        groups = np.asarray(groups)
+        for j, b in enumerate(kept):
+            inside = which == b
+            var_mean = _batch_variance(y[inside], groups[inside])
+            var_sq = _batch_variance((y[inside] - mean[j]) ** 2, groups[inside])
+            if np.isfinite(var_mean):
+                mean_err[j] = max(mean_err[j], np.sqrt(var_mean))
+            if np.isfinite(var_sq) and std[j] > 0:
+                std_err[j] = max(std_err[j], np.sqrt(var_sq) / (2.0 * std[j]))
+    return {"x": centres, "mean": mean, "mean_err": mean_err, "std": std, "std_err": std_err, "entries": n}
+
+
+def ratio_and_error(num: np.ndarray, den: np.ndarray, groups: np.ndarray | None = None) -> tuple[float, float]:
+    """sum(num)/sum(den) and its error: delta method on independent events, or with `groups`
+    the larger of that and the batch-means error from the spread between groups."""
+    num = np.asarray(num, np.float64)
+    den = np.asarray(den, np.float64)
+    r = float(num.sum() / den.sum())
+    err = float(np.sqrt(np.sum((num - r * den) ** 2)) / abs(den.sum()))
+    if groups is not None:
+        batch = _batch_variance(num, groups, den)
+        if np.isfinite(batch):
+            err = max(err, float(np.sqrt(batch)))
+    return r, err
+
+
+def rms_and_error(x: np.ndarray, groups: np.ndarray | None = None) -> tuple[float, float]:
+    """sqrt(<x^2>) and its error (from the error of <x^2>, with the spread between groups)."""
+    mean_sq, err_sq = mean_and_error(np.asarray(x, np.float64) ** 2, groups)
+    rms = float(np.sqrt(mean_sq))
+    return rms, (err_sq / (2.0 * rms) if rms > 0 else float("nan"))
+
+
+def correlation_and_error(x: np.ndarray, y: np.ndarray, groups: np.ndarray | None = None) -> tuple[float, float]:
+    """Pearson correlation and its error: (1 - r^2)/sqrt(n - 3) (Fisher), or with `groups` the
+    larger of that and the delete-one-group jackknife error."""
+    x = np.asarray(x, np.float64)
+    y = np.asarray(y, np.float64)
+    n = len(x)
+    if n < 4:
+        return float("nan"), float("nan")
+    r = float(np.corrcoef(x, y)[0, 1])
+    err = (1.0 - r * r) / np.sqrt(n - 3)
+    if groups is not None:
+        ids, g = np.unique(np.asarray(groups), return_inverse=True)
+        if len(ids) >= 3:
+            sums = np.stack([np.bincount(g, weights=w, minlength=len(ids))
+                             for w in (np.ones(n), x, y, x * x, y * y, x * y)])
+            rest = sums.sum(1, keepdims=True) - sums
+            c, sx, sy, sxx, syy, sxy = rest
+            cov = sxy / c - sx * sy / c ** 2
+            jack = cov / np.sqrt((sxx / c - (sx / c) ** 2) * (syy / c - (sy / c) ** 2))
+            err = max(err, float(np.sqrt((len(ids) - 1) / len(ids) * np.sum((jack - jack.mean()) ** 2))))
+    return r, float(err)
 
 
 def ks_uniform(u: np.ndarray) -> tuple[float, float]:

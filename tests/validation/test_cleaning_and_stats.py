@@ -161,12 +161,65 @@ def test_errors_between_groups_count_correlated_events():
     assert np.all(err_grouped >= err_plain) and np.median(err_grouped / err_plain) > 2
 
 
-def test_sqrt_n_fit_on_its_bound_says_so():
+def test_sqrt_n_fit_of_a_flat_curve_gives_k2_with_an_error_and_no_k():
+    """k^2 is free in sign: a curve that does not grow gives k^2 near 0 with a symmetric error
+    (not k = 0 on a bound without one), and k is not quoted."""
     n = np.arange(0, 40, 2, dtype=float)
-    flat = stats.fit_sqrt_n(n, np.full(len(n), 10.0) - 0.01 * n, np.full(len(n), 0.1))   # falls: k -> 0
-    assert flat.k < 1e-6 and flat.k_text == "0 (at its bound)"
+    flat = stats.fit_sqrt_n(n, np.full(len(n), 10.0) - 0.01 * n, np.full(len(n), 0.1))   # falls: k^2 < 0
+    assert flat.variance_slope < 0 and flat.variance_slope_err > 0 and not flat.k_determined
+    assert flat.k_text.startswith("not determined (k^2 = -")
     rising = stats.fit_sqrt_n(n, np.sqrt(25 + 0.5 * n), np.full(len(n), 0.05))
-    assert rising.k_text.startswith(f"{rising.k:.3f} ± ")
+    assert rising.k_determined and rising.k_text.startswith(f"{rising.k:.3f} ± ")
+    assert rising.variance_slope == pytest.approx(0.5, rel=1e-4)
+    assert rising.k_err == pytest.approx(rising.variance_slope_err / (2 * rising.k))
+    wider = rising.with_errors(1.0, 0.2)
+    assert wider.sigma0_err == 1.0 and wider.variance_slope_err == 0.2 and wider.k == rising.k
+
+
+def test_sqrt_n_jackknife_sees_chunks_that_move_every_pileup_bin():
+    """A chunk whose resolution is scaled as a whole moves all its pileup bins together: the
+    per-point errors miss that, the jackknife over chunks does not; independent chunks give
+    about the fit's own error."""
+    rng = np.random.default_rng(7)
+    groups = np.repeat(np.arange(60), 2000)
+    n_pu = rng.integers(0, 30, size=len(groups)).astype(float)
+    width = np.sqrt(25 + 0.5 * n_pu)
+    edges = np.arange(-0.5, 31, 2.0)
+    results = {}
+    for name, scale in (("independent", np.ones(len(groups))), ("correlated", np.repeat(rng.normal(1, 0.05, 60), 2000))):
+        values = rng.normal(size=(len(groups), 2)) * (width * scale)[:, None]
+        centres, rms, err, _ = stats.binned_rms(n_pu, values, edges, groups=groups)
+        fit = stats.fit_sqrt_n(centres, rms, err)
+        s0_err, slope_err, chunks = stats.sqrt_n_fit_jackknife(n_pu, values, edges, groups)
+        assert chunks == 60
+        results[name] = (fit, s0_err, slope_err)
+    fit, s0_err, slope_err = results["independent"]
+    assert 0.5 < slope_err / fit.variance_slope_err < 1.7 and 0.5 < s0_err / fit.sigma0_err < 1.7
+    fit, s0_err, _ = results["correlated"]
+    assert s0_err > 1.2 * fit.sigma0_err     # even with per-point errors that include the groups
+    assert np.isnan(stats.sqrt_n_fit_jackknife(n_pu, width, edges, groups % 2)[0])   # 2 chunks: no error
+
+
+def test_profile_ratio_rms_and_correlation_errors_count_the_groups():
+    rng = np.random.default_rng(3)
+    groups = np.repeat(np.arange(40), 500)
+    x = rng.uniform(0, 10, size=len(groups))
+    shift = np.repeat(rng.normal(0, 0.3, 40), 500)
+    y = rng.normal(size=len(groups)) + shift
+    plain = stats.profile_with_errors(x, y, np.arange(0, 11, 2.0))
+    grouped = stats.profile_with_errors(x, y, np.arange(0, 11, 2.0), groups)
+    np.testing.assert_allclose(plain["mean"], grouped["mean"])
+    assert np.all(grouped["mean_err"] >= plain["mean_err"]) and np.median(grouped["mean_err"] / plain["mean_err"]) > 2
+    assert np.all(grouped["std_err"] >= plain["std_err"])
+    den = rng.uniform(1, 2, size=len(groups))
+    r, err = stats.ratio_and_error(den * (1 + 0.1 * y), den)
+    assert r == pytest.approx(1 + 0.1 * np.sum(den * y) / den.sum())
+    assert stats.ratio_and_error(den * (1 + 0.1 * y), den, groups)[1] > 2 * err
+    rms, rms_err = stats.rms_and_error(rng.normal(0, 2, 100000))
+    assert rms == pytest.approx(2, rel=0.01) and rms_err == pytest.approx(2 / np.sqrt(2 * 100000), rel=0.05)
+    corr, corr_err = stats.correlation_and_error(x, x + rng.normal(size=len(x)))
+    assert corr_err == pytest.approx((1 - corr ** 2) / np.sqrt(len(x) - 3))
+    assert stats.correlation_and_error(x, x + shift * 10, groups)[1] > stats.correlation_and_error(x, x + shift * 10)[1]
 
 
 def test_ks_p_values_of_uniform_samples_are_roughly_uniform():

@@ -1,12 +1,14 @@
 """Validation numbers on small samples (loose, honest tolerances), the report files and the CLI."""
 
 import argparse
+import json
+import math
 import os
 
 import numpy as np
 import pytest
 
-from metflow.algorithms.validation import cli, report, stats
+from metflow.algorithms.validation import cli, report, reproducibility, stats
 from metflow.algorithms.validation.chain import Sample, run_sample
 from metflow.edm.units import GeV
 
@@ -98,7 +100,20 @@ def test_report_writes_markdown_json_and_png_plots(tmp_path):
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10000, name
     text = (out / "report.md").read_text()
     fits = results["resolution"]["curves"]
-    assert f"{fits['TST']['fit']['k']:.3f}" in text and f"{fits['CST']['fit']['k']:.3f}" in text
+    for name in ("TST", "CST"):
+        f = fits[name]["fit"]
+        assert f"{f['variance_slope']:.3f} ± {f['variance_slope_err']:.3f}" in text
+    # every measured number the report prints has a finite, positive error, and those errors are in report.md
+    numbers = reproducibility.reported_numbers(json.loads((out / "results.json").read_text()))
+    assert len(numbers) > 100
+    bad = {k: v for k, v in numbers.items() if not (np.isfinite(v[0]) and np.isfinite(v[1]) and v[1] > 0)}
+    assert not bad, bad
+    inv = results["invisible"]
+    assert f"{inv['corr']:.3f} ± {inv['corr_err']:.3f}" in text
+    zee = results["resolution_zee"]["curves"]["TST"]["fit"]
+    assert f"| TST | {zee['sigma0']:.2f} ± {zee['sigma0_err']:.2f} |" in text
+    assert all(f["chunks"] >= 3 for r in ("resolution", "resolution_zee") for f in
+               (c["fit"] for c in results[r]["curves"].values()))     # the jackknife over chunks ran
     assert "criterion: KS p" in text and "![cleaning](met_cleaning_tails.png)" in text
     sig = results["significance"]
     assert sig["selected"]["n"] + 0 < sig["inclusive"]["n"]           # Z-selected and inclusive apart
@@ -117,3 +132,28 @@ def test_cli_refuses_too_few_events(tmp_path, capsys):
     assert "--events must be at least 200" in capsys.readouterr().err
     args = parser.parse_args(["--threads", "0"])
     assert cli.run(args) == 2
+
+
+def test_pulls_between_two_runs():
+    a = {"x": (1.0, 0.3), "y": (2.0, 0.0), "only a": (5.0, 1.0)}
+    b = {"x": (1.5, 0.4), "y": (2.5, 0.0)}
+    rows = {r[0]: r for r in reproducibility.pulls(a, b)}
+    assert set(rows) == {"x", "y"}
+    assert rows["x"][5] == pytest.approx(0.5 / 0.5)
+    assert math.isnan(rows["y"][5])                    # no error: no pull, never a silent 0
+    table = reproducibility.pull_table(list(rows.values()))
+    assert table.splitlines()[2].startswith("| x |") and "1.00" in table
+
+
+def test_pull_cli_reads_two_results_files(tmp_path, capsys):
+    results = {"x": (1.0, 0.1)}
+    import unittest.mock as mock
+    paths = []
+    for i in range(2):
+        path = tmp_path / f"r{i}.json"
+        path.write_text("{}")
+        paths.append(str(path))
+    with mock.patch.object(reproducibility, "reported_numbers", side_effect=[results, {"x": (1.3, 0.1)}]):
+        assert reproducibility.main(paths) == 0
+    out = capsys.readouterr().out
+    assert "| x | 1 ± 0.1 | 1.3 ± 0.1 | 2.12 |" in out and "pulls > 2: 1" in out
