@@ -70,7 +70,8 @@ def test_sigint_during_numba_kernels_is_a_clean_stop(tmp_path):
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert_clean_error(err, "interrupted by SIGINT after")
-    assert "SystemError" not in err and "algorithm" not in err
+    # "algorithm" as a word: the first-run compile line names the algorithms/__pycache__ folder
+    assert "SystemError" not in err and not re.search(r"\balgorithm\b", err), err
     done = int(re.search(r"after (\d+) events", err).group(1))
     assert pq.read_metadata(str(out) + ".partial").num_rows == done
     assert _hidden_temporaries(tmp_path) == []
