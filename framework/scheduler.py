@@ -220,9 +220,7 @@ class Scheduler:
         except Exception as exc:
             raise SourceError(f"source {self.source.name} failed to read events "
                               f"[{first}, {first + n}): {exc}") from exc
-        record = ctx.store.record
-        for key, obj in data.items():
-            record(key, obj, "source")
+        ctx.store.record_all(data, "source")
 
     def _alg_task(self, slot: int, block: int, name: str) -> Task:
         alg = self.algorithms[name]

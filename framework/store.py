@@ -83,6 +83,17 @@ class EventStore:
         self._data[key] = freeze(obj)
         self._producers[key] = producer
 
+    def record_all(self, objects: dict[str, Any], producer: str) -> None:
+        """:meth:`record` for every item of `objects` (a source's block: one call per block)."""
+        data = self._data
+        if not data.keys().isdisjoint(objects):
+            for key in objects:
+                if key in data:
+                    self.record(key, None, producer)   # raises DuplicateKeyError naming both
+        for key, obj in objects.items():
+            data[key] = freeze(obj)
+        self._producers.update(dict.fromkeys(objects, producer))
+
     def retrieve(self, key: str, requester: Any, events: str = "") -> Any:
         """The object under `key`; MissingKeyError naming `requester` (a name, or an algorithm,
         named only when the key is missing) and the closest keys if absent."""
