@@ -16,7 +16,9 @@ from .naming import NAMINGS
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``metflow import-physlite``."""
     parser.add_argument("files", nargs="+", metavar="FILE.root",
-                        help="PHYSLITE files (TTree CollectionTree or RNTuple EventData)")
+                        help="PHYSLITE files (TTree CollectionTree or RNTuple EventData), or what "
+                             "--input takes: directories, globs, .txt/.list file lists, coffea "
+                             "filesets (NAME.json[#DATASET]), file:// and fsspec URLs")
     parser.add_argument("--output", "-o", default=None,
                         help="output Parquet file (default: the first input's name with .parquet, "
                              "in the current directory)")
@@ -76,9 +78,12 @@ def run(args: argparse.Namespace) -> int:
     from metflow.framework.errors import ConfigurationError, MetflowError
     from metflow.framework.signals import Interrupted, StopRequest, stop_on_signals
 
-    output = args.output or _default_output(args.files[0])
+    from metflow.framework.input_specs import expand_inputs
+
     stop = StopRequest()
     try:
+        args.files = expand_inputs(args.files)
+        output = args.output or _default_output(args.files[0])
         with stop_on_signals(stop):
             n = convert_files(args.files, output, naming=args.naming, events=args.events,
                               batch_size=args.batch_size, stop=stop)

@@ -157,3 +157,27 @@ def test_input_source_picks_by_content(tmp_path, run2_path):
     assert isinstance(input_source([out], decode=persistence.decode), ParquetSource)
     with pytest.raises(ValueError, match="mix PHYSLITE ROOT"):
         input_source([run2_path, out], decode=persistence.decode)
+
+
+def test_import_physlite_takes_input_specs(tmp_path, run2_path, run3_path, capsys):
+    """import-physlite expands directories, globs, file lists and file:// URLs as --input does;
+    the result equals the plain-file conversion, and an empty spec is exit 2 naming it."""
+    import pyarrow.parquet as pq
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "a_run2.root").symlink_to(run2_path)
+    (data / "b_run3.root").symlink_to(run3_path)
+    (tmp_path / "files.txt").write_text(f"# two files\n{data / 'a_run2.root'}\n{data / 'b_run3.root'}\n")
+    plain = tmp_path / "plain.parquet"
+    assert cli.main([str(run2_path), str(run3_path), "-o", str(plain)]) == 0
+    for i, spec in enumerate([str(data), str(data / "*.root"), str(tmp_path / "files.txt"),
+                              f"file://{data / 'a_run2.root'}"]):
+        out = tmp_path / f"spec{i}.parquet"
+        assert cli.main([spec, *([f"file://{data / 'b_run3.root'}"] if "file://" in spec else []),
+                         "-o", str(out)]) == 0, spec
+        assert "converted 200 events from 2 file(s)" in capsys.readouterr().out
+        assert pq.read_table(out).equals(pq.read_table(plain)), spec
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert cli.main([str(empty), "-o", str(tmp_path / "none.parquet")]) == 2
+    assert "empty" in capsys.readouterr().err
