@@ -116,6 +116,8 @@ def _linearity(d: dict[str, np.ndarray], title: str) -> dict[str, Any]:
         curves[name] = {"truth": lin["x"].tolist(), "linearity": lin["mean"].tolist(), "err": lin["mean_err"].tolist(),
                         "response": resp["mean"].tolist(), "response_err": resp["mean_err"].tolist(),
                         "entries": lin["entries"].tolist()}
+        curves[name]["averages"] = [_bin_average(truth[ok], (met[ok] - truth[ok]) / truth[ok], edges, lo, hi, groups,
+                                                 curves[name]) for lo, hi in LINEARITY_RANGES]
     return {"title": title, "n_events": int(len(truth)), "curves": curves}
 
 
@@ -348,12 +350,41 @@ LINEARITY_RANGES = ((40.0, 60.0), (100.0, np.inf))
 
 
 def linearity_average(curve: dict[str, Any], lo: float, hi: float) -> tuple[float, float] | None:
-    """Mean of the linearity of the bins with lo < truth MET < hi [GeV] and its error (bins independent)."""
+    """Mean of the linearity of the bins with lo < truth MET < hi [GeV] and its error: from
+    `averages` (bins correlated through the generator chunks) where _linearity stored it, else
+    with the bins taken as independent."""
+    for (a, b), avg in zip(LINEARITY_RANGES, curve.get("averages", ())):
+        if (a, b) == (lo, hi):
+            return None if avg is None else (avg[0], avg[1])
     t, lin, err = (np.array(curve[k]) for k in ("truth", "linearity", "err"))
     sel = (t > lo) & (t < hi)
     if not sel.any():
         return None
     return float(lin[sel].mean()), float(np.sqrt(np.sum(err[sel] ** 2)) / sel.sum())
+
+
+def _bin_average(x: np.ndarray, y: np.ndarray, edges: np.ndarray, lo: float, hi: float, groups: np.ndarray | None,
+                 curve: dict[str, Any]) -> list[float] | None:
+    """[mean over the profile bins with lo < <x> < hi of the bin means of y, its error]: the
+    larger of the bins-independent error and the batch-means error of this linear estimator
+    (sum over events of (y - bin mean) / (bins * bin entries)) between generator chunks."""
+    plain = linearity_average({k: v for k, v in curve.items() if k != "averages"}, lo, hi)
+    if plain is None or groups is None:
+        return None if plain is None else list(plain)
+    centres = np.array(curve["truth"])
+    which = np.digitize(x, edges) - 1
+    kept = [b for b in range(len(edges) - 1) if np.count_nonzero(which == b) >= 20]
+    chosen = [b for b, c in zip(kept, centres) if lo < c < hi]
+    contribution = np.zeros(len(x))
+    for b in chosen:
+        inside = which == b
+        contribution[inside] = (y[inside] - y[inside].mean()) / (len(chosen) * inside.sum())
+    ids, g = np.unique(np.asarray(groups), return_inverse=True)
+    if len(ids) < 2:
+        return list(plain)
+    per_group = np.bincount(g, weights=contribution, minlength=len(ids))
+    batch = float(np.sqrt(len(ids) / (len(ids) - 1) * np.sum(per_group ** 2)))
+    return [plain[0], max(plain[1], batch)]
 
 
 def _pm(value: float, err: float) -> str:

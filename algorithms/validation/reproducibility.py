@@ -1,7 +1,7 @@
 """Every number `metflow validate` reports as a measurement, with its error, and the pulls
 between two runs (e.g. two seeds): |a - b| / sqrt(err_a^2 + err_b^2).
 
-Usage: python -m metflow.algorithms.validation.reproducibility rep_seed1/results.json rep_seed2/results.json
+Usage: python -m metflow.algorithms.validation.reproducibility rep_seed1/results.json rep_seed2/results.json [...]
 
 Not in the list, because they are not estimates of a quantity: test statistics and p-values
 (KS, binned chi2, fit chi2/ndf, the verdict), which scatter between independent samples by
@@ -20,7 +20,7 @@ from typing import Any
 
 from .report import LINEARITY_RANGES, linearity_average
 
-__all__ = ["reported_numbers", "pulls", "pull_table", "main"]
+__all__ = ["reported_numbers", "pulls", "pull_table", "consistency", "main"]
 
 
 def _fit_numbers(prefix: str, curves: dict[str, Any]) -> dict[str, tuple[float, float]]:
@@ -113,20 +113,49 @@ def pull_table(rows: list[tuple[str, float, float, float, float, float]], larges
     return "\n".join(lines)
 
 
+def consistency(runs: list[dict[str, tuple[float, float]]]) -> dict[str, tuple[float, int]]:
+    """name -> (chi2, ndf) of the runs' values against their weighted mean (ndf = runs - 1):
+    with honest errors its average over many numbers is about 1 per degree of freedom."""
+    out = {}
+    for name in runs[0]:
+        vals = [r[name] for r in runs if name in r]
+        if len(vals) < 2 or not all(e > 0 and math.isfinite(e) for _, e in vals):
+            continue
+        w = [1.0 / e ** 2 for _, e in vals]
+        mean = sum(wi * v for wi, (v, _) in zip(w, vals)) / sum(w)
+        out[name] = (sum(wi * (v - mean) ** 2 for wi, (v, _) in zip(w, vals)), len(vals) - 1)
+    return out
+
+
+def _summary(pull_values: list[float]) -> str:
+    finite = [p for p in pull_values if math.isfinite(p)]
+    return (f"{len(pull_values)} numbers; pulls > 2: {sum(p > 2 for p in finite)}, > 3: {sum(p > 3 for p in finite)}; "
+            f"without a pull (no error): {len(pull_values) - len(finite)}; largest {max(finite):.2f}; "
+            f"RMS {math.sqrt(sum(p * p for p in finite) / len(finite)):.2f}")
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="pulls between the reported numbers of two validate runs")
-    parser.add_argument("results", nargs=2, help="two results.json files")
-    parser.add_argument("--largest", type=int, default=None, help="print only the N largest pulls")
+    parser = argparse.ArgumentParser(description="pulls between the reported numbers of validate runs")
+    parser.add_argument("results", nargs="+", help="two or more results.json files")
+    parser.add_argument("--largest", type=int, default=None, help="print only the N largest pulls per pair")
     args = parser.parse_args(argv)
+    if len(args.results) < 2:
+        parser.error("give at least two results.json files")
     numbers = []
     for path in args.results:
         with open(path) as f:
             numbers.append(reported_numbers(json.load(f)))
-    rows = pulls(*numbers)
-    finite = [r[5] for r in rows if math.isfinite(r[5])]
-    print(pull_table(rows, args.largest))
-    print(f"\n{len(rows)} numbers; pulls > 2: {sum(p > 2 for p in finite)}, > 3: {sum(p > 3 for p in finite)}; "
-          f"without a pull (no error): {len(rows) - len(finite)}; largest {max(finite):.2f}; RMS {math.sqrt(sum(p * p for p in finite) / len(finite)):.2f}")
+    for i in range(len(numbers)):
+        for j in range(i + 1, len(numbers)):
+            rows = pulls(numbers[i], numbers[j])
+            print(f"## {args.results[i]} vs {args.results[j]}\n")
+            print(pull_table(rows, args.largest))
+            print("\n" + _summary([r[5] for r in rows]) + "\n")
+    if len(numbers) > 2:
+        chi2 = consistency(numbers)
+        total, ndf = sum(c for c, _ in chi2.values()), sum(n for _, n in chi2.values())
+        print(f"consistency of all {len(numbers)} runs: sum chi2/ndf = {total:.1f}/{ndf} = {total / ndf:.2f} "
+              f"over {len(chi2)} numbers")
     return 0
 
 
