@@ -4,8 +4,9 @@ A map on disk is a set of flat index arrays; a flipped or hostile entry would no
 METMaker but silently change MET (an object link past the end of ``Muons`` simply matches no
 muon). So every map read from a file goes through :func:`check_map` when it is decoded, or,
 where the object containers are read with it (a job's Parquet source, ``read_parquet``), through
-:func:`check_block` once per block, which also range-checks the links against the containers'
-per-event sizes. One numba ``nogil`` kernel makes one pass over the arrays:
+:func:`check_block`, which also range-checks the links against the containers' per-event sizes
+(the job's source runs it once per decoded row group, or per block where it must: see
+``MapCheckedParquetSource``). One numba ``nogil`` kernel makes one pass over the arrays:
 
 * offsets start at 0, never decrease, and their totals match the per-item arrays;
 * per event: associations end with exactly one misc association; jet association ``a`` links
@@ -441,8 +442,9 @@ def block_offsets(block: Mapping[str, Any], keys=None) -> dict[str, np.ndarray]:
 def check_block(block: Mapping[str, Any], *, source: str | None = None, first: int = 0,
                 event_info_key: str | None = "EventInfo") -> None:
     """:func:`check_map` for every association map of a block, against the block's containers
-    (``first``: absolute index of the block's first event). Runs per block of a job, so the
-    bookkeeping is kept to one stack of the containers' offsets and one kernel call per map."""
+    (``first``: absolute index of the block's first event). Runs per row group or block of a
+    job, so the bookkeeping is kept to one stack of the containers' offsets and one kernel call
+    per map."""
     maps = [(key, obj) for key, obj in block.items() if isinstance(obj, MissingETAssociationMap)]
     if not maps:
         return
