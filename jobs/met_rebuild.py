@@ -14,7 +14,7 @@ track MET (rebuildTrackMET), rebuilt as MET_<met.track_met> (default '<met.name>
 
 from metflow.algorithms.met.config import (declare_met_rebuild_flags, met_assoc_cfg, met_makers,
                                            met_rebuild_cfg, rebuild_jet_collection)
-from metflow.algorithms.met.rule_inputs import check_makers_rule_inputs
+from metflow.algorithms.met.rule_inputs import check_makers_rule_inputs, container_fields
 from metflow.edm import keys as K
 from metflow.algorithms.inputs import declare_input_flags, open_input
 from metflow.algorithms.outputs import met_output_sink, with_event_info
@@ -53,7 +53,8 @@ def configure(flags):
     if K.met_assoc_key(jet_coll) not in available:   # raw events: chain the reconstruction
         cfg.merge(met_assoc_cfg(jet_coll))
         available |= set(cfg.produced_keys())
-    cfg.merge(met_rebuild_cfg(flags, input_keys=available))
+    jet_fields = container_fields(source, K.jet_container_key(jet_coll))
+    cfg.merge(met_rebuild_cfg(flags, input_keys=available, jet_fields=jet_fields))
     check_makers_rule_inputs(met_makers(cfg), source, K.MUONS, "met_rebuild")
     outputs = cfg.outputs
     sinks = cfg.summaries

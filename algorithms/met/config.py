@@ -54,6 +54,10 @@ def declare_met_rebuild_flags(flags) -> None:
     flags.declare("met.jet_selection", str, "Tight", "METMaker jet working point (Loose, Tight, Tighter, "
                   "Tenacious, Tier0, HRecoil)")
     flags.declare("met.do_jvt", bool, True, "apply the working point's JVT cut")
+    flags.declare("met.jvt", str, "auto", "JVT rule: 'nnjvt' (ATLAS's NNJvt tool on the jets' "
+                  "stored pass decision, 20-60 GeV, |detector eta| <= 2.5: PHYSLITE), 'r21' (the "
+                  "R21 fallback cut on the jets' JVT moment, |eta| < 2.4: metflow events), 'auto' "
+                  "(nnjvt when the jets carry detector_eta, as PHYSLITE imports do)")
     flags.declare("met.remove_muon_jets", bool, True, "METMaker DoRemoveMuonJets (jets' track "
                   "moments, muons' ID-track pT)")
     flags.declare("met.set_muon_jet_em_scale", bool, False, "METMaker DoSetMuonJetEMScale "
@@ -165,14 +169,28 @@ def rebuild_jet_collection(flags) -> JetCollection:
     return jet_collection(jet_coll)
 
 
-def met_rebuild_cfg(flags, *, input_keys: Collection[str] = METFLOW_INPUT_KEYS) -> JobConfig:
+JVT_RULES = ("auto", "nnjvt", "r21")
+
+
+def uses_nnjvt(flags, jet_fields: Collection[str] | None) -> bool:
+    """Flag met.jvt resolved: the NNJvt rule for 'nnjvt', or for 'auto' on jets that carry
+    ``detector_eta`` (PHYSLITE imports: their ``jvt`` is the stored NNJvtPass decision)."""
+    rule = flags["met.jvt"]
+    if rule not in JVT_RULES:
+        raise ConfigurationError(f"met.jvt: unknown {rule!r}; known: {list(JVT_RULES)}")
+    return rule == "nnjvt" or (rule == "auto" and "detector_eta" in (jet_fields or ()))
+
+
+def met_rebuild_cfg(flags, *, input_keys: Collection[str] = METFLOW_INPUT_KEYS,
+                    jet_fields: Collection[str] | None = None) -> JobConfig:
     """Selections, METMakerAlg (nominal and object-scale variations), the track MET and the
     soft-term systematics for MET_<met.name>, their outputs and the METRebuildSummary.
 
     ``input_keys``: what the job's input provides (Athena's Input.Collections): EventInfo there
     feeds the significance, TruthMET is needed by the soft-term systematics. The default is a
     metflow input (EventInfo and TruthMET present). The maps and cores are read, not built:
-    merge ``met_reco_cfg`` (or ``met_assoc_cfg``) for input without them.
+    merge ``met_reco_cfg`` (or ``met_assoc_cfg``) for input without them. ``jet_fields``: the
+    input jets' columns, which decide flag met.jvt='auto' (None: not known, the R21 rule).
     """
     jets_record = rebuild_jet_collection(flags)
     jet_coll = jets_record.name
@@ -191,7 +209,8 @@ def met_rebuild_cfg(flags, *, input_keys: Collection[str] = METFLOW_INPUT_KEYS) 
                   invisible=flags["met.invisible"],
                   do_remove_muon_jets=flags["met.remove_muon_jets"],
                   do_set_muon_jet_em_scale=flags["met.set_muon_jet_em_scale"],
-                  jet_eta_max_veto=flags["met.jet_eta_max_veto"])
+                  jet_eta_max_veto=flags["met.jet_eta_max_veto"],
+                  use_r21_jvt_fallback=not uses_nnjvt(flags, jet_fields))
     met_key = K.met_key(name)
     sig_key = significance_key(name) if flags["met.significance"] else None
     cfg.add_algorithm(METMakerAlg(
