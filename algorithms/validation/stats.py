@@ -81,9 +81,8 @@ def binned_rms(x: np.ndarray, values: np.ndarray, edges: np.ndarray, min_entries
                groups: np.ndarray | None = None):
     """Per bin of x: (mean x, RMS of values, its error, entries n); bins with fewer than
     min_entries are dropped. `values` may be 2-D (n, k): the k components are pooled. The
-    error is the larger of RMS/sqrt(2n) (Gaussian) and the error from the event-to-event
-    variance of the mean square pooled over all bins (_pooled_tail_factor); with `groups` (per
-    event) the batch-means error from the spread between groups if that is larger still."""
+    error is RMS/sqrt(2n) (Gaussian), or with `groups` (per event) the larger of that and the
+    batch-means error from the spread between groups."""
     x = np.asarray(x, np.float64)
     values = np.asarray(values, np.float64)
     if values.ndim == 1:
@@ -95,27 +94,15 @@ def binned_rms(x: np.ndarray, values: np.ndarray, edges: np.ndarray, min_entries
     rms = np.sqrt(mean_sq[ok])
     n = count[ok]
     err = rms / np.sqrt(2.0 * n)
-    which = np.digitize(x, edges) - 1
-    sq = np.sum(values ** 2, axis=1)
-    tails = _pooled_tail_factor(which, sq / k, np.flatnonzero(ok), mean_sq[ok])
-    err = np.maximum(err, rms * np.sqrt(tails * k / (4.0 * n)))     # n counts k components per event
     if groups is not None:
+        which = np.digitize(x, edges) - 1
+        sq = np.sum(values ** 2, axis=1)
         for j, b in enumerate(np.flatnonzero(ok)):
             inside = which == b
             var = _batch_variance(sq[inside], np.asarray(groups)[inside], np.full(inside.sum(), float(k)))
             if np.isfinite(var) and rms[j] > 0:
                 err[j] = max(err[j], np.sqrt(var) / (2.0 * rms[j]))      # d(RMS) = d(mean square) / 2 RMS
     return mean_x[ok], rms, err, n.astype(np.int64)
-
-
-def _pooled_tail_factor(which: np.ndarray, per_event_sq: np.ndarray, bins: np.ndarray, mean_sq: np.ndarray) -> float:
-    """Variance of an event's mean square relative to its bin's mean square, pooled over all
-    bins (1 for 2-D Gaussian components). The RMS of MET - truth has rare very large
-    mismeasurements: a bin's own variance is small exactly when its sample happens to lack them
-    (its RMS is then low too), so its error comes from the tails of every bin instead."""
-    ratios = [per_event_sq[which == b] / m for b, m in zip(bins, mean_sq) if m > 0]
-    ratios = np.concatenate(ratios) if ratios else np.zeros(0)
-    return float(np.var(ratios)) if len(ratios) > 1 else 0.0
 
 
 def profile(x: np.ndarray, y: np.ndarray, edges: np.ndarray, min_entries: int = 20):
