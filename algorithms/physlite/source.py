@@ -231,8 +231,8 @@ class MapCheckedParquetSource(ParquetSource):
             return False
         try:
             check_block(decoded, first=first, event_info_key=None)
-        except EDMError:   # raised by the per-block check of the block holding the bad event
-            return False
+        except Exception:   # noqa: BLE001 - raised again by the per-block check, in the block
+            return False    # holding the bad event (this may run on a read-ahead thread)
         return True
 
     def read(self, first: int, n: int) -> dict[str, Any]:

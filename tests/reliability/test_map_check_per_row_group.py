@@ -116,11 +116,13 @@ def _event_with_muon(path, lo, hi) -> int:
     return int(events[(events >= lo) & (events < hi)][0])
 
 
-@pytest.mark.parametrize("batch", [1, 7, 64])
-def test_bad_link_fails_exactly_its_block_naming_file_and_absolute_event(reco_file, tmp_path, batch):
+@pytest.mark.parametrize("batch,read_ahead", [(1, 0), (7, 0), (64, 0), (1, 2)])
+def test_bad_link_fails_exactly_its_block_naming_file_and_absolute_event(reco_file, tmp_path, batch,
+                                                                         read_ahead):
+    """Also with row groups decoded (and checked) ahead on background threads."""
     event = _event_with_muon(reco_file, ROW_GROUP + 1, 2 * ROW_GROUP)   # in the second row group
     bad = _corrupt_muon_link(reco_file, tmp_path / "bad.parquet", event)
-    src = _source(bad)
+    src = MapCheckedParquetSource([str(bad)], decode=persistence.decode, read_ahead=read_ahead)
     failed = []
     for first in range(0, N_EVENTS, batch):
         n = min(batch, N_EVENTS - first)
@@ -133,3 +135,4 @@ def test_bad_link_fails_exactly_its_block_naming_file_and_absolute_event(reco_fi
     assert first <= event < first + n
     assert exc.event == event and exc.source == str(bad)
     assert "points past the end of 'Muons'" in str(exc)
+    src.close()
