@@ -13,7 +13,7 @@ import os
 import stat
 from collections.abc import Iterable, Sequence
 
-from .errors import ConfigurationError
+from .errors import ConfigurationError, SinkError
 
 
 class PathError(ConfigurationError):
@@ -100,3 +100,25 @@ def check_distinct_inputs(paths: Sequence[str]) -> None:
             raise PathError(f"input {path} is given twice{also}: its events would be "
                             f"processed twice")
         seen[key] = path
+
+
+def commit_output(tmp: str | None, target: str, shown: str, success: bool,
+                  error: SinkError | None) -> tuple[str | None, SinkError | None]:
+    """Put a sink's finished temporary in place: on success rename it to ``target``; after a
+    failed run, a write error, or a target that became a non-regular file, keep its events in
+    ``target.partial``. Returns (the .partial path or None, the error the sink must raise: none
+    after a failed run, which reports its own)."""
+    if not tmp or not os.path.exists(tmp):
+        if success and error is None:
+            return None, SinkError(f"{shown}: no events were written")
+        return None, error if success else None
+    partial = target + ".partial"
+    if not success or error is not None:
+        os.replace(tmp, partial)
+        return partial, error if success else None
+    if os.path.lexists(target) and not os.path.isfile(target):
+        os.replace(tmp, partial)
+        return partial, SinkError(f"{shown} became a non-regular file during the run: not "
+                                  f"replaced; the events are in {partial}")
+    os.replace(tmp, target)
+    return None, None

@@ -20,7 +20,7 @@ import numpy as np
 
 from .errors import ConfigurationError, MissingKeyError, SinkError
 from .io import Sink
-from .paths import check_output
+from .paths import check_output, commit_output
 
 #: the tree a RootSink writes, unless told otherwise
 DEFAULT_TREE = "metflow"
@@ -197,24 +197,9 @@ class RootSink(Sink):
                 except Exception as exc:  # noqa: BLE001 - e.g. disk full writing the header
                     error = error or SinkError(f"{self.path}: writing failed: {exc}")
                 self._file = None
-        if not self._tmp or not os.path.exists(self._tmp):
-            if success and error is None:
-                raise SinkError(f"{self.path}: no events were written")
-            if error is not None and success:
-                raise error
-            return
-        if not success or error is not None:
-            self.kept = self._target + ".partial"
-            os.replace(self._tmp, self.kept)
-            if error is not None and success:
-                raise error
-            return
-        if os.path.lexists(self._target) and not os.path.isfile(self._target):
-            self.kept = self._target + ".partial"
-            os.replace(self._tmp, self.kept)
-            raise SinkError(f"{self.path} became a non-regular file during the run: not "
-                            f"replaced; the events are in {self.kept}")
-        os.replace(self._tmp, self._target)
+        self.kept, error = commit_output(self._tmp, self._target, self.path, success, error)
+        if error is not None:
+            raise error
 
     def summary(self) -> str:
         if self.kept is not None:
