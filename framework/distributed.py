@@ -36,7 +36,8 @@ from .dataset import (TEMPORARY, part_metadata, part_name, prepare_output_dir, s
 from .errors import ConfigurationError
 from .input_specs import expand_inputs
 from .io import ParquetSink, ParquetSource, Source
-from .runner import RunOptions, configure_job, event_blocks, prepare, run_job
+from .runner import (RunOptions, configure_job, event_blocks, prepare, run_job,
+                     source_file_events)
 from .signals import Interrupted, StopRequest
 
 
@@ -102,9 +103,9 @@ def partitions_for(total: int, skip: int, events: int | None, n_partitions: int,
 
 def file_event_counts(source: Source) -> list[int] | None:
     """Events of each file a source reads, in order (None: not known, one range)."""
-    counts = getattr(source, "file_event_counts", None)
-    if callable(counts):
-        return [int(c) for c in counts()]
+    counts = source_file_events(source)
+    if counts is not None:
+        return counts
     if isinstance(source, ParquetSource):
         import pyarrow.parquet as pq
 
