@@ -11,7 +11,9 @@ threads idle waiting for their next task. Finished blocks go to `on_block` in ev
 thread writing at a time; at most `max_unwritten` finished blocks wait for an earlier block
 (default: `UNWRITTEN_PER_SLOT` per slot) before no new block is started. The bound is generous
 because a thread that reads a column of the next row group while waiting holds its (earliest)
-block meanwhile; with a tight bound the other threads would stall.
+block meanwhile; with a tight bound the other threads would stall. A thread that finds no task
+runs `idle_work` (the sinks' queued encoding) before it waits, and at the end every thread
+runs it until none is left: the last row group of an output is encoded by all threads.
 
 State fields of `Driver`: `scheduler`, `cond` (the one lock, with its condition), `unwritten`
 (finished blocks in order, not yet claimed for writing), `writing` (blocks the thread now
@@ -33,14 +35,16 @@ OnBlock = Callable[[int, "EventContext | None"], None]
 
 def drive(scheduler: Scheduler, on_block: OnBlock,
           on_completion: Callable[[Completion], None] | None = None, *, threads: int = 1,
-          max_unwritten: int | None = None) -> None:
+          max_unwritten: int | None = None, idle_work: Callable[[], bool] | None = None) -> None:
     """Run the state machine to the end on `threads` threads (the caller's among them);
     `on_block(block, ctx)` gets finished blocks in event order (ctx None: a skipped block),
-    `on_completion` every component execution (for the timeline)."""
+    `on_completion` every component execution (for the timeline); `idle_work()` is called by a
+    thread that has no task (e.g. the sinks' queued encoding), returning False when there is
+    nothing to do; at the end every thread calls it until it returns False."""
     threads = max(1, threads)
     scheduler.threads = threads
     run = Driver(scheduler, on_block, on_completion,
-                 max_unwritten or Driver.UNWRITTEN_PER_SLOT * len(scheduler.slots))
+                 max_unwritten or Driver.UNWRITTEN_PER_SLOT * len(scheduler.slots), idle_work)
     workers = [threading.Thread(target=run.loop, name=f"worker-{i}", daemon=True)
                for i in range(1, threads)]
     for thread in workers:
@@ -62,8 +66,14 @@ class Driver:
     UNWRITTEN_PER_SLOT = 6
 
     def __init__(self, scheduler: Scheduler, on_block: OnBlock,
-                 on_completion: Callable[[Completion], None] | None, max_unwritten: int):
+                 on_completion: Callable[[Completion], None] | None, max_unwritten: int,
+                 idle_work: Callable[[], bool] | None = None):
         self.scheduler = scheduler
+        self.idle_work = idle_work
+        #: `_write` calls so far, and the count at which idle_work last found
+        #: nothing: only a write queues more, so until the next one idle threads wait
+        self.writes = 0
+        self.idle_empty_at = -1
         self.on_block = on_block
         self.on_completion = on_completion
         self.max_unwritten = max_unwritten
@@ -104,12 +114,17 @@ class Driver:
                     if not self._stopping():
                         self.unwritten.extend(sched.writable())
                         self._start_blocks()
+                idle: int | None = None
                 while True:
                     task = None if self._stopping() else sched.take_one()
                     if task is not None:
                         break
                     to_write = self._claim_writes()
                     if to_write:
+                        break
+                    if (self.idle_work is not None and self.idle_empty_at != self.writes
+                            and not self._stopping()):
+                        idle = self.writes
                         break
                     if sched.in_flight == 0 and not self.writing:
                         if self._stopping() or sched.done:
@@ -128,6 +143,23 @@ class Driver:
                 self._write(to_write)
             if task is not None:
                 completion = run_task(task, thread)
+            elif idle is not None:
+                self._idle(idle)
+
+    def _idle(self, writes: int) -> None:
+        """Run one piece of idle work outside the lock (`writes`: the write count when it was
+        taken); when there was none, remember it until the next write (which may queue more),
+        so that idle threads wait instead of polling."""
+        try:
+            did = self.idle_work()
+        except BaseException as exc:  # noqa: BLE001 - a sink's failure stops the run
+            did = False
+            with self.cond:
+                self.failure = self.failure or exc
+                self.cond.notify_all()
+        if not did:
+            with self.cond:
+                self.idle_empty_at = max(self.idle_empty_at, writes)
 
     def _claim_writes(self) -> list[tuple[int, EventContext | None]]:
         """The blocks waiting to be written, unless another thread is writing (caller holds the
@@ -150,6 +182,7 @@ class Driver:
             error = exc
         with self.cond:
             self.writing = 0
+            self.writes += 1
             if error is not None and self.failure is None:
                 self.failure = error
             self._start_blocks()

@@ -76,6 +76,15 @@ class Sink:
         """Called in event order, one block at a time, with what `prepare` returned."""
         raise NotImplementedError
 
+    def end_of_input(self) -> None:
+        """Called after the last block was written, while the job threads still run: queue the
+        work left (e.g. a last row group) for `work`, so that every thread can share it."""
+
+    def work(self) -> bool:
+        """Do one piece of queued work (e.g. encode part of a row group) on the calling job
+        thread, which has no task; False when there is none. Must be thread-safe."""
+        return False
+
     def close(self, success: bool) -> None:
         pass
 

@@ -7,6 +7,12 @@ the end. The column chunks are position-independent (page headers hold no file o
 joined file holds the same pages as one writer would write; the footer is the first part's
 FileMetaData with every row group's metadata and the total row count.
 
+A row group may also be encoded as column slices (`column_slices`: contiguous top-level
+columns, each encoded apart, so that several threads share one row group): each column chunk is
+encoded on its own by Arrow, so the slices' chunks, appended in column order, are the bytes one
+writer writes; the joiner then takes the file's FileMetaData (schema, key-value metadata) from a
+`template` (the schema encoded with no rows) and sums the slices' row-group sizes.
+
 The footer is Thrift compact protocol; `_decode`/`_encode` read and write it generically (field
 ids, types and values, in order), so a round trip gives back the same bytes.
 """
@@ -14,6 +20,7 @@ ids, types and values, in order), so a round trip gives back the same bytes.
 from __future__ import annotations
 
 import struct
+from collections.abc import Sequence
 from typing import Any, BinaryIO
 
 MAGIC = b"PAR1"
@@ -21,7 +28,7 @@ MAGIC = b"PAR1"
 _TRUE, _FALSE, _BYTE, _I16, _I32, _I64, _DOUBLE, _BINARY, _LIST, _SET, _MAP, _STRUCT = range(1, 13)
 # FileMetaData, RowGroup, ColumnChunk and ColumnMetaData fields (parquet.thrift)
 _FMD_NUM_ROWS, _FMD_ROW_GROUPS = 3, 4
-_RG_COLUMNS, _RG_FILE_OFFSET, _RG_ORDINAL = 1, 5, 7
+_RG_COLUMNS, _RG_BYTES, _RG_FILE_OFFSET, _RG_COMPRESSED, _RG_ORDINAL = 1, 2, 5, 6, 7
 _CC_FILE_OFFSET, _CC_META, _CC_OFFSET_INDEX, _CC_COLUMN_INDEX = 2, 3, 4, 6
 _CMD_DATA_PAGE, _CMD_INDEX_PAGE, _CMD_DICT_PAGE, _CMD_BLOOM = 9, 10, 11, 14
 
@@ -204,49 +211,115 @@ def encode_row_group(table: Any, schema: Any, options: dict[str, Any], row_group
     return sink.getvalue().to_pybytes()
 
 
-class RowGroupJoiner:
-    """Appends encoded parts (from `encode_row_group`) to `out` in order; `close` writes the
-    footer."""
+def column_slices(table: Any, slices: int) -> list[tuple[int, int]]:
+    """At most `slices` contiguous ranges [start, stop) of `table`'s top-level columns, of about
+    equal in-memory size (a column is never split: its leaves are one field's)."""
+    sizes = [column.nbytes for column in table.columns]
+    total = sum(sizes)
+    if slices <= 1 or len(sizes) <= 1 or total == 0:
+        return [(0, len(sizes))]
+    target = total / slices
+    ranges, start, filled = [], 0, 0
+    for i, size in enumerate(sizes):
+        filled += size
+        if filled >= target * (len(ranges) + 1) and i + 1 < len(sizes) and len(ranges) + 1 < slices:
+            ranges.append((start, i + 1))
+            start = i + 1
+    ranges.append((start, len(sizes)))
+    return ranges
 
-    def __init__(self, out: BinaryIO):
+
+def encode_column_slice(table: Any, schema: Any, options: dict[str, Any], columns: tuple[int, int],
+                        row_group_size: int) -> bytes:
+    """Columns [start, stop) of `table` (one row group) as a standalone Parquet file, for
+    `RowGroupJoiner.append` with the other slices of the same row group."""
+    import pyarrow as pa
+
+    start, stop = columns
+    if (start, stop) == (0, table.num_columns):
+        return encode_row_group(table, schema, options, row_group_size)
+    fields = [schema.field(i) for i in range(start, stop)]
+    return encode_row_group(table.select(list(range(start, stop))),
+                            pa.schema(fields, metadata=schema.metadata), options, row_group_size)
+
+
+def file_template(schema: Any, options: dict[str, Any]) -> bytes:
+    """`schema` encoded with no rows: the FileMetaData (schema, key-value metadata, column
+    orders) of a file whose row groups are appended as column slices."""
+    return encode_row_group(schema.empty_table(), schema, options, 1)
+
+
+class RowGroupJoiner:
+    """Appends encoded row groups (from `encode_row_group`, or column slices from
+    `encode_column_slice`) to `out` in order; `close` writes the footer."""
+
+    def __init__(self, out: BinaryIO, template: bytes | None = None):
+        """`template` (`file_template`): needed when row groups come as column slices; without
+        it the footer is the first part's."""
         self.out = out
         self.pos = 0
-        self.meta: list[list[Any]] | None = None
+        self.meta: list[list[Any]] | None = split_file(template)[1] if template else None
         self.row_groups: list[Any] = []
         self.rows = 0
 
-    def append(self, part: bytes) -> None:
-        chunks, meta = split_file(part)
-        if self.meta is None:
-            self.meta = meta
+    def append(self, part: bytes | Sequence[bytes]) -> None:
+        """Append one row group: a whole part, or the column slices of one row group in column
+        order (all of the same rows)."""
+        parts = [part] if isinstance(part, (bytes, bytearray, memoryview)) else list(part)
+        if len(parts) > 1 and self.meta is None:
+            raise ValueError("a row group in column slices needs the file template")
+        if not self.row_groups and self.pos == 0:
             self.out.write(MAGIC)
             self.pos = len(MAGIC)
-        delta = self.pos - len(MAGIC)
-        groups = _field(meta, _FMD_ROW_GROUPS)
-        for group in (groups[2][1] if groups else []):
-            _shift(group, (_RG_FILE_OFFSET,), delta)
-            ordinal = _field(group, _RG_ORDINAL)
+        rows = 0
+        merged: list[list[Any]] | None = None
+        for piece in parts:
+            chunks, meta = split_file(piece)
+            if self.meta is None:
+                self.meta = meta
+            delta = self.pos - len(MAGIC)
+            groups = _field(meta, _FMD_ROW_GROUPS)
+            for group in (groups[2][1] if groups else []):
+                _shift(group, (_RG_FILE_OFFSET,), delta)
+                for column in _field(group, _RG_COLUMNS)[2][1]:
+                    _shift(column, (_CC_FILE_OFFSET, _CC_OFFSET_INDEX, _CC_COLUMN_INDEX), delta)
+                    cmd = _field(column, _CC_META)
+                    if cmd is not None:
+                        _shift(cmd[2], (_CMD_DATA_PAGE, _CMD_INDEX_PAGE, _CMD_DICT_PAGE, _CMD_BLOOM),
+                               delta)
+                if len(parts) == 1:
+                    ordinal = _field(group, _RG_ORDINAL)
+                    if ordinal is not None:
+                        ordinal[2] = len(self.row_groups)
+                    self.row_groups.append(group)
+                elif merged is None:
+                    merged = group
+                else:
+                    _field(merged, _RG_COLUMNS)[2][1].extend(_field(group, _RG_COLUMNS)[2][1])
+                    for fid in (_RG_BYTES, _RG_COMPRESSED):
+                        total, more = _field(merged, fid), _field(group, fid)
+                        if total is not None and more is not None:
+                            total[2] += more[2]
+            if len(parts) == 1 or piece is parts[0]:
+                rows = _field(meta, _FMD_NUM_ROWS)[2]
+            self.out.write(chunks)
+            self.pos += len(chunks)
+        if merged is not None:
+            ordinal = _field(merged, _RG_ORDINAL)
             if ordinal is not None:
                 ordinal[2] = len(self.row_groups)
-            for column in _field(group, _RG_COLUMNS)[2][1]:
-                _shift(column, (_CC_FILE_OFFSET, _CC_OFFSET_INDEX, _CC_COLUMN_INDEX), delta)
-                cmd = _field(column, _CC_META)
-                if cmd is not None:
-                    _shift(cmd[2], (_CMD_DATA_PAGE, _CMD_INDEX_PAGE, _CMD_DICT_PAGE, _CMD_BLOOM),
-                           delta)
-            self.row_groups.append(group)
-        self.rows += _field(meta, _FMD_NUM_ROWS)[2]
-        self.out.write(chunks)
-        self.pos += len(chunks)
+            self.row_groups.append(merged)
+        self.rows += rows
 
     def close(self) -> None:
-        """Write the footer (the first part's, with every row group and the total rows)."""
-        if self.meta is None:
+        """Write the footer (the template's or the first part's, with every row group and the
+        total rows)."""
+        if self.meta is None or self.pos == 0:
             return
         meta = [list(f) for f in self.meta]
         _field(meta, _FMD_NUM_ROWS)[2] = self.rows
         groups = _field(meta, _FMD_ROW_GROUPS)
-        groups[2] = (groups[2][0], self.row_groups)
+        groups[2] = (_STRUCT, self.row_groups)
         footer = _encode(meta)
         self.out.write(footer)
         self.out.write(struct.pack("<I", len(footer)))

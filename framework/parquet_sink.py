@@ -18,7 +18,7 @@ import numpy as np
 
 from .errors import MissingKeyError, SinkError
 from .io import Sink
-from .parquet_footer import RowGroupJoiner, encode_row_group
+from .parquet_footer import RowGroupJoiner, column_slices, encode_column_slice, file_template
 from .paths import check_output, commit_output
 
 
@@ -26,11 +26,13 @@ class ParquetSink(Sink):
     """Writes the given keys, one row per event, to a Parquet file (temp file, then rename).
 
     Blocks are converted to Arrow in `prepare`, on the job thread that finished them (several
-    blocks at once). `write` (event order) cuts the rows into row groups and queues each one;
-    the job threads encode and compress queued row groups in `prepare`, in parallel, each as a
-    standalone Parquet part (`framework.parquet_footer`), and the parts are appended to the
-    file in order. The bytes are those one ParquetWriter would write. There is no writer
-    thread: `--threads T` uses T cores, and one thread uses one. Every data page carries a
+    blocks at once). `write` (event order) cuts the rows into row groups and queues each one
+    as up to `ENCODE_SLICES` column slices; the job threads encode and compress queued slices
+    in `prepare` and, when they have no task, in `work` (so the last row group, complete only
+    when the last block is written, is shared by every thread too), each as a standalone
+    Parquet part (`framework.parquet_footer`), and the row groups are appended to the file in
+    order. The bytes are those one ParquetWriter would write. There is no writer thread:
+    `--threads T` uses T cores, and one thread uses one. Every data page carries a
     CRC32 checksum, which `ParquetSource` verifies on read. The temporary file is hidden
     (`.NAME.tmp-PID` beside the output, so a directory reader skips it); a symlink output writes
     its target; a path that exists and is not a regular file is never replaced.
@@ -39,6 +41,8 @@ class ParquetSink(Sink):
     #: row groups queued and not yet taken by an encoding thread, at most; beyond it `write`
     #: encodes one itself (memory stays bounded when the other threads are busy)
     QUEUED_ROW_GROUPS = 1
+    #: column slices per row group, encoded apart (by as many threads); the bytes do not change
+    ENCODE_SLICES = 4
 
     def __init__(self, path: str, keys: Sequence[str], compression: str = "zstd",
                  row_group_size: int = 4096,
@@ -59,17 +63,19 @@ class ParquetSink(Sink):
         self.kept: str | None = None          # where a failed run's events went (.partial)
         self._pending: list[Any] = []
         self._pending_rows = 0
-        # row groups: queued (index, table), encoded parts waiting for an earlier one, the
-        # next index to append; `_lock` guards the queue, `_file_lock` the file and the parts
+        # column slices queued (row group index, slice, its columns, the row group's table),
+        # the slices encoded per row group (until all are there and the row group's turn has
+        # come), the next index to append; `_lock` guards the queue, `_file_lock` the file and
+        # the encoded slices
         self._lock = threading.Lock()
         self._file_lock = threading.Lock()
-        self._queued: deque[tuple[int, Any]] = deque()
-        self._encoded: dict[int, tuple[bytes, int]] = {}
+        self._queued: deque[tuple[int, int, tuple[int, int], Any]] = deque()
+        self._encoded: dict[int, list[bytes | None]] = {}
         self._groups = 0
         self._next_append = 0
         self._file: Any = None
         self._joiner: RowGroupJoiner | None = None
-        self._format: tuple[Any, dict[str, Any]] | None = None
+        self._format: tuple[Any, dict[str, Any], bytes | None] | None = None
         self._error: SinkError | None = None
 
     def keys(self) -> list[str]:
@@ -124,9 +130,23 @@ class ParquetSink(Sink):
         self._pending_rows += n
         while self._pending_rows >= self.row_group_size:
             self._flush(self.row_group_size)
-        while len(self._queued) > self.QUEUED_ROW_GROUPS:   # back-pressure: encode here
+        while self._queued_row_groups() > self.QUEUED_ROW_GROUPS:   # back-pressure: encode here
             self._encode_one()
         self._raise_error()
+
+    def end_of_input(self) -> None:
+        """The last block was written: queue the rows left as the last row group now, so that
+        the job threads share its encoding (`work`) instead of `close` doing it alone."""
+        if self._error is None:
+            self._flush()
+
+    def work(self) -> bool:
+        """Encode one queued column slice on the calling job thread; False when none is queued."""
+        return self._encode_one()
+
+    def _queued_row_groups(self) -> int:
+        with self._lock:
+            return self._queued[-1][0] - self._queued[0][0] + 1 if self._queued else 0
 
     def _flush(self, rows: int | None = None) -> None:
         """Queue `rows` pending rows (all if None) as the next row group: row groups do not
@@ -148,38 +168,48 @@ class ParquetSink(Sink):
             if self.metadata:
                 schema = schema.with_metadata({**(schema.metadata or {}), **{
                     k.encode(): v.encode() for k, v in self.metadata.items()}})
-            self._format = (schema, options)
+            try:
+                template = file_template(schema, options) if self.ENCODE_SLICES > 1 else None
+            except Exception as exc:  # noqa: BLE001 - e.g. an unknown codec
+                raise SinkError(f"{self.path}: writing failed: {exc}") from exc
+            self._format = (schema, options, template)
+        ranges = column_slices(head, self.ENCODE_SLICES)
         with self._lock:
-            self._queued.append((self._groups, head))
+            with self._file_lock:
+                self._encoded[self._groups] = [None] * len(ranges)
+            self._queued.extend((self._groups, i, r, head) for i, r in enumerate(ranges))
             self._groups += 1
 
-    def _encode_one(self) -> None:
-        """Encode the oldest queued row group (on the calling thread), then append the parts
-        that are next in order to the file."""
+    def _encode_one(self) -> bool:
+        """Encode the oldest queued column slice (on the calling thread), then append the row
+        groups that are complete and next in order to the file; False when none is queued."""
         with self._lock:
             if not self._queued or self._error is not None:
-                return
-            index, head = self._queued.popleft()
+                return False
+            index, piece, columns, head = self._queued.popleft()
         assert self._format is not None
-        schema, options = self._format
+        schema, options, template = self._format
         try:
-            part = encode_row_group(head, schema, options, self.row_group_size)
+            part = encode_column_slice(head, schema, options, columns, self.row_group_size)
         except Exception as exc:  # noqa: BLE001 - raised by the next write or by close
             self._error = self._error or SinkError(f"{self.path}: writing failed: {exc}")
-            return
+            return True
         with self._file_lock:
-            self._encoded[index] = (part, head.num_rows)
+            self._encoded[index][piece] = part
             try:
-                while self._next_append in self._encoded:
-                    part, rows = self._encoded.pop(self._next_append)
+                while (self._next_append in self._encoded
+                       and None not in self._encoded[self._next_append]):
+                    parts = self._encoded.pop(self._next_append)
                     if self._joiner is None:
                         self._file = open(self._tmp, "wb")
-                        self._joiner = RowGroupJoiner(self._file)
-                    self._joiner.append(part)
+                        self._joiner = RowGroupJoiner(self._file, template)
+                    rows_before = self._joiner.rows
+                    self._joiner.append(parts)
                     self._next_append += 1
-                    self.events_written += rows
+                    self.events_written += self._joiner.rows - rows_before
             except Exception as exc:  # noqa: BLE001 - e.g. disk full
                 self._error = self._error or SinkError(f"{self.path}: writing failed: {exc}")
+        return True
 
     def _raise_error(self) -> None:
         if self._error is not None:

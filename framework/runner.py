@@ -379,8 +379,15 @@ def run_job(job: Job, options: RunOptions, stream: TextIO | None = None) -> RunR
                 ctx.prepared = None
                 written[0] += n
             progress.update(n)
+            if block == len(blocks) - 1:
+                for sink in job.sinks:
+                    sink.end_of_input()
 
-        drive(scheduler, write_block, record, threads=threads)
+        def sink_work() -> bool:
+            return any(sink.work() for sink in job.sinks)
+
+        drive(scheduler, write_block, record, threads=threads,
+              idle_work=sink_work if job.sinks else None)
     except BaseException as exc:
         errors.append(exc)
     finally:

@@ -226,6 +226,54 @@ def test_row_groups_encoded_apart_and_joined_equal_one_writer(tmp_path):
         assert pq.read_table(io.BytesIO(joined.getvalue())).equals(table)
 
 
+def test_row_groups_encoded_as_column_slices_equal_one_writer():
+    """A row group encoded as column slices (several threads share it) and joined with the file
+    template is byte for byte what one ParquetWriter writes, for every way of slicing."""
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from metflow.framework.parquet_footer import (RowGroupJoiner, column_slices,
+                                                  encode_column_slice, file_template)
+
+    rng = np.random.default_rng(5)
+    n = 900
+    counts = rng.integers(0, 4, n)
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
+    inner = pa.StructArray.from_arrays(
+        [pa.array(rng.normal(size=counts.sum())), pa.array(rng.integers(0, 7, counts.sum()))],
+        ["pt", "id"])
+    table = pa.table({
+        "run": pa.array(np.full(n, 7, np.uint32)),
+        "jets": pa.ListArray.from_arrays(offsets, inner),
+        "x": pa.array(rng.normal(size=n).astype(np.float32)),
+        "flag": pa.array(rng.integers(0, 2, n).astype(bool)),
+        "ids": pa.ListArray.from_arrays(offsets, pa.array(rng.integers(0, 9, counts.sum()))),
+    }).replace_schema_metadata({"origin": "test"})
+    options = {"compression": "zstd", "compression_level": 9, "write_page_checksum": True,
+               "use_dictionary": ["ids.list.element"]}
+    rows = 400
+    one = io.BytesIO()
+    with pq.ParquetWriter(one, table.schema, **options) as writer:
+        writer.write_table(table, row_group_size=rows)
+    template = file_template(table.schema, options)
+    for slices in (1, 2, 3, 5, 9):
+        joined = io.BytesIO()
+        joiner = RowGroupJoiner(joined, template)
+        for start in range(0, n, rows):
+            group = table.slice(start, rows)
+            ranges = column_slices(group, slices)
+            assert ranges[0][0] == 0 and ranges[-1][1] == table.num_columns
+            assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:]))
+            assert len(ranges) <= max(slices, 1)
+            joiner.append([encode_column_slice(group, table.schema, options, r, rows)
+                           for r in ranges])
+        joiner.close()
+        assert joined.getvalue() == one.getvalue(), slices
+    assert len(column_slices(table, 3)) == 3
+
+
 def test_sink_output_bytes_do_not_depend_on_threads(tmp_path):
     """Row groups encoded by several job threads are appended in order: same bytes as 1 thread."""
     digests = set()

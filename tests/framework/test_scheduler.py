@@ -271,3 +271,69 @@ def test_one_thread_is_the_same_driver():
     assert seen == list(range(6)) and threads == {threading.current_thread()}
     assert [c.task.component for c in completions[:4]] == [READ, *graph.order]
     assert len(completions) == 6 * 4          # read + three algorithms per block
+
+
+class _QueueingSink(Recorder):
+    """A sink with deferred work: `end_of_input` queues `items` pieces; `work` does one."""
+
+    def __init__(self, keys, items: int, barrier=None, fail: bool = False):
+        super().__init__(keys)
+        import threading
+
+        self.items, self.barrier, self.fail = items, barrier, fail
+        self.queue: list[int] = []
+        self.lock = threading.Lock()
+        self.done_by: list[str] = []
+        self.ended = 0
+        self.left_at_close = None
+
+    def end_of_input(self):
+        self.ended += 1
+        assert len(self.blocks) > 0
+        self.queue.extend(range(self.items))
+
+    def work(self):
+        import threading
+
+        with self.lock:
+            if not self.queue:
+                return False
+            item = self.queue.pop()
+        if self.fail:
+            raise OSError("encoding device gone")
+        if self.barrier is not None and item < 2:
+            self.barrier.wait(timeout=20)   # two threads must be in `work` at once
+        with self.lock:
+            self.done_by.append(threading.current_thread().name)
+        return True
+
+    def close(self, success):
+        self.left_at_close = len(self.queue)
+        super().close(success)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_threads_share_the_sinks_work_left_after_the_last_block(threads):
+    """After the last block is written, `end_of_input` queues the sink's last work and every
+    thread runs `work` until none is left, before the run ends (the last row group of a Parquet
+    output is encoded by all threads, not by `close` alone)."""
+    import threading
+
+    barrier = threading.Barrier(2) if threads > 1 else None
+    sink = _QueueingSink(["Plus"], items=12, barrier=barrier)
+    job = Job(source=CountingSource(200), algorithms=[AddConstant()], sinks=[sink])
+    run_job(job, RunOptions(threads=threads, batch_size=16, progress=False))
+    assert sink.ended == 1 and sink.left_at_close == 0 and len(sink.done_by) == 12
+    assert sink.values("Plus").size == 200
+    if threads > 1:   # the barrier made two threads work at once
+        assert len(set(sink.done_by)) >= 2
+
+
+def test_a_failure_in_the_sinks_idle_work_fails_the_run():
+    from metflow.framework import MetflowError
+
+    sink = _QueueingSink(["Plus"], items=3, fail=True)
+    job = Job(source=CountingSource(64), algorithms=[AddConstant()], sinks=[sink])
+    with pytest.raises((OSError, MetflowError), match="encoding device gone"):
+        run_job(job, RunOptions(threads=2, batch_size=16, progress=False))
+    assert sink.closed_with is False
