@@ -381,7 +381,13 @@ def run_job(job: Job, options: RunOptions, stream: TextIO | None = None) -> RunR
             progress.update(n)
             if block == len(blocks) - 1:
                 for sink in job.sinks:
-                    sink.end_of_input()
+                    try:
+                        sink.end_of_input()
+                    except MetflowError:
+                        raise
+                    except Exception as exc:
+                        raise SinkError(f"sink {sink.name} failed after the last block: "
+                                        f"{exc}") from exc
 
         def sink_work() -> bool:
             return any(sink.work() for sink in job.sinks)
