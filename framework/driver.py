@@ -42,7 +42,8 @@ def drive(scheduler: Scheduler, on_block: OnBlock,
     thread that has no task (e.g. the sinks' queued encoding), returning False when there is
     nothing to do; at the end every thread calls it until it returns False."""
     threads = max(1, threads)
-    scheduler.threads = threads
+    if scheduler.threads != threads:
+        scheduler.set_threads(threads)
     run = Driver(scheduler, on_block, on_completion,
                  max_unwritten or Driver.UNWRITTEN_PER_SLOT * len(scheduler.slots), idle_work)
     workers = [threading.Thread(target=run.loop, name=f"worker-{i}", daemon=True)
@@ -135,8 +136,9 @@ class Driver:
                         cond.notify_all()
                         return
                     cond.wait()
-                if sched.ready and not self.solo:   # more than this thread takes: wake one
-                    cond.notify(len(sched.ready))     # waiter per task
+                takeable = sched.takeable() if not self.solo else 0
+                if takeable:   # more than this thread takes: wake one waiter per task
+                    cond.notify(takeable)
                 if task is not None:
                     to_write = self._claim_writes()
             if to_write:
@@ -195,8 +197,8 @@ class Driver:
         sched = self.scheduler
         if self._stopping() or sched.done or (sched.in_flight == 0 and not self.writing):
             self.cond.notify_all()
-        elif sched.ready:
-            self.cond.notify(len(sched.ready))
+        elif sched.takeable():
+            self.cond.notify(sched.takeable())
 
     def abort(self, exc: BaseException) -> None:
         with self.cond:

@@ -15,7 +15,8 @@ Policy
   when the algorithms are tiny (`recent_ns`, the mean algorithm execution time of the last
   finished block, under `TINY_TASK_NS`) and every component is thread-safe: handing a tiny
   task to another thread costs more than the task. The first blocks of a threaded run, before
-  anything is measured, run in task mode.
+  anything is measured, run in task mode. How many chains run at once is measured and chosen
+  during the run (`framework.chain_concurrency`): GIL-bound chains run one at a time.
 * An algorithm (or source) whose class says `thread_safe = False` never has two executions in
   flight; further ready executions wait in `deferred` until the running one completes.
 * `prepare(ctx)`, if given, runs last in each slot, on the job thread that finished the block
@@ -33,7 +34,8 @@ State fields of `Scheduler`: `blocks` (list of (first, n)), `next_block` (next b
 `finished` (block index -> context, waiting for in-order write), `next_to_write`, `ready`
 (tasks ready to take, a heap by block), `deferred` (not-thread-safe tasks waiting for their
 component), `running_unsafe` (components with an execution in flight), `in_flight`, `failed`,
-`threads` (threads of the driver), `recent_ns` (see chain mode), `stats` (component -> calls,
+`threads` (threads of the driver), `recent_ns` (see chain mode), `concurrency` (the limit on
+chains at once) and `chains_running`, `stats` (component -> calls,
 total ns); fixed at construction: `chain_names` (the components of a chain, in order) and
 `chain_stats` (their `stats` entries).
 
@@ -53,6 +55,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .chain_concurrency import ChainConcurrency
 from .errors import AlgorithmError, MetflowError, SourceError, UndeclaredAccessError
 from .graph import DataFlowGraph
 from .io import Sink, Source
@@ -184,6 +187,8 @@ class Scheduler:
                            for name in graph.order]
         self.chain_names = [READ, *graph.order] + ([PREPARE] if prepare is not None else [])
         self.recent_ns: float | None = None
+        self.concurrency = ChainConcurrency(self.threads)
+        self.chains_running = 0
         self.slots = [SlotState() for _ in range(max(1, n_slots))]
         self.free_slots = list(range(len(self.slots)))[::-1]
         self.next_block = 0
@@ -199,6 +204,11 @@ class Scheduler:
         self.events_done = 0
         self.stats: dict[str, list[int]] = {name: [0, 0] for name in self.chain_names}
         self.chain_stats = [self.stats[name] for name in self.chain_names]
+
+    def set_threads(self, threads: int) -> None:
+        """The number of threads that will drive the run (before it starts)."""
+        self.threads = max(1, threads)
+        self.concurrency = ChainConcurrency(self.threads)
 
     # task construction ----------------------------------------------------------------------
     def _push(self, task: Task) -> None:
@@ -304,9 +314,19 @@ class Scheduler:
             task = self.take_one()
         return tasks
 
+    def takeable(self) -> int:
+        """How many ready tasks threads may take now (chains: within the concurrency limit)."""
+        if self.ready and self.ready[0][2].component == CHAIN:
+            return max(0, min(len(self.ready), self.concurrency.limit - self.chains_running))
+        return len(self.ready)
+
     def take_one(self) -> Task | None:
         """The oldest task that may run now, counted as in flight (None if there is none)."""
         while self.ready:
+            if self.ready[0][2].component == CHAIN:
+                if self.chains_running >= self.concurrency.limit:
+                    return None
+                self.chains_running += 1
             _, _, task = heapq.heappop(self.ready)
             if task.component in self.unsafe:
                 if task.component in self.running_unsafe:
@@ -324,6 +344,9 @@ class Scheduler:
         state = self.slots[task.slot]
         state.in_flight -= 1
         self.in_flight -= 1
+        if done.chain is not None or task.component == CHAIN:
+            self.chains_running -= 1
+            self.concurrency.chain_done(self.blocks[task.block][1])
         if done.chain is not None:
             self._complete_chain(task, done.chain)
             return

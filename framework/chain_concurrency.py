@@ -1,0 +1,93 @@
+"""How many chain tasks run at once: measured and chosen while the run goes, not guessed.
+
+In chain mode (tiny algorithms, see `framework.scheduler`) each block's chain is one task. Two
+chains on two threads run in parallel only where they leave the GIL (numba kernels, Arrow
+decoding); chains of tiny Python-bound steps hand the GIL back and forth at every kernel call
+instead, and two of them run slower than one (measured: batch-1 reco at 2 threads took 0.5-0.8x
+the 1-thread rate). So the run measures both: `PROBE_BLOCKS` chains with every thread allowed
+(parallel), then `PROBE_BLOCKS` with one chain at a time (serial), compares the events per
+second of the two, and keeps the faster (parallel only when `PARALLEL_MARGIN` faster) for
+`hold` chains; then it measures again. A choice confirmed by the next probe is held twice as
+long (up to `HOLD_MAX_BLOCKS`), so a steady run spends little time in the slower setting. The
+other threads wait (without the GIL) while one chain at a time runs, and still take any other
+work (sink encoding, tasks of blocks in task mode).
+
+State: `limit` (chains allowed at once), `phase` (PARALLEL / SERIAL probe, or HOLD), `skip`
+(completions still ignored after a switch: chains started before it), `blocks`, `events`,
+`start_ns` (the phase's count and start), `parallel_rate` (the parallel probe's events/s),
+`hold` (blocks the current choice is held), `chosen` (the last choice), `choices` (the history,
+for tests and the timeline: (block count, limit) pairs).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+PARALLEL, SERIAL, HOLD = "parallel", "serial", "hold"
+
+
+class ChainConcurrency:
+    """The limit on chains running at once, for a run of `threads` threads (see module)."""
+
+    #: chains measured per probe phase (after the chains started before the switch)
+    PROBE_BLOCKS = 24
+    #: parallel is kept only when this much faster than serial (ties go to one thread: less
+    #: CPU, no hand-offs)
+    PARALLEL_MARGIN = 1.05
+    HOLD_FIRST_BLOCKS = 256
+    HOLD_MAX_BLOCKS = 16384
+
+    def __init__(self, threads: int, clock: Callable[[], int] = time.perf_counter_ns):
+        self.threads = max(1, threads)
+        self.clock = clock
+        self.limit = self.threads
+        self.phase = PARALLEL if self.threads > 1 else HOLD
+        self.hold = self.HOLD_FIRST_BLOCKS
+        self.chosen: int | None = None
+        self.parallel_rate = 0.0
+        self.completed = 0
+        self.choices: list[tuple[int, int]] = []
+        self._begin(self.limit)
+
+    def _begin(self, limit: int) -> None:
+        self.limit = limit
+        self.skip = self.threads   # chains started under the previous limit
+        self.blocks = self.events = 0
+        self.start_ns = self.clock()
+
+    def chain_done(self, events: int) -> None:
+        """A chain of `events` events finished (called under the scheduler's lock)."""
+        self.completed += 1
+        if self.threads == 1:
+            return
+        if self.skip:
+            self.skip -= 1
+            if not self.skip:
+                self.start_ns = self.clock()
+            return
+        self.blocks += 1
+        self.events += events
+        if self.phase == HOLD:
+            if self.blocks >= self.hold:
+                self.phase = PARALLEL
+                self._begin(self.threads)
+            return
+        if self.blocks < self.PROBE_BLOCKS:
+            return
+        rate = self.events / max(self.clock() - self.start_ns, 1)
+        if self.phase == PARALLEL:
+            self.parallel_rate = rate
+            self.phase = SERIAL
+            self._begin(1)
+            return
+        choice = self.threads if self.parallel_rate > rate * self.PARALLEL_MARGIN else 1
+        self.hold = (min(self.hold * 2, self.HOLD_MAX_BLOCKS) if choice == self.chosen
+                     else self.HOLD_FIRST_BLOCKS)
+        self.chosen = choice
+        self.choices.append((self.completed, choice))
+        self.phase = HOLD
+        self._begin(choice)
+
+
+__all__ = ["ChainConcurrency"]

@@ -1,0 +1,128 @@
+"""The number of chains run at once is measured and chosen (framework.chain_concurrency)."""
+
+import time
+
+
+import pytest
+
+from metflow.framework import Algorithm, DataFlowGraph, ReadHandleKey, WriteHandleKey
+from metflow.framework.chain_concurrency import HOLD, PARALLEL, SERIAL, ChainConcurrency
+from metflow.framework.driver import drive
+from metflow.framework.scheduler import Scheduler
+from toy import AddConstant, CountingSource
+
+
+class Sleeper(Algorithm):
+    """Waits outside the GIL for a fixed time (as a long numba kernel or an I/O wait would)."""
+
+    source = ReadHandleKey("C")
+    result = WriteHandleKey("Slept")
+
+    def compute(self, source):
+        time.sleep(0.0002)
+        return source
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 0
+
+    def __call__(self):
+        return self.now
+
+
+def _feed(policy, clock, ns_per_chain, blocks):
+    """`blocks` chains of 10 events each finishing `ns_per_chain` apart."""
+    for _ in range(blocks):
+        clock.now += ns_per_chain
+        policy.chain_done(10)
+
+
+def _probe(policy, clock, parallel_ns, serial_ns):
+    """Run one probe: the parallel phase at `parallel_ns` per chain, then the serial one."""
+    assert policy.phase == PARALLEL and policy.limit == policy.threads
+    _feed(policy, clock, parallel_ns, policy.skip + policy.PROBE_BLOCKS)
+    assert policy.phase == SERIAL and policy.limit == 1
+    _feed(policy, clock, serial_ns, policy.skip + policy.PROBE_BLOCKS)
+    assert policy.phase == HOLD
+
+
+def test_slow_parallel_chains_run_one_at_a_time_and_the_choice_is_held_longer_each_time():
+    clock = FakeClock()
+    policy = ChainConcurrency(2, clock)
+    _probe(policy, clock, parallel_ns=1200, serial_ns=1000)   # GIL-bound: parallel slower
+    assert policy.limit == 1 and policy.hold == ChainConcurrency.HOLD_FIRST_BLOCKS
+    _feed(policy, clock, 1000, policy.skip + policy.hold)
+    _probe(policy, clock, parallel_ns=1100, serial_ns=1000)
+    assert policy.limit == 1 and policy.hold == 2 * ChainConcurrency.HOLD_FIRST_BLOCKS
+    assert [choice for _, choice in policy.choices] == [1, 1]
+
+
+def test_parallel_chains_that_gain_keep_every_thread_and_a_change_resets_the_hold():
+    clock = FakeClock()
+    policy = ChainConcurrency(4, clock)
+    _probe(policy, clock, parallel_ns=300, serial_ns=1000)   # chains leave the GIL: faster
+    assert policy.limit == 4
+    _feed(policy, clock, 300, policy.skip + policy.hold)
+    _probe(policy, clock, parallel_ns=300, serial_ns=1000)
+    assert policy.hold == 2 * ChainConcurrency.HOLD_FIRST_BLOCKS
+    _feed(policy, clock, 300, policy.skip + policy.hold)
+    _probe(policy, clock, parallel_ns=1000, serial_ns=990)   # the load changed: serial now
+    assert policy.limit == 1 and policy.hold == ChainConcurrency.HOLD_FIRST_BLOCKS
+
+
+def test_a_gain_within_the_margin_is_a_tie_and_goes_to_one_thread():
+    clock = FakeClock()
+    policy = ChainConcurrency(2, clock)
+    _probe(policy, clock, parallel_ns=980, serial_ns=1000)   # 2 % faster: not worth a thread
+    assert policy.limit == 1
+
+
+def test_one_thread_never_probes():
+    policy = ChainConcurrency(1, FakeClock())
+    for _ in range(1000):
+        policy.chain_done(5)
+    assert policy.limit == 1 and policy.choices == [] and policy.phase == HOLD
+
+
+def _chain_intervals(blocks, threads, margin, probe_blocks=4):
+    """Run `blocks` one-event blocks of a tiny two-algorithm chain on `threads` threads with
+    the policy's margin set to `margin`; the wall interval of each chain, in block order."""
+    source = CountingSource(blocks)
+    algs = [AddConstant(name="A", result="A", value=1),
+            AddConstant(name="B", source="A", result="B", value=1),
+            AddConstant(name="C", source="B", result="C", value=1), Sleeper()]
+    graph = DataFlowGraph.build(algs, source.keys())
+    sched = Scheduler(graph, source, [(i, 1) for i in range(blocks)], [], n_slots=threads + 1,
+                      threads=threads)
+    sched.concurrency.PARALLEL_MARGIN = margin
+    sched.concurrency.PROBE_BLOCKS = probe_blocks
+    spans: dict[int, list[int]] = {}
+    chains, make = set(), sched._chain_task
+    sched._chain_task = lambda slot, block: (chains.add(block), make(slot, block))[1]
+
+    def record(part):
+        span = spans.setdefault(part.task.block, [part.start_ns, part.stop_ns])
+        span[0], span[1] = min(span[0], part.start_ns), max(span[1], part.stop_ns)
+
+    seen = []
+    drive(sched, lambda block, ctx: seen.append(block), record, threads=threads)
+    assert seen == list(range(blocks))
+    return sched, {block: span for block, span in spans.items() if block in chains}
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+def test_once_one_chain_at_a_time_is_chosen_no_two_chains_overlap(threads):
+    sched, spans = _chain_intervals(120, threads, margin=float("inf"))
+    first_choice = sched.concurrency.choices[0][0]
+    assert [c for _, c in sched.concurrency.choices] == [1]
+    chained = sorted((start, stop) for block, (start, stop) in spans.items()
+                     if block >= first_choice + 2 * threads + 4)
+    assert len(chained) > 50
+    assert all(a[1] <= b[0] for a, b in zip(chained, chained[1:]))
+
+
+def test_chains_that_sleep_outside_the_gil_run_in_parallel():
+    """Chains waiting outside the GIL (here: sleeping) gain from threads: measured, kept."""
+    sched, spans = _chain_intervals(150, 2, margin=1.05, probe_blocks=12)
+    assert sched.concurrency.choices and sched.concurrency.choices[0][1] == 2
