@@ -33,7 +33,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from metflow.framework import ParquetSource, RunOptions, run_job
+from metflow.framework import Job, ParquetSource, RunOptions, run_job
 from metflow.framework.errors import ConfigurationError
 
 from .bench_jobs import (OVERHEAD_BLOCKS, OVERHEAD_LAYERS, OVERHEAD_WIDTH, NullSink,
@@ -157,34 +157,36 @@ def _run_in(workdir: str, args: argparse.Namespace, threads: list[int],
     def opts(t: int, batch: int = bs, events: int | None = None) -> RunOptions:
         return RunOptions(threads=t, batch_size=batch, events=events, quiet=True, progress=False)
 
-    cases: list[Case] = []
-    for t in threads:
-        cases.append(Case(Row("read-only pass", t, bs, n), lambda: read_only_job(raw, keys), opts(t)))
-        cases.append(Case(Row("read-only pass, checksums unverified", t, bs, n),
-                          lambda: read_only_job(raw, keys, verify_checksums=False), opts(t)))
-        cases.append(Case(Row("reco chain", t, bs, n), lambda: reco_job(raw, keys), opts(t)))
-        cases.append(Case(Row("reco chain + Parquet output", t, bs, n),
-                          lambda: reco_job(raw, keys, os.path.join(workdir, "reco_io.parquet")), opts(t)))
-        if not args.skip_rebuild:
-            cases.append(Case(Row("read-only pass (met_reco output)", t, bs, n),
-                              lambda: read_only_job(reco_out, reco_keys), opts(t)))
-            cases.append(Case(Row("METMaker rebuild", t, bs, n),
-                              lambda: rebuild_job(reco_out, reco_keys), opts(t)))
-            cases.append(Case(Row("full chain (reco + rebuild)", t, bs, n),
-                              lambda: rebuild_job(raw, keys), opts(t)))
+    # the thread variants of a row run back to back (and its reference rows next to it), so
+    # that each round's ratios compare runs made moments apart (see `_measure`)
+    kinds: list[tuple[str, int, int, Callable[[], Job], Callable[[int], RunOptions]]] = [
+        ("read-only pass", bs, n, lambda: read_only_job(raw, keys), opts),
+        ("read-only pass, checksums unverified", bs, n,
+         lambda: read_only_job(raw, keys, verify_checksums=False), opts),
+        ("reco chain", bs, n, lambda: reco_job(raw, keys), opts),
+        ("reco chain + Parquet output", bs, n,
+         lambda: reco_job(raw, keys, os.path.join(workdir, "reco_io.parquet")), opts),
+    ]
+    if not args.skip_rebuild:
+        kinds += [
+            ("read-only pass (met_reco output)", bs, n, lambda: read_only_job(reco_out, reco_keys), opts),
+            ("METMaker rebuild", bs, n, lambda: rebuild_job(reco_out, reco_keys), opts),
+            ("full chain (reco + rebuild)", bs, n, lambda: rebuild_job(raw, keys), opts),
+        ]
     rg = args.row_group_size
     n1 = min(-(-args.batch1_events // rg) * rg, n)   # whole row groups
-    for t in threads:
-        cases.append(Case(Row("reco chain", t, 1, n1), lambda: reco_job(raw, keys), opts(t, 1, n1)))
     executions = OVERHEAD_BLOCKS * OVERHEAD_LAYERS * OVERHEAD_WIDTH
-    for t in threads:
-        cases.append(Case(Row("framework overhead (trivial DAG)", t, 1, OVERHEAD_BLOCKS), overhead_job,
-                          RunOptions(threads=t, batch_size=1, quiet=True, progress=False)))
     demo_events = args.demo_events
-    for t in threads:
-        cases.append(Case(Row("demo numba-kernel job", t, 128, demo_events), lambda: demo_job(demo_events),
-                          RunOptions(threads=t, batch_size=128, events=demo_events, quiet=True,
-                                     progress=False)))
+    kinds += [
+        ("reco chain", 1, n1, lambda: reco_job(raw, keys), lambda t: opts(t, 1, n1)),
+        ("framework overhead (trivial DAG)", 1, OVERHEAD_BLOCKS, overhead_job,
+         lambda t: RunOptions(threads=t, batch_size=1, quiet=True, progress=False)),
+        ("demo numba-kernel job", 128, demo_events, lambda: demo_job(demo_events),
+         lambda t: RunOptions(threads=t, batch_size=128, events=demo_events, quiet=True,
+                              progress=False)),
+    ]
+    cases = [Case(Row(name, t, batch, events), make, options(t))
+             for name, batch, events, make, options in kinds for t in threads]
     read_ahead = getattr(args, "read_ahead", None)
     arrow_pool = getattr(args, "arrow_pool", False)
     for case in cases:

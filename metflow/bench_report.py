@@ -28,51 +28,83 @@ def _alg_ns(row: Row | None, prefix: str) -> int:
     return sum(ns for k, (_, ns) in row.stats.items() if k.startswith(prefix))
 
 
+def _paired(a: Row | None, b: Row | None, ratio: Any) -> float | None:
+    """The median over rounds of `ratio(wall of a, wall of b)` for the two rows' runs of the
+    same round (made moments apart): robust to the machine's speed drifting between rounds,
+    which the best-of-N of each row on its own is not."""
+    if a is None or b is None or not a.runs_wall_s or len(a.runs_wall_s) != len(b.runs_wall_s):
+        return None
+    values = sorted(ratio(x, y) for x, y in zip(a.runs_wall_s, b.runs_wall_s))
+    mid = len(values) // 2
+    return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
+
+
 def _summary(by: dict, threads: list[int], bs: int, executions: int,
              maker_share: dict[str, Any] | None) -> dict[str, Any]:
-    """The goal ratios, each with its goal and whether it is met."""
+    """The goal ratios, each with its goal and whether it is met. A ratio of two rows is given
+    twice: from each row's best run (`best`) and as the median of the per-round ratios
+    (`value`, the verdict's: see `_paired`)."""
     out: dict[str, Any] = {}
 
-    def goal(name: str, value: float | None, target: float, lower_is_better: bool, what: str) -> None:
+    def goal(name: str, value: float | None, target: float, lower_is_better: bool, what: str,
+             best: float | None = None) -> None:
         if value is None:
             return
         met = value <= target if lower_is_better else value >= target
         out[name] = {"value": value, "goal": target, "met": met, "what": what,
                      "direction": "<=" if lower_is_better else ">="}
+        if best is not None:
+            out[name]["best"] = best
 
-    read1, reco1 = by.get(("read-only pass", 1, bs)), by.get(("reco chain", 1, bs))
+    def ratio_goal(name: str, num: Row | None, den: Row | None, target: float,
+                   lower_is_better: bool, what: str, per_event: bool = False) -> None:
+        """`num` wall / `den` wall (per event when the rows differ in events)."""
+        if num is None or den is None:
+            return
+        scale = den.events / num.events if per_event else 1.0
+        goal(name, _paired(num, den, lambda x, y: x / y * scale), target, lower_is_better, what,
+             num.wall_s / den.wall_s * scale)
+
+    def speedup_goal(name: str, one: Row | None, many: Row | None, target: float, what: str,
+                     per_event: bool = False) -> None:
+        """events/s of `many` over events/s of `one`."""
+        if one is None or many is None:
+            return
+        scale = many.events / one.events if per_event else 1.0
+        goal(name, _paired(one, many, lambda x, y: x / y * scale), target, False, what,
+             one.wall_s / many.wall_s * scale)
+
     for t in threads:
         plain = by.get(("read-only pass, checksums unverified", t, bs))
         checked = by.get(("read-only pass", t, bs))
         if plain is not None and checked is not None:
-            goal(f"checksum_read_cost_{t}t", checked.wall_s / plain.wall_s - 1,
-                 GOAL_CHECKSUM_READ_COST, True,
-                 f"page-checksum verification ({verifier()}), read-only pass wall +fraction "
-                 f"({t} thread{'s' if t > 1 else ''})")
+            name = f"checksum_read_cost_{t}t"
+            goal(name, _paired(checked, plain, lambda x, y: x / y - 1), GOAL_CHECKSUM_READ_COST,
+                 True, f"page-checksum verification ({verifier()}), read-only pass wall +fraction "
+                       f"({t} thread{'s' if t > 1 else ''})", checked.wall_s / plain.wall_s - 1)
             if plain.cpu_s > 0:   # less sensitive than wall time to other jobs on the machine
-                out[f"checksum_read_cost_{t}t"]["cpu"] = checked.cpu_s / plain.cpu_s - 1
-    goal("reco_vs_read_only", reco1.wall_s / read1.wall_s if reco1 and read1 else None,
-         GOAL_RECO_VS_READ, True, "reco chain wall / read-only pass wall (1 thread)")
+                out[name]["cpu"] = checked.cpu_s / plain.cpu_s - 1
+    ratio_goal("reco_vs_read_only", by.get(("reco chain", 1, bs)), by.get(("read-only pass", 1, bs)),
+               GOAL_RECO_VS_READ, True, "reco chain wall / read-only pass wall (1 thread)")
     if 2 in threads:
-        reco2 = by.get(("reco chain", 2, bs))
-        goal("reco_vs_read_only_2t", reco2.wall_s / by[("read-only pass", 2, bs)].wall_s,
-             GOAL_RECO_VS_READ, True, "reco chain wall / read-only pass wall (2 threads)")
-        goal("reco_scaling_2t", reco2.scaling, GOAL_SCALING_RECO_2T, False,
-             "reco chain events/s, 2 threads / 1 thread")
-        goal("kernel_job_scaling_2t", by[("demo numba-kernel job", 2, 128)].scaling,
-             GOAL_SCALING_KERNEL_2T, False, "demo numba-kernel job, 2 threads / 1 thread")
-        output2 = by.get(("reco chain + Parquet output", 2, bs))
-        goal("output_scaling_2t", output2.scaling if output2 else None, GOAL_SCALING_OUTPUT_2T,
-             False, "reco chain + Parquet output events/s, 2 threads / 1 thread")
-        dag2 = by.get(("framework overhead (trivial DAG)", 2, 1))
-        goal("trivial_dag_2t", dag2.scaling if dag2 else None, GOAL_TRIVIAL_DAG_2T, False,
-             "trivial DAG (tiny tasks) events/s, 2 threads / 1 thread")
-        batch1_2 = by.get(("reco chain", 2, 1))
-        goal("batch1_scaling_2t", batch1_2.scaling if batch1_2 else None, GOAL_BATCH1_2T, False,
-             "reco chain at batch 1 events/s, 2 threads / 1 thread")
-    b1, bb = by.get(("reco chain", 1, 1)), by.get(("reco chain", 1, bs))
-    goal("batch1_vs_batched", b1.events_per_s / bb.events_per_s if b1 and bb else None,
-         GOAL_BATCH1_VS_BATCHED, False, f"reco chain events/s, batch 1 / batch {bs}")
+        ratio_goal("reco_vs_read_only_2t", by.get(("reco chain", 2, bs)),
+                   by.get(("read-only pass", 2, bs)), GOAL_RECO_VS_READ, True,
+                   "reco chain wall / read-only pass wall (2 threads)")
+        for name, row, batch, target, what in (
+                ("reco_scaling_2t", "reco chain", bs, GOAL_SCALING_RECO_2T,
+                 "reco chain events/s, 2 threads / 1 thread"),
+                ("kernel_job_scaling_2t", "demo numba-kernel job", 128, GOAL_SCALING_KERNEL_2T,
+                 "demo numba-kernel job, 2 threads / 1 thread"),
+                ("output_scaling_2t", "reco chain + Parquet output", bs, GOAL_SCALING_OUTPUT_2T,
+                 "reco chain + Parquet output events/s, 2 threads / 1 thread"),
+                ("trivial_dag_2t", "framework overhead (trivial DAG)", 1, GOAL_TRIVIAL_DAG_2T,
+                 "trivial DAG (tiny tasks) events/s, 2 threads / 1 thread"),
+                ("batch1_scaling_2t", "reco chain", 1, GOAL_BATCH1_2T,
+                 "reco chain at batch 1 events/s, 2 threads / 1 thread")):
+            speedup_goal(name, by.get((row, 1, batch)), by.get((row, 2, batch)), target, what)
+    speedup_goal("batch1_vs_batched", by.get(("reco chain", 1, bs)), by.get(("reco chain", 1, 1)),
+                 GOAL_BATCH1_VS_BATCHED, f"reco chain events/s, batch 1 / batch {bs}",
+                 per_event=True)
     ov = by.get(("framework overhead (trivial DAG)", 1, 1))
     if ov is not None:
         goal("overhead_us_per_execution", ov.wall_s / executions * 1e6, GOAL_OVERHEAD_US, True,
@@ -116,6 +148,8 @@ def format_table(report: dict[str, Any]) -> str:
     lines.append("ratio: wall / wall of the read-only pass of the same input and threads (METMaker: "
                  "of the met_reco output; batch-1 row: time per event / batched time per event)")
     lines.append("cpu: process CPU time (all threads, Arrow's decode threads included)")
+    lines.append("goal ratios: the median over rounds of the ratio of two rows' runs in the same "
+                 "round (each row's best run in brackets)")
     lines.append("")
     lines.append("goals:")
     for name, g in report["summary"].items():
@@ -125,8 +159,12 @@ def format_table(report: dict[str, Any]) -> str:
         value = g["value"]
         text = f"{value:,.0f}" if value >= 1000 else f"{value:.2f}"
         target = f"{g['goal']:g}"
+        if "best" in g:
+            text += f" (best runs: {g['best']:.2f})"
         if name.startswith("checksum_read_cost"):
             text, target = f"{100 * value:+.1f}%", f"+{100 * g['goal']:g}%"
+            if "best" in g:
+                text += f" (best runs: {100 * g['best']:+.1f}%)"
             if "cpu" in g:
                 target += f"; process CPU time {100 * g['cpu']:+.1f}%"
         lines.append(f"  {'ok  ' if g['met'] else 'MISS'} {g['what']}: {text} (goal {g['direction']} "

@@ -96,3 +96,25 @@ def test_bench_source_options_are_reported(tmp_path, capsys):
 def test_bench_rejects_negative_read_ahead(capsys):
     assert main(["bench", "--events", "8", "--read-ahead", "-1", "--quiet"]) == 2
     assert "--read-ahead" in capsys.readouterr().err
+
+
+def test_goal_ratios_are_medians_of_the_same_rounds_ratios():
+    """A goal ratio compares the two rows' runs of the same round (median over rounds); the
+    ratio of each row's best run is kept beside it. Here the machine is twice as slow in the
+    middle round: the best runs pair round 1 of one row with round 3 of the other."""
+    from metflow.bench_measure import Row
+    from metflow.bench_report import _paired, _summary
+
+    def row(name, threads, walls, events=100, batch=16):
+        r = Row(name, threads, batch, events, wall_s=min(walls), runs_wall_s=list(walls))
+        return r
+
+    one = row("reco chain", 1, [1.00, 2.00, 0.90])
+    two = row("reco chain", 2, [0.60, 1.20, 0.40])
+    assert _paired(one, two, lambda x, y: x / y) == pytest.approx(1.0 / 0.6)
+    assert _paired(one, row("x", 1, [1.0]), lambda x, y: x / y) is None
+    by = {(r.name, r.threads, r.batch_size): r for r in (one, two)}
+    summary = _summary(by, [1, 2], 16, 100, None)
+    assert summary["reco_scaling_2t"]["value"] == pytest.approx(1.0 / 0.6)
+    assert summary["reco_scaling_2t"]["best"] == pytest.approx(0.9 / 0.4)
+    assert summary["reco_scaling_2t"]["met"] is False   # 1.67 < 1.75, though the best runs say 2.25
