@@ -7,8 +7,8 @@ instead, and two of them run slower than one (measured: batch-1 reco at 2 thread
 the 1-thread rate). So the run measures both: `PROBE_BLOCKS` chains with every thread allowed
 (parallel), then `PROBE_BLOCKS` with one chain at a time (serial), compares the events per
 second of the two, and keeps the faster (parallel only when `PARALLEL_MARGIN` faster) for
-`hold` chains; then it measures again. A choice confirmed by the next probe is held twice as
-long (up to `HOLD_MAX_BLOCKS`), so a steady run spends little time in the slower setting. The
+`hold` chains; then it measures again. A choice confirmed by the next probe is held four times
+as long (up to `HOLD_MAX_BLOCKS`), so a steady run spends little time in the slower setting. The
 other threads wait (without the GIL) while one chain at a time runs, and still take any other
 work (sink encoding, tasks of blocks in task mode).
 
@@ -35,7 +35,8 @@ class ChainConcurrency:
     #: parallel is kept only when this much faster than serial (ties go to one thread: less
     #: CPU, no hand-offs)
     PARALLEL_MARGIN = 1.05
-    HOLD_FIRST_BLOCKS = 256
+    HOLD_FIRST_BLOCKS = 512
+    HOLD_GROWTH = 4
     HOLD_MAX_BLOCKS = 16384
 
     def __init__(self, threads: int, clock: Callable[[], int] = time.perf_counter_ns):
@@ -82,7 +83,7 @@ class ChainConcurrency:
             self._begin(1)
             return
         choice = self.threads if self.parallel_rate > rate * self.PARALLEL_MARGIN else 1
-        self.hold = (min(self.hold * 2, self.HOLD_MAX_BLOCKS) if choice == self.chosen
+        self.hold = (min(self.hold * self.HOLD_GROWTH, self.HOLD_MAX_BLOCKS) if choice == self.chosen
                      else self.HOLD_FIRST_BLOCKS)
         self.chosen = choice
         self.choices.append((self.completed, choice))

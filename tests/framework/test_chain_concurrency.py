@@ -47,14 +47,15 @@ def _probe(policy, clock, parallel_ns, serial_ns):
     assert policy.phase == HOLD
 
 
-def test_slow_parallel_chains_run_one_at_a_time_and_the_choice_is_held_longer_each_time():
+def test_slow_parallel_chains_run_one_at_a_time_and_a_confirmed_choice_is_held_longer():
     clock = FakeClock()
     policy = ChainConcurrency(2, clock)
     _probe(policy, clock, parallel_ns=1200, serial_ns=1000)   # GIL-bound: parallel slower
     assert policy.limit == 1 and policy.hold == ChainConcurrency.HOLD_FIRST_BLOCKS
     _feed(policy, clock, 1000, policy.skip + policy.hold)
     _probe(policy, clock, parallel_ns=1100, serial_ns=1000)
-    assert policy.limit == 1 and policy.hold == 2 * ChainConcurrency.HOLD_FIRST_BLOCKS
+    assert policy.limit == 1 and policy.hold == (ChainConcurrency.HOLD_GROWTH
+                                                 * ChainConcurrency.HOLD_FIRST_BLOCKS)
     assert [choice for _, choice in policy.choices] == [1, 1]
 
 
@@ -65,7 +66,7 @@ def test_parallel_chains_that_gain_keep_every_thread_and_a_change_resets_the_hol
     assert policy.limit == 4
     _feed(policy, clock, 300, policy.skip + policy.hold)
     _probe(policy, clock, parallel_ns=300, serial_ns=1000)
-    assert policy.hold == 2 * ChainConcurrency.HOLD_FIRST_BLOCKS
+    assert policy.hold == ChainConcurrency.HOLD_GROWTH * ChainConcurrency.HOLD_FIRST_BLOCKS
     _feed(policy, clock, 300, policy.skip + policy.hold)
     _probe(policy, clock, parallel_ns=1000, serial_ns=990)   # the load changed: serial now
     assert policy.limit == 1 and policy.hold == ChainConcurrency.HOLD_FIRST_BLOCKS
