@@ -51,12 +51,21 @@ class _Declaration:
 
 
 class _HandleKey(_Declaration):
-    """A store key (or list of keys) an algorithm reads or writes."""
+    """A store key (or list of keys) an algorithm reads or writes; ``optional=True``: one key
+    or ``None`` (unconfigured, the default ``None``)."""
 
-    def __init__(self, default: str | Sequence[str], doc: str = ""):
+    def __init__(self, default: str | Sequence[str] | None, doc: str = "", *,
+                 optional: bool = False):
+        self.optional = optional
         super().__init__(self._check(default, "default"), doc)
 
-    def _check(self, value: Any, owner: str) -> str | tuple[str, ...]:
+    def _check(self, value: Any, owner: str) -> str | tuple[str, ...] | None:
+        if self.optional:
+            if value is None:
+                return None
+            if not isinstance(value, str):
+                raise ConfigurationError(f"{owner}: optional {self.kind} {self.name!r} takes one "
+                                         f"key string or None, got {value!r}")
         if isinstance(value, str):
             if not value:
                 raise ConfigurationError(f"{owner}: {self.kind} {self.name!r} must not be empty")
@@ -84,22 +93,13 @@ class ReadHandleKey(_HandleKey):
 
     kind = "input"
 
-    def __init__(self, default: str | Sequence[str] | None, doc: str = "", *, optional: bool = False):
-        self.optional = optional
-        super().__init__(default, doc)
-
-    def _check(self, value: Any, owner: str) -> Any:
-        if self.optional:
-            if value is None:
-                return None
-            if not isinstance(value, str):
-                raise ConfigurationError(f"{owner}: optional input {self.name!r} takes one key "
-                                         f"string or None, got {value!r}")
-        return super()._check(value, owner)
-
 
 class WriteHandleKey(_HandleKey):
-    """Declares an output key; `compute` returns the object under the attribute name."""
+    """Declares an output key; `compute` returns the object under the attribute name.
+
+    ``optional=True``: the output is one key or ``None`` (unconfigured, the default ``None``);
+    with ``None`` nothing is recorded (`compute` may return ``None`` for it).
+    """
 
     kind = "output"
 
@@ -263,7 +263,7 @@ class Algorithm:
         keys: list[str] = []
         for attr in declared:
             value = self._options[attr]
-            if value is not None:   # an unconfigured optional input
+            if value is not None:   # an unconfigured optional input or output
                 keys.extend([value] if isinstance(value, str) else value)
         return keys
 
@@ -323,6 +323,8 @@ class Algorithm:
             attr, key = outputs[0]
             if isinstance(result, dict) and len(result) == 1 and attr in result:
                 result = result[attr]
+            if key is None:   # an unconfigured optional output
+                return
             if key.__class__ is str:
                 ctx.store.record(key, result, self.name)
             else:
@@ -338,6 +340,8 @@ class Algorithm:
             raise TypeError(f"{self.name}.compute() returned undeclared output {bad!r}"
                             f"{did_you_mean(bad, names)}")
         for attr, key in outputs:
+            if key is None:   # an unconfigured optional output
+                continue
             if attr not in result:
                 raise TypeError(f"{self.name}.compute() did not return declared output {attr!r}")
             self._record(ctx, attr, key, result[attr])

@@ -83,7 +83,7 @@ def configure(flags):
     met_key = K.met_key(naming.jet_collection)
     maker = METMakerAlg(
         name="METMakerAlg_PHYSLITE", assoc_map=naming.met_map, core=naming.met_core,
-        jets=naming.jets, met=met_key, significance=[],
+        jets=naming.jets, met=met_key, significance=None,
         jet_selection=flags["met.jet_selection"], do_jvt=flags["met.do_jvt"], do_pflow=True,
         soft_terms="track", use_r21_jvt_fallback=False,
         do_remove_muon_jets=flags["met.remove_muon_jets"],

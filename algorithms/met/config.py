@@ -215,7 +215,7 @@ def met_rebuild_cfg(flags, *, input_keys: Collection[str] = METFLOW_INPUT_KEYS,
     sig_key = significance_key(name) if flags["met.significance"] else None
     cfg.add_algorithm(METMakerAlg(
         name=f"METMakerAlg_{name}", jets=jets_key, met=met_key,
-        significance=[sig_key] if sig_key else [],
+        significance=sig_key or None,
         event_info=K.EVENT_INFO if sig_key and K.EVENT_INFO in input_keys else None,
         **selected, **common))
     outputs = [met_key] + ([sig_key] if sig_key else [])

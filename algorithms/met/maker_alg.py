@@ -51,7 +51,8 @@ class METMakerAlg(Algorithm):
     event_info = ReadHandleKey(None, doc="EventInfo (optional; the calibrated significance "
                                "takes pileup from the soft term's sumET, not mu)", optional=True)
     met = WriteHandleKey(mk.met_key(_DEFAULT_JET_COLL), doc="rebuilt MET container")
-    significance = WriteHandleKey([], doc="[significance key] to also write the significance")
+    significance = WriteHandleKey(None, doc="significance key (None: no significance written)",
+                                  optional=True)
     jet_track_varied = WriteHandleKey([], doc="one key per jet_track_variations entry (track MET)")
 
     jet_selection = Property(str, "Tight", doc="jet working point",
@@ -94,14 +95,12 @@ class METMakerAlg(Algorithm):
         self._maker = self.make_maker()
         self._significance = self._significance_config()
         sig = self.key("significance")
-        if len(sig) > 1:
-            raise ConfigurationError(f"{self.name}: significance takes at most one key, got {list(sig)}")
         if self.track_met and self.soft_terms != "track":
             raise ConfigurationError(f"{self.name}: track_met=True builds the track soft term only; "
                                      f"set soft_terms='track' (got {self.soft_terms!r})")
-        if self.track_met and sig:
+        if self.track_met and sig is not None:
             raise ConfigurationError(f"{self.name}: no object-based significance for a track MET "
-                                     f"(jets enter with their tracks); drop significance={list(sig)}")
+                                     f"(jets enter with their tracks); drop significance={sig!r}")
         from .systematics import JET_TRK_VARIATIONS
         varied = self.key("jet_track_varied")
         if len(varied) != len(self.jet_track_variations):
@@ -155,14 +154,14 @@ class METMakerAlg(Algorithm):
                                        zip(self.jet_track_variations, self.key("jet_track_varied"))]
         else:
             out["jet_track_varied"] = []
-        sig_keys = self.key("significance")
-        out["significance"] = []
-        if sig_keys:
+        sig_key = self.key("significance")
+        out["significance"] = None
+        if sig_key is not None:
             sig, total, hard = self.__dict__.get("_significance") or self._significance_config()
             mu = np.asarray(event_info["mu"], np.float64) if event_info is not None else None
             rec = sig.from_builder(met, total, hard, mu)
-            rec.key = sig_keys[0]
-            out["significance"] = [rec]
+            rec.key = sig_key
+            out["significance"] = rec
         return out
 
 

@@ -53,3 +53,44 @@ def test_list_spelling_of_an_optional_input_is_refused(value):
 def test_required_input_refuses_none():
     with pytest.raises(ConfigurationError, match="input 'x' must be a key string"):
         Weighted(x=None)
+
+
+class WithExtra(Algorithm):
+    """out = x; the optional output `extra` (x squared) only when a key is configured."""
+
+    x = ReadHandleKey("X")
+    out = WriteHandleKey("Out")
+    extra = WriteHandleKey(None, doc="x squared (None: not written)", optional=True)
+
+    def compute(self, x):
+        return {"out": x, "extra": None if self.key("extra") is None else x * x}
+
+
+def _run_extra(alg):
+    ctx = EventContext(0, 3)
+    ctx.store.record("X", np.arange(3.0), "source")
+    alg.initialize()
+    alg.lock()
+    alg.execute(ctx)
+    return ctx
+
+
+def test_unconfigured_optional_output_is_not_recorded_nor_declared():
+    alg = WithExtra()
+    assert alg.key("extra") is None and alg.output_keys() == ["Out"]
+    ctx = _run_extra(alg)
+    assert "Out" in ctx.store and list(ctx.store.keys()) == ["X", "Out"]
+
+
+def test_configured_optional_output_is_recorded_under_its_key():
+    alg = WithExtra(extra="Extra")
+    assert alg.output_keys() == ["Out", "Extra"]
+    ctx = _run_extra(alg)
+    assert list(ctx.store.retrieve("Extra", "test")) == [0.0, 1.0, 4.0]
+
+
+@pytest.mark.parametrize("value", [[], ["E"], ("E", "F")])
+def test_list_spelling_of_an_optional_output_is_refused(value):
+    with pytest.raises(ConfigurationError, match=r"optional output 'extra' takes one key string "
+                                                 r"or None, got"):
+        WithExtra(extra=value)

@@ -341,10 +341,10 @@ def test_met_maker_alg_checks_blocks_and_writes_significance():
     from metflow.algorithms.met.significance import significance_key
     rng = np.random.default_rng(8)
     conts, m, core = E.block([E.random_event(rng) for _ in range(6)])
-    alg = METMakerAlg(significance=[significance_key("T")])
+    alg = METMakerAlg(significance=significance_key("T"))
     alg.initialize()
     out = alg.compute(m, core, conts["jets"], conts["e"], conts["g"], None, conts["m"])
-    met, (sig,) = out["met"], out["significance"]
+    met, sig = out["met"], out["significance"]
     assert met.key == mk.met_key("AntiKt4EMPFlow") and mk.FINAL_TRK in met.names
     assert mk.REF_TAU not in met.names
     assert sig.n_events == 6 and (sig["s"] >= 0).all()
