@@ -1,4 +1,5 @@
-"""The numba kernel that walks the page headers of a Parquet column chunk (GIL released).
+"""The numba kernels that walk the page headers of a Parquet column chunk and verify its pages'
+CRC32 (GIL released: one release per column chunk, however many pages it has).
 
 A page header is a Thrift compact-protocol struct (parquet.thrift PageHeader): field 1 the page
 type, 3 the size of the page's bytes as stored after the header, 4 their CRC32 (optional), 5/8
@@ -14,10 +15,40 @@ import numpy as np
 
 from .jit import kernel
 
+
+def _crc32_at_intrinsic():
+    """`crc32_at(address, pointer, length)`: zlib's CRC32 of `length` bytes at `pointer`,
+    computed by the C function at `address`, which has ISA-L's signature
+    `uint32 crc32_gzip_refl(uint32 init, const uint8 *buf, uint64 len)`. The address is an
+    argument, not a constant, so the kernels that call it are cached like any other."""
+    from llvmlite import ir
+    from numba.core import types
+    from numba.extending import intrinsic
+
+    @intrinsic
+    def crc32_at(typingctx, address, pointer, length):
+        if not all(isinstance(t, types.Integer) and t.bitwidth == 64
+                   for t in (address, pointer, length)):
+            return None
+
+        def codegen(context, builder, signature, args):
+            bytes_ptr = ir.IntType(8).as_pointer()
+            function = ir.FunctionType(ir.IntType(32), [ir.IntType(32), bytes_ptr, ir.IntType(64)])
+            call = builder.inttoptr(args[0], function.as_pointer())
+            return builder.call(call, [ir.Constant(ir.IntType(32), 0),
+                                       builder.inttoptr(args[1], bytes_ptr), args[2]])
+
+        return types.uint32(address, pointer, length), codegen
+
+    return crc32_at
+
+
+_crc32_at = _crc32_at_intrinsic()
+
 #: columns of the page table `walk_pages` fills, one row per page
 HEADER_AT, BODY, SIZE, CRC, HAS_CRC, PAGE_TYPE, NUM_VALUES = range(7)
 #: status codes
-OK, UNREADABLE, NO_TYPE_OR_SIZE, PAST_CHUNK, NO_VALUE_COUNT, TABLE_FULL = range(6)
+OK, UNREADABLE, NO_TYPE_OR_SIZE, PAST_CHUNK, NO_VALUE_COUNT, TABLE_FULL, CRC_MISMATCH = range(7)
 PROBLEMS = {UNREADABLE: "unreadable page header",
             NO_TYPE_OR_SIZE: "page header without a page type or size",
             PAST_CHUNK: "the page runs past the end of the column chunk",
@@ -182,3 +213,24 @@ def walk_pages(buf, start, end, table):
         pages += 1
         pos += size
     return pages, OK, pos, values
+
+
+@kernel
+def walk_and_verify(buf, start, end, table, crc32_address):
+    """`walk_pages`, then each page's CRC32 where it has one, computed by the C function at
+    `crc32_address` (see `_crc32_at`). Returns (pages, status, offset, value count, pages
+    verified, 0); with status CRC_MISMATCH the offset is the failing page's header's and the
+    last two are the page's row in `table` and its computed CRC."""
+    pages, status, where, values = walk_pages(buf, start, end, table)
+    if status != OK:
+        return pages, status, where, values, 0, np.int64(0)
+    base = np.int64(buf.ctypes.data)
+    verified = 0
+    for i in range(pages):
+        if table[i, HAS_CRC]:
+            actual = np.int64(_crc32_at(np.int64(crc32_address), base + table[i, BODY],
+                                        np.int64(table[i, SIZE])))
+            if actual != (table[i, CRC] & 0xFFFFFFFF):
+                return pages, CRC_MISMATCH, table[i, HEADER_AT], values, i, actual
+            verified += 1
+    return pages, OK, where, values, verified, np.int64(0)

@@ -2,10 +2,12 @@
 then decodes, with a fast CRC32 (ISA-L's, PCLMUL: ~25 GB/s against Arrow's ~3.5 GB/s).
 
 `open_verified(path)` is a `pyarrow.parquet.ParquetFile` whose file is a `_VerifyingFile`: when
-Arrow reads a column chunk, the chunk is read from disk once, its page headers are walked (a
-numba kernel, `_page_walk`), each page carrying a CRC is verified, and only then are the same
-bytes handed to Arrow, which decodes them with its own verification off. So no byte of a column
-chunk reaches a decoder unverified.
+Arrow reads a column chunk, the chunk is read from disk once, its page headers are walked and
+each page carrying a CRC is verified (one numba kernel, `_page_walk.walk_and_verify`, calling
+ISA-L's CRC32 by address with the GIL released once per column chunk instead of once per page,
+so that another job thread cannot take the GIL between pages), and only then are the same bytes
+handed to Arrow, which decodes them with its own verification off. So no byte of a column chunk
+reaches a decoder unverified.
 
 A page without a CRC (a writer that stores none) is accepted, as Arrow accepts it. The walk also
 checks what Arrow relies on to find the pages (readable headers, pages tiling the column chunk,
@@ -16,6 +18,7 @@ error too. Without the `isal` package, Arrow's own verification is used (same re
 from __future__ import annotations
 
 import bisect
+import ctypes
 import os
 import zlib
 from collections.abc import Sequence
@@ -23,10 +26,24 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-try:
-    from isal.isal_zlib import crc32 as _fast_crc32
-except ImportError:   # pragma: no cover - isal is a dependency; Arrow verifies without it
-    _fast_crc32 = None
+
+def _isal_crc32_address() -> int | None:
+    """The address of ISA-L's `crc32_gzip_refl` in the `isal` package's extension (zlib's CRC32,
+    PCLMUL), checked against zlib on a probe; None without it (then Arrow verifies)."""
+    try:
+        from isal import isal_zlib
+        function = ctypes.CDLL(isal_zlib.__file__).crc32_gzip_refl
+    except (ImportError, OSError, AttributeError):   # pragma: no cover - isal is a dependency
+        return None
+    function.restype = ctypes.c_uint32
+    function.argtypes = [ctypes.c_uint32, ctypes.c_char_p, ctypes.c_uint64]
+    probe = bytes(range(256)) * 9
+    if function(0, probe, len(probe)) != zlib.crc32(probe):   # pragma: no cover
+        return None
+    return ctypes.cast(function, ctypes.c_void_p).value
+
+
+_crc32_address = _isal_crc32_address()
 
 #: PageType values (parquet.thrift)
 DATA_PAGE, INDEX_PAGE, DICTIONARY_PAGE, DATA_PAGE_V2 = 0, 1, 2, 3
@@ -34,7 +51,7 @@ DATA_PAGE, INDEX_PAGE, DICTIONARY_PAGE, DATA_PAGE_V2 = 0, 1, 2, 3
 
 def verifier() -> str:
     """Who verifies page checksums on read: metflow's page walker or Arrow (no `isal`)."""
-    return "metflow page walker (isal crc32)" if _fast_crc32 is not None else "pyarrow"
+    return "metflow page walker (isal crc32)" if _crc32_address is not None else "pyarrow"
 
 
 class PageChecksumError(OSError):
@@ -95,10 +112,11 @@ def _walker() -> Any:
     return _WALKER
 
 
-def page_table(data: Any, at: int, chunk: ColumnChunk) -> Any:
-    """The pages of `chunk`, which starts at byte `at` of buffer `data`: an int64 array, one
-    row per page (columns `_page_walk.HEADER_AT` ... `NUM_VALUES`, offsets in `data`). Raises
-    PageChecksumError when a header cannot be walked or the pages disagree with the footer."""
+def _walk(data: Any, at: int, chunk: ColumnChunk, crc32_address: int | None) -> tuple:
+    """Run the page walk over the chunk at byte `at` of `data` (verifying the CRCs too when
+    `crc32_address` is given): (page table, pages verified, CRC computed for a failing page).
+    Raises PageChecksumError when a header cannot be walked, the pages disagree with the
+    footer or a page fails its CRC."""
     W = _walker()
     buf = np.frombuffer(data, np.uint8)
     end = at + chunk.length
@@ -108,31 +126,52 @@ def page_table(data: Any, at: int, chunk: ColumnChunk) -> Any:
     rows = 64
     while True:
         table = np.empty((rows, 7), np.int64)
-        pages, status, where, values = W.walk_pages(buf, at, end, table)
+        if crc32_address is None:
+            pages, status, where, values = W.walk_pages(buf, at, end, table)
+            verified = actual = 0
+        else:
+            pages, status, where, values, verified, actual = W.walk_and_verify(
+                buf, at, end, table, crc32_address)
         if status != W.TABLE_FULL:
             break
         rows *= 8
+    if status == W.CRC_MISMATCH:
+        page_at = chunk.start + where - at
+        stored = int(table[verified, W.CRC]) & 0xFFFFFFFF   # `verified`: the page's row here
+        raise PageChecksumError(
+            f"column {chunk.column!r}, row group {chunk.row_group}, page at byte {page_at}: CRC "
+            f"checksum verification failed (stored {stored:#010x}, computed {int(actual):#010x})",
+            chunk.column, chunk.row_group, page_at)
     if status != W.OK:
         raise _corrupt(chunk, chunk.start + where - at, W.PROBLEMS[status])
     if values != chunk.num_values:
         raise _corrupt(chunk, None, f"its data pages hold {values} values, the footer says "
                                     f"{chunk.num_values}")
-    return table[:pages]
+    return table[:pages], verified
 
 
-def verify_chunk(data: Any, at: int, chunk: ColumnChunk, crc32: Any = None) -> tuple[int, int]:
+def page_table(data: Any, at: int, chunk: ColumnChunk) -> Any:
+    """The pages of `chunk`, which starts at byte `at` of buffer `data`: an int64 array, one
+    row per page (columns `_page_walk.HEADER_AT` ... `NUM_VALUES`, offsets in `data`). Raises
+    PageChecksumError when a header cannot be walked or the pages disagree with the footer."""
+    return _walk(data, at, chunk, None)[0]
+
+
+def verify_chunk(data: Any, at: int, chunk: ColumnChunk) -> tuple[int, int]:
     """Walk the pages of `chunk`, which starts at byte `at` of buffer `data`, verifying each
     page's CRC32 where it has one; returns (pages, pages verified). Raises PageChecksumError
     naming the column, row group and page offset on any mismatch."""
-    crc32 = crc32 or _fast_crc32 or zlib.crc32
     view = memoryview(data)
     if view.format != "B":   # bytes as unsigned integers (Arrow buffers export signed chars)
         view = view.cast("B")
-    table = page_table(view, at, chunk)
+    if _crc32_address is not None:
+        table, verified = _walk(view, at, chunk, _crc32_address)
+        return len(table), verified
+    table = page_table(view, at, chunk)   # without isal: zlib's CRC32, page by page
     verified = 0
     for header_at, body, size, crc, has_crc, _, _ in table.tolist():
         if has_crc:
-            actual = crc32(view[body:body + size])
+            actual = zlib.crc32(view[body:body + size])
             if actual != crc & 0xFFFFFFFF:
                 page_at = chunk.start + header_at - at
                 raise PageChecksumError(
@@ -263,7 +302,7 @@ def open_verified(path: str | os.PathLike, metadata: Any = None, **options: Any)
     import pyarrow.parquet as pq
 
     path = os.fspath(path)
-    if _fast_crc32 is None:
+    if _crc32_address is None:
         return pq.ParquetFile(path, metadata=metadata, page_checksum_verification=True, **options)
     if metadata is None:
         metadata = pq.read_metadata(path)

@@ -253,6 +253,39 @@ def test_unknown_header_fields_are_skipped():
         verify_chunk(header, 0, ColumnChunk(0, len(header), 0, "x", 42))
 
 
+def _page(body: bytes, values: int, crc: int | None) -> bytes:
+    fields = [[1, 5, P.DATA_PAGE], [2, 5, len(body)], [3, 5, len(body)]]
+    if crc is not None:
+        fields.append([4, 5, struct.unpack("<i", struct.pack("<I", crc))[0]])
+    fields.append([5, 12, [[1, 5, values], [2, 5, 0]]])
+    header = bytearray()
+    _write_struct(header, fields)
+    return bytes(header) + body
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_the_failing_page_is_named_after_pages_without_a_crc(monkeypatch, fast):
+    """Pages without a CRC are accepted; the first page whose CRC fails is the one named, with
+    its stored and computed CRC, whether ISA-L's CRC32 runs in the kernel or zlib's in Python."""
+    if not fast:
+        monkeypatch.setattr(P, "_crc32_address", None)
+    good, bad = b"first page, no crc", b"second page, crc stored"
+    chunk_bytes = (_page(good, 3, None) + _page(good, 4, zlib.crc32(good))
+                   + _page(bad, 5, zlib.crc32(bad) ^ 0x1))
+    third_at = len(_page(good, 3, None)) + len(_page(good, 4, zlib.crc32(good)))
+    chunk = ColumnChunk(100, len(chunk_bytes), 2, "jets.pt", 12)
+    data = b"\0" * 100 + chunk_bytes
+    with pytest.raises(PageChecksumError, match=rf"'jets.pt', row group 2, page at byte "
+                                                rf"{100 + third_at}: CRC checksum verification "
+                                                rf"failed \(stored {zlib.crc32(bad) ^ 1:#010x}, "
+                                                rf"computed {zlib.crc32(bad):#010x}\)") as err:
+        verify_chunk(data, 100, chunk)
+    assert err.value.offset == 100 + third_at
+    fixed = b"\0" * 100 + _page(good, 3, None) + _page(good, 4, zlib.crc32(good)) + _page(
+        bad, 5, zlib.crc32(bad))
+    assert verify_chunk(fixed, 100, chunk) == (3, 2)
+
+
 def test_parquet_source_names_file_key_and_events(tmp_path):
     """A flipped bit in a page read by ParquetSource: SourceError naming the file, key and the
     row group's events; no block of that row group is handed out."""
@@ -307,7 +340,7 @@ def test_without_isal_arrow_verifies(tmp_path, monkeypatch):
     """Without the fast CRC32, open_verified falls back to Arrow's verification: same result."""
     path = tmp_path / "t.parquet"
     table = _write(path)
-    monkeypatch.setattr(P, "_fast_crc32", None)
+    monkeypatch.setattr(P, "_crc32_address", None)
     assert P.verifier() == "pyarrow"
     assert open_verified(path).read().equals(table)
     chunk = column_chunks(pq.read_metadata(path))[5]
