@@ -18,7 +18,8 @@ runs it until none is left: the last row group of an output is encoded by all th
 State fields of `Driver`: `scheduler`, `cond` (the one lock, with its condition), `unwritten`
 (finished blocks in order, not yet claimed for writing), `writing` (blocks the thread now
 writing has claimed; 0 when none), `failure` (an error of a sink or of the driver itself),
-`solo` (one thread: no thread ever waits, so none is notified).
+`solo` (one thread: no thread ever waits, so none is notified), `idle_work`, `writes` (`_write`
+calls so far) and `idle_empty_at` (the `writes` count at which idle work last found nothing).
 """
 
 from __future__ import annotations
