@@ -73,7 +73,7 @@ def _set_significance(job, model: str):
     maker = next(a for a in job.algorithms if isinstance(a, METMakerAlg) and not a.key("met").count("_MET_"))
     met_key = maker.key("met")
     sig_key = significance_key(met_key.partition("_")[2])     # MET_<name> -> METSignificance_<name>
-    maker.override("significance", [sig_key])
+    maker.override("significance", sig_key)
     maker.override("soft_term_reso", soft_term_reso_for_model(model))
     return maker, met_key, sig_key
 
