@@ -61,12 +61,14 @@ def _timed_run(case: Case) -> tuple[float, float, Any]:
     return wall, time.process_time() - cpu, result
 
 
-def _measure(cases: Sequence[Case], repeat: int, log: Callable[[str], None]) -> None:
+def _measure(cases: Sequence[Case], repeat: int, log: Callable[[str], None],
+             warm: bool = True) -> None:
     """Warm each case once, then `repeat` interleaved rounds, every other one in reverse order
     (so that a steady drift of the machine's speed hits both rows of a pair alike); keep each
     row's best wall time and every run's (`runs_wall_s[i]`: round i)."""
-    for case in cases:
-        _timed_run(case)
+    if warm:
+        for case in cases:
+            _timed_run(case)
     for r in range(repeat):
         for case in (cases if r % 2 == 0 else cases[::-1]):
             wall, cpu, result = _timed_run(case)
