@@ -4,19 +4,22 @@ In chain mode (tiny algorithms, see `framework.scheduler`) each block's chain is
 chains on two threads run in parallel only where they leave the GIL (numba kernels, Arrow
 decoding); chains of tiny Python-bound steps hand the GIL back and forth at every kernel call
 instead, and two of them run slower than one (measured: batch-1 reco at 2 threads took 0.5-0.8x
-the 1-thread rate). So the run measures both: `PROBE_BLOCKS` chains with every thread allowed
-(parallel), then `PROBE_BLOCKS` with one chain at a time (serial), compares the events per
-second of the two, and keeps the faster (parallel only when `PARALLEL_MARGIN` faster) for
-`hold` chains; then it measures again. A choice confirmed by the next probe is held four times
-as long (up to `HOLD_MAX_BLOCKS`), so a steady run spends little time in the slower setting. The
-other threads wait (without the GIL) while one chain at a time runs, and still take any other
-work (sink encoding, tasks of blocks in task mode).
+the 1-thread rate). So the run measures both: first one chain at a time (serial), then every
+thread allowed (parallel), each for at least `PROBE_BLOCKS` chains and `PROBE_MIN_NS`; it
+compares the events per second of the two and keeps the faster (parallel only when
+`PARALLEL_MARGIN` faster) for `hold_ns` (first `HOLD_FIRST_NS`, 1 s); then it measures again.
+A choice confirmed by the next probe is held `HOLD_GROWTH` times as long (up to `HOLD_MAX_NS`),
+so a steady run spends little time in the slower setting. Serial comes first so that a run too short to finish a probe
+runs as one thread would (never slower), and the time bound keeps a probe of very small chains
+from being decided by a millisecond of noise. The other threads wait (without the GIL) while one
+chain at a time runs, and still take any other work (sink encoding, tasks of blocks in task
+mode).
 
-State: `limit` (chains allowed at once), `phase` (PARALLEL / SERIAL probe, or HOLD), `skip`
+State: `limit` (chains allowed at once), `phase` (SERIAL / PARALLEL probe, or HOLD), `skip`
 (completions still ignored after a switch: chains started before it), `blocks`, `events`,
-`start_ns` (the phase's count and start), `parallel_rate` (the parallel probe's events/s),
-`hold` (blocks the current choice is held), `chosen` (the last choice), `choices` (the history,
-for tests and the timeline: (block count, limit) pairs).
+`start_ns` (the phase's count and start), `serial_rate` (the serial probe's events per ns),
+`hold_ns` (how long the current choice is held), `chosen` (the last choice), `choices` (the
+history, for tests: (chains completed, limit) pairs).
 """
 
 from __future__ import annotations
@@ -30,26 +33,27 @@ PARALLEL, SERIAL, HOLD = "parallel", "serial", "hold"
 class ChainConcurrency:
     """The limit on chains running at once, for a run of `threads` threads (see module)."""
 
-    #: chains measured per probe phase (after the chains started before the switch)
-    PROBE_BLOCKS = 24
+    #: chains measured per probe phase at least (after the chains started before the switch)
+    PROBE_BLOCKS = 16
+    #: and wall time per probe phase at least
+    PROBE_MIN_NS = 20_000_000
     #: parallel is kept only when this much faster than serial (ties go to one thread: less
     #: CPU, no hand-offs)
-    PARALLEL_MARGIN = 1.05
-    HOLD_FIRST_BLOCKS = 512
+    PARALLEL_MARGIN = 1.10
+    HOLD_FIRST_NS = 1_000_000_000
     HOLD_GROWTH = 4
-    HOLD_MAX_BLOCKS = 16384
+    HOLD_MAX_NS = 64_000_000_000
 
     def __init__(self, threads: int, clock: Callable[[], int] = time.perf_counter_ns):
         self.threads = max(1, threads)
         self.clock = clock
-        self.limit = self.threads
-        self.phase = PARALLEL if self.threads > 1 else HOLD
-        self.hold = self.HOLD_FIRST_BLOCKS
+        self.phase = SERIAL if self.threads > 1 else HOLD
+        self.hold_ns = self.HOLD_FIRST_NS
         self.chosen: int | None = None
-        self.parallel_rate = 0.0
+        self.serial_rate = 0.0
         self.completed = 0
         self.choices: list[tuple[int, int]] = []
-        self._begin(self.limit)
+        self._begin(1)
 
     def _begin(self, limit: int) -> None:
         self.limit = limit
@@ -70,21 +74,24 @@ class ChainConcurrency:
         self.blocks += 1
         self.events += events
         if self.phase == HOLD:
-            if self.blocks >= self.hold:
-                self.phase = PARALLEL
-                self._begin(self.threads)
+            if self.clock() - self.start_ns >= self.hold_ns:
+                self.phase = SERIAL
+                self._begin(1)
             return
         if self.blocks < self.PROBE_BLOCKS:
             return
-        rate = self.events / max(self.clock() - self.start_ns, 1)
-        if self.phase == PARALLEL:
-            self.parallel_rate = rate
-            self.phase = SERIAL
-            self._begin(1)
+        elapsed = self.clock() - self.start_ns
+        if elapsed < self.PROBE_MIN_NS:
             return
-        choice = self.threads if self.parallel_rate > rate * self.PARALLEL_MARGIN else 1
-        self.hold = (min(self.hold * self.HOLD_GROWTH, self.HOLD_MAX_BLOCKS) if choice == self.chosen
-                     else self.HOLD_FIRST_BLOCKS)
+        rate = self.events / max(elapsed, 1)
+        if self.phase == SERIAL:
+            self.serial_rate = rate
+            self.phase = PARALLEL
+            self._begin(self.threads)
+            return
+        choice = self.threads if rate > self.serial_rate * self.PARALLEL_MARGIN else 1
+        self.hold_ns = (min(self.hold_ns * self.HOLD_GROWTH, self.HOLD_MAX_NS)
+                        if choice == self.chosen else self.HOLD_FIRST_NS)
         self.chosen = choice
         self.choices.append((self.completed, choice))
         self.phase = HOLD

@@ -40,9 +40,11 @@ def _isal_crc32_address() -> int | None:
     probe = bytes(range(256)) * 9
     if function(0, probe, len(probe)) != zlib.crc32(probe):   # pragma: no cover
         return None
+    _KEPT.append(function)   # the library stays loaded while its address is in use
     return ctypes.cast(function, ctypes.c_void_p).value
 
 
+_KEPT: list[Any] = []
 _crc32_address = _isal_crc32_address()
 
 #: PageType values (parquet.thrift)

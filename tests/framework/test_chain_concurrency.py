@@ -39,44 +39,72 @@ def _feed(policy, clock, ns_per_chain, blocks):
 
 
 def _probe(policy, clock, parallel_ns, serial_ns):
-    """Run one probe: the parallel phase at `parallel_ns` per chain, then the serial one."""
-    assert policy.phase == PARALLEL and policy.limit == policy.threads
-    _feed(policy, clock, parallel_ns, policy.skip + policy.PROBE_BLOCKS)
+    """Run one probe: the serial phase at `serial_ns` per chain, then the parallel one."""
     assert policy.phase == SERIAL and policy.limit == 1
-    _feed(policy, clock, serial_ns, policy.skip + policy.PROBE_BLOCKS)
+    for phase, ns in ((SERIAL, serial_ns), (PARALLEL, parallel_ns)):
+        fed = 0
+        while policy.phase == phase:
+            _feed(policy, clock, ns, 1)
+            fed += 1
+        # the phase lasted its chains and its time, no more
+        assert fed == policy.threads + max(policy.PROBE_BLOCKS,
+                                           -(-policy.PROBE_MIN_NS // int(ns)))
+        if phase == SERIAL:
+            assert policy.phase == PARALLEL and policy.limit == policy.threads
     assert policy.phase == HOLD
+
+
+MS = 2_000_000   # ns per chain
+
+
+def _hold(policy, clock, ns):
+    """Run the hold phase to its end: its time, counted from the first chain after the skip."""
+    assert policy.phase == HOLD
+    _feed(policy, clock, ns, policy.skip + -(-policy.hold_ns // ns))
+    assert policy.phase == SERIAL
 
 
 def test_slow_parallel_chains_run_one_at_a_time_and_a_confirmed_choice_is_held_longer():
     clock = FakeClock()
     policy = ChainConcurrency(2, clock)
-    _probe(policy, clock, parallel_ns=1200, serial_ns=1000)   # GIL-bound: parallel slower
-    assert policy.limit == 1 and policy.hold == ChainConcurrency.HOLD_FIRST_BLOCKS
-    _feed(policy, clock, 1000, policy.skip + policy.hold)
-    _probe(policy, clock, parallel_ns=1100, serial_ns=1000)
-    assert policy.limit == 1 and policy.hold == (ChainConcurrency.HOLD_GROWTH
-                                                 * ChainConcurrency.HOLD_FIRST_BLOCKS)
+    _probe(policy, clock, parallel_ns=int(1.2 * MS), serial_ns=MS)   # GIL-bound: parallel slower
+    assert policy.limit == 1 and policy.hold_ns == ChainConcurrency.HOLD_FIRST_NS
+    _hold(policy, clock, MS)
+    _probe(policy, clock, parallel_ns=int(1.1 * MS), serial_ns=MS)
+    assert policy.limit == 1 and policy.hold_ns == (ChainConcurrency.HOLD_GROWTH
+                                                    * ChainConcurrency.HOLD_FIRST_NS)
     assert [choice for _, choice in policy.choices] == [1, 1]
 
 
 def test_parallel_chains_that_gain_keep_every_thread_and_a_change_resets_the_hold():
     clock = FakeClock()
     policy = ChainConcurrency(4, clock)
-    _probe(policy, clock, parallel_ns=300, serial_ns=1000)   # chains leave the GIL: faster
+    _probe(policy, clock, parallel_ns=int(0.3 * MS), serial_ns=MS)   # chains leave the GIL
     assert policy.limit == 4
-    _feed(policy, clock, 300, policy.skip + policy.hold)
-    _probe(policy, clock, parallel_ns=300, serial_ns=1000)
-    assert policy.hold == ChainConcurrency.HOLD_GROWTH * ChainConcurrency.HOLD_FIRST_BLOCKS
-    _feed(policy, clock, 300, policy.skip + policy.hold)
-    _probe(policy, clock, parallel_ns=1000, serial_ns=990)   # the load changed: serial now
-    assert policy.limit == 1 and policy.hold == ChainConcurrency.HOLD_FIRST_BLOCKS
+    _hold(policy, clock, int(0.3 * MS))
+    _probe(policy, clock, parallel_ns=int(0.3 * MS), serial_ns=MS)
+    assert policy.hold_ns == ChainConcurrency.HOLD_GROWTH * ChainConcurrency.HOLD_FIRST_NS
+    _hold(policy, clock, int(0.3 * MS))
+    _probe(policy, clock, parallel_ns=MS, serial_ns=int(0.99 * MS))   # the load changed: serial
+    assert policy.limit == 1 and policy.hold_ns == ChainConcurrency.HOLD_FIRST_NS
 
 
 def test_a_gain_within_the_margin_is_a_tie_and_goes_to_one_thread():
     clock = FakeClock()
     policy = ChainConcurrency(2, clock)
-    _probe(policy, clock, parallel_ns=980, serial_ns=1000)   # 2 % faster: not worth a thread
+    _probe(policy, clock, parallel_ns=int(0.95 * MS), serial_ns=MS)   # 5 % faster: not worth it
     assert policy.limit == 1
+
+
+def test_a_probe_phase_lasts_its_minimum_time_and_a_short_run_stays_serial():
+    """Tiny chains: 16 of them take far less than PROBE_MIN_NS; the serial phase goes on until
+    the time is up, so a run shorter than that runs one chain at a time throughout."""
+    clock = FakeClock()
+    policy = ChainConcurrency(2, clock)
+    _feed(policy, clock, 50_000, 300)   # 300 chains of 50 us: 15 ms
+    assert policy.phase == SERIAL and policy.limit == 1 and policy.choices == []
+    _feed(policy, clock, 50_000, 200)   # past 20 ms: the parallel phase starts
+    assert policy.phase == PARALLEL and policy.limit == 2
 
 
 def test_one_thread_never_probes():
@@ -98,6 +126,7 @@ def _chain_intervals(blocks, threads, margin, probe_blocks=4):
                       threads=threads)
     sched.concurrency.PARALLEL_MARGIN = margin
     sched.concurrency.PROBE_BLOCKS = probe_blocks
+    sched.concurrency.PROBE_MIN_NS = 2_000_000
     spans: dict[int, list[int]] = {}
     chains, make = set(), sched._chain_task
     sched._chain_task = lambda slot, block: (chains.add(block), make(slot, block))[1]
@@ -125,5 +154,5 @@ def test_once_one_chain_at_a_time_is_chosen_no_two_chains_overlap(threads):
 
 def test_chains_that_sleep_outside_the_gil_run_in_parallel():
     """Chains waiting outside the GIL (here: sleeping) gain from threads: measured, kept."""
-    sched, spans = _chain_intervals(150, 2, margin=1.05, probe_blocks=12)
+    sched, spans = _chain_intervals(150, 2, margin=1.10, probe_blocks=12)
     assert sched.concurrency.choices and sched.concurrency.choices[0][1] == 2
