@@ -192,6 +192,20 @@ def _corrupt(chunk: ColumnChunk, page_at: int | None, why: str) -> PageChecksumE
                              chunk.column, chunk.row_group, page_at)
 
 
+def _chunk_index(chunks: Sequence[ColumnChunk]) -> tuple[list, list, list]:
+    """(chunks, their starts, and for each chunk one past the last chunk of the same column
+    (top-level name) and row group that follows it without a gap: the chunks Arrow reads next
+    for that column)."""
+    chunks = list(chunks)
+    column_end = list(range(1, len(chunks) + 1))
+    for i in range(len(chunks) - 2, -1, -1):
+        this, nxt = chunks[i], chunks[i + 1]
+        if (nxt.start == this.end and nxt.row_group == this.row_group
+                and nxt.column.split(".")[0] == this.column.split(".")[0]):
+            column_end[i] = column_end[i + 1]
+    return chunks, [c.start for c in chunks], column_end
+
+
 class _VerifyingFile:
     """A read-only file for `pyarrow.PythonFile`: a read touching column chunks reads those
     chunks whole in one buffer, verifies their pages and returns a view of that same buffer;
@@ -208,16 +222,7 @@ class _VerifyingFile:
         self._fd = self._file.fileno()
         self._size = os.fstat(self._fd).st_size
         self._pos = 0
-        self._chunks = list(chunks)
-        self._starts = [c.start for c in self._chunks]
-        # for each chunk, one past the last chunk of the same column (top-level name) and row
-        # group that follows it without a gap: the chunks Arrow reads next for that column
-        self._column_end = list(range(1, len(self._chunks) + 1))
-        for i in range(len(self._chunks) - 2, -1, -1):
-            this, nxt = self._chunks[i], self._chunks[i + 1]
-            if (nxt.start == this.end and nxt.row_group == this.row_group
-                    and nxt.column.split(".")[0] == this.column.split(".")[0]):
-                self._column_end[i] = self._column_end[i + 1]
+        self._chunks, self._starts, self._column_end = _chunk_index(chunks)
         self._ahead: dict[tuple[int, int], Any] = {}   # verified chunks Arrow has not read yet
         self.verified_pages = 0
 
@@ -251,8 +256,12 @@ class _VerifyingFile:
         pos = self._pos
         n = self._size - pos if n is None or n < 0 else min(n, max(self._size - pos, 0))
         data = self._read_verified(pos, n)
-        self._pos = pos + len(data)
+        self._pos = pos + data.size
         return data
+
+    #: Arrow asks for its reads with `read_buffer` when the file has it: the Arrow buffer
+    #: returned is used as it is (no copy, no Python object for Arrow to release later)
+    read_buffer = read
 
     def _pread(self, pos: int, n: int) -> Any:
         """`n` bytes at `pos` in a buffer from Arrow's memory pool (reused memory: no fresh
@@ -265,7 +274,7 @@ class _VerifyingFile:
             if not got:
                 break
             done += got
-        return view[:done]
+        return buffer if done == n else buffer.slice(0, done)
 
     def _read_verified(self, pos: int, n: int) -> Any:
         """The bytes [pos, pos + n): every column chunk they touch is read whole and verified
@@ -291,14 +300,22 @@ class _VerifyingFile:
         data = self._pread(low, high - low)
         for chunk in touched:
             self.verified_pages += verify_chunk(data, chunk.start - low, chunk)[1]
-        self._ahead = {(c.start, c.length): data[c.start - low:c.end - low]
+        self._ahead = {(c.start, c.length): _part(data, c.start - low, c.end - low)
                        for c in touched if c.start != pos and c.end <= high}
-        return data[pos - low:end - low]
+        return _part(data, pos - low, end - low)
 
 
-def open_verified(path: str | os.PathLike, metadata: Any = None, **options: Any) -> Any:
+def _part(buffer: Any, start: int, stop: int) -> Any:
+    """buffer[start:stop] as an Arrow buffer (no copy), cut at the buffer's end as a slice is."""
+    start = min(start, buffer.size)
+    return buffer.slice(start, max(0, min(stop, buffer.size) - start))
+
+
+def open_verified(path: str | os.PathLike, metadata: Any = None,
+                  chunks: Sequence[ColumnChunk] | None = None, **options: Any) -> Any:
     """A `pyarrow.parquet.ParquetFile` of `path` that verifies every page checksum before Arrow
-    decodes the page (`metadata`: the file's footer if already read; `options`: more
+    decodes the page (`metadata`: the file's footer if already read; `chunks`: its
+    `column_chunks`, for a caller that opens the file on several threads; `options`: more
     ParquetFile arguments). A checksum failure raises PageChecksumError from the read."""
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -308,7 +325,8 @@ def open_verified(path: str | os.PathLike, metadata: Any = None, **options: Any)
         return pq.ParquetFile(path, metadata=metadata, page_checksum_verification=True, **options)
     if metadata is None:
         metadata = pq.read_metadata(path)
-    handle = pa.PythonFile(_VerifyingFile(path, column_chunks(metadata)), mode="r")
+    chunks = column_chunks(metadata) if chunks is None else chunks
+    handle = pa.PythonFile(_VerifyingFile(path, chunks), mode="r")
     return pq.ParquetFile(handle, metadata=metadata, page_checksum_verification=False, **options)
 
 

@@ -17,7 +17,7 @@ from typing import Any
 from .dataset import MANIFEST, Part, digest_mismatch, read_manifest, sha256_of
 from .errors import SourceError
 from .io import Source
-from .page_checksums import open_verified
+from .page_checksums import column_chunks, open_verified
 from .paths import check_distinct_inputs
 from .store import freeze
 
@@ -93,6 +93,7 @@ class ParquetSource(Source):
         self._rg_starts: list[list[int]] = []
         self._column_bytes: dict[str, int] = {}
         self._metadata: list[Any] = []   # each file's footer, read once
+        self._chunks: dict[int, Any] = {}   # each file's column chunks (page checksums), once
         for path in self.paths:
             try:
                 mode = os.stat(path).st_mode
@@ -305,9 +306,14 @@ class ParquetSource(Source):
             pf = files.get(file_index)
             if pf is None:   # one per thread: every page is verified before Arrow decodes it
                 meta = self._metadata[file_index]
-                pf = files[file_index] = (
-                    open_verified(path, meta) if self.verify_checksums else
-                    pq.ParquetFile(path, metadata=meta, page_checksum_verification=False))
+                if self.verify_checksums:
+                    pages = self._chunks.get(file_index)
+                    if pages is None:   # threads may both compute it: equal lists
+                        pages = self._chunks[file_index] = column_chunks(meta)
+                    pf = files[file_index] = open_verified(path, meta, pages)
+                else:
+                    pf = files[file_index] = pq.ParquetFile(path, metadata=meta,
+                                                            page_checksum_verification=False)
             table = pf.read_row_group(rg_index, columns=[column], use_threads=self.arrow_threads)
             chunks = table.column(0)
             array = chunks.combine_chunks() if chunks.num_chunks != 1 else chunks.chunk(0)
