@@ -301,3 +301,23 @@ def test_encoding_failure_on_a_job_thread_fails_the_run(tmp_path, threads):
         run_job(job, RunOptions(threads=threads, batch_size=4, progress=False))
     assert not out.exists()
     assert [p.name for p in tmp_path.iterdir() if ".tmp-" in p.name] == []
+
+
+def test_sorting_columns_survive_column_slices(tmp_path):
+    """`sorting_columns` number the whole schema's columns; a row group encoded in column slices
+    keeps them as one ParquetWriter writes them (the bytes are equal)."""
+    def options(schema):
+        return {"compression": "zstd", "sorting_columns": [pq.SortingColumn(1)]}
+
+    out = tmp_path / "sorted.parquet"
+    job = Job(source=CountingSource(300), algorithms=[AddConstant()],
+              sinks=[ParquetSink(str(out), ["Numbers", "Plus"], row_group_size=100,
+                                 writer_options=options)])
+    run_job(job, RunOptions(threads=2, batch_size=32, progress=False))
+    table = pq.read_table(out)
+    assert pq.ParquetFile(out).metadata.row_group(2).sorting_columns == (pq.SortingColumn(1),)
+    one = tmp_path / "one.parquet"
+    with pq.ParquetWriter(one, table.schema, compression="zstd", write_page_checksum=True,
+                          sorting_columns=[pq.SortingColumn(1)]) as writer:
+        writer.write_table(table, row_group_size=100)
+    assert out.read_bytes() == one.read_bytes()
