@@ -234,3 +234,19 @@ def walk_and_verify(buf, start, end, table, crc32_address):
                 return pages, CRC_MISMATCH, table[i, HEADER_AT], values, i, actual
             verified += 1
     return pages, OK, where, values, verified, np.int64(0)
+
+
+@kernel
+def verify_chunks(buf, starts, ends, values_expected, table, crc32_address):
+    """`walk_and_verify` over several column chunks of one buffer ([starts[i], ends[i])) in one
+    call, so the GIL is released once for all of them. Returns (the index of the first chunk
+    that fails, or whose page table is too small, or whose data pages do not hold
+    `values_expected[i]` values; -1 when none), pages verified before it)."""
+    verified = 0
+    for i in range(starts.shape[0]):
+        pages, status, where, values, done, actual = walk_and_verify(
+            buf, starts[i], ends[i], table, crc32_address)
+        if status != OK or values != values_expected[i]:
+            return i, verified
+        verified += done
+    return -1, verified

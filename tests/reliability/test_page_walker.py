@@ -351,3 +351,26 @@ def test_without_isal_arrow_verifies(tmp_path, monkeypatch):
     path.write_bytes(bytes(data))
     with pytest.raises(OSError, match="CRC checksum verification failed"):
         open_verified(path).read()
+
+
+def test_several_chunks_verified_in_one_call(monkeypatch):
+    """`verify_chunks` checks several column chunks of one buffer in one kernel call: a chunk
+    of more pages than its page table re-walked on its own, the first bad chunk named."""
+    from metflow.framework.page_checksums import verify_chunks
+
+    good = b"some page bytes"
+    a = _page(good, 2, zlib.crc32(good)) + _page(good, 3, None)
+    b = b"".join(_page(good, 1, zlib.crc32(good)) for _ in range(300))   # > 256 pages
+    c = _page(good, 4, zlib.crc32(good) ^ 0x10)
+    data = b"\0" * 50 + a + b + c
+    chunks = [ColumnChunk(50, len(a), 0, "x", 5), ColumnChunk(50 + len(a), len(b), 0, "y", 300),
+              ColumnChunk(50 + len(a) + len(b), len(c), 0, "z", 4)]
+    assert verify_chunks(data, 0, chunks[:2]) == 1 + 300
+    with pytest.raises(PageChecksumError, match=r"column 'z', row group 0, page at byte "
+                                                rf"{50 + len(a) + len(b)}: CRC"):
+        verify_chunks(data, 0, chunks)
+    with pytest.raises(PageChecksumError, match="'y'.*data pages hold 300 values, the footer "
+                                                "says 299"):
+        verify_chunks(data, 0, [chunks[0], chunks[1]._replace(num_values=299)])
+    # a buffer read from byte 20 of the file: offsets are the file's
+    assert verify_chunks(data[20:], 20, chunks[:1]) == 1
