@@ -2,12 +2,13 @@
 then decodes, with a fast CRC32 (ISA-L's, PCLMUL: ~25 GB/s against Arrow's ~3.5 GB/s).
 
 `open_verified(path)` is a `pyarrow.parquet.ParquetFile` whose file is a `_VerifyingFile`: when
-Arrow reads a column chunk, the chunk is read from disk once, its page headers are walked and
-each page carrying a CRC is verified (one numba kernel, `_page_walk.walk_and_verify`, calling
-ISA-L's CRC32 by address with the GIL released once per column chunk instead of once per page,
-so that another job thread cannot take the GIL between pages), and only then are the same bytes
-handed to Arrow, which decodes them with its own verification off. So no byte of a column chunk
-reaches a decoder unverified.
+Arrow reads a column chunk, the column's chunks in that row group are read from disk once, their
+page headers are walked and each page carrying a CRC is verified (one numba kernel call for all
+of them, `_page_walk.verify_chunks`, calling ISA-L's CRC32 by address: the GIL is released once,
+not once per page or chunk, so that another job thread cannot take it in between), and only then
+are the same bytes handed to Arrow as Arrow buffers (`read_buffer`: nothing for Arrow to release
+under the GIL later), which it decodes with its own verification off. So no byte of a column
+chunk reaches a decoder unverified.
 
 A page without a CRC (a writer that stores none) is accepted, as Arrow accepts it. The walk also
 checks what Arrow relies on to find the pages (readable headers, pages tiling the column chunk,
