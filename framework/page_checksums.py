@@ -117,9 +117,8 @@ def _walker() -> Any:
 
 def _walk(data: Any, at: int, chunk: ColumnChunk, crc32_address: int | None) -> tuple:
     """Run the page walk over the chunk at byte `at` of `data` (verifying the CRCs too when
-    `crc32_address` is given): (page table, pages verified, CRC computed for a failing page).
-    Raises PageChecksumError when a header cannot be walked, the pages disagree with the
-    footer or a page fails its CRC."""
+    `crc32_address` is given): (page table, pages verified). Raises PageChecksumError when a
+    header cannot be walked, the pages disagree with the footer or a page fails its CRC."""
     W = _walker()
     buf = np.frombuffer(data, np.uint8)
     end = at + chunk.length
