@@ -198,8 +198,10 @@ class Driver:
         sched = self.scheduler
         if self._stopping() or sched.done or (sched.in_flight == 0 and not self.writing):
             self.cond.notify_all()
-        elif sched.takeable():
-            self.cond.notify(sched.takeable())
+        else:
+            takeable = sched.takeable()
+            if takeable:
+                self.cond.notify(takeable)
 
     def abort(self, exc: BaseException) -> None:
         with self.cond:

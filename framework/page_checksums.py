@@ -137,13 +137,9 @@ def _walk(data: Any, at: int, chunk: ColumnChunk, crc32_address: int | None) -> 
         if status != W.TABLE_FULL:
             break
         rows *= 8
-    if status == W.CRC_MISMATCH:
-        page_at = chunk.start + where - at
-        stored = int(table[verified, W.CRC]) & 0xFFFFFFFF   # `verified`: the page's row here
-        raise PageChecksumError(
-            f"column {chunk.column!r}, row group {chunk.row_group}, page at byte {page_at}: CRC "
-            f"checksum verification failed (stored {stored:#010x}, computed {int(actual):#010x})",
-            chunk.column, chunk.row_group, page_at)
+    if status == W.CRC_MISMATCH:   # `verified` is the failing page's row here
+        raise _crc_mismatch(chunk, chunk.start + where - at, int(table[verified, W.CRC]),
+                            int(actual))
     if status != W.OK:
         raise _corrupt(chunk, chunk.start + where - at, W.PROBLEMS[status])
     if values != chunk.num_values:
@@ -175,12 +171,7 @@ def verify_chunk(data: Any, at: int, chunk: ColumnChunk) -> tuple[int, int]:
         if has_crc:
             actual = zlib.crc32(view[body:body + size])
             if actual != crc & 0xFFFFFFFF:
-                page_at = chunk.start + header_at - at
-                raise PageChecksumError(
-                    f"column {chunk.column!r}, row group {chunk.row_group}, page at byte "
-                    f"{page_at}: CRC checksum verification failed (stored "
-                    f"{crc & 0xFFFFFFFF:#010x}, computed {actual:#010x})",
-                    chunk.column, chunk.row_group, page_at)
+                raise _crc_mismatch(chunk, chunk.start + header_at - at, crc, actual)
             verified += 1
     return len(table), verified
 
@@ -213,6 +204,13 @@ def verify_chunks(data: Any, at: int, chunks: Sequence[ColumnChunk]) -> int:
         verified += verify_chunk(view, rest[bad].start - at, rest[bad])[1]   # raises if bad
         rest = rest[bad + 1:]
     return verified
+
+
+def _crc_mismatch(chunk: ColumnChunk, page_at: int, stored: int, actual: int) -> PageChecksumError:
+    return PageChecksumError(f"column {chunk.column!r}, row group {chunk.row_group}, page at byte "
+                             f"{page_at}: CRC checksum verification failed (stored "
+                             f"{stored & 0xFFFFFFFF:#010x}, computed {actual:#010x})",
+                             chunk.column, chunk.row_group, page_at)
 
 
 def _corrupt(chunk: ColumnChunk, page_at: int | None, why: str) -> PageChecksumError:

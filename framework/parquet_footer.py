@@ -300,7 +300,7 @@ class RowGroupJoiner:
                         total, more = _field(merged, fid), _field(group, fid)
                         if total is not None and more is not None:
                             total[2] += more[2]
-            if len(parts) == 1 or piece is parts[0]:
+            if piece is parts[0]:
                 rows = _field(meta, _FMD_NUM_ROWS)[2]
             self.out.write(chunks)
             self.pos += len(chunks)
