@@ -1,14 +1,11 @@
 """Parquet page checksums verified by metflow: every page's CRC32 checked on the very bytes Arrow
 then decodes, with a fast CRC32 (ISA-L's, PCLMUL: ~25 GB/s against Arrow's ~3.5 GB/s).
 
-`open_verified(path)` is a `pyarrow.parquet.ParquetFile` whose file is a `_VerifyingFile`: when
-Arrow reads a column chunk, the column's chunks in that row group are read from disk once, their
-page headers are walked and each page carrying a CRC is verified (one numba kernel call for all
-of them, `_page_walk.verify_chunks`, calling ISA-L's CRC32 by address: the GIL is released once,
-not once per page or chunk, so that another job thread cannot take it in between), and only then
-are the same bytes handed to Arrow as Arrow buffers (`read_buffer`: nothing for Arrow to release
-under the GIL later), which it decodes with its own verification off. So no byte of a column
-chunk reaches a decoder unverified.
+`open_verified(path)` is a `verified_parquet.VerifiedParquetFile`: before Arrow decodes a column
+chunk, the chunks of that read are memory-mapped, their page headers walked and each page carrying
+a CRC verified (one numba kernel call for all of them, `_page_walk.verify_chunks`, calling ISA-L's
+CRC32 by address, GIL released), and Arrow then decodes the very same mapped bytes, natively and
+with its own verification off. So no byte of a column chunk reaches a decoder unverified.
 
 A page without a CRC (a writer that stores none) is accepted, as Arrow accepts it. The walk also
 checks what Arrow relies on to find the pages (readable headers, pages tiling the column chunk,
@@ -18,7 +15,6 @@ error too. Without the `isal` package, Arrow's own verification is used (same re
 
 from __future__ import annotations
 
-import bisect
 import ctypes
 import os
 import zlib
@@ -220,141 +216,19 @@ def _corrupt(chunk: ColumnChunk, page_at: int | None, why: str) -> PageChecksumE
                              chunk.column, chunk.row_group, page_at)
 
 
-def _chunk_index(chunks: Sequence[ColumnChunk]) -> tuple[list, list, list]:
-    """(chunks, their starts, and for each chunk one past the last chunk of the same column
-    (top-level name) and row group that follows it without a gap: the chunks Arrow reads next
-    for that column)."""
-    chunks = list(chunks)
-    column_end = list(range(1, len(chunks) + 1))
-    for i in range(len(chunks) - 2, -1, -1):
-        this, nxt = chunks[i], chunks[i + 1]
-        if (nxt.start == this.end and nxt.row_group == this.row_group
-                and nxt.column.split(".")[0] == this.column.split(".")[0]):
-            column_end[i] = column_end[i + 1]
-    return chunks, [c.start for c in chunks], column_end
-
-
-class _VerifyingFile:
-    """A read-only file for `pyarrow.PythonFile`: a read touching column chunks reads those
-    chunks whole in one buffer, verifies their pages and returns a view of that same buffer;
-    reads outside every chunk (magic, footer) are passed through."""
-
-    mode = "rb"
-
-    def __init__(self, path: str, chunks: Sequence[ColumnChunk]):
-        import pyarrow as pa
-
-        self._allocate = pa.allocate_buffer
-        self.path = path
-        self._file = open(path, "rb", buffering=0)   # noqa: SIM115 - closed by close()/GC
-        self._fd = self._file.fileno()
-        self._size = os.fstat(self._fd).st_size
-        self._pos = 0
-        self._chunks, self._starts, self._column_end = _chunk_index(chunks)
-        self._ahead: dict[tuple[int, int], Any] = {}   # verified chunks Arrow has not read yet
-        self.verified_pages = 0
-
-    @property
-    def closed(self) -> bool:
-        return self._file.closed
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def writable(self) -> bool:
-        return False
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        base = (0, self._pos, self._size)[whence]
-        if base + offset < 0:
-            raise OSError(f"{self.path}: seek to a negative position")
-        self._pos = base + offset
-        return self._pos
-
-    def close(self) -> None:
-        self._file.close()
-
-    def read(self, n: int = -1) -> Any:
-        pos = self._pos
-        n = self._size - pos if n is None or n < 0 else min(n, max(self._size - pos, 0))
-        data = self._read_verified(pos, n)
-        self._pos = pos + data.size
-        return data
-
-    #: Arrow asks for its reads with `read_buffer` when the file has it: the Arrow buffer
-    #: returned is used as it is (no copy, no Python object for Arrow to release later)
-    read_buffer = read
-
-    def _pread(self, pos: int, n: int) -> Any:
-        """`n` bytes at `pos` in a buffer from Arrow's memory pool (reused memory: no fresh
-        pages to fault in and zero, as a new Python bytes object of megabytes would)."""
-        buffer = self._allocate(n)
-        view = memoryview(buffer).cast("B")
-        done = 0
-        while done < n:   # a regular file reads short only at its end
-            got = os.preadv(self._fd, [view[done:]], pos + done)
-            if not got:
-                break
-            done += got
-        return buffer if done == n else buffer.slice(0, done)
-
-    def _read_verified(self, pos: int, n: int) -> Any:
-        """The bytes [pos, pos + n): every column chunk they touch is read whole and verified
-        first. Arrow reads a column one leaf chunk at a time: the first read of a column's
-        leaves reads and verifies all of them (contiguous in the row group) and keeps the rest
-        for the reads that follow (one system call and one Arrow buffer per column)."""
-        ahead = self._ahead.pop((pos, n), None)
-        if ahead is not None:
-            return ahead
-        end = pos + n
-        first = i = max(bisect.bisect_right(self._starts, pos) - 1, 0)
-        touched = []
-        while i < len(self._chunks) and self._chunks[i].start < end:
-            if self._chunks[i].end > pos:
-                touched.append(self._chunks[i])
-            i += 1
-        if not touched or n == 0:
-            return self._pread(pos, n)
-        if len(touched) == 1 and touched[0].start == pos and touched[0].length == n:
-            touched = self._chunks[first:self._column_end[first]]
-        low = min(pos, touched[0].start)
-        high = min(max(end, *(c.end for c in touched)), self._size)
-        data = self._pread(low, high - low)
-        self.verified_pages += verify_chunks(data, low, touched)
-        self._ahead = {(c.start, c.length): _part(data, c.start - low, c.end - low)
-                       for c in touched if c.start != pos and c.end <= high}
-        return _part(data, pos - low, end - low)
-
-
-def _part(buffer: Any, start: int, stop: int) -> Any:
-    """buffer[start:stop] as an Arrow buffer (no copy), cut at the buffer's end as a slice is."""
-    start = min(start, buffer.size)
-    return buffer.slice(start, max(0, min(stop, buffer.size) - start))
-
-
 def open_verified(path: str | os.PathLike, metadata: Any = None,
                   chunks: Sequence[ColumnChunk] | None = None, **options: Any) -> Any:
     """A `pyarrow.parquet.ParquetFile` of `path` that verifies every page checksum before Arrow
     decodes the page (`metadata`: the file's footer if already read; `chunks`: its
     `column_chunks`, for a caller that opens the file on several threads; `options`: more
     ParquetFile arguments). A checksum failure raises PageChecksumError from the read."""
-    import pyarrow as pa
     import pyarrow.parquet as pq
 
     path = os.fspath(path)
     if _crc32_address is None:
         return pq.ParquetFile(path, metadata=metadata, page_checksum_verification=True, **options)
-    if metadata is None:
-        metadata = pq.read_metadata(path)
-    chunks = column_chunks(metadata) if chunks is None else chunks
-    handle = pa.PythonFile(_VerifyingFile(path, chunks), mode="r")
-    return pq.ParquetFile(handle, metadata=metadata, page_checksum_verification=False, **options)
+    from .verified_parquet import VerifiedParquetFile
+    return VerifiedParquetFile(path, metadata, chunks, **options)
 
 
 __all__ = ["ColumnChunk", "PageChecksumError", "column_chunks", "open_verified", "page_table",

@@ -75,7 +75,7 @@ def test_compute_style_subclass_cannot_override_execute():
             return 1
 
     with pytest.raises(TypeError, match="Sub: a compute-style algorithm cannot override "
-                                        "execute\(\) \(defined in Sub\): the framework owns"):
+                                        r"execute\(\) \(defined in Sub\): the framework owns"):
         class Sub(Base):
             def execute(self, ctx):
                 pass

@@ -1,0 +1,122 @@
+"""VerifiedParquetFile (framework/verified_parquet.py): every way of reading a Parquet file
+verifies the pages it decodes, with or without the kernel's one-call page mapping, and a file
+truncated while it is read is a clear error naming it, never a crash or a silent short read."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from metflow.framework import verified_parquet as V
+from metflow.framework.errors import SourceError
+from metflow.framework.page_checksums import (ColumnChunk, PageChecksumError, column_chunks,
+                                              open_verified)
+from metflow.framework.parquet_source import ParquetSource
+
+ROWS = 40_000
+
+
+def _write(path) -> pa.Table:
+    rng = np.random.default_rng(3)
+    table = pa.table({
+        "a": rng.normal(size=ROWS),
+        "b": pa.array([[float(j) for j in range(i % 4)] for i in range(ROWS)]),
+        "s": pa.StructArray.from_arrays([pa.array(rng.integers(0, 9, ROWS)),
+                                         pa.array(rng.normal(size=ROWS))], ["n", "x"]),
+    })
+    pq.write_table(table, path, row_group_size=10_000, data_page_size=8192, compression="zstd",
+                   write_page_checksum=True)
+    return table
+
+
+def _flip_last_chunk_of(path, row_group: int, top: str) -> ColumnChunk:
+    chunk = [c for c in column_chunks(pq.read_metadata(path))
+             if c.row_group == row_group and c.column.split(".")[0] == top][-1]
+    data = bytearray(path.read_bytes())
+    data[chunk.end - 2] ^= 0x04
+    path.write_bytes(bytes(data))
+    return chunk
+
+
+@pytest.fixture(params=[True, False], ids=["populate", "page-faults"])
+def populate(request, monkeypatch):
+    """Both ways of mapping the pages: one madvise call, and (a kernel older than 5.14) faults."""
+    monkeypatch.setattr(V, "_can_populate", request.param)
+    return request.param
+
+
+def test_every_read_method_returns_what_arrow_reads(tmp_path, populate):
+    path = tmp_path / "t.parquet"
+    table = _write(path)
+    pf = open_verified(path)
+    assert isinstance(pf, pq.ParquetFile)
+    assert pf.read().equals(table)
+    assert pf.read(columns=["s"]).equals(table.select(["s"]))
+    assert pf.read_row_group(2, columns=["b"]).equals(table.select(["b"]).slice(20_000, 10_000))
+    assert pf.read_row_groups([1, 3]).equals(
+        pa.concat_tables([table.slice(10_000, 10_000), table.slice(30_000, 10_000)]))
+    batches = list(pf.iter_batches(batch_size=3000, row_groups=[0, 2], columns=["a"]))
+    assert pa.Table.from_batches(batches).column("a").equals(
+        pa.concat_tables([table.slice(0, 10_000), table.slice(20_000, 10_000)]).column("a"))
+    assert pf.scan_contents() == ROWS
+    assert pf.verified_pages > 0
+
+
+@pytest.mark.parametrize("read", [
+    lambda pf: pf.read(),
+    lambda pf: pf.read(columns=["s.x"]),
+    lambda pf: pf.read_row_group(2, columns=["s"]),
+    lambda pf: pf.read_row_groups([0, 2], columns=["a", "s"]),
+    lambda pf: list(pf.iter_batches(columns=["s"])),
+    lambda pf: pf.scan_contents(columns=["s"]),
+], ids=["read", "read-leaf", "row-group", "row-groups", "iter-batches", "scan"])
+def test_every_read_method_verifies(tmp_path, populate, read):
+    """A flipped bit in the last leaf of struct `s` in row group 2 fails each way of reading it,
+    naming that leaf, whichever leaf of `s` is asked for; other row groups still read."""
+    path = tmp_path / "t.parquet"
+    table = _write(path)
+    chunk = _flip_last_chunk_of(path, 2, "s")
+    pf = open_verified(path)
+    with pytest.raises(PageChecksumError, match=r"'s\.x', row group 2.*CRC checksum") as caught:
+        read(pf)
+    assert (caught.value.column, caught.value.row_group) == (chunk.column, 2)
+    assert pf.read_row_group(1).equals(table.slice(10_000, 10_000))
+
+
+def test_file_truncated_while_open_is_an_error_naming_it(tmp_path, populate):
+    path = tmp_path / "t.parquet"
+    table = _write(path)
+    pf = open_verified(path)
+    assert pf.read_row_group(0).equals(table.slice(0, 10_000))
+    last = max(c.end for c in column_chunks(pf.metadata) if c.row_group == 0)
+    os.truncate(path, last + 10)
+    with pytest.raises(OSError, match=rf"{path}: bytes \[\d+, \d+\) are no longer in the file"):
+        pf.read_row_group(3)
+    assert pf.read_row_group(0).equals(table.slice(0, 10_000))   # what is left still reads
+
+
+def test_parquet_source_reports_a_truncation_naming_file_key_and_events(tmp_path):
+    path = tmp_path / "t.parquet"
+    _write(path)
+    source = ParquetSource([str(path)])
+    assert len(source.read(0, 100)["a"]) == 100
+    first_of_last = min(c.start for c in column_chunks(pq.read_metadata(path))
+                        if c.row_group == 3)
+    os.truncate(path, first_of_last + 100)
+    with pytest.raises(SourceError, match=rf"{path}: cannot read key '\w+', row group 3 "
+                                          r"\(events \[30000, 40000\)\).*no longer in the file"):
+        source.read(30_000, 100)
+    source.close()
+
+
+def test_spans_cover_chunks_in_whole_pages_and_stop_at_the_file_end():
+    page = V._PAGE
+    chunks = [ColumnChunk(page + 10, 100, 0, "a", 1), ColumnChunk(page + 110, 50, 0, "b", 1),
+              ColumnChunk(5 * page + 3, 3 * page, 0, "c", 1)]
+    assert V._spans(chunks, 10 * page) == [(page, page + 160), (5 * page, 8 * page + 3)]
+    assert V._spans(chunks, 6 * page) == [(page, page + 160), (5 * page, 6 * page)]
+    assert V._spans(chunks, page) == []
