@@ -1,7 +1,7 @@
 """Parquet page checksums verified by metflow: every page's CRC32 checked on the very bytes Arrow
 then decodes, with a fast CRC32 (ISA-L's, PCLMUL: ~25 GB/s against Arrow's ~3.5 GB/s).
 
-`open_verified(path)` is a `verified_parquet.VerifiedParquetFile`: before Arrow decodes a column
+`open_verified(path)` is a `mapped_parquet.MappedParquetFile`: before Arrow decodes a column
 chunk, the chunks of that read are memory-mapped, their page headers walked and each page carrying
 a CRC verified (one numba kernel call for all of them, `_page_walk.verify_chunks`, calling ISA-L's
 CRC32 by address, GIL released), and Arrow then decodes the very same mapped bytes, natively and
@@ -227,8 +227,8 @@ def open_verified(path: str | os.PathLike, metadata: Any = None,
     path = os.fspath(path)
     if _crc32_address is None:
         return pq.ParquetFile(path, metadata=metadata, page_checksum_verification=True, **options)
-    from .verified_parquet import VerifiedParquetFile
-    return VerifiedParquetFile(path, metadata, chunks, **options)
+    from .mapped_parquet import MappedParquetFile
+    return MappedParquetFile(path, metadata, chunks, **options)
 
 
 __all__ = ["ColumnChunk", "PageChecksumError", "column_chunks", "open_verified", "page_table",

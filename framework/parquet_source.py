@@ -294,8 +294,6 @@ class ParquetSource(Source):
     def _load_column(self, key: tuple[int, int], entry: "_RowGroup", column: str) -> None:
         """Read one column of row group `key` into `entry`, decode it whole if it can be sliced;
         the last column to finish wakes the waiters. A read error becomes the entry's error."""
-        import pyarrow.parquet as pq
-
         file_index, rg_index = key
         path = self.paths[file_index]
         files = getattr(self._local, "files", None)
@@ -304,16 +302,16 @@ class ParquetSource(Source):
         array = decoded = error = None
         try:
             pf = files.get(file_index)
-            if pf is None:   # one per thread: every page is verified before Arrow decodes it
+            if pf is None:   # one per thread, memory-mapped (`mapped_parquet`)
                 meta = self._metadata[file_index]
+                pages = self._chunks.get(file_index)
+                if pages is None:   # threads may both compute it: equal lists
+                    pages = self._chunks[file_index] = column_chunks(meta)
                 if self.verify_checksums:
-                    pages = self._chunks.get(file_index)
-                    if pages is None:   # threads may both compute it: equal lists
-                        pages = self._chunks[file_index] = column_chunks(meta)
                     pf = files[file_index] = open_verified(path, meta, pages)
-                else:
-                    pf = files[file_index] = pq.ParquetFile(path, metadata=meta,
-                                                            page_checksum_verification=False)
+                else:   # read the same way, the checksums left unverified
+                    from .mapped_parquet import MappedParquetFile
+                    pf = files[file_index] = MappedParquetFile(path, meta, pages, verify=False)
             table = pf.read_row_group(rg_index, columns=[column], use_threads=self.arrow_threads)
             chunks = table.column(0)
             array = chunks.combine_chunks() if chunks.num_chunks != 1 else chunks.chunk(0)

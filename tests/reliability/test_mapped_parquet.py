@@ -1,4 +1,4 @@
-"""VerifiedParquetFile (framework/verified_parquet.py): every way of reading a Parquet file
+"""MappedParquetFile (framework/mapped_parquet.py): every way of reading a Parquet file
 verifies the pages it decodes, with or without the kernel's one-call page mapping, and a file
 truncated while it is read is a clear error naming it, never a crash or a silent short read."""
 
@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from metflow.framework import verified_parquet as V
+from metflow.framework import mapped_parquet as V
 from metflow.framework.errors import SourceError
 from metflow.framework.page_checksums import (ColumnChunk, PageChecksumError, column_chunks,
                                               open_verified)
@@ -120,3 +120,19 @@ def test_spans_cover_chunks_in_whole_pages_and_stop_at_the_file_end():
     assert V._spans(chunks, 10 * page) == [(page, page + 160), (5 * page, 8 * page + 3)]
     assert V._spans(chunks, 6 * page) == [(page, page + 160), (5 * page, 6 * page)]
     assert V._spans(chunks, page) == []
+
+
+def test_unverified_reads_the_same_way_without_the_checksums(tmp_path):
+    """`verify=False` (ParquetSource(verify_checksums=False), the bench's baseline) reads through
+    the same mapping and reports truncation the same way; it only skips the page walk."""
+    path = tmp_path / "t.parquet"
+    table = _write(path)
+    pf = V.MappedParquetFile(path, verify=False)
+    assert pf.read().equals(table) and pf.verified_pages == 0
+    assert open_verified(path).read().equals(table)
+    _flip_last_chunk_of(path, 2, "s")
+    assert V.MappedParquetFile(path, verify=False).read_row_group(1).equals(
+        table.slice(10_000, 10_000))
+    os.truncate(path, 1000)
+    with pytest.raises(OSError, match="no longer in the file"):
+        pf.read_row_group(3)

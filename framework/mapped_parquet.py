@@ -1,19 +1,22 @@
-"""VerifiedParquetFile: a `pyarrow.parquet.ParquetFile` that verifies the page checksums of every
-column chunk a read touches before Arrow decodes it, while Arrow reads the file natively.
+"""MappedParquetFile: a `pyarrow.parquet.ParquetFile` that Arrow reads natively from a memory map,
+and that verifies the page checksums of every column chunk a read touches before Arrow decodes it.
 
 The file is memory-mapped once. A read first maps the page-table entries of the chunks it needs
 in one system call (`MADV_POPULATE_READ`: no page fault per 4 KiB page), verifies their pages in
 one numba kernel call (`page_checksums.verify_chunks`, GIL released), then lets Arrow decode the
 very same mapped bytes through a `pyarrow.BufferReader`: no Python callback and no GIL inside
-Arrow's decode, so another job thread never waits on it. The page-table entries are dropped again
-after the read (`MADV_DONTNEED`: the process's resident size stays one read's worth).
+Arrow's decode, so another job thread never waits on it, and no copy of the file's bytes. The
+page-table entries are dropped after the read (`MADV_DONTNEED`: the process's resident size
+stays one read's worth). `verify=False` reads the same way without the checksums.
 
 Columns are matched by their top-level name, so reading one leaf of a struct verifies all its
 leaves; a name that matches nothing makes the whole row group verified. Verifying more than Arrow
 decodes is safe, less never happens.
 
-A file truncated after it was opened makes the mapping fail as an OSError naming the file and the
-byte range, not a crash, unless it is truncated between that check and Arrow's decode of a column.
+A file truncated after it was opened makes the read fail with an OSError naming the file and the
+byte range, not a crash (SIGBUS), unless it is truncated between that check and Arrow's decode of
+a column. A file rewritten in place (not replaced by a rename, as every metflow writer does) while
+it is read could change between the check and the decode.
 """
 
 from __future__ import annotations
@@ -39,14 +42,17 @@ _PAGE = mmap.PAGESIZE
 _can_populate = True
 
 
-class VerifiedParquetFile(pq.ParquetFile):
-    """`pyarrow.parquet.ParquetFile(path)` with every page CRC32 checked before it is decoded
-    (`chunks`: the file's `column_chunks`, for a caller that opens it on several threads;
-    `options`: more ParquetFile arguments). A failing page raises `PageChecksumError`."""
+class MappedParquetFile(pq.ParquetFile):
+    """`pyarrow.parquet.ParquetFile(path)` read from a memory map, with every page CRC32 checked
+    before it is decoded unless `verify` is False (`chunks`: the file's `column_chunks`, for a
+    caller that opens it on several threads; `options`: more ParquetFile arguments). A failing
+    page raises `PageChecksumError`."""
 
     def __init__(self, path: str | os.PathLike, metadata: Any = None,
-                 chunks: Sequence[ColumnChunk] | None = None, **options: Any):
+                 chunks: Sequence[ColumnChunk] | None = None, *, verify: bool = True,
+                 **options: Any):
         self.path = os.fspath(path)
+        self.verify = verify
         fd = os.open(self.path, os.O_RDONLY)
         try:
             size = os.fstat(fd).st_size
@@ -70,7 +76,7 @@ class VerifiedParquetFile(pq.ParquetFile):
     # -- reads: verify, decode, release ----------------------------------------------------------
     def read_row_group(self, i: int, columns: Iterable[str] | None = None, use_threads: bool = True,
                        use_pandas_metadata: bool = False) -> Any:
-        spans = self._verify([i], columns, use_pandas_metadata)
+        spans = self._prepare([i], columns, use_pandas_metadata)
         try:
             return super().read_row_group(i, columns=columns, use_threads=use_threads,
                                           use_pandas_metadata=use_pandas_metadata)
@@ -79,7 +85,7 @@ class VerifiedParquetFile(pq.ParquetFile):
 
     def read_row_groups(self, row_groups: Sequence[int], columns: Iterable[str] | None = None,
                         use_threads: bool = True, use_pandas_metadata: bool = False) -> Any:
-        spans = self._verify(row_groups, columns, use_pandas_metadata)
+        spans = self._prepare(row_groups, columns, use_pandas_metadata)
         try:
             return super().read_row_groups(row_groups, columns=columns, use_threads=use_threads,
                                            use_pandas_metadata=use_pandas_metadata)
@@ -88,7 +94,7 @@ class VerifiedParquetFile(pq.ParquetFile):
 
     def read(self, columns: Iterable[str] | None = None, use_threads: bool = True,
              use_pandas_metadata: bool = False) -> Any:
-        spans = self._verify(range(self.num_row_groups), columns, use_pandas_metadata)
+        spans = self._prepare(range(self.num_row_groups), columns, use_pandas_metadata)
         try:
             return super().read(columns=columns, use_threads=use_threads,
                                 use_pandas_metadata=use_pandas_metadata)
@@ -100,7 +106,7 @@ class VerifiedParquetFile(pq.ParquetFile):
                      use_pandas_metadata: bool = False) -> Any:
         """Arrow's batches, each row group verified just before its first batch is decoded."""
         for group in (range(self.num_row_groups) if row_groups is None else row_groups):
-            spans = self._verify([group], columns, use_pandas_metadata)
+            spans = self._prepare([group], columns, use_pandas_metadata)
             try:
                 yield from super().iter_batches(batch_size, row_groups=[group], columns=columns,
                                                 use_threads=use_threads,
@@ -109,16 +115,16 @@ class VerifiedParquetFile(pq.ParquetFile):
                 self._release(spans)
 
     def scan_contents(self, columns: Iterable[str] | None = None, batch_size: int = 65536) -> int:
-        spans = self._verify(range(self.num_row_groups), columns, False)
+        spans = self._prepare(range(self.num_row_groups), columns, False)
         try:
             return super().scan_contents(columns=columns, batch_size=batch_size)
         finally:
             self._release(spans)
 
     # -- helpers ------------------------------------------------------------------------------------
-    def _verify(self, row_groups: Iterable[int], columns: Iterable[str] | None,
+    def _prepare(self, row_groups: Iterable[int], columns: Iterable[str] | None,
                 every_column: bool) -> list[tuple[int, int]]:
-        """Map and verify the chunks of `columns` (top-level names; None or `every_column`: all)
+        """Map (and verify) the chunks of `columns` (top-level names; None or `every_column`: all)
         in `row_groups`; returns the byte spans mapped, for `_release`."""
         tops = None if columns is None or every_column else {c.split(".")[0] for c in columns}
         chosen: list[ColumnChunk] = []
@@ -131,7 +137,8 @@ class VerifiedParquetFile(pq.ParquetFile):
         spans = _spans(chosen, len(self._bytes))
         for low, high in spans:
             self._populate(low, high)
-        self.verified_pages += verify_chunks(self._bytes, 0, chosen)
+        if self.verify:
+            self.verified_pages += verify_chunks(self._bytes, 0, chosen)
         return spans
 
     def _populate(self, low: int, high: int) -> None:
@@ -175,4 +182,4 @@ def _spans(chunks: Sequence[ColumnChunk], size: int) -> list[tuple[int, int]]:
     return [(low, high) for low, high in spans if high > low]
 
 
-__all__ = ["VerifiedParquetFile"]
+__all__ = ["MappedParquetFile"]
