@@ -197,15 +197,13 @@ def _run_in(workdir: str, args: argparse.Namespace, threads: list[int],
         case.make = _with_read_ahead(case.make, read_ahead, arrow_pool)
     _measure(cases, args.repeat, log)
     # the smallest effect with a goal (page checksums, a few %) gets more rounds of its pair
-    # of rows, the two rows of one thread count run back to back, at 1 thread on one CPU: the
-    # median of the same-round ratios then moves less with the machine
+    # of rows: the median of the same-round ratios then moves less with the machine
     checksum_rows = ("read-only pass", "read-only pass, checksums unverified")
     extra = CHECKSUM_EXTRA_ROUNDS * args.repeat
     if extra:
         log(f"{extra} more rounds of the page-checksum pair")
-        pair = sorted((c for c in cases if c.row.name in checksum_rows and c.row.batch_size == bs),
-                      key=lambda c: (c.row.threads, c.row.name))
-        _measure(pair, extra, log, warm=False, pin_one_thread=True)
+        _measure([c for c in cases if c.row.name in checksum_rows and c.row.batch_size == bs],
+                 extra, log, warm=False)
 
     rows = [c.row for c in cases]
     by = {(r.name, r.threads, r.batch_size): r for r in rows}

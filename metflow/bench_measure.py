@@ -52,50 +52,30 @@ class Case:
     options: RunOptions
 
 
-def _timed_run(case: Case, cpu: int | None = None) -> tuple[float, float, Any]:
-    """Run the case once: (wall s, process CPU s, run result); `cpu`: pin it to that CPU."""
+def _timed_run(case: Case) -> tuple[float, float, Any]:
     job = case.make()
-    pinned = _pin(cpu)
-    try:
-        cpu_start = time.process_time()
-        start = time.perf_counter()
-        result = run_job(job, case.options)
-        wall = time.perf_counter() - start
-        return wall, time.process_time() - cpu_start, result
-    finally:
-        if pinned is not None:
-            os.sched_setaffinity(0, pinned)
-
-
-def _pin(cpu: int | None) -> set[int] | None:
-    """Pin the calling thread (and the threads it starts) to `cpu`; returns the CPUs it was
-    allowed before (None: not pinned)."""
-    if cpu is None or not hasattr(os, "sched_setaffinity"):
-        return None
-    allowed = os.sched_getaffinity(0)
-    os.sched_setaffinity(0, {cpu})
-    return allowed
+    cpu = time.process_time()
+    start = time.perf_counter()
+    result = run_job(job, case.options)
+    wall = time.perf_counter() - start
+    return wall, time.process_time() - cpu, result
 
 
 def _measure(cases: Sequence[Case], repeat: int, log: Callable[[str], None],
-             warm: bool = True, pin_one_thread: bool = False) -> None:
+             warm: bool = True) -> None:
     """Warm each case once, then `repeat` interleaved rounds, every other one in reverse order
     (so that a steady drift of the machine's speed hits both rows of a pair alike); keep each
-    row's best wall time and every run's (`runs_wall_s[i]`: round i). `pin_one_thread`: the
-    1-thread cases of a round all run on one CPU, the next round on the next CPU (CPUs of one
-    machine can run at different speeds; a pair of rows is then compared on one CPU)."""
+    row's best wall time and every run's (`runs_wall_s[i]`: round i)."""
     if warm:
         for case in cases:
             _timed_run(case)
-    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
     for r in range(repeat):
-        cpu = cpus[r % len(cpus)] if pin_one_thread and cpus else None
         for case in (cases if r % 2 == 0 else cases[::-1]):
-            wall, cpu_s, result = _timed_run(case, cpu if case.options.threads == 1 else None)
+            wall, cpu, result = _timed_run(case)
             row = case.row
             row.runs_wall_s.append(wall)
             if wall < row.wall_s:
-                row.wall_s, row.cpu_s = wall, cpu_s
+                row.wall_s, row.cpu_s = wall, cpu
                 row.stats = {k: (int(c), int(ns)) for k, (c, ns) in result.stats.items()}
         log(f"round {r + 1}/{repeat} done, load {_load()}")
 

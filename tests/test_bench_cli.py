@@ -124,32 +124,3 @@ def test_goal_ratios_are_medians_of_the_same_rounds_ratios():
     assert summary["reco_scaling_2t"]["value"] == pytest.approx(1.0 / 0.6)
     assert summary["reco_scaling_2t"]["best"] == pytest.approx(0.9 / 0.4)
     assert summary["reco_scaling_2t"]["met"] is False   # 1.67 < 1.75, though the best runs say 2.25
-
-
-@pytest.mark.skipif(not hasattr(__import__("os"), "sched_setaffinity"), reason="Linux only")
-def test_pinned_rounds_run_one_thread_cases_on_one_cpu_per_round(monkeypatch):
-    """`_measure(pin_one_thread=True)`: in each round both 1-thread cases run on the same CPU,
-    rounds take the allowed CPUs in turn, multi-thread cases are not pinned, and the thread's
-    affinity is restored after every run."""
-    import os
-
-    from metflow import bench_measure as M
-    from metflow.framework import RunOptions
-
-    allowed = os.sched_getaffinity(0)
-    seen = []
-
-    def fake_run(job, options):
-        seen.append((job, options.threads, os.sched_getaffinity(0)))
-        return type("Result", (), {"stats": {}})()
-
-    monkeypatch.setattr(M, "run_job", fake_run)
-    cases = [M.Case(M.Row(name, t, 1, 1), lambda name=name: name, RunOptions(threads=t))
-             for name in ("a", "b") for t in (1, 2)]
-    M._measure(cases, 4, lambda _: None, warm=False, pin_one_thread=True)
-    cpus = sorted(allowed)
-    for r in range(4):
-        runs = seen[4 * r:4 * r + 4]
-        assert [aff for _, t, aff in runs if t == 1] == [{cpus[r % len(cpus)]}] * 2
-        assert all(aff == allowed for _, t, aff in runs if t == 2)
-    assert os.sched_getaffinity(0) == allowed
