@@ -39,7 +39,8 @@ from metflow.framework.errors import ConfigurationError
 from .bench_jobs import (OVERHEAD_BLOCKS, OVERHEAD_LAYERS, OVERHEAD_WIDTH, NullSink,
                          _parquet_source, _with_read_ahead, demo_job, generate_input,
                          overhead_job, read_only_job, rebuild_job, reco_job)
-from .bench_measure import Case, Row, _cpu_model, _load, _measure, _versions, kernel_share
+from .bench_measure import (Case, Row, _cpu_model, _load, _measure, _versions, kernel_share,
+                            verification_share)
 from .bench_report import (GOAL_BATCH1_2T, GOAL_BATCH1_VS_BATCHED, GOAL_CHECKSUM_READ_COST,
                            GOAL_MAKER_PER_CORE, GOAL_OVERHEAD_US, GOAL_RECO_VS_READ,
                            GOAL_SCALING_KERNEL_2T, GOAL_SCALING_OUTPUT_2T, GOAL_SCALING_RECO_2T,
@@ -197,13 +198,15 @@ def _run_in(workdir: str, args: argparse.Namespace, threads: list[int],
         case.make = _with_read_ahead(case.make, read_ahead, arrow_pool)
     _measure(cases, args.repeat, log)
     # the smallest effect with a goal (page checksums, a few %) gets more rounds of its pair
-    # of rows: the median of the same-round ratios then moves less with the machine
+    # of rows, the two rows of one thread count back to back: the median of the same-round
+    # ratios then moves less with the machine
     checksum_rows = ("read-only pass", "read-only pass, checksums unverified")
     extra = CHECKSUM_EXTRA_ROUNDS * args.repeat
     if extra:
         log(f"{extra} more rounds of the page-checksum pair")
-        _measure([c for c in cases if c.row.name in checksum_rows and c.row.batch_size == bs],
-                 extra, log, warm=False)
+        pair = sorted((c for c in cases if c.row.name in checksum_rows and c.row.batch_size == bs),
+                      key=lambda c: (c.row.threads, c.row.name))   # each thread count's two rows adjacent
+        _measure(pair, extra, log, warm=False)
 
     rows = [c.row for c in cases]
     by = {(r.name, r.threads, r.batch_size): r for r in rows}
@@ -233,6 +236,7 @@ def _run_in(workdir: str, args: argparse.Namespace, threads: list[int],
                                    _with_read_ahead(lambda: rebuild_job(reco_out, reco_keys), read_ahead, arrow_pool),
                                    opts(1))
 
+    verification = verification_share(lambda: read_only_job(raw, keys), opts(1))
     summary = _summary(by, threads, bs, executions, maker_share)
     return {
         "argv": sys.argv[1:],
@@ -247,6 +251,7 @@ def _run_in(workdir: str, args: argparse.Namespace, threads: list[int],
         "arrow_pool": arrow_pool,
         "rows": [r.as_json() for r in rows],
         "reco_kernel_share": reco_share, "maker_kernel_share": maker_share,
+        "checksum_verification": verification,
         "summary": summary,
     }
 

@@ -152,3 +152,30 @@ def kernel_share(modules: Sequence[str], make: Callable[[], Job], options: RunOp
     return {"algorithm_s": alg_ns / 1e9, "kernel_s": spent[0] / 1e9,
             "kernel_share": spent[0] / alg_ns if alg_ns else 0.0,
             "python_share": 1 - spent[0] / alg_ns if alg_ns else 0.0, "kernels": len(patched)}
+
+
+def verification_share(make: Callable[[], Job], options: RunOptions) -> dict[str, Any]:
+    """Run a job once on one thread with the page-checksum verification of its Parquet reads
+    timed (`mapped_parquet.verify_chunks`: the page walk and the CRC32, all that reading with
+    checksums adds): its time and share of the run's wall time. A direct measurement, beside the
+    A/B of two rows, which the machine's noise moves by more than the effect."""
+    from metflow.framework import mapped_parquet
+
+    verify = mapped_parquet.verify_chunks
+    spent = [0]
+
+    def timed(*args: Any, **kwargs: Any) -> Any:
+        t0 = time.perf_counter_ns()
+        try:
+            return verify(*args, **kwargs)
+        finally:
+            spent[0] += time.perf_counter_ns() - t0
+
+    mapped_parquet.verify_chunks = timed
+    try:
+        start = time.perf_counter()
+        run_job(make(), RunOptions(**{**asdict(options), "threads": 1, "slots": 1}))
+        wall = time.perf_counter() - start
+    finally:
+        mapped_parquet.verify_chunks = verify
+    return {"verify_s": spent[0] / 1e9, "wall_s": wall, "share": spent[0] / 1e9 / wall}

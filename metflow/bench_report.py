@@ -172,6 +172,11 @@ def format_table(report: dict[str, Any]) -> str:
         lines.append(f"  {'ok  ' if g['met'] else 'MISS'} {g['what']}: {text} (goal {g['direction']} "
                      f"{target})" + (f"; kernel share {100 * g['kernel_share']:.0f}%"
                                           if "kernel_share" in g else ""))
+    verification = report.get("checksum_verification")
+    if verification and verification["verify_s"] > 0:
+        lines.append(f"  page-checksum verification timed directly (read-only pass, 1 thread): "
+                     f"{1e3 * verification['verify_s']:.1f} ms of {1e3 * verification['wall_s']:.0f}"
+                     f" ms ({100 * verification['share']:.1f}%)")
     for label, share in (("reco chain", report["reco_kernel_share"]),
                          ("METMaker rebuild", report["maker_kernel_share"])):
         if share:

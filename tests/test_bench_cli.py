@@ -63,6 +63,11 @@ def test_bench_prints_table_and_writes_json(tmp_path, capsys):
                                         summary[goal]["value"] >= summary[goal]["goal"])
     assert 0 <= report["reco_kernel_share"]["kernel_share"] <= 1
     assert report["reco_kernel_share"]["kernels"] > 0
+    # the verification's own time, measured directly in a 1-thread read-only pass
+    verification = report["checksum_verification"]
+    assert 0 < verification["verify_s"] < verification["wall_s"]
+    assert verification["share"] == pytest.approx(verification["verify_s"] / verification["wall_s"])
+    assert "page-checksum verification timed directly" in text
 
 
 def summary_value(report, goal):
