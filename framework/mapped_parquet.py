@@ -8,6 +8,8 @@ very same mapped bytes through a `pyarrow.BufferReader`: no Python callback and 
 Arrow's decode, so another job thread never waits on it, and no copy of the file's bytes. The
 page-table entries are dropped after the read (`MADV_DONTNEED`: the process's resident size
 stays one read's worth). `verify=False` reads the same way without the checksums.
+`open_mapped` falls back to Arrow's own reader (and its own, slower, verification) for a file
+that its file system does not let map.
 
 Columns are matched by their top-level name, so reading one leaf of a struct verifies all its
 leaves; a name that matches nothing makes the whole row group verified. Verifying more than Arrow
@@ -42,6 +44,26 @@ _PAGE = mmap.PAGESIZE
 _can_populate = True
 
 
+#: mmap errors of a file system that cannot map files (the file is then read by Arrow)
+_CANNOT_MAP = (errno.ENODEV, errno.EACCES, errno.EPERM, errno.EINVAL, errno.ENOTSUP)
+
+
+class MappingUnsupported(OSError):
+    """The file cannot be memory-mapped (its file system does not allow it)."""
+
+
+def open_mapped(path: str | os.PathLike, metadata: Any = None,
+                chunks: Sequence[ColumnChunk] | None = None, *, verify: bool = True,
+                **options: Any) -> pq.ParquetFile:
+    """`MappedParquetFile`, or where the file cannot be memory-mapped Arrow's own reader (with
+    Arrow's page-checksum verification when `verify`): the same tables, more slowly."""
+    try:
+        return MappedParquetFile(path, metadata, chunks, verify=verify, **options)
+    except MappingUnsupported:
+        return pq.ParquetFile(os.fspath(path), metadata=metadata,
+                              page_checksum_verification=verify, **options)
+
+
 class MappedParquetFile(pq.ParquetFile):
     """`pyarrow.parquet.ParquetFile(path)` read from a memory map, with every page CRC32 checked
     before it is decoded unless `verify` is False (`chunks`: the file's `column_chunks`, for a
@@ -58,6 +80,10 @@ class MappedParquetFile(pq.ParquetFile):
             size = os.fstat(fd).st_size
             # an empty file cannot be mapped; Arrow reports it as not Parquet
             self._map = mmap.mmap(fd, size, access=mmap.ACCESS_READ) if size else b""
+        except OSError as exc:
+            if exc.errno in _CANNOT_MAP:
+                raise MappingUnsupported(f"{self.path}: cannot be memory-mapped: {exc}") from exc
+            raise
         finally:
             os.close(fd)
         self._bytes = np.frombuffer(self._map, np.uint8)
@@ -182,4 +208,4 @@ def _spans(chunks: Sequence[ColumnChunk], size: int) -> list[tuple[int, int]]:
     return [(low, high) for low, high in spans if high > low]
 
 
-__all__ = ["MappedParquetFile"]
+__all__ = ["MappedParquetFile", "MappingUnsupported", "open_mapped"]

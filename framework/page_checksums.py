@@ -227,8 +227,8 @@ def open_verified(path: str | os.PathLike, metadata: Any = None,
     path = os.fspath(path)
     if _crc32_address is None:
         return pq.ParquetFile(path, metadata=metadata, page_checksum_verification=True, **options)
-    from .mapped_parquet import MappedParquetFile
-    return MappedParquetFile(path, metadata, chunks, **options)
+    from .mapped_parquet import open_mapped
+    return open_mapped(path, metadata, chunks, **options)
 
 
 __all__ = ["ColumnChunk", "PageChecksumError", "column_chunks", "open_verified", "page_table",

@@ -46,6 +46,9 @@ class ParquetSource(Source):
 
     #: row groups kept at most (more only while being read)
     CACHED_ROW_GROUPS = 4
+    #: input files a thread keeps open at most (each holds a file descriptor; a file closed
+    #: too early is opened again): a run over thousands of files stays under `ulimit -n`
+    OPEN_FILES_PER_THREAD = 4
     #: default number of row groups read ahead by background threads
     DEFAULT_READ_AHEAD = 0
 
@@ -303,6 +306,8 @@ class ParquetSource(Source):
         try:
             pf = files.get(file_index)
             if pf is None:   # one per thread, memory-mapped (`mapped_parquet`)
+                while len(files) >= self.OPEN_FILES_PER_THREAD:   # the first opened: done with
+                    del files[next(iter(files))]
                 meta = self._metadata[file_index]
                 pages = self._chunks.get(file_index)
                 if pages is None:   # threads may both compute it: equal lists
@@ -310,8 +315,8 @@ class ParquetSource(Source):
                 if self.verify_checksums:
                     pf = files[file_index] = open_verified(path, meta, pages)
                 else:   # read the same way, the checksums left unverified
-                    from .mapped_parquet import MappedParquetFile
-                    pf = files[file_index] = MappedParquetFile(path, meta, pages, verify=False)
+                    from .mapped_parquet import open_mapped
+                    pf = files[file_index] = open_mapped(path, meta, pages, verify=False)
             table = pf.read_row_group(rg_index, columns=[column], use_threads=self.arrow_threads)
             chunks = table.column(0)
             array = chunks.combine_chunks() if chunks.num_chunks != 1 else chunks.chunk(0)

@@ -136,3 +136,47 @@ def test_unverified_reads_the_same_way_without_the_checksums(tmp_path):
     os.truncate(path, 1000)
     with pytest.raises(OSError, match="no longer in the file"):
         pf.read_row_group(3)
+
+
+@pytest.mark.parametrize("verify", [True, False])
+def test_more_input_files_than_file_descriptors(tmp_path, verify):
+    """A run over more files than `ulimit -n` allows open at once: each thread keeps at most
+    `OPEN_FILES_PER_THREAD` inputs open, so every event is read (it failed with EMFILE)."""
+    resource = pytest.importorskip("resource")
+    paths = []
+    for i in range(150):
+        path = tmp_path / f"part{i}.parquet"
+        pq.write_table(pa.table({"x": np.full(3, float(i))}), path, write_page_checksum=True)
+        paths.append(str(path))
+    source = ParquetSource(paths, verify_checksums=verify)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    open_now = len(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else 64
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(open_now + 60, hard), hard))
+    try:
+        values = [source.read(first, 3)["x"].to_pylist() for first in range(0, 450, 3)]
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        source.close()
+    assert values == [[float(i)] * 3 for i in range(150)]
+
+
+def test_a_file_that_cannot_be_mapped_is_read_and_verified_by_arrow(tmp_path, monkeypatch):
+    """On a file system that refuses mmap (ENODEV), Arrow reads the file and verifies its
+    pages itself: the same table, and a flipped bit is still an error."""
+    import errno
+    import mmap
+
+    def refuse(*args, **kwargs):
+        raise OSError(errno.ENODEV, "No such device")
+
+    monkeypatch.setattr(mmap, "mmap", refuse)
+    path = tmp_path / "t.parquet"
+    table = _write(path)
+    pf = open_verified(path)
+    assert not isinstance(pf, V.MappedParquetFile) and pf.read().equals(table)
+    source = ParquetSource([str(path)], verify_checksums=False)
+    assert source.read(0, 5)["a"].to_pylist() == table.column("a").to_pylist()[:5]
+    source.close()
+    _flip_last_chunk_of(path, 2, "s")
+    with pytest.raises(OSError, match="(?i)checksum"):
+        open_verified(path).read()
