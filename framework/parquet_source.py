@@ -132,6 +132,7 @@ class ParquetSource(Source):
         self._local = threading.local()
         self._cache_lock = threading.Lock()
         self._cache: dict[tuple[int, int], _RowGroup] = {}
+        self._served_out: set[tuple[int, int]] = set()   # row groups whose rows were all handed out
         self._ahead_queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._ahead_threads: list[threading.Thread] = []
         # parts of distributed outputs are hashed in file order on a background thread (hashlib
@@ -247,6 +248,9 @@ class ParquetSource(Source):
                 nxt, target = self._next_key(key), None
                 while nxt is not None:
                     target = self._cache.get(nxt)
+                    if target is None and nxt in self._served_out:   # another thread was ahead
+                        nxt = self._next_key(nxt)
+                        continue
                     if target is None:
                         if len(self._cache) >= self.CACHED_ROW_GROUPS:
                             return
@@ -266,7 +270,7 @@ class ParquetSource(Source):
             nxt = self._next_key(nxt)
             if nxt is None:
                 return
-            if nxt in self._cache:
+            if nxt in self._cache or nxt in self._served_out:
                 continue
             entry = self._new_entry(nxt)
             self._ahead_queue.put((nxt, entry))
@@ -396,6 +400,7 @@ class ParquetSource(Source):
         entry.served += rows
         if entry.served >= entry.rows and self._cache.get(key) is entry:
             del self._cache[key]
+            self._served_out.add(key)   # never read again ahead of need (`_help`, read-ahead)
 
     # -- reading -------------------------------------------------------------------------------
     def read(self, first: int, n: int) -> dict[str, Any]:

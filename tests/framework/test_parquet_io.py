@@ -105,6 +105,27 @@ def test_row_groups_decoded_once_and_sliced(tmp_path, read_ahead, threads):
     source.close()
 
 
+def test_a_row_group_served_out_is_never_read_again_ahead_of_need(tmp_path):
+    """A thread waiting for row group 0 helps with the next ones, and read-ahead queues the
+    next ones: neither reads row group 1 again once all its rows were handed out (another thread
+    was ahead), which made "decoded once" fail now and then with 2 threads and read-ahead."""
+    path = str(tmp_path / "a.parquet")
+    write(path, np.arange(0, 48), 16)
+    Sliceable.decoded_rows = []
+    source = ParquetSource([path], decode=sliceable_decode, read_ahead=0)
+    source.read(16, 16)   # row group 1, all of it
+    assert Sliceable.decoded_rows == [16]
+    with source._cache_lock:
+        waiting = source._new_entry((0, 0))
+    source.read_ahead = 1
+    with source._cache_lock:
+        source._queue_ahead((0, 0))   # the row group after 0 is served out: nothing queued
+    assert source._ahead_queue.empty()
+    source._help((0, 0), waiting)   # helps with row group 2 only
+    assert sorted(Sliceable.decoded_rows) == [16, 16] and (0, 1) not in source._cache
+    source.close()
+
+
 def test_decode_error_concerns_only_the_block_with_the_bad_event(tmp_path):
     path = str(tmp_path / "bad_value.parquet")
     values = np.arange(32)
