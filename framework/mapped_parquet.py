@@ -34,7 +34,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .page_checksums import ColumnChunk, column_chunks, verify_chunks
+from .page_checksums import ColumnChunk, _corrupt, column_chunks, verify_chunks
 
 _MADV_POPULATE_READ = 22   # Linux >= 5.14; older kernels answer EINVAL: pages then fault in
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -160,7 +160,13 @@ class MappedParquetFile(pq.ParquetFile):
             chosen.extend(picked if picked else [c for _, c in chunks])
         if not chosen:
             return []
-        spans = _spans(chosen, len(self._bytes))
+        size = len(self._bytes)
+        for chunk in chosen:   # a corrupt footer: named, never a read outside the mapping
+            if chunk.start < 0 or chunk.length < 0 or chunk.end > size:
+                raise _corrupt(chunk, None, f"the footer puts the column chunk at bytes "
+                                            f"[{chunk.start}, {chunk.end}), outside the file "
+                                            f"({size} bytes)")
+        spans = _spans(chosen, size)
         for low, high in spans:
             self._populate(low, high)
         if self.verify:

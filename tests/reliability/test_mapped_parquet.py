@@ -180,3 +180,20 @@ def test_a_file_that_cannot_be_mapped_is_read_and_verified_by_arrow(tmp_path, mo
     _flip_last_chunk_of(path, 2, "s")
     with pytest.raises(OSError, match="(?i)checksum"):
         open_verified(path).read()
+
+
+@pytest.mark.parametrize("start,length", [(-4096, 100), (100, -1), (10**9, 100)])
+@pytest.mark.parametrize("verify", [True, False])
+def test_a_footer_placing_a_chunk_outside_the_file_is_named(tmp_path, start, length, verify):
+    """Column-chunk offsets from a corrupt footer are checked against the file before anything
+    is mapped or walked: an error naming the column and row group, never a read outside it."""
+    path = tmp_path / "t.parquet"
+    _write(path)
+    chunks = column_chunks(pq.read_metadata(path))
+    bad = [c._replace(start=start, length=length) if (c.row_group, c.column) == (1, "a") else c
+           for c in chunks]
+    pf = V.MappedParquetFile(path, chunks=bad, verify=verify)
+    could_populate = V._can_populate
+    with pytest.raises(PageChecksumError, match=r"column 'a', row group 1: .*outside the file"):
+        pf.read_row_group(1, columns=["a"])
+    assert V._can_populate == could_populate   # a bad range never turns the mapping call off
