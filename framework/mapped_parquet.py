@@ -152,7 +152,7 @@ class MappedParquetFile(pq.ParquetFile):
                 every_column: bool) -> list[tuple[int, int]]:
         """Map (and verify) the chunks of `columns` (top-level names; None or `every_column`: all)
         in `row_groups`; returns the byte spans mapped, for `_release`."""
-        tops = None if columns is None or every_column else {c.split(".")[0] for c in columns}
+        tops = None if columns is None or every_column else {str(c).split(".")[0] for c in columns}
         chosen: list[ColumnChunk] = []
         for group in row_groups:
             chunks = self._by_group.get(group, ())
