@@ -121,37 +121,48 @@ def kernel_share(modules: Sequence[str], make: Callable[[], Job], options: RunOp
     algorithm time spent inside kernels (the rest is Python orchestration and numpy)."""
     import importlib
 
-    spent = [0]
-    patched: list[tuple[Any, str, Any]] = []
-
-    def wrap(kernel: Any) -> Callable[..., Any]:
-        def timed(*args: Any, **kwargs: Any) -> Any:
-            t0 = time.perf_counter_ns()
-            try:
-                return kernel(*args, **kwargs)
-            finally:
-                spent[0] += time.perf_counter_ns() - t0
-        return timed
-
+    patched: list[tuple[Any, str]] = []
     for name in modules:
         try:
             module = importlib.import_module(name)
         except ImportError:
             continue
-        for attr, kernel in _dispatchers(module).items():
-            patched.append((module, attr, kernel))
-            setattr(module, attr, wrap(kernel))
-    try:
-        result = run_job(make(), RunOptions(**{**asdict(options), "threads": 1, "slots": 1}))
-    finally:
-        for module, attr, kernel in patched:
-            setattr(module, attr, kernel)
+        patched.extend((module, attr) for attr in _dispatchers(module))
+    result, spent_ns, _ = _run_timing(patched, make, options)
     from metflow.framework.scheduler import PREPARE, READ
 
     alg_ns = sum(ns for k, (_, ns) in result.stats.items() if k not in (READ, PREPARE))
-    return {"algorithm_s": alg_ns / 1e9, "kernel_s": spent[0] / 1e9,
-            "kernel_share": spent[0] / alg_ns if alg_ns else 0.0,
-            "python_share": 1 - spent[0] / alg_ns if alg_ns else 0.0, "kernels": len(patched)}
+    return {"algorithm_s": alg_ns / 1e9, "kernel_s": spent_ns / 1e9,
+            "kernel_share": spent_ns / alg_ns if alg_ns else 0.0,
+            "python_share": 1 - spent_ns / alg_ns if alg_ns else 0.0, "kernels": len(patched)}
+
+
+def _run_timing(functions: Sequence[tuple[Any, str]], make: Callable[[], Job],
+                options: RunOptions) -> tuple[Any, int, float]:
+    """Run a job once on one thread with each `module.attr` of `functions` wrapped in a timer:
+    (the run's result, ns spent inside those functions, the run's wall time in s)."""
+    spent = [0]
+
+    def wrap(function: Any) -> Callable[..., Any]:
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            t0 = time.perf_counter_ns()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                spent[0] += time.perf_counter_ns() - t0
+        return timed
+
+    originals = [(module, attr, getattr(module, attr)) for module, attr in functions]
+    for module, attr, function in originals:
+        setattr(module, attr, wrap(function))
+    try:
+        start = time.perf_counter()
+        result = run_job(make(), RunOptions(**{**asdict(options), "threads": 1, "slots": 1}))
+        wall = time.perf_counter() - start
+    finally:
+        for module, attr, function in originals:
+            setattr(module, attr, function)
+    return result, spent[0], wall
 
 
 def verification_share(make: Callable[[], Job], options: RunOptions) -> dict[str, Any]:
@@ -161,21 +172,5 @@ def verification_share(make: Callable[[], Job], options: RunOptions) -> dict[str
     A/B of two rows, which the machine's noise moves by more than the effect."""
     from metflow.framework import mapped_parquet
 
-    verify = mapped_parquet.verify_chunks
-    spent = [0]
-
-    def timed(*args: Any, **kwargs: Any) -> Any:
-        t0 = time.perf_counter_ns()
-        try:
-            return verify(*args, **kwargs)
-        finally:
-            spent[0] += time.perf_counter_ns() - t0
-
-    mapped_parquet.verify_chunks = timed
-    try:
-        start = time.perf_counter()
-        run_job(make(), RunOptions(**{**asdict(options), "threads": 1, "slots": 1}))
-        wall = time.perf_counter() - start
-    finally:
-        mapped_parquet.verify_chunks = verify
-    return {"verify_s": spent[0] / 1e9, "wall_s": wall, "share": spent[0] / 1e9 / wall}
+    _, spent_ns, wall = _run_timing([(mapped_parquet, "verify_chunks")], make, options)
+    return {"verify_s": spent_ns / 1e9, "wall_s": wall, "share": spent_ns / 1e9 / wall}
