@@ -88,10 +88,8 @@ class MappedParquetFile(pq.ParquetFile):
             os.close(fd)
         self._bytes = np.frombuffer(self._map, np.uint8)
         self._base = self._bytes.ctypes.data if size else 0
-        if metadata is None:
-            metadata = pq.read_metadata(pa.BufferReader(pa.py_buffer(self._map)))
         super().__init__(pa.BufferReader(pa.py_buffer(self._map)), metadata=metadata,
-                         page_checksum_verification=False, **options)
+                         page_checksum_verification=False, **options)   # reads a footer not given
         chunks = column_chunks(self.metadata) if chunks is None else chunks
         self._by_group: dict[int, list[tuple[str, ColumnChunk]]] = {}
         for chunk in chunks:
