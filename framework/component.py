@@ -16,6 +16,7 @@ import inspect
 import threading
 import types
 from collections.abc import Sequence
+from operator import itemgetter
 from typing import Any, ClassVar
 
 from .errors import ConfigurationError, did_you_mean
@@ -134,6 +135,77 @@ class Property(_Declaration):
         return value
 
 
+class _ComputeCall:
+    """How `Algorithm.execute` calls one algorithm's compute: the inputs fetched from the store's
+    view in one step and passed by position where the signature allows (a keyword call costs a
+    dict per execution), the rest (and ctx, unless it ends the positional parameters) by keyword."""
+
+    __slots__ = ("keys", "run")
+
+    def __init__(self, inputs: dict[str, Any], positional: Sequence[str], wants_ctx: bool):
+        #: every input key, for the error naming a missing one
+        self.keys = [k for spec in inputs.values() if spec is not None
+                     for k in ((spec,) if isinstance(spec, str) else spec)]
+        by_position: list[str] = []
+        for name in positional:
+            if name == "ctx" or name not in inputs:
+                break
+            by_position.append(name)
+        by_keyword = [a for a in inputs if a not in by_position]
+        ctx_last = wants_ctx and not by_keyword and positional[len(by_position):] == ("ctx",)
+        specs = [inputs[a] for a in by_position]
+        if not by_keyword and all(isinstance(s, str) for s in specs):
+            self.run = _positional_call(specs, wants_ctx, ctx_last)
+        else:
+            self.run = _general_call(specs, [(a, inputs[a]) for a in by_keyword], wants_ctx)
+
+    def missing(self, view: Any) -> bool:
+        """Whether a declared input is absent from the store (the KeyError then is not one
+        that compute itself raised)."""
+        return any(k not in view for k in self.keys)
+
+
+def _positional_call(keys: list[str], wants_ctx: bool, ctx_last: bool) -> Any:
+    """compute(*inputs[, ctx]) for inputs that are single keys (the common case)."""
+    if len(keys) >= 2:
+        fetch = itemgetter(*keys)
+        if ctx_last:
+            return lambda compute, data, ctx: compute(*fetch(data), ctx)
+        if wants_ctx:
+            return lambda compute, data, ctx: compute(*fetch(data), ctx=ctx)
+        return lambda compute, data, ctx: compute(*fetch(data))
+    if len(keys) == 1:
+        key = keys[0]
+        if ctx_last:
+            return lambda compute, data, ctx: compute(data[key], ctx)
+        if wants_ctx:
+            return lambda compute, data, ctx: compute(data[key], ctx=ctx)
+        return lambda compute, data, ctx: compute(data[key])
+    if wants_ctx:
+        return lambda compute, data, ctx: compute(ctx=ctx)
+    return lambda compute, data, ctx: compute()
+
+
+def _value(data: Any, spec: Any) -> Any:
+    """The store's object for one input declaration: a key, a list of keys, or None (an
+    unconfigured optional input)."""
+    if spec is None:
+        return None
+    if spec.__class__ is str:
+        return data[spec]
+    return [data[k] for k in spec]
+
+
+def _general_call(positional: list[Any], keyword: list[tuple[str, Any]], wants_ctx: bool) -> Any:
+    """compute(*inputs, **inputs) for lists of keys, optional inputs or keyword parameters."""
+    def run(compute: Any, data: Any, ctx: Any) -> Any:
+        kwargs = {attr: _value(data, spec) for attr, spec in keyword}
+        if wants_ctx:
+            kwargs["ctx"] = ctx
+        return compute(*[_value(data, spec) for spec in positional], **kwargs)
+    return run
+
+
 class Algorithm:
     """Base class of every scheduled component.
 
@@ -150,6 +222,7 @@ class Algorithm:
     _inputs: ClassVar[dict[str, ReadHandleKey]] = {}
     _outputs: ClassVar[dict[str, WriteHandleKey]] = {}
     _compute_wants_ctx: ClassVar[bool] = False
+    _compute_positional: ClassVar[tuple[str, ...]] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -181,7 +254,8 @@ class Algorithm:
         cls._compute_wants_ctx = "ctx" in names
         accepts_kwargs = any(p.kind is p.VAR_KEYWORD for p in params.values())
         for p in names:
-            if p != "ctx" and p not in inputs and params[p].kind is not params[p].VAR_KEYWORD:
+            if p != "ctx" and p not in inputs and params[p].kind not in (params[p].VAR_KEYWORD,
+                                                                           params[p].VAR_POSITIONAL):
                 raise TypeError(
                     f"{cls.__name__}.compute() parameter {p!r} is not a declared ReadHandleKey"
                     f"{did_you_mean(p, inputs)}")
@@ -189,6 +263,16 @@ class Algorithm:
         if missing and not accepts_kwargs:
             raise TypeError(f"{cls.__name__}.compute() does not accept declared inputs "
                             f"{sorted(missing)}")
+        # how execute passes them: the leading positional-or-keyword parameters by position
+        # (in signature order, ctx in its place), every other input by keyword
+        positional: list[str] = []
+        for name, p in params.items():
+            if name == "self":
+                continue
+            if p.kind is not p.POSITIONAL_OR_KEYWORD:
+                break
+            positional.append(name)
+        cls._compute_positional = tuple(positional)
 
     @classmethod
     def owns_execute(cls) -> bool:
@@ -298,27 +382,17 @@ class Algorithm:
         if compute is None:
             raise NotImplementedError(f"{type(self).__name__} implements neither compute() "
                                       f"nor execute()")
-        inputs, outputs = self.__dict__.get("_plan") or self._execution_plan()
+        call, outputs = self.__dict__.get("_plan") or self._execution_plan()
         # the keys are this algorithm's own declarations: read without a per-key check
         store = ctx.store
-        data = store.view   # a read-only mapping: lookups at C speed
-        kwargs: dict[str, Any] = {}
         try:
-            for attr, key in inputs:
-                if key.__class__ is str:
-                    kwargs[attr] = data[key]
-                elif key is None:   # an unconfigured optional input
-                    kwargs[attr] = None
-                else:
-                    kwargs[attr] = [data[k] for k in key]
-        except KeyError:   # raises MissingKeyError, naming this algorithm and the closest keys
-            for attr, key in inputs:
-                for k in ([key] if key.__class__ is str else key or ()):
-                    store.retrieve(k, self)
+            result = call.run(compute, store.view, ctx)
+        except KeyError:   # a declared input is absent: MissingKeyError names it
+            if not call.missing(store.view):
+                raise
+            for key in call.keys:
+                store.retrieve(key, self)
             raise
-        if self._compute_wants_ctx:
-            kwargs["ctx"] = ctx
-        result = compute(**kwargs)
         if len(outputs) == 1:
             attr, key = outputs[0]
             if isinstance(result, dict) and len(result) == 1 and attr in result:
@@ -356,10 +430,12 @@ class Algorithm:
         for k, obj in zip(key, value):
             ctx.store.record(k, obj, self.name)
 
-    def _execution_plan(self) -> tuple[tuple[tuple[str, Any], ...], tuple[tuple[str, Any], ...]]:
-        """(attr, key or keys) of the inputs and of the outputs; fixed once the algorithm is
-        locked, so `execute` resolves no declaration per call."""
-        return (tuple((attr, self._options[attr]) for attr in self.inputs_declared()),
+    def _execution_plan(self) -> tuple["_ComputeCall", tuple[tuple[str, Any], ...]]:
+        """How `execute` calls compute (inputs by position where the signature allows) and the
+        (attr, key or keys) of the outputs; fixed once the algorithm is locked, so `execute`
+        resolves no declaration per call."""
+        return (_ComputeCall({attr: self._options[attr] for attr in self.inputs_declared()},
+                             self._compute_positional, self._compute_wants_ctx),
                 tuple((attr, self._options[attr]) for attr in self.outputs_declared()))
 
     @classmethod
