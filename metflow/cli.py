@@ -18,6 +18,7 @@ from metflow.framework.jit import CompileMonitor
 BUILTIN_ALGORITHM_MODULES = (
     "metflow.algorithms.demo",
     "metflow.algorithms.met.reco",
+    "metflow.algorithms.met.object_associators",
     "metflow.algorithms.met.maker",
     "metflow.algorithms.met.maker_alg",   # METMakerAlg (maker.py re-exports it lazily)
     "metflow.algorithms.met.selection",

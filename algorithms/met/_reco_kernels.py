@@ -12,6 +12,7 @@ are grouped into blocks.
 """
 
 import numpy as np
+from numba import literal_unroll
 
 from metflow.framework.jit import kernel
 
@@ -330,3 +331,45 @@ def object_associations(obj_offsets, px, py, min_pt, cal_link_offsets, cal_link_
         return status, ev, obj, np.zeros(0, dtype=np.int64)
     return status, ev, obj, pack_fragment(object_type, sel_offsets, obj_local, piece_offsets, piece_assoc,
                                           const_offsets, const_kind, const_index)
+
+
+@kernel
+def object_associations_of(collections, sig_offsets, sig_e, sig_track, trk_offsets, track_accepted,
+                           sig_assoc, trk_assoc, assoc_offsets, pflow):
+    """:func:`object_associations` for several object collections of one jet collection in one
+    call (one dispatch, the shared inputs unboxed once).
+
+    ``collections`` holds per collection the tuple (obj_offsets, px, py, min_pt, cal_link_offsets,
+    cal_link_values, trk_link_offsets, trk_link_values, trk_single_link, object_type).
+    Returns (status, bad, packed, bounds): the collections' packed fragments one after another,
+    collection ``i`` at ``packed[bounds[i]:bounds[i + 1]]``, each equal to what
+    :func:`object_associations` returns for it; on failure ``bad`` holds (collection, event,
+    object) of the first failing collection, whose status is returned.
+    """
+    n = len(collections)
+    bounds = np.zeros(n + 1, dtype=np.int64)
+    bad = np.full(3, -1, dtype=np.int64)
+    parts = [np.zeros(0, dtype=np.int64)]
+    status = OK
+    i = 0
+    # literal_unroll: the loop body is typed per collection tuple type (no early return inside)
+    for c in literal_unroll(collections):
+        if status == OK:
+            st, ev, obj, packed = object_associations(
+                c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], sig_offsets, sig_e, sig_track,
+                trk_offsets, track_accepted, sig_assoc, trk_assoc, assoc_offsets, pflow, c[9])
+            if st != OK:
+                status = st
+                bad[0] = i
+                bad[1] = ev
+                bad[2] = obj
+            else:
+                parts.append(packed)
+                bounds[i + 1] = bounds[i] + packed.shape[0]
+        i += 1
+    if status != OK:
+        return status, bad, np.zeros(0, dtype=np.int64), bounds
+    out = np.empty(bounds[n], dtype=np.int64)
+    for k in range(n):
+        out[bounds[k]:bounds[k + 1]] = parts[k + 1]
+    return OK, bad, out, bounds

@@ -21,8 +21,9 @@ from metflow.framework.job_config import JobConfig
 
 from .maker_alg import METMakerAlg
 from .rebuild_summary import METRebuildSummary
-from .reco import (STANDARD_ASSOCIATORS, METAssocMapBuilder, METJetAssocTool, METObjectAssociator,
-                   METSoftAssociator)
+from .object_associators import (STANDARD_ASSOCIATORS, METObjectAssociator, METObjectAssociatorGroup,
+                                 runs_in_group)
+from .reco import METAssocMapBuilder, METJetAssocTool, METSoftAssociator
 from .reco_summary import METRecoSummary
 from .selection import METObjectSelection, declare_selection_flags, selected_key, selection_cfg
 from .significance import significance_key
@@ -110,6 +111,7 @@ def met_assoc_cfg(jet_coll: str, *,
                                      jets=K.jet_container_key(jet_coll), vertices=vertices,
                                      jet_assoc=jet_assoc_key, pflow=pflow, **common)])
     fragment_keys: list[str] = []
+    grouped: list[tuple[type[METObjectAssociator], str, str]] = []
     for cls in [*associators, *extra_associators]:
         cls = _check_associator(cls)
         objects = cls.default_objects_key()
@@ -118,8 +120,16 @@ def met_assoc_cfg(jet_coll: str, *,
             raise ConfigurationError(f"two MET associators for {objects!r} in the {jet_coll} chain "
                                      f"(the second is {cls.__name__})")
         fragment_keys.append(fragment)
-        cfg.add_algorithm(cls(name=f"{cls.__name__}_{jet_coll}", objects=objects,
-                              jet_assoc=jet_assoc_key, fragment=fragment, pflow=pflow, **common))
+        if runs_in_group(cls):
+            grouped.append((cls, objects, fragment))
+        else:   # an associator with its own compute() runs as an algorithm of its own
+            cfg.add_algorithm(cls(name=f"{cls.__name__}_{jet_coll}", objects=objects,
+                                  jet_assoc=jet_assoc_key, fragment=fragment, pflow=pflow, **common))
+    if grouped:   # one execution for every link-based associator (see object_associators)
+        classes, objects_keys, fragments = zip(*grouped)
+        cfg.add_algorithm(METObjectAssociatorGroup(
+            name=f"METObjectAssociatorGroup_{jet_coll}", associators=classes, objects=objects_keys,
+            jet_assoc=jet_assoc_key, fragments=fragments, pflow=pflow, **common))
     cfg.add_algorithm(METAssocMapBuilder(
         name=f"METAssocMapBuilder_{jet_coll}", jet_assoc=jet_assoc_key, fragments=fragment_keys,
         jets=K.jet_container_key(jet_coll), assoc_map=K.met_assoc_key(jet_coll), **common))

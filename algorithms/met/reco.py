@@ -2,19 +2,21 @@
 
 For one jet collection the chain is (all keys from :mod:`metflow.edm.keys`)::
 
-    METJetAssocTool        jets, signals, tracks, vertices -> met_jet_assoc_key(jet)   (JetAssociations)
-    MET<X>Associator (xN)  objects, signals, tracks, jet assoc -> met_object_assoc_key(jet, objects)
-    METAssocMapBuilder     jet assoc + [fragments], signals, tracks -> met_assoc_key(jet)
-    METSoftAssociator      jet assoc + [fragments], signals, tracks -> met_core_key(jet)
+    METJetAssocTool           jets, signals, tracks, vertices -> met_jet_assoc_key(jet)  (JetAssociations)
+    METObjectAssociatorGroup  [objects], signals, tracks, jet assoc -> [met_object_assoc_key(jet, objects)]
+    METAssocMapBuilder        jet assoc + [fragments], signals, tracks -> met_assoc_key(jet)
+    METSoftAssociator         jet assoc + [fragments], signals, tracks -> met_core_key(jet)
 
-The object associators only depend on the jet associations, so they run concurrently; the map
-builder and the soft associator both read the same fragment list and also run concurrently.
+The group runs the object associators (MET<X>Associator, :mod:`.object_associators`) in one
+execution; the map builder and the soft associator both read the same fragment list and run
+concurrently.
 Each algorithm has one path: it gathers its columns, calls one kernel (from
 :mod:`._reco_kernels`, which re-exports the map kernels of :mod:`._map_kernels`), turns a failed
 status into a named error (:func:`.kernel_status.raise_for_status`) and builds its output with
 the type's ``from_kernel`` constructor (fresh, valid, read-only).
-A plugin associator is a subclass of :class:`METObjectAssociator`; adding its fragment key to the
-builder's and soft associator's ``fragments`` list is all it takes (see ``config.met_assoc_cfg``).
+A plugin associator is a subclass of :class:`METObjectAssociator`; adding it to the group and its
+fragment key to the builder's and soft associator's ``fragments`` list is all it takes (see
+``config.met_assoc_cfg``).
 
 Signal basis (athena_met.md B.2-B.5 adapted to input schema v1):
 
@@ -38,13 +40,11 @@ matching and the tau ΔR < 0.2 cone of Athena are replaced by these links. Objec
 
 from __future__ import annotations
 
-from operator import itemgetter
-from typing import Any, Callable, ClassVar, NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from metflow.edm import keys as K
-from metflow.edm.containers import Container, ListColumn
 from metflow.edm.errors import SchemaError
 from metflow.edm.met import MissingETAssociationMap, MissingETContainer, ObjectType, Source
 from metflow.edm.units import GeV, mm
@@ -53,8 +53,12 @@ from metflow.framework.component import Algorithm, Property, ReadHandleKey, Writ
 from . import _reco_kernels as kern
 from .associations import JetAssociations, ObjectAssociations
 from .kernel_status import raise_for_status
-
-DEFAULT_JET_COLLECTION = "AntiKt4EMPFlow"
+from .object_associators import (STANDARD_ASSOCIATORS, METElectronAssociator, METMuonAssociator,
+                                 METObjectAssociator, METObjectAssociatorGroup, METPhotonAssociator,
+                                 METTauAssociator)
+from .reco_inputs import (_P4, _PXPY, _PXPYE, _TRACK_COLUMNS, _VERTEX_COLUMNS, DEFAULT_JET_COLLECTION,
+                          _check_jet_assoc, _check_mode, _check_same_block, _event_number, _gather,
+                          _list_column, _ResolvedConfig, _signal_track_links)
 
 # MissingETBase::Source patterns of the core terms (athena_met.md A.3).
 SOURCE_SOFT_CLUS_CORE = Source.soft_event() | Source.cluster_lc()
@@ -62,126 +66,7 @@ SOURCE_PV_SOFT_TRK_CORE = Source.soft_event() | Source.track()
 
 
 # ---------------------------------------------------------------------------------------------
-# helpers shared by the algorithms
-
-
-def _event_number(ctx: Any, ev: int) -> int:
-    return ev + (ctx.first if ctx is not None else 0)
-
-
-def _column(container: Container, name: str, key: str) -> Any:
-    """Column ``name`` of ``container`` (a Container holds every column in its schema's dtype),
-    or a SchemaError naming it."""
-    col = container.columns.get(name)
-    if col is None:
-        raise SchemaError(f"column {name!r} is required by the MET associators", key=key, column=name)
-    return col
-
-
-def _columns(*names: str) -> Callable[[dict], tuple]:
-    """A getter of several columns at once (for :func:`_gather`)."""
-    return itemgetter(*names)
-
-
-def _gather(container: Container, columns: Callable[[dict], tuple], key: str) -> tuple:
-    """The columns ``columns`` picks from ``container``, or a SchemaError naming the missing one."""
-    try:
-        return columns(container.columns)
-    except KeyError as exc:
-        name = exc.args[0]
-        raise SchemaError(f"column {name!r} is required by the MET associators", key=key, column=name) from None
-
-
-def _list_column(container: Container, name: str, key: str) -> tuple[np.ndarray, np.ndarray]:
-    """(offsets, values) of a link column: a list column, or a single link per object (int32,
-    -1 = none) as lists of at most one entry."""
-    col = _column(container, name, key)
-    if isinstance(col, ListColumn):
-        return col.offsets, col.values
-    links = np.asarray(col, dtype=np.int32)
-    valid = links >= 0
-    offsets = np.zeros(links.shape[0] + 1, dtype=np.int64)
-    np.cumsum(valid, out=offsets[1:])
-    return offsets, links[valid]
-
-
-def _links(container: Container, name: str, key: str) -> tuple[np.ndarray, np.ndarray, bool]:
-    """(offsets, values, single) of a link column: a list column, or with ``single`` one link per
-    object (-1 = none) in ``values`` (the kernels expand it)."""
-    col = _column(container, name, key)
-    if isinstance(col, ListColumn):
-        return col.offsets, col.values, False
-    return _NO_OFFSETS, np.asarray(col, dtype=np.int32), True
-
-
-#: placeholders for inputs a kernel does not read in the current mode
-_NO_LINKS = np.zeros(0, dtype=np.int32)
-_NO_OFFSETS = np.zeros(1, dtype=np.int64)
-_NO_LINKS.flags.writeable = False
-_NO_OFFSETS.flags.writeable = False
-
-
-def _signal_track_links(signals: Container, pflow: bool, key: str) -> np.ndarray:
-    """The PFOs' track links (pflow), else an empty placeholder: the kernels read the links only in
-    PFlow mode."""
-    if not pflow:
-        return _NO_LINKS
-    track = signals.columns.get("track")
-    if track is None:
-        raise SchemaError("pflow=True needs PFO signals with a 'track' column; is this a "
-                          "TopoCluster container? (set pflow=False for cluster jets)", key=key, column="track")
-    return track
-
-
-def _check_same_block(owner: str, what: dict[str, int]) -> None:
-    counts = set(what.values())
-    if len(counts) > 1:
-        detail = ", ".join(f"{k}: {v}" for k, v in what.items())
-        raise SchemaError(f"{owner}: inputs cover different numbers of events ({detail})")
-
-
-def _check_mode(owner: str, jet_assoc: JetAssociations, pflow: bool) -> None:
-    if not isinstance(jet_assoc, JetAssociations):
-        raise TypeError(f"{owner}: jet_assoc must be a JetAssociations, got {type(jet_assoc).__name__}")
-    if jet_assoc.pflow != pflow:
-        raise SchemaError(f"{owner}: pflow={pflow} but the jet associations of "
-                          f"{jet_assoc.jet_collection!r} were built with pflow={jet_assoc.pflow}")
-
-
-def _check_jet_assoc(owner: str, jet_assoc: JetAssociations, pflow: bool, signals: Any,
-                     tracks: Any, signals_key: str, tracks_key: str) -> None:
-    _check_mode(owner, jet_assoc, pflow)
-    if jet_assoc.signal_assoc.shape[0] != len(signals):
-        raise SchemaError(f"{owner}: {len(signals)} signals but the jet associations were built "
-                          f"from {jet_assoc.signal_assoc.shape[0]} ({jet_assoc.signals_key!r})",
-                          key=signals_key)
-    if jet_assoc.track_assoc.shape[0] != len(tracks):
-        raise SchemaError(f"{owner}: {len(tracks)} tracks but the jet associations were built "
-                          f"from {jet_assoc.track_assoc.shape[0]}", key=tracks_key)
-
-
-# ---------------------------------------------------------------------------------------------
 # algorithms
-
-
-class _ResolvedConfig:
-    """Mixin: the per-configuration constants of compute() (keys, modes, cuts) as a named record,
-    resolved once in initialize(); compute() resolves them when called without initialize()."""
-
-    def initialize(self) -> None:
-        super().initialize()
-        resolved = self._resolve()
-        try:
-            self._resolved = resolved
-        except AttributeError:   # initialized again after the framework locked it: keep the first
-            pass
-
-    def override(self, attr: str, value: Any) -> None:
-        super().override(attr, value)
-        self.__dict__.pop("_resolved", None)
-
-    def _config(self) -> Any:
-        return self.__dict__.get("_resolved") or self._resolve()
 
 
 class _JetAssocConfig(NamedTuple):
@@ -241,127 +126,6 @@ class METJetAssocTool(_ResolvedConfig, Algorithm):
                 c.tracks_key: tracks.n_events, c.vertices_key: vertices.n_events}))
         return JetAssociations.from_kernel(c.jet_collection, c.pflow, c.signals_key, *arrays)
 
-
-_TRACK_COLUMNS = _columns("px", "py", "pz", "e", "z0", "d0", "vertex", "passes_quality")
-_VERTEX_COLUMNS = _columns("z", "is_hard_scatter")
-_PXPY = _columns("px", "py")
-_PXPYE = _columns("px", "py", "e")
-_P4 = _columns("px", "py", "pz", "e")
-
-
-class _ObjectAssocConfig(NamedTuple):
-    objects_key: str
-    signals_key: str
-    tracks_key: str
-    pflow: bool
-    min_pt: float
-    cal_links: str
-    trk_links: str | None
-    object_type: int
-
-
-class METObjectAssociator(_ResolvedConfig, Algorithm):
-    """Generic object associator: constituents by link, grouped into jet associations or misc.
-
-    Subclasses choose the object container and xAOD type (and the link fields when they differ);
-    a plugin associator for a new object collection is such a subclass.
-    """
-
-    object_type: ClassVar[int] = int(ObjectType.Electron)
-    cluster_links: ClassVar[str] = "clusters"  # -> TopoClusters (cluster mode)
-    track_links: ClassVar[str] = "tracks"  # -> InDetTracks (cluster mode); list or single link
-    pfo_links: ClassVar[str] = "pfos"  # -> PFOs (PFlow mode)
-
-    objects = ReadHandleKey(K.ELECTRONS, doc="objects to associate")
-    signals = ReadHandleKey(K.PFOS, doc="jet constituents: PFOs (pflow) or TopoClusters")
-    tracks = ReadHandleKey(K.TRACKS, doc="InDet tracks")
-    jet_assoc = ReadHandleKey(K.met_jet_assoc_key(DEFAULT_JET_COLLECTION), doc="JetAssociations")
-    fragment = WriteHandleKey(K.met_object_assoc_key(DEFAULT_JET_COLLECTION, K.ELECTRONS),
-                              doc="ObjectAssociations: this associator's part of the map")
-    pflow = Property(bool, True, doc="constituents are PFOs (True) or TopoClusters (False)")
-    min_pt = Property(float, 4 * GeV, doc="objects below this pT are not associated", unit="MeV")
-
-    @classmethod
-    def default_objects_key(cls) -> str:
-        return cls.inputs_declared()["objects"].default
-
-    def _resolve(self) -> _ObjectAssocConfig:
-        pflow = self.pflow
-        return _ObjectAssocConfig(
-            self.key("objects"), self.key("signals"), self.key("tracks"), pflow, self.min_pt,
-            self.pfo_links if pflow else self.cluster_links, None if pflow else self.track_links,
-            int(self.object_type))
-
-    def compute(self, objects, signals, tracks, jet_assoc, ctx=None):
-        c = self._config()
-        _check_mode(self.name, jet_assoc, c.pflow)
-        cal_offsets, cal_values = _list_column(objects, c.cal_links, c.objects_key)
-        if c.pflow:
-            trk_offsets, trk_values, trk_single = _NO_OFFSETS, _NO_LINKS, False
-        else:
-            trk_offsets, trk_values, trk_single = _links(objects, c.trk_links, c.objects_key)
-        status, ev, obj, packed = kern.object_associations(
-            objects.offsets, *_gather(objects, _PXPY, c.objects_key), c.min_pt, cal_offsets, cal_values, trk_offsets, trk_values, trk_single, signals.offsets,
-            _column(signals, "e", c.signals_key), _signal_track_links(signals, c.pflow, c.signals_key),
-            tracks.offsets, jet_assoc.track_accepted, jet_assoc.signal_assoc, jet_assoc.track_assoc,
-            jet_assoc.assoc_offsets, c.pflow, c.object_type)
-        if status != kern.OK:
-            raise_for_status(
-            status, self.name, key=c.objects_key, event=_event_number(ctx, ev),
-            what=f"object {obj} has a constituent link out of range of {c.signals_key!r}/{c.tracks_key!r}",
-            explain=lambda: self._explain(objects, signals, tracks, jet_assoc))
-        return ObjectAssociations.from_kernel(c.objects_key, c.object_type, jet_assoc.jet_collection, c.pflow,
-                                              packed)
-
-    def _explain(self, objects, signals, tracks, jet_assoc) -> None:
-        c = self._config()
-        _check_same_block(self.name, {c.objects_key: objects.n_events, c.signals_key: signals.n_events,
-                                      c.tracks_key: tracks.n_events, "jet associations": jet_assoc.n_events})
-        _check_jet_assoc(self.name, jet_assoc, c.pflow, signals, tracks, c.signals_key, c.tracks_key)
-
-
-class METElectronAssociator(METObjectAssociator):
-    """Associates electrons (clusters + tracks, or PFOs) to jets and misc."""
-
-    object_type = ObjectType.Electron
-    objects = ReadHandleKey(K.ELECTRONS, doc="electrons")
-    fragment = WriteHandleKey(K.met_object_assoc_key(DEFAULT_JET_COLLECTION, K.ELECTRONS),
-                              doc="ObjectAssociations of the electrons")
-
-
-class METPhotonAssociator(METObjectAssociator):
-    """Associates photons (clusters + conversion tracks, or PFOs) to jets and misc."""
-
-    object_type = ObjectType.Photon
-    objects = ReadHandleKey(K.PHOTONS, doc="photons")
-    fragment = WriteHandleKey(K.met_object_assoc_key(DEFAULT_JET_COLLECTION, K.PHOTONS),
-                              doc="ObjectAssociations of the photons")
-
-
-class METTauAssociator(METObjectAssociator):
-    """Associates hadronic taus (clusters + core tracks, or PFOs) to jets and misc."""
-
-    object_type = ObjectType.Tau
-    objects = ReadHandleKey(K.TAUS, doc="hadronic taus")
-    fragment = WriteHandleKey(K.met_object_assoc_key(DEFAULT_JET_COLLECTION, K.TAUS),
-                              doc="ObjectAssociations of the taus")
-
-
-class METMuonAssociator(METObjectAssociator):
-    """Associates muons (ID track + calorimeter MIP clusters, or PFOs); every muon, no pT cut."""
-
-    object_type = ObjectType.Muon
-    track_links = "id_track"
-    objects = ReadHandleKey(K.MUONS, doc="muons")
-    fragment = WriteHandleKey(K.met_object_assoc_key(DEFAULT_JET_COLLECTION, K.MUONS),
-                              doc="ObjectAssociations of the muons")
-    min_pt = Property(float, 0.0, doc="muons below this pT are not associated (default: all)",
-                      unit="MeV")
-
-
-# Default associator order (athena_met.md B.1): muons, electrons, photons, taus.
-STANDARD_ASSOCIATORS: tuple[type[METObjectAssociator], ...] = (
-    METMuonAssociator, METElectronAssociator, METPhotonAssociator, METTauAssociator)
 
 _DEFAULT_FRAGMENTS = tuple(K.met_object_assoc_key(DEFAULT_JET_COLLECTION, cls.default_objects_key())
                            for cls in STANDARD_ASSOCIATORS)
@@ -590,6 +354,7 @@ from .reco_columns import (build_map_fields, make_association_map, make_core_con
 from .reco_summary import METRecoSummary  # noqa: E402
 
 __all__ = ["JetAssociations", "ObjectAssociations", "METJetAssocTool", "METObjectAssociator",
+           "METObjectAssociatorGroup",
            "METElectronAssociator", "METPhotonAssociator", "METTauAssociator", "METMuonAssociator",
            "METAssocMapBuilder", "METSoftAssociator", "STANDARD_ASSOCIATORS", "build_map_fields",
            "soft_core_terms", "make_association_map", "make_core_container",

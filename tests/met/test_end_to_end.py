@@ -35,6 +35,7 @@ from metflow.edm import keys as K
 from metflow.edm.jet_collection import jet_collection
 from metflow.edm.met import MissingETAssociationHelper, ObjectType, Source
 from metflow.edm.units import GeV, MeV, mm
+from test_reco_support import inputs_of, record_outputs
 
 OBJECT_KINDS = {"e": (K.ELECTRONS, ObjectType.Electron, K.REF_ELE),
                 "g": (K.PHOTONS, ObjectType.Photon, K.REF_GAMMA),
@@ -56,13 +57,7 @@ def run_reco(block: dict, jet_coll: str) -> dict:
     """The reconstruction chain of `jet_coll`, each algorithm's compute in the configured order."""
     store = dict(block)
     for alg in met_assoc_cfg(jet_coll).algorithms:
-        inputs = {}
-        for attr in alg.inputs_declared():
-            key = alg.key(attr)
-            inputs[attr] = store[key] if isinstance(key, str) else [store[k] for k in key]
-        out = alg.compute(**inputs)
-        (attr,) = alg.outputs_declared()
-        store[alg.key(attr)] = out.freeze()
+        record_outputs(alg, store, alg.compute(**inputs_of(alg, store)))
     return store
 
 

@@ -250,3 +250,17 @@ def reference(ev: dict, jet_coll: str, object_keys=OBJECT_KEYS, object_types=Non
         add(soft_trk, f(tracks[t]))
     return assocs, {"SoftClusCore": soft_cal, "PVSoftTrkCore": soft_trk, "signals": soft_sig,
                     "tracks": soft_trks, "accepted": acc}
+
+
+def inputs_of(alg, store: dict) -> dict:
+    """An algorithm's compute() inputs from `store`, keyed as the framework passes them."""
+    return {attr: (store[alg.key(attr)] if isinstance(alg.key(attr), str)
+                   else [store[k] for k in alg.key(attr)]) for attr in alg.inputs_declared()}
+
+
+def record_outputs(alg, store: dict, out) -> None:
+    """Put what compute() returned under the algorithm's output key(s), frozen."""
+    (attr,) = alg.outputs_declared()
+    keys = alg.key(attr)
+    for key, obj in ([(keys, out)] if isinstance(keys, str) else zip(keys, out, strict=True)):
+        store[key] = obj.freeze()
