@@ -57,15 +57,13 @@ class MissingETAssociationMap:
         """A frozen map from a kernel's output: the producers' per-block constructor.
 
         ``values`` are the fields in ``MAP_ARRAY_NAMES`` order, each a C-contiguous 1-d array of
-        its dtype with a valid structure, fresh from a kernel (or views of fresh kernel buffers);
-        nothing is converted or re-checked. The map takes them over and makes them read-only (set a
-        kernel buffer read-only before slicing fields out of it: its views then need nothing), so
-        it is born frozen. Users build maps with the checking constructor."""
+        its dtype with a valid structure, fresh from a kernel (or views of fresh kernel buffers),
+        and already read-only: the producer sets each kernel buffer read-only before it slices
+        the fields out of it (a view of a read-only buffer is read-only). Nothing is converted or
+        re-checked, so the map is born frozen at the cost of one dict. Users build maps with the
+        checking constructor."""
         out = cls.__new__(cls)
         attrs = out.__dict__
-        for a in values:
-            if a.flags.writeable:   # views of a buffer already set read-only are left as they are
-                a.flags.writeable = False
         attrs.update(zip(MAP_ARRAY_NAMES, values))
         attrs["key"] = key
         attrs["jet_key"] = jet_key

@@ -278,9 +278,11 @@ def _map_from_buffers(container_keys: tuple[str, ...], jet_assoc: JetAssociation
                       i32: np.ndarray, u8: np.ndarray, u64: np.ndarray, f32: np.ndarray, *,
                       jet_key: str | None, key: str | None) -> MissingETAssociationMap:
     """The frozen association map from :func:`kern.association_map`'s fresh buffers: the
-    fields are views of them (layout in the kernel's docstring), read-only from the start."""
+    fields are views of them (layout in the kernel's docstring), read-only from the start, and
+    the jet associations' (frozen) offsets and jet indices."""
     for buffer in (i64, i32, u8, u64, f32):
         buffer.setflags(write=False)
+    jet_assoc.freeze()   # a no-op for the store's (frozen) inputs
     n_assoc, n_obj, n_ovl, n_cal, n_trk = i64[:kern.MAP_HEADER].tolist()
     o1 = kern.MAP_HEADER + n_assoc + 1
     o2 = o1 + n_obj + 1

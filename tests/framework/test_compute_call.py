@@ -103,3 +103,12 @@ def test_a_key_error_inside_compute_is_not_reported_as_a_missing_input():
         alg.execute(_ctx(A="a", B="b"))
     assert not isinstance(info.value, MissingKeyError)
     assert info.value.args == ("not an input",)
+
+
+def test_an_option_changed_after_an_unlocked_execution_is_used_by_the_next():
+    alg = Positional(name="x")
+    assert alg.execute(_ctx(A="a", B="b")) is None
+    alg.override("a", "C")
+    ctx = _ctx(A="a", B="b", C="c")
+    alg.execute(ctx)
+    assert ctx.store.retrieve("out", "test") == ("c", "b")
