@@ -328,16 +328,16 @@ def run_job(job: Job, options: RunOptions, stream: TextIO | None = None) -> RunR
     slots = options.slots if options.slots is not None else threads + 1
     slots = min(slots, max(1, len(blocks)))   # more slots than blocks would stay empty
     stop = options.stop if options.stop is not None else StopRequest()
-    sink_keys = [(sink, sink.keys()) for sink in job.sinks]
+    sink_keys = [(sink, sink.keys(), f"sink {sink.name}") for sink in job.sinks]
 
     def prepare_block(ctx: Any) -> None:
         """On the job thread that finished the block, in any order: each sink's `prepare`
         (e.g. the conversion to Arrow). An error is kept and raised when the block's turn to be
         written comes, as if `write` had raised it."""
         prepared = []
-        for sink, keys in sink_keys:
+        for sink, keys, requester in sink_keys:
             try:
-                data = {key: ctx.store.retrieve(key, f"sink {sink.name}") for key in keys}
+                data = {key: ctx.store.retrieve(key, requester) for key in keys}
                 prepared.append((sink, sink.prepare(ctx.first, ctx.n_events, data), None))
             except BaseException as exc:  # noqa: BLE001 - raised in order by write_block
                 prepared.append((sink, None, exc))
