@@ -134,17 +134,18 @@ class EventBlocks(Sequence[tuple[int, int]]):
                                                for a, b in self._segments))
         self.stop, self.batch_size = stop, batch_size
         self.n_events = max(0, stop - start)
+        self._len = self._ends[-1] if self._ends else 0   # asked several times per block
 
     def __len__(self) -> int:
-        return self._ends[-1] if self._ends else 0
+        return self._len
 
     def __getitem__(self, index: Any) -> Any:
         if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(len(self)))]
+            return [self[i] for i in range(*index.indices(self._len))]
         if index < 0:
-            index += len(self)
-        if not 0 <= index < len(self):
-            raise IndexError(f"block {index} of {len(self)}")
+            index += self._len
+        if not 0 <= index < self._len:
+            raise IndexError(f"block {index} of {self._len}")
         segment = bisect.bisect_right(self._ends, index)
         a, b = self._segments[segment]
         first = a + (index - (self._ends[segment - 1] if segment else 0)) * self.batch_size
