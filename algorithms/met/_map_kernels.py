@@ -446,3 +446,29 @@ def soft_core(sig_offsets, sig_px, sig_py, sig_e, sig_track, trk_offsets, trk_px
             for w in range(3):
                 out[w, ev, t] = np.float32(soft[ev, t, w])
     return True, out, sig_soft, trk_soft
+
+
+@kernel
+def association_map_and_core(assoc_offsets, jet_index, jettrk, sig_assoc, trk_assoc, jet_offsets, packed,
+                             frag_container, sig_offsets, sig_px, sig_py, sig_pz, sig_e, sig_track,
+                             sig_type_bit, trk_offsets, trk_px, trk_py, trk_pz, trk_e, trk_type_bit, pflow,
+                             track_accepted):
+    """:func:`association_map` and then :func:`soft_core` of the same block in one call (the
+    map builder writes both, as Athena's METAssociationTool fills the map and the core
+    container). Returns association_map's tuple plus the core sums float32[3, n_events, 2]
+    (empty on a failure); status ERR_INPUTS also when soft_core refuses the inputs."""
+    status, bad, bad_count, i64, i32, u8, u64, f32 = association_map(
+        assoc_offsets, jet_index, jettrk, sig_assoc, trk_assoc, jet_offsets, packed, frag_container,
+        sig_offsets, sig_px, sig_py, sig_pz, sig_e, sig_track, sig_type_bit, trk_offsets, trk_px, trk_py,
+        trk_pz, trk_e, trk_type_bit, pflow)
+    no_soft = np.zeros((3, 0, 2), dtype=np.float32)
+    if status != OK:
+        return status, bad, bad_count, i64, i32, u8, u64, f32, no_soft
+    ok, soft, _, _ = soft_core(sig_offsets, sig_px, sig_py, sig_e, sig_track, trk_offsets, trk_px, trk_py,
+                               track_accepted, sig_assoc, trk_assoc, assoc_offsets, packed,
+                               frag_container.shape[0], pflow)
+    if not ok:
+        return (ERR_INPUTS, -1, 0, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int32),
+                np.zeros(0, dtype=np.uint8), np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.float32),
+                no_soft)
+    return status, bad, bad_count, i64, i32, u8, u64, f32, soft

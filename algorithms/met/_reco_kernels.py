@@ -21,7 +21,8 @@ from ._fragment_kernels import (ERR_INPUTS, ERR_LINK_RANGE, ERR_SHARED_CONSTITUE
                                 block_global_links, fragment_segments, pack_fragment, unpack_fragments)
 # the map and soft-term kernels, re-exported: this module is the reconstruction algorithms' one
 # kernel namespace (also what `metflow bench` times)
-from ._map_kernels import MAP_HEADER, association_map, identify_overlaps, inputs_match, soft_core  # noqa: F401
+from ._map_kernels import (MAP_HEADER, association_map, association_map_and_core, identify_overlaps,  # noqa: F401
+                           inputs_match, soft_core)
 
 
 @kernel

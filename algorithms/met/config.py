@@ -23,7 +23,7 @@ from .maker_alg import METMakerAlg
 from .rebuild_summary import METRebuildSummary
 from .object_associators import (STANDARD_ASSOCIATORS, METObjectAssociator, METObjectAssociatorGroup,
                                  runs_in_group)
-from .reco import METAssocMapBuilder, METJetAssocTool, METSoftAssociator
+from .reco import METAssocMapBuilder, METJetAssocTool
 from .reco_summary import METRecoSummary
 from .selection import METObjectSelection, declare_selection_flags, selected_key, selection_cfg
 from .significance import significance_key
@@ -130,12 +130,11 @@ def met_assoc_cfg(jet_coll: str, *,
         cfg.add_algorithm(METObjectAssociatorGroup(
             name=f"METObjectAssociatorGroup_{jet_coll}", associators=classes, objects=objects_keys,
             jet_assoc=jet_assoc_key, fragments=fragments, pflow=pflow, **common))
+    # the map builder also writes the core soft terms (METSoftAssociator's, in the same kernel call)
     cfg.add_algorithm(METAssocMapBuilder(
         name=f"METAssocMapBuilder_{jet_coll}", jet_assoc=jet_assoc_key, fragments=fragment_keys,
-        jets=K.jet_container_key(jet_coll), assoc_map=K.met_assoc_key(jet_coll), **common))
-    cfg.add_algorithm(METSoftAssociator(name=f"METSoftAssociator_{jet_coll}",
-                                        jet_assoc=jet_assoc_key, fragments=fragment_keys,
-                                        core=K.met_core_key(jet_coll), **common))
+        jets=K.jet_container_key(jet_coll), assoc_map=K.met_assoc_key(jet_coll),
+        core=K.met_core_key(jet_coll), **common))
     return cfg
 
 

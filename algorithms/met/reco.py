@@ -4,12 +4,12 @@ For one jet collection the chain is (all keys from :mod:`metflow.edm.keys`)::
 
     METJetAssocTool           jets, signals, tracks, vertices -> met_jet_assoc_key(jet)  (JetAssociations)
     METObjectAssociatorGroup  [objects], signals, tracks, jet assoc -> [met_object_assoc_key(jet, objects)]
-    METAssocMapBuilder        jet assoc + [fragments], signals, tracks -> met_assoc_key(jet)
-    METSoftAssociator         jet assoc + [fragments], signals, tracks -> met_core_key(jet)
+    METAssocMapBuilder        jet assoc + [fragments], signals, tracks -> met_assoc_key(jet), met_core_key(jet)
 
 The group runs the object associators (MET<X>Associator, :mod:`.object_associators`) in one
-execution; the map builder and the soft associator both read the same fragment list and run
-concurrently.
+execution; the map builder computes the core soft terms in the same kernel call as the map
+(:class:`METSoftAssociator` computes them alone, from the same inputs). At batch size 1 each
+algorithm execution costs about as much Python and dispatch as a whole event's association.
 Each algorithm has one path: it gathers its columns, calls one kernel (from
 :mod:`._reco_kernels`, which re-exports the map kernels of :mod:`._map_kernels`), turns a failed
 status into a named error (:func:`.kernel_status.raise_for_status`) and builds its output with
@@ -176,13 +176,17 @@ class _MapConfig(NamedTuple):
     signals_key: str
     tracks_key: str
     map_key: str
+    core_key: str | None
 
 
 class METAssocMapBuilder(_ResolvedConfig, Algorithm):
-    """Merges the jet associations and the object associators' fragments into METAssoc_<Jet>.
+    """Merges the jet associations and the object associators' fragments into METAssoc_<Jet>,
+    and with ``core`` set also writes the core soft terms MET_Core_<Jet> from the same inputs.
 
     Objects enter each association in fragment-list order, then in each associator's pT order;
-    identifyOverlaps (keys, keyed cal/trk sums, overlap graph) runs in one kernel over the block.
+    identifyOverlaps (keys, keyed cal/trk sums, overlap graph) runs in one kernel over the block,
+    followed in the same call by the soft terms (as Athena's METAssociationTool fills the map
+    and the core container together; :class:`METSoftAssociator` computes the same terms alone).
     """
 
     jet_assoc = ReadHandleKey(K.met_jet_assoc_key(DEFAULT_JET_COLLECTION), doc="JetAssociations")
@@ -191,22 +195,24 @@ class METAssocMapBuilder(_ResolvedConfig, Algorithm):
     signals = ReadHandleKey(K.PFOS, doc="jet constituents: PFOs (pflow) or TopoClusters")
     tracks = ReadHandleKey(K.TRACKS, doc="InDet tracks")
     assoc_map = WriteHandleKey(K.met_assoc_key(DEFAULT_JET_COLLECTION), doc="MissingETAssociationMap")
+    core = WriteHandleKey(None, optional=True, doc="core soft terms (MET_Core_<Jet>), computed in the "
+                          "same kernel call; None: not written")
 
     def _resolve(self) -> _MapConfig:
         return _MapConfig(_fragment_keys(self), self.key("jets"), self.key("signals"), self.key("tracks"),
-                          self.key("assoc_map"))
+                          self.key("assoc_map"), self.key("core"))
 
     def compute(self, jet_assoc, fragments, jets, signals, tracks, ctx=None):
         c = self._config()
         fragments = _fragment_list(self.name, jet_assoc, fragments, c.fragment_keys)
         container_keys, container_ids = _containers(fragments)
         pflow = jet_assoc.pflow
-        status, bad, bad_count, i64, i32, u8, u64, f32 = kern.association_map(
+        status, bad, bad_count, i64, i32, u8, u64, f32, soft = kern.association_map_and_core(
             jet_assoc.assoc_offsets, jet_assoc.jet_index, jet_assoc.jettrk, jet_assoc.signal_assoc,
             jet_assoc.track_assoc, jets.offsets, _packed(fragments), container_ids, signals.offsets,
             *_gather(signals, _P4, c.signals_key), _signal_track_links(signals, pflow, jet_assoc.signals_key),
             _PFO_BIT if pflow else _CLUSTER_BIT, tracks.offsets, *_gather(tracks, _P4, c.tracks_key), _TRACK_BIT,
-            pflow)
+            pflow, jet_assoc.track_accepted)
         if status == kern.ERR_LINK_RANGE:
             _raise_piece_range(self.name, (status, bad, bad_count), jet_assoc, fragments, c.fragment_keys)
         if status != kern.OK:
@@ -215,8 +221,9 @@ class METAssocMapBuilder(_ResolvedConfig, Algorithm):
                 event=_event_number(ctx, int(np.searchsorted(jet_assoc.assoc_offsets, bad, side="right") - 1)),
                 jet_index=int(jet_assoc.jet_index[bad]) if status == kern.ERR_TOO_MANY_OBJECTS else None,
                 n_objects=int(bad_count), explain=lambda: self._explain(jet_assoc, fragments, jets, signals, tracks))
-        return _map_from_buffers(container_keys, jet_assoc, i64, i32, u8, u64, f32, jet_key=c.jets_key,
-                                 key=c.map_key)
+        return {"assoc_map": _map_from_buffers(container_keys, jet_assoc, i64, i32, u8, u64, f32,
+                                               jet_key=c.jets_key, key=c.map_key),
+                "core": None if c.core_key is None else _core_container(soft, c.core_key)}
 
     def _explain(self, jet_assoc, fragments, jets, signals, tracks) -> None:
         c = self._config()
@@ -312,8 +319,10 @@ class _SoftConfig(NamedTuple):
 class METSoftAssociator(_ResolvedConfig, Algorithm):
     """Core soft terms: signals and selected PV tracks in no association -> MET_Core_<Jet>.
 
-    Reads the jet associations and the same fragment list as the map builder (not the map), so
-    it runs concurrently with it. Terms: SoftClusCore (softEvent|clusterLC), PVSoftTrkCore
+    Reads the jet associations and the fragment list (not the map). The map builder writes the
+    same terms in its own kernel call when its ``core`` is set, as ``met_assoc_cfg`` does; this
+    algorithm computes them alone (a job that wants the core terms without the map, or from
+    another fragment list). Terms: SoftClusCore (softEvent|clusterLC), PVSoftTrkCore
     (softEvent|track).
     """
 
@@ -339,8 +348,13 @@ class METSoftAssociator(_ResolvedConfig, Algorithm):
         if not ok:
             raise_for_status(kern.ERR_INPUTS, self.name, key=c.core_key, explain=lambda: _explain_inputs(
                 self.name, jet_assoc, fragments, c.fragment_keys, signals, tracks, c.signals_key, c.tracks_key))
-        soft.setflags(write=False)   # before the term views are taken: they are read-only too
-        return MissingETContainer.from_kernel(_CORE_NAMES, _CORE_SOURCES, soft[0], soft[1], soft[2], key=c.core_key)
+        return _core_container(soft, c.core_key)
+
+
+def _core_container(soft: np.ndarray, key: str) -> MissingETContainer:
+    """The core terms from the kernel's fresh float32[3 (mpx, mpy, sumet), n_events, 2 terms]."""
+    soft.setflags(write=False)   # before the term views are taken: they are read-only too
+    return MissingETContainer.from_kernel(_CORE_NAMES, _CORE_SOURCES, soft[0], soft[1], soft[2], key=key)
 
 
 CORE_TERMS = ((K.SOFT_CLUS_CORE, SOURCE_SOFT_CLUS_CORE), (K.PV_SOFT_TRK_CORE, SOURCE_PV_SOFT_TRK_CORE))

@@ -69,7 +69,7 @@ def test_merged_reco_and_rebuild_equal_reco_to_a_file_then_rebuild(tmp_path):
     # one job: the reconstruction of both collections and the rebuild, each algorithm once
     names = [alg.name for alg in cfg.algorithms]
     assert len(names) == len(set(names))
-    assert {"METSoftAssociator_AntiKt4EMTopo", "METAssocMapBuilder_AntiKt4EMPFlow",
+    assert {"METObjectAssociatorGroup_AntiKt4EMTopo", "METAssocMapBuilder_AntiKt4EMPFlow",
             "METMakerAlg_AntiKt4EMPFlow"} <= set(names)
     assert [s.name for s in cfg.summaries] == ["METRecoSummary", "METRebuildSummary"]
 
@@ -87,9 +87,9 @@ def test_merging_the_same_configuration_twice_is_deduplicated():
     assert _signature(twice) == _signature(once)
     # the algorithm kept is the first one added
     first = met_reco_cfg(flags)
-    kept = first.algorithm("METSoftAssociator_AntiKt4EMPFlow")
+    kept = first.algorithm("METAssocMapBuilder_AntiKt4EMPFlow")
     first.merge(met_reco_cfg(flags))
-    assert first.algorithm("METSoftAssociator_AntiKt4EMPFlow") is kept
+    assert first.algorithm("METAssocMapBuilder_AntiKt4EMPFlow") is kept
 
 
 def test_a_conflicting_configuration_of_the_same_name_is_an_error():

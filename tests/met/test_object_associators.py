@@ -104,8 +104,7 @@ def test_configuration_groups_link_based_associators_and_runs_the_others_alone()
     cfg = met_assoc_cfg("AntiKt4EMPFlow", extra_associators=[_OwnCompute])
     names = [a.name for a in cfg.algorithms]
     assert names == ["METJetAssocTool_AntiKt4EMPFlow", "_OwnCompute_AntiKt4EMPFlow",
-                     "METObjectAssociatorGroup_AntiKt4EMPFlow", "METAssocMapBuilder_AntiKt4EMPFlow",
-                     "METSoftAssociator_AntiKt4EMPFlow"]
+                     "METObjectAssociatorGroup_AntiKt4EMPFlow", "METAssocMapBuilder_AntiKt4EMPFlow"]
     group = cfg.algorithms[2]
     assert group.associators == STANDARD_ASSOCIATORS
     builder = cfg.algorithms[3]

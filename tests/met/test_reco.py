@@ -25,7 +25,7 @@ def run_chain(block: dict, jet_coll: str, **cfg) -> dict:
     store = dict(block)
     for alg in met_assoc_cfg(jet_coll, **cfg).algorithms:
         inputs = inputs_of(alg, store)
-        if isinstance(alg, reco.METSoftAssociator):
+        if isinstance(alg, reco.METAssocMapBuilder):
             store["soft"] = reco.soft_core_terms(inputs["jet_assoc"], inputs["fragments"],
                                                  inputs["signals"], inputs["tracks"])
         record_outputs(alg, store, alg.compute(**inputs))
@@ -269,7 +269,7 @@ def test_more_than_64_objects_in_one_association_is_an_error():
     block = make_block([ev])
     algs = met_assoc_cfg("AntiKt4EMPFlow").algorithms
     store = dict(block)
-    for alg in algs[:-1]:
+    for alg in algs:
         inputs = inputs_of(alg, store)
         if isinstance(alg, reco.METAssocMapBuilder):
             with pytest.raises(TooManyObjectsError) as err:
@@ -290,7 +290,11 @@ def test_every_input_from_another_block_is_refused_with_a_named_error(jet_coll):
     other = make_block([random_event(rng)])
     store = dict(block)
     checked = 0
-    for alg in met_assoc_cfg(jet_coll).algorithms:
+    chain = met_assoc_cfg(jet_coll).algorithms
+    builder = chain[-1]
+    soft_alone = reco.METSoftAssociator(jet_assoc=builder.key("jet_assoc"), fragments=builder.key("fragments"),
+                                        signals=builder.key("signals"), core="SoftAlone")
+    for alg in [*chain, soft_alone]:
         inputs = inputs_of(alg, store)
         for attr in alg.inputs_declared():
             key = alg.key(attr)
@@ -313,7 +317,7 @@ def test_every_input_from_another_block_is_refused_with_a_named_error(jet_coll):
                 alg.compute(**{**inputs, "fragments": inputs["fragments"][:1] + [empty]})
             checked += 1
         record_outputs(alg, store, alg.compute(**inputs))
-    assert checked >= 15   # every container input of every algorithm, each fragment list
+    assert checked >= 17   # every container input of every algorithm, each fragment list
 
 
 @pytest.mark.parametrize("jet_coll", JETS)
@@ -335,3 +339,22 @@ def test_map_from_packed_buffers_equals_the_unpacked_kernel_fields(jet_coll):
         np.testing.assert_array_equal(got, want, err_msg=name)
         assert not got.flags.writeable, name
     assert amap.container_keys == fields["container_keys"]
+
+
+@pytest.mark.parametrize("jet_coll", JETS)
+def test_the_map_builders_core_terms_equal_the_soft_associator_alone(jet_coll):
+    """The chain's map builder writes MET_Core in its own kernel call; METSoftAssociator on the
+    same inputs gives the same terms, bit for bit."""
+    rng = np.random.default_rng(21)
+    store = run_chain(make_block([random_event(rng) for _ in range(7)]), jet_coll)
+    builder = met_assoc_cfg(jet_coll).algorithms[-1]
+    assert isinstance(builder, reco.METAssocMapBuilder) and builder.key("core") == K.met_core_key(jet_coll)
+    alone = reco.METSoftAssociator(jet_assoc=builder.key("jet_assoc"), fragments=builder.key("fragments"),
+                                   signals=builder.key("signals"), core="SoftAlone")
+    want = alone.compute(**inputs_of(alone, store))
+    got = store[K.met_core_key(jet_coll)]
+    assert got.names == want.names and got.sources.tolist() == want.sources.tolist()
+    for what in ("mpx", "mpy", "sumet"):
+        assert getattr(got, what).tobytes() == getattr(want, what).tobytes()
+        assert not getattr(got, what).flags.writeable
+    assert got.key == K.met_core_key(jet_coll)

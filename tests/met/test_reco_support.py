@@ -259,8 +259,14 @@ def inputs_of(alg, store: dict) -> dict:
 
 
 def record_outputs(alg, store: dict, out) -> None:
-    """Put what compute() returned under the algorithm's output key(s), frozen."""
-    (attr,) = alg.outputs_declared()
-    keys = alg.key(attr)
-    for key, obj in ([(keys, out)] if isinstance(keys, str) else zip(keys, out, strict=True)):
-        store[key] = obj.freeze()
+    """Put what compute() returned under the algorithm's output key(s), frozen, as the framework
+    does: one output's object (a list for a list of keys), or a dict by output name."""
+    outputs = list(alg.outputs_declared())
+    results = out if len(outputs) > 1 else {outputs[0]: out}
+    for attr in outputs:
+        keys = alg.key(attr)
+        if keys is None:   # an unconfigured optional output
+            continue
+        value = results[attr]
+        for key, obj in ([(keys, value)] if isinstance(keys, str) else zip(keys, value, strict=True)):
+            store[key] = obj.freeze()
