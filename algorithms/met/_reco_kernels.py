@@ -249,8 +249,9 @@ def associate_objects(obj_offsets, sel_offsets, sel_index,
                 n_piece += 1
                 const_offsets[n_piece] = n_const
             piece_offsets[s + 1] = n_piece
-    return (OK, -1, -1, piece_offsets, piece_assoc[:n_piece].copy(), const_offsets[:n_piece + 1].copy(),
-            const_kind[:n_const].copy(), const_index[:n_const].copy())
+    # views of the working arrays (pack_fragment copies them into the fragment's one buffer)
+    return (OK, -1, -1, piece_offsets, piece_assoc[:n_piece], const_offsets[:n_piece + 1],
+            const_kind[:n_const], const_index[:n_const])
 
 
 # ---------------------------------------------------------------------------------------------

@@ -52,13 +52,19 @@ class JetAssociations(_Immutable):
     track_accepted: np.ndarray  # bool[n_tracks]
     jettrk: np.ndarray  # float64[5, n_assoc]: px, py, pz, e, sumpt of the jet's selected tracks
 
-    def __init__(self, *, jet_collection: str, pflow: bool, signals_key: str,
-                 assoc_offsets: np.ndarray, jet_index: np.ndarray, signal_assoc: np.ndarray,
-                 track_assoc: np.ndarray, track_accepted: np.ndarray, jettrk: np.ndarray):
-        self.__dict__.update(jet_collection=jet_collection, pflow=pflow, signals_key=signals_key,
-                             assoc_offsets=assoc_offsets, jet_index=jet_index,
-                             signal_assoc=signal_assoc, track_assoc=track_assoc,
-                             track_accepted=track_accepted, jettrk=jettrk)
+    def __init__(self, jet_collection: str, pflow: bool, signals_key: str, assoc_offsets: np.ndarray,
+                 jet_index: np.ndarray, signal_assoc: np.ndarray, track_assoc: np.ndarray,
+                 track_accepted: np.ndarray, jettrk: np.ndarray):
+        fields = self.__dict__   # one store per field: every jet-association call builds one
+        fields["jet_collection"] = jet_collection
+        fields["pflow"] = pflow
+        fields["signals_key"] = signals_key
+        fields["assoc_offsets"] = assoc_offsets
+        fields["jet_index"] = jet_index
+        fields["signal_assoc"] = signal_assoc
+        fields["track_assoc"] = track_assoc
+        fields["track_accepted"] = track_accepted
+        fields["jettrk"] = jettrk
 
     _ARRAYS: ClassVar[tuple[str, ...]] = ("assoc_offsets", "jet_index", "signal_assoc", "track_assoc",
                                           "track_accepted", "jettrk")
@@ -81,9 +87,8 @@ class JetAssociations(_Immutable):
                     track_accepted: np.ndarray, jettrk: np.ndarray) -> "JetAssociations":
         """The frozen associations of a block from :func:`_reco_kernels.jet_associations`'s fresh
         arrays (taken over as they are and made read-only): the producer's constructor."""
-        return cls(jet_collection=jet_collection, pflow=pflow, signals_key=signals_key,
-                   assoc_offsets=assoc_offsets, jet_index=jet_index, signal_assoc=signal_assoc,
-                   track_assoc=track_assoc, track_accepted=track_accepted, jettrk=jettrk).freeze()
+        return cls(jet_collection, pflow, signals_key, assoc_offsets, jet_index, signal_assoc, track_assoc,
+                   track_accepted, jettrk).freeze()
 
     def freeze(self) -> "JetAssociations":
         """Make every array read-only (the store does it when the object is recorded)."""
@@ -119,10 +124,14 @@ class ObjectAssociations(_Immutable):
     pflow: bool
     packed: np.ndarray
 
-    def __init__(self, *, container_key: str, object_type: int, jet_collection: str, pflow: bool,
+    def __init__(self, container_key: str, object_type: int, jet_collection: str, pflow: bool,
                  packed: np.ndarray):
-        self.__dict__.update(container_key=container_key, object_type=object_type,
-                             jet_collection=jet_collection, pflow=pflow, packed=packed)
+        fields = self.__dict__   # one store per field: every associator call builds one
+        fields["container_key"] = container_key
+        fields["object_type"] = object_type
+        fields["jet_collection"] = jet_collection
+        fields["pflow"] = pflow
+        fields["packed"] = packed
 
     @classmethod
     def from_columns(cls, container_key: str, object_type: int, jet_collection: str, pflow: bool, *,
@@ -166,8 +175,7 @@ class ObjectAssociations(_Immutable):
                     packed: np.ndarray) -> "ObjectAssociations":
         """The frozen fragment of a block from :func:`_reco_kernels.object_associations`'s fresh
         ``packed`` buffer (taken over and made read-only): the associators' constructor."""
-        return cls(container_key=container_key, object_type=object_type, jet_collection=jet_collection,
-                   pflow=pflow, packed=packed).freeze()
+        return cls(container_key, object_type, jet_collection, pflow, packed).freeze()
 
     def freeze(self) -> "ObjectAssociations":
         """Make ``packed`` read-only (the store does it when the object is recorded)."""
