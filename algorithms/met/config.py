@@ -95,8 +95,9 @@ def met_assoc_cfg(jet_coll: str, *,
     dependency order (no outputs, no summary: met_reco_cfg adds those).
 
     ``associators`` (default muons, electrons, photons, taus) then ``extra_associators`` (e.g.
-    plugin classes) each read their class's default object container; the map builder and the
-    soft associator take all their fragments, in this order.
+    plugin classes) each read their class's default object container; the link-based ones run in
+    one METObjectAssociatorGroup, one with its own compute alone. The map builder takes all their
+    fragments, in this order, and writes the map and the core soft terms.
     """
     # the collection's JetCollection record gives the mode and the constituents; an unregistered
     # collection needs an explicit pflow (its constituents then default to the mode's)

@@ -15,8 +15,7 @@ Each algorithm has one path: it gathers its columns, calls one kernel (from
 status into a named error (:func:`.kernel_status.raise_for_status`) and builds its output with
 the type's ``from_kernel`` constructor (fresh, valid, read-only).
 A plugin associator is a subclass of :class:`METObjectAssociator`; adding it to the group and its
-fragment key to the builder's and soft associator's ``fragments`` list is all it takes (see
-``config.met_assoc_cfg``).
+fragment key to the builder's ``fragments`` list is all it takes (see ``config.met_assoc_cfg``).
 
 Signal basis (athena_met.md B.2-B.5 adapted to input schema v1):
 
