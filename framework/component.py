@@ -236,8 +236,7 @@ class Algorithm:
         cls._compute_wants_ctx = "ctx" in names
         accepts_kwargs = any(p.kind is p.VAR_KEYWORD for p in params.values())
         for p in names:
-            if p != "ctx" and p not in inputs and params[p].kind not in (params[p].VAR_KEYWORD,
-                                                                           params[p].VAR_POSITIONAL):
+            if p != "ctx" and p not in inputs and params[p].kind is not params[p].VAR_KEYWORD:
                 raise TypeError(
                     f"{cls.__name__}.compute() parameter {p!r} is not a declared ReadHandleKey"
                     f"{did_you_mean(p, inputs)}")

@@ -236,14 +236,16 @@ def associator_class(value: Any, owner: str = "MET associators") -> type[METObje
         raise ConfigurationError(f"{owner}: {value!r} is not an object associator (a subclass of "
                                  f"metflow.algorithms.met.reco.METObjectAssociator)")
     if not runs_in_group(value):
-        raise ConfigurationError(f"{owner}: {value.__name__} has its own compute(); it runs as an "
-                                 f"algorithm of its own, not in a group")
+        raise ConfigurationError(f"{owner}: {value.__name__} has its own compute() or _resolve(); it "
+                                 f"runs as an algorithm of its own, not in a group")
     return value
 
 
 def runs_in_group(cls: type[METObjectAssociator]) -> bool:
-    """Whether the class uses the generic link-based association (so a group can run it)."""
-    return cls.compute is METObjectAssociator.compute
+    """Whether the class uses the generic link-based association (so a group can run it): it
+    declares its container, type, link fields and cut, and overrides neither compute() nor how
+    they are resolved."""
+    return cls.compute is METObjectAssociator.compute and cls._resolve is METObjectAssociator._resolve
 
 
 __all__ = ["METObjectAssociator", "METElectronAssociator", "METPhotonAssociator", "METTauAssociator",

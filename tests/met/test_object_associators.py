@@ -112,6 +112,15 @@ def test_configuration_groups_link_based_associators_and_runs_the_others_alone()
     with pytest.raises(ConfigurationError, match="_OwnCompute has its own compute"):
         associator_class(_OwnCompute)
 
+    class _OwnResolve(METMuonAssociator):
+        objects = ReadHandleKey("MuonsLRT")
+
+        def _resolve(self):
+            return super()._resolve()._replace(min_pt=1.0)
+
+    assert _OwnResolve.__name__ in [a.name.split("_AntiKt")[0] for a in
+                                     met_assoc_cfg("AntiKt4EMPFlow", extra_associators=[_OwnResolve]).algorithms]
+
 
 def test_associators_by_name_and_bad_configurations():
     group = METObjectAssociatorGroup(name="G", associators=["METTauAssociator", "METMuonAssociator"],
