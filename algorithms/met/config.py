@@ -22,7 +22,7 @@ from metflow.framework.job_config import JobConfig
 from .maker_alg import METMakerAlg
 from .rebuild_summary import METRebuildSummary
 from .object_associators import (STANDARD_ASSOCIATORS, METObjectAssociator, METObjectAssociatorGroup,
-                                 runs_in_group)
+                                 find_associator, runs_in_group)
 from .reco import METAssocMapBuilder, METJetAssocTool
 from .reco_summary import METRecoSummary
 from .selection import METObjectSelection, declare_selection_flags, selected_key, selection_cfg
@@ -78,14 +78,6 @@ def declare_met_rebuild_flags(flags) -> None:
 
 
 # -- reconstruction ---------------------------------------------------------------------------
-def _check_associator(cls: object) -> type[METObjectAssociator]:
-    if not (isinstance(cls, type) and issubclass(cls, METObjectAssociator)):
-        raise ConfigurationError(
-            f"MET associator {cls!r} must be a subclass of "
-            f"metflow.algorithms.met.reco.METObjectAssociator (got {type(cls).__name__})")
-    return cls
-
-
 def met_assoc_cfg(jet_coll: str, *,
                   extra_associators: Sequence[type[METObjectAssociator]] = (),
                   associators: Sequence[type[METObjectAssociator]] = STANDARD_ASSOCIATORS,
@@ -114,7 +106,7 @@ def met_assoc_cfg(jet_coll: str, *,
     fragment_keys: list[str] = []
     grouped: list[tuple[type[METObjectAssociator], str, str]] = []
     for cls in [*associators, *extra_associators]:
-        cls = _check_associator(cls)
+        cls = find_associator(cls, "MET associator")
         objects = cls.default_objects_key()
         fragment = K.met_object_assoc_key(jet_coll, objects)
         if fragment in fragment_keys:
@@ -141,17 +133,7 @@ def met_assoc_cfg(jet_coll: str, *,
 
 def _extra_associators(names: Sequence[str]) -> list[type[METObjectAssociator]]:
     """Flag met.extra_associators: associator classes by name (built-in modules and plugins)."""
-    from metflow.cli import available_algorithm_modules
-    from metflow.framework.registry import find_algorithm
-
-    classes = []
-    for name in names:
-        cls = find_algorithm(name, available_algorithm_modules())
-        if not issubclass(cls, METObjectAssociator):
-            raise ConfigurationError(f"met.extra_associators: {name!r} ({cls.__module__}) is not a MET "
-                                     f"object associator (a METObjectAssociator subclass)")
-        classes.append(cls)
-    return classes
+    return [find_associator(name, "met.extra_associators") for name in names]
 
 
 def met_reco_cfg(flags) -> JobConfig:

@@ -224,17 +224,26 @@ def _keys(keys: str | tuple[str, ...]) -> tuple[str, ...]:
     return (keys,) if isinstance(keys, str) else tuple(keys)
 
 
-def associator_class(value: Any, owner: str = "MET associators") -> type[METObjectAssociator]:
-    """An associator class that a group can run: a METObjectAssociator subclass (or its name,
-    built-in or plugin) that keeps the generic association (an own ``compute`` runs alone)."""
+def find_associator(value: Any, owner: str = "MET associators") -> type[METObjectAssociator]:
+    """A METObjectAssociator subclass, given as the class or by name (built-in or plugin, with
+    "did you mean"); anything else is a ConfigurationError naming ``owner``."""
+    shown = repr(value)
     if isinstance(value, str):
         from metflow.cli import available_algorithm_modules
         from metflow.framework.registry import find_algorithm
 
         value = find_algorithm(value, available_algorithm_modules())
+        shown += f" ({value.__module__})"
     if not (isinstance(value, type) and issubclass(value, METObjectAssociator)):
-        raise ConfigurationError(f"{owner}: {value!r} is not an object associator (a subclass of "
+        raise ConfigurationError(f"{owner}: {shown} is not a MET object associator (a subclass of "
                                  f"metflow.algorithms.met.reco.METObjectAssociator)")
+    return value
+
+
+def associator_class(value: Any, owner: str = "MET associators") -> type[METObjectAssociator]:
+    """An associator class that a group can run: :func:`find_associator`'s, keeping the generic
+    association (an own ``compute`` runs alone)."""
+    value = find_associator(value, owner)
     if not runs_in_group(value):
         raise ConfigurationError(f"{owner}: {value.__name__} has its own compute() or _resolve(); it "
                                  f"runs as an algorithm of its own, not in a group")
@@ -250,4 +259,4 @@ def runs_in_group(cls: type[METObjectAssociator]) -> bool:
 
 __all__ = ["METObjectAssociator", "METElectronAssociator", "METPhotonAssociator", "METTauAssociator",
            "METMuonAssociator", "METObjectAssociatorGroup", "STANDARD_ASSOCIATORS", "associate",
-           "associator_class", "runs_in_group"]
+           "associator_class", "find_associator", "runs_in_group"]

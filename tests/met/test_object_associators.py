@@ -134,7 +134,7 @@ def test_associators_by_name_and_bad_configurations():
     with pytest.raises(ConfigurationError, match=r"no algorithm named 'METTauAssociatr'.*METTauAssociator"):
         METObjectAssociatorGroup(name="G", associators=["METTauAssociatr"], objects=[K.TAUS],
                                  fragments=["ft"])._resolve()
-    with pytest.raises(ConfigurationError, match="METSoftAssociator.*is not an object associator"):
+    with pytest.raises(ConfigurationError, match="METSoftAssociator.*is not a MET object associator"):
         associator_class("METSoftAssociator")
     cut = METObjectAssociatorGroup(name="G", associators=[METMuonAssociator], objects=[K.MUONS],
                                    fragments=["fm"], min_pt=[7 * GeV])._resolve()
