@@ -375,3 +375,29 @@ def object_associations_of(collections, sig_offsets, sig_e, sig_track, trk_offse
     for k in range(n):
         out[bounds[k]:bounds[k + 1]] = parts[k + 1]
     return OK, bad, out, bounds
+
+
+@kernel
+def objects_map_and_core(collections, external, frag_container, assoc_offsets, jet_index, jettrk, sig_assoc,
+                         trk_assoc, jet_offsets, sig_offsets, sig_px, sig_py, sig_pz, sig_e, sig_track,
+                         sig_type_bit, trk_offsets, trk_px, trk_py, trk_pz, trk_e, trk_type_bit, pflow,
+                         track_accepted):
+    """The map builder's call: :func:`object_associations_of` on ``collections``, then
+    :func:`association_map_and_core` on their fragments followed by ``external`` (fragments
+    made by other algorithms, packed and concatenated); ``frag_container`` covers both.
+    Returns (status, failed, bad, bad_count, i64, i32, u8, u64, f32, soft): ``failed`` is the
+    collection whose association failed (``bad`` its event, ``bad_count`` its object), or -1
+    with association_map_and_core's status, bad and bad_count."""
+    status, bad, packed, _ = object_associations_of(collections, sig_offsets, sig_e, sig_track, trk_offsets,
+                                                    track_accepted, sig_assoc, trk_assoc, assoc_offsets, pflow)
+    if status != OK:
+        return (status, bad[0], bad[1], bad[2], np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int32),
+                np.zeros(0, dtype=np.uint8), np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.float32),
+                np.zeros((3, 0, 2), dtype=np.float32))
+    if external.shape[0] != 0:
+        packed = np.concatenate((packed, external))
+    status, bad_piece, bad_count, i64, i32, u8, u64, f32, soft = association_map_and_core(
+        assoc_offsets, jet_index, jettrk, sig_assoc, trk_assoc, jet_offsets, packed, frag_container,
+        sig_offsets, sig_px, sig_py, sig_pz, sig_e, sig_track, sig_type_bit, trk_offsets, trk_px, trk_py,
+        trk_pz, trk_e, trk_type_bit, pflow, track_accepted)
+    return status, np.int64(-1), np.int64(bad_piece), np.int64(bad_count), i64, i32, u8, u64, f32, soft

@@ -21,8 +21,8 @@ from metflow.framework.job_config import JobConfig
 
 from .maker_alg import METMakerAlg
 from .rebuild_summary import METRebuildSummary
-from .object_associators import (STANDARD_ASSOCIATORS, METObjectAssociator, METObjectAssociatorGroup,
-                                 find_associator, runs_in_group)
+from .object_associators import (STANDARD_ASSOCIATORS, METObjectAssociator,
+                                 find_associator, is_link_based)
 from .reco import METAssocMapBuilder, METJetAssocTool
 from .reco_summary import METRecoSummary
 from .selection import METObjectSelection, declare_selection_flags, selected_key, selection_cfg
@@ -87,9 +87,10 @@ def met_assoc_cfg(jet_coll: str, *,
     dependency order (no outputs, no summary: met_reco_cfg adds those).
 
     ``associators`` (default muons, electrons, photons, taus) then ``extra_associators`` (e.g.
-    plugin classes) each read their class's default object container; the link-based ones run in
-    one METObjectAssociatorGroup, one with its own compute alone. The map builder takes all their
-    fragments, in this order, and writes the map and the core soft terms.
+    plugin classes) each read their class's default object container, in this association
+    order. The map builder runs the link-based ones itself, in its kernel call; from the first
+    one with its own compute on, each runs as an algorithm of its own and its fragment is an
+    input of the builder (so the order holds).
     """
     # the collection's JetCollection record gives the mode and the constituents; an unregistered
     # collection needs an explicit pflow (its constituents then default to the mode's)
@@ -103,31 +104,27 @@ def met_assoc_cfg(jet_coll: str, *,
     cfg = JobConfig([METJetAssocTool(name=f"METJetAssocTool_{jet_coll}",
                                      jets=K.jet_container_key(jet_coll), vertices=vertices,
                                      jet_assoc=jet_assoc_key, pflow=pflow, **common)])
+    objects_keys: list[str] = []
+    in_builder: list[type[METObjectAssociator]] = []
     fragment_keys: list[str] = []
-    grouped: list[tuple[type[METObjectAssociator], str, str]] = []
     for cls in [*associators, *extra_associators]:
         cls = find_associator(cls, "MET associator")
         objects = cls.default_objects_key()
-        fragment = K.met_object_assoc_key(jet_coll, objects)
-        if fragment in fragment_keys:
+        if objects in objects_keys:
             raise ConfigurationError(f"two MET associators for {objects!r} in the {jet_coll} chain "
                                      f"(the second is {cls.__name__})")
+        objects_keys.append(objects)
+        if is_link_based(cls) and not fragment_keys:
+            in_builder.append(cls)
+            continue
+        fragment = K.met_object_assoc_key(jet_coll, objects)
         fragment_keys.append(fragment)
-        if runs_in_group(cls):
-            grouped.append((cls, objects, fragment))
-        else:   # an associator with its own compute() runs as an algorithm of its own
-            cfg.add_algorithm(cls(name=f"{cls.__name__}_{jet_coll}", objects=objects,
-                                  jet_assoc=jet_assoc_key, fragment=fragment, pflow=pflow, **common))
-    if grouped:   # one execution for every link-based associator (see object_associators)
-        classes, objects_keys, fragments = zip(*grouped)
-        cfg.add_algorithm(METObjectAssociatorGroup(
-            name=f"METObjectAssociatorGroup_{jet_coll}", associators=classes, objects=objects_keys,
-            jet_assoc=jet_assoc_key, fragments=fragments, pflow=pflow, **common))
-    # the map builder also writes the core soft terms (METSoftAssociator's, in the same kernel call)
+        cfg.add_algorithm(cls(name=f"{cls.__name__}_{jet_coll}", objects=objects, jet_assoc=jet_assoc_key,
+                              fragment=fragment, pflow=pflow, **common))
     cfg.add_algorithm(METAssocMapBuilder(
-        name=f"METAssocMapBuilder_{jet_coll}", jet_assoc=jet_assoc_key, fragments=fragment_keys,
-        jets=K.jet_container_key(jet_coll), assoc_map=K.met_assoc_key(jet_coll),
-        core=K.met_core_key(jet_coll), **common))
+        name=f"METAssocMapBuilder_{jet_coll}", jet_assoc=jet_assoc_key, associators=tuple(in_builder),
+        objects=objects_keys[:len(in_builder)], fragments=fragment_keys, jets=K.jet_container_key(jet_coll),
+        assoc_map=K.met_assoc_key(jet_coll), core=K.met_core_key(jet_coll), **common))
     return cfg
 
 

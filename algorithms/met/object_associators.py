@@ -2,11 +2,12 @@
 object collection (see :mod:`metflow.algorithms.met.reco` for the chain and the signal basis).
 
 :class:`METObjectAssociator` and its subclasses (muons, electrons, photons, taus, and plugins)
-each associate one object collection and run as an algorithm of their own.
-:class:`METObjectAssociatorGroup` runs several of them in one algorithm execution and one kernel
-call, as Athena's METAssociationTool runs its associator tools in turn: ``met_assoc_cfg``
-schedules one group per jet collection, since at batch size 1 every execution costs about as
-much as the association itself. Both produce the same fragments through :func:`associate`.
+each associate one object collection. The map builder
+(:class:`~metflow.algorithms.met.reco.METAssocMapBuilder`) runs the link-based ones itself, in
+its own kernel call, as Athena's METAssociationTool runs its associator tools in turn: at batch
+size 1 every algorithm execution costs about as much as the association itself. An associator
+with its own compute runs as an algorithm of its own, and its fragment is an input of the map
+builder. Both give the same fragments, through :func:`associate`.
 """
 
 from __future__ import annotations
@@ -145,22 +146,33 @@ def associate(configs: Sequence[_ObjectAssocConfig], owners: Sequence[str], obje
     pflow = c0.pflow
     _check_mode(owners[0], jet_assoc, pflow)
     status, bad, packed, bounds = kern.object_associations_of(
-        tuple(_collection(c, o) for c, o in zip(configs, objects)), signals.offsets,
-        _column(signals, "e", c0.signals_key), _signal_track_links(signals, pflow, c0.signals_key),
-        tracks.offsets, jet_assoc.track_accepted, jet_assoc.signal_assoc, jet_assoc.track_assoc,
-        jet_assoc.assoc_offsets, pflow)
+        collections_of(configs, objects), signals.offsets, _column(signals, "e", c0.signals_key),
+        _signal_track_links(signals, pflow, c0.signals_key), tracks.offsets, jet_assoc.track_accepted,
+        jet_assoc.signal_assoc, jet_assoc.track_assoc, jet_assoc.assoc_offsets, pflow)
     if status != kern.OK:
-        i, ev, obj = bad.tolist()
-        c = configs[i]
-        raise_for_status(
-            status, owners[i], key=c.objects_key, event=_event_number(ctx, ev),
-            what=f"object {obj} has a constituent link out of range of {c.signals_key!r}/{c.tracks_key!r}",
-            explain=lambda: _explain(owners[i], c, objects[i], signals, tracks, jet_assoc))
+        raise_association_error(status, *bad.tolist(), configs, owners, objects, signals, tracks, jet_assoc, ctx)
     packed.setflags(write=False)   # before the fragments' views are taken: they are read-only too
     b = bounds.tolist()
     collection = jet_assoc.jet_collection
     return [ObjectAssociations.from_kernel(c.objects_key, c.object_type, collection, pflow, packed[b[i]:b[i + 1]])
             for i, c in enumerate(configs)]
+
+
+def collections_of(configs: Sequence[_ObjectAssocConfig], objects: Sequence[Any]) -> tuple:
+    """The kernels' per-collection tuples (see :func:`kern.object_associations_of`)."""
+    return tuple(_collection(c, o) for c, o in zip(configs, objects))
+
+
+def raise_association_error(status: int, i: int, ev: int, obj: int, configs: Sequence[_ObjectAssocConfig],
+                            owners: Sequence[str], objects: Sequence[Any], signals: Any, tracks: Any,
+                            jet_assoc: JetAssociations, ctx: Any) -> None:
+    """The error of collection ``i``'s failed association (kernel ``status``, event ``ev`` of the
+    block, object ``obj``), naming its associator and container."""
+    c = configs[i]
+    raise_for_status(
+        status, owners[i], key=c.objects_key, event=_event_number(ctx, ev),
+        what=f"object {obj} has a constituent link out of range of {c.signals_key!r}/{c.tracks_key!r}",
+        explain=lambda: _explain(owners[i], c, objects[i], signals, tracks, jet_assoc))
 
 
 def _explain(owner: str, c: _ObjectAssocConfig, objects: Any, signals: Any, tracks: Any,
@@ -171,57 +183,30 @@ def _explain(owner: str, c: _ObjectAssocConfig, objects: Any, signals: Any, trac
     _check_jet_assoc(owner, jet_assoc, c.pflow, signals, tracks, c.signals_key, c.tracks_key)
 
 
-class _GroupConfig(NamedTuple):
-    configs: tuple[_ObjectAssocConfig, ...]
+class AssociatorsConfig(NamedTuple):
+    """The associators a map builder runs itself, resolved: per mode (pflow True / False) their
+    configurations, the names errors give them, and their object containers."""
+    configs: dict[bool, tuple[_ObjectAssocConfig, ...]]
     owners: tuple[str, ...]
+    objects_keys: tuple[str, ...]
 
 
-class METObjectAssociatorGroup(_ResolvedConfig, Algorithm):
-    """Several object associators of one jet collection in one execution and one kernel call.
-
-    ``associators`` are METObjectAssociator subclasses (classes or names, e.g. plugins) that use
-    the generic link-based association; ``objects[i]`` and ``fragments[i]`` are associator i's
-    container and fragment key, ``min_pt[i]`` its cut (empty: each class's default). The
-    fragments equal those of the associators run one by one.
-    """
-
-    associators = Property(tuple, tuple(cls.__name__ for cls in STANDARD_ASSOCIATORS),
-                           doc="associator classes (or their names), in association order")
-    objects = ReadHandleKey([cls.default_objects_key() for cls in STANDARD_ASSOCIATORS],
-                            doc="each associator's objects, in the same order")
-    signals = ReadHandleKey(K.PFOS, doc="jet constituents: PFOs (pflow) or TopoClusters")
-    tracks = ReadHandleKey(K.TRACKS, doc="InDet tracks")
-    jet_assoc = ReadHandleKey(K.met_jet_assoc_key(DEFAULT_JET_COLLECTION), doc="JetAssociations")
-    fragments = WriteHandleKey([K.met_object_assoc_key(DEFAULT_JET_COLLECTION, cls.default_objects_key())
-                                for cls in STANDARD_ASSOCIATORS],
-                               doc="ObjectAssociations, one per associator, in the same order")
-    pflow = Property(bool, True, doc="constituents are PFOs (True) or TopoClusters (False)")
-    min_pt = Property(tuple, (), doc="each associator's minimum object pT, in order (empty: the "
-                      "associators' defaults: muons 0, the others 4 GeV)", unit="MeV")
-
-    def _resolve(self) -> _GroupConfig:
-        classes = [associator_class(a, f"{self.name}: associators") for a in self.associators]
-        objects, fragments = _keys(self.key("objects")), _keys(self.key("fragments"))
-        cuts = tuple(self.min_pt) or tuple(cls.properties_declared()["min_pt"].default for cls in classes)
-        for what, values in (("objects", objects), ("fragments", fragments), ("min_pt", cuts)):
-            if len(values) != len(classes):
-                raise ConfigurationError(f"{self.name}: {len(classes)} associators but {len(values)} "
-                                         f"{what} ({list(values)}): one each, in the same order")
-        if not classes:
-            raise ConfigurationError(f"{self.name}: no associators")
-        signals, tracks = self.key("signals"), self.key("tracks")
-        return _GroupConfig(
-            tuple(_object_config(cls, key, signals, tracks, self.pflow, cut)
-                  for cls, key, cut in zip(classes, objects, cuts)),
-            tuple(f"{self.name} ({cls.__name__})" for cls in classes))
-
-    def compute(self, objects, signals, tracks, jet_assoc, ctx=None):
-        c = self._config()
-        return associate(c.configs, c.owners, objects, signals, tracks, jet_assoc, ctx)
-
-
-def _keys(keys: str | tuple[str, ...]) -> tuple[str, ...]:
-    return (keys,) if isinstance(keys, str) else tuple(keys)
+def resolve_associators(owner: str, associators: Sequence[Any], objects: tuple[str, ...], min_pt: tuple,
+                        signals_key: str, tracks_key: str) -> AssociatorsConfig:
+    """Associator classes (or their names) with their object containers and cuts (empty: each
+    class's default), checked: one container each, none twice."""
+    classes = [associator_class(a, f"{owner}: associators") for a in associators]
+    cuts = tuple(min_pt) or tuple(cls.properties_declared()["min_pt"].default for cls in classes)
+    for what, values in (("objects", objects), ("min_pt", cuts)):
+        if len(values) != len(classes):
+            raise ConfigurationError(f"{owner}: {len(classes)} associators but {len(values)} "
+                                     f"{what} ({list(values)}): one each, in the same order")
+    if len(set(objects)) != len(objects):
+        raise ConfigurationError(f"{owner}: two associators for one container in {list(objects)}")
+    return AssociatorsConfig(
+        {pflow: tuple(_object_config(cls, key, signals_key, tracks_key, pflow, cut)
+                      for cls, key, cut in zip(classes, objects, cuts)) for pflow in (True, False)},
+        tuple(f"{owner} ({cls.__name__})" for cls in classes), tuple(objects))
 
 
 def find_associator(value: Any, owner: str = "MET associators") -> type[METObjectAssociator]:
@@ -241,22 +226,23 @@ def find_associator(value: Any, owner: str = "MET associators") -> type[METObjec
 
 
 def associator_class(value: Any, owner: str = "MET associators") -> type[METObjectAssociator]:
-    """An associator class that a group can run: :func:`find_associator`'s, keeping the generic
-    association (an own ``compute`` runs alone)."""
+    """An associator class that the map builder can run itself: :func:`find_associator`'s,
+    keeping the generic association (an own ``compute`` runs as an algorithm of its own)."""
     value = find_associator(value, owner)
-    if not runs_in_group(value):
+    if not is_link_based(value):
         raise ConfigurationError(f"{owner}: {value.__name__} has its own compute() or _resolve(); it "
-                                 f"runs as an algorithm of its own, not in a group")
+                                 f"runs as an algorithm of its own, its fragment an input of the map builder")
     return value
 
 
-def runs_in_group(cls: type[METObjectAssociator]) -> bool:
-    """Whether the class uses the generic link-based association (so a group can run it): it
-    declares its container, type, link fields and cut, and overrides neither compute() nor how
-    they are resolved."""
+def is_link_based(cls: type[METObjectAssociator]) -> bool:
+    """Whether the class uses the generic link-based association (so the map builder can run
+    it in its own kernel call): it declares its container, type, link fields and cut, and
+    overrides neither compute() nor how they are resolved."""
     return cls.compute is METObjectAssociator.compute and cls._resolve is METObjectAssociator._resolve
 
 
 __all__ = ["METObjectAssociator", "METElectronAssociator", "METPhotonAssociator", "METTauAssociator",
-           "METMuonAssociator", "METObjectAssociatorGroup", "STANDARD_ASSOCIATORS", "associate",
-           "associator_class", "find_associator", "runs_in_group"]
+           "METMuonAssociator", "STANDARD_ASSOCIATORS", "AssociatorsConfig", "associate", "associator_class",
+           "collections_of", "find_associator", "is_link_based", "raise_association_error",
+           "resolve_associators"]

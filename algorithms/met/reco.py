@@ -2,20 +2,22 @@
 
 For one jet collection the chain is (all keys from :mod:`metflow.edm.keys`)::
 
-    METJetAssocTool           jets, signals, tracks, vertices -> met_jet_assoc_key(jet)  (JetAssociations)
-    METObjectAssociatorGroup  [objects], signals, tracks, jet assoc -> [met_object_assoc_key(jet, objects)]
-    METAssocMapBuilder        jet assoc + [fragments], signals, tracks -> met_assoc_key(jet), met_core_key(jet)
+    METJetAssocTool     jets, signals, tracks, vertices -> met_jet_assoc_key(jet)  (JetAssociations)
+    METAssocMapBuilder  jet assoc, [objects], [fragments], jets, signals, tracks
+                        -> met_assoc_key(jet), met_core_key(jet)
 
-The group runs the object associators (MET<X>Associator, :mod:`.object_associators`) in one
-execution; the map builder computes the core soft terms in the same kernel call as the map
-(:class:`METSoftAssociator` computes them alone, from the same inputs). At batch size 1 each
+The map builder runs the link-based object associators (MET<X>Associator,
+:mod:`.object_associators`), the map and the core soft terms in one kernel call, as Athena's
+METAssociationTool runs its associator tools and fills the map and the core container
+(:class:`METSoftAssociator` computes the core terms alone, from fragments). At batch size 1 each
 algorithm execution costs about as much Python and dispatch as a whole event's association.
 Each algorithm has one path: it gathers its columns, calls one kernel (from
 :mod:`._reco_kernels`, which re-exports the map kernels of :mod:`._map_kernels`), turns a failed
 status into a named error (:func:`.kernel_status.raise_for_status`) and builds its output with
 the type's ``from_kernel`` constructor (fresh, valid, read-only).
-A plugin associator is a subclass of :class:`METObjectAssociator`; adding it to the group and its
-fragment key to the builder's ``fragments`` list is all it takes (see ``config.met_assoc_cfg``).
+A plugin associator is a subclass of :class:`METObjectAssociator`: a link-based one joins the
+builder's ``associators``; one with its own compute runs as an algorithm of its own and its
+fragment key joins the builder's ``fragments`` (see ``config.met_assoc_cfg``).
 
 Signal basis (athena_met.md B.2-B.5 adapted to input schema v1):
 
@@ -52,9 +54,9 @@ from metflow.framework.component import Algorithm, Property, ReadHandleKey, Writ
 from . import _reco_kernels as kern
 from .associations import JetAssociations, ObjectAssociations
 from .kernel_status import raise_for_status
-from .object_associators import (STANDARD_ASSOCIATORS, METElectronAssociator, METMuonAssociator,
-                                 METObjectAssociator, METObjectAssociatorGroup, METPhotonAssociator,
-                                 METTauAssociator)
+from .object_associators import (STANDARD_ASSOCIATORS, AssociatorsConfig, METElectronAssociator,
+                                 METMuonAssociator, METObjectAssociator, METPhotonAssociator, METTauAssociator,
+                                 associate, collections_of, raise_association_error, resolve_associators)
 from .reco_inputs import (_P4, _PXPY, _PXPYE, _TRACK_COLUMNS, _VERTEX_COLUMNS, DEFAULT_JET_COLLECTION,
                           _check_jet_assoc, _check_mode, _check_same_block, _event_number, _gather,
                           _list_column, _ResolvedConfig, _signal_track_links)
@@ -170,6 +172,7 @@ _CLUSTER_BIT = np.uint8(1 << ObjectType.CaloCluster)
 
 
 class _MapConfig(NamedTuple):
+    associators: AssociatorsConfig
     fragment_keys: tuple[str, ...]
     jets_key: str
     signals_key: str
@@ -179,55 +182,103 @@ class _MapConfig(NamedTuple):
 
 
 class METAssocMapBuilder(_ResolvedConfig, Algorithm):
-    """Merges the jet associations and the object associators' fragments into METAssoc_<Jet>,
-    and with ``core`` set also writes the core soft terms MET_Core_<Jet> from the same inputs.
+    """Builds METAssoc_<Jet> from the jet associations and the objects' fragments, and with
+    ``core`` set also MET_Core_<Jet>, in one kernel call (as Athena's METAssociationTool runs its
+    associator tools, fills the map and the core container).
 
-    Objects enter each association in fragment-list order, then in each associator's pT order;
-    identifyOverlaps (keys, keyed cal/trk sums, overlap graph) runs in one kernel over the block,
-    followed in the same call by the soft terms (as Athena's METAssociationTool fills the map
-    and the core container together; :class:`METSoftAssociator` computes the same terms alone).
+    The ``associators`` (link-based METObjectAssociator classes, by class or name) associate
+    ``objects`` inside that call; ``fragments`` are those of associators run as algorithms of
+    their own (plugins with their own compute), which follow them in association order. Objects
+    enter each association in that order, then in each associator's pT order; identifyOverlaps
+    (keys, keyed cal/trk sums, overlap graph) runs over the block, then the soft terms
+    (:class:`METSoftAssociator` computes the same terms alone).
     """
 
     jet_assoc = ReadHandleKey(K.met_jet_assoc_key(DEFAULT_JET_COLLECTION), doc="JetAssociations")
-    fragments = ReadHandleKey(list(_DEFAULT_FRAGMENTS), doc="ObjectAssociations, in association order")
+    objects = ReadHandleKey([cls.default_objects_key() for cls in STANDARD_ASSOCIATORS],
+                            doc="each associator's objects, in the order of associators")
+    fragments = ReadHandleKey((), doc="ObjectAssociations of associators run as algorithms of their own, "
+                              "after the associators' in association order")
     jets = ReadHandleKey(K.jet_container_key(DEFAULT_JET_COLLECTION), doc="reference jets")
     signals = ReadHandleKey(K.PFOS, doc="jet constituents: PFOs (pflow) or TopoClusters")
     tracks = ReadHandleKey(K.TRACKS, doc="InDet tracks")
     assoc_map = WriteHandleKey(K.met_assoc_key(DEFAULT_JET_COLLECTION), doc="MissingETAssociationMap")
     core = WriteHandleKey(None, optional=True, doc="core soft terms (MET_Core_<Jet>), computed in the "
                           "same kernel call; None: not written")
+    associators = Property(tuple, tuple(cls.__name__ for cls in STANDARD_ASSOCIATORS),
+                           doc="link-based associator classes (or their names) run in this call, in "
+                           "association order")
+    min_pt = Property(tuple, (), doc="each associator's minimum object pT, in order (empty: the "
+                      "associators' defaults: muons 0, the others 4 GeV)", unit="MeV")
 
     def _resolve(self) -> _MapConfig:
-        return _MapConfig(_fragment_keys(self), self.key("jets"), self.key("signals"), self.key("tracks"),
-                          self.key("assoc_map"), self.key("core"))
+        objects = self.key("objects")
+        return _MapConfig(
+            resolve_associators(self.name, self.associators, (objects,) if isinstance(objects, str) else objects,
+                                self.min_pt, self.key("signals"), self.key("tracks")),
+            _fragment_keys(self), self.key("jets"), self.key("signals"), self.key("tracks"),
+            self.key("assoc_map"), self.key("core"))
 
-    def compute(self, jet_assoc, fragments, jets, signals, tracks, ctx=None):
+    def compute(self, jet_assoc, objects, fragments, jets, signals, tracks, ctx=None):
         c = self._config()
         fragments = _fragment_list(self.name, jet_assoc, fragments, c.fragment_keys)
-        container_keys, container_ids = _containers(fragments)
         pflow = jet_assoc.pflow
-        status, bad, bad_count, i64, i32, u8, u64, f32, soft = kern.association_map_and_core(
-            jet_assoc.assoc_offsets, jet_assoc.jet_index, jet_assoc.jettrk, jet_assoc.signal_assoc,
-            jet_assoc.track_assoc, jets.offsets, _packed(fragments), container_ids, signals.offsets,
-            *_gather(signals, _P4, c.signals_key), _signal_track_links(signals, pflow, jet_assoc.signals_key),
-            _PFO_BIT if pflow else _CLUSTER_BIT, tracks.offsets, *_gather(tracks, _P4, c.tracks_key), _TRACK_BIT,
-            pflow, jet_assoc.track_accepted)
-        if status == kern.ERR_LINK_RANGE:
-            _raise_piece_range(self.name, (status, bad, bad_count), jet_assoc, fragments, c.fragment_keys)
+        configs = c.associators.configs[pflow]
+        if not isinstance(objects, list):
+            objects = [objects]
+        container_keys, container_ids = _containers(
+            (*c.associators.objects_keys, *(f.container_key for f in fragments)), self.name)
+        shared = (jet_assoc.assoc_offsets, jet_assoc.jet_index, jet_assoc.jettrk, jet_assoc.signal_assoc,
+                  jet_assoc.track_assoc, jets.offsets)
+        inputs = (signals.offsets, *_gather(signals, _P4, c.signals_key),
+                  _signal_track_links(signals, pflow, jet_assoc.signals_key), _PFO_BIT if pflow else _CLUSTER_BIT,
+                  tracks.offsets, *_gather(tracks, _P4, c.tracks_key), _TRACK_BIT, pflow, jet_assoc.track_accepted)
+        if configs:
+            status, failed, bad, bad_count, i64, i32, u8, u64, f32, soft = kern.objects_map_and_core(
+                collections_of(configs, objects), _packed(fragments), container_ids, *shared, *inputs)
+        else:   # every fragment made by another algorithm
+            failed = -1
+            status, bad, bad_count, i64, i32, u8, u64, f32, soft = kern.association_map_and_core(
+                *shared, _packed(fragments), container_ids, *inputs)
         if status != kern.OK:
-            raise_for_status(
-                status, self.name, key=c.map_key if status == kern.ERR_TOO_MANY_OBJECTS else c.jets_key,
-                event=_event_number(ctx, int(np.searchsorted(jet_assoc.assoc_offsets, bad, side="right") - 1)),
-                jet_index=int(jet_assoc.jet_index[bad]) if status == kern.ERR_TOO_MANY_OBJECTS else None,
-                n_objects=int(bad_count), explain=lambda: self._explain(jet_assoc, fragments, jets, signals, tracks))
+            self._raise(status, failed, bad, bad_count, c, jet_assoc, objects, fragments, jets, signals, tracks,
+                        ctx)
         return {"assoc_map": _map_from_buffers(container_keys, jet_assoc, i64, i32, u8, u64, f32,
                                                jet_key=c.jets_key, key=c.map_key),
                 "core": None if c.core_key is None else _core_container(soft, c.core_key)}
 
-    def _explain(self, jet_assoc, fragments, jets, signals, tracks) -> None:
+    def associate(self, jet_assoc, objects, signals, tracks, ctx=None) -> list[ObjectAssociations]:
+        """The fragments of this builder's own associators, as each alone makes it (what its
+        kernel call associates; for errors and inspection)."""
         c = self._config()
-        _explain_inputs(self.name, jet_assoc, fragments, c.fragment_keys, signals, tracks, c.signals_key,
-                        c.tracks_key)
+        configs = c.associators.configs[jet_assoc.pflow]
+        if not configs:
+            return []
+        return associate(configs, c.associators.owners, objects if isinstance(objects, list) else [objects],
+                         signals, tracks, jet_assoc, ctx)
+
+    def _raise(self, status, failed, bad, bad_count, c, jet_assoc, objects, fragments, jets, signals, tracks,
+               ctx) -> None:
+        """The named error of a failed kernel call: a collection's association (``failed``), else
+        the map, explained with every fragment (this builder's made again, one kernel call)."""
+        associators = c.associators
+        if failed >= 0:
+            raise_association_error(status, failed, bad, bad_count, associators.configs[jet_assoc.pflow],
+                                    associators.owners, objects, signals, tracks, jet_assoc, ctx)
+        fragments = [*self.associate(jet_assoc, objects, signals, tracks, ctx), *fragments]
+        keys = (*associators.objects_keys, *c.fragment_keys)
+        if status == kern.ERR_LINK_RANGE:
+            _raise_piece_range(self.name, (status, bad, bad_count), jet_assoc, fragments, keys)
+        raise_for_status(
+            status, self.name, key=c.map_key if status == kern.ERR_TOO_MANY_OBJECTS else c.jets_key,
+            event=_event_number(ctx, int(np.searchsorted(jet_assoc.assoc_offsets, bad, side="right") - 1)),
+            jet_index=int(jet_assoc.jet_index[bad]) if status == kern.ERR_TOO_MANY_OBJECTS else None,
+            n_objects=int(bad_count), explain=lambda: self._explain(jet_assoc, fragments, keys, jets, signals,
+                                                                    tracks))
+
+    def _explain(self, jet_assoc, fragments, keys, jets, signals, tracks) -> None:
+        c = self._config()
+        _explain_inputs(self.name, jet_assoc, fragments, keys, signals, tracks, c.signals_key, c.tracks_key)
         if len(jets) + jets.n_events != jet_assoc.n_assoc:
             raise SchemaError(f"{self.name}: {len(jets)} jets in {jets.n_events} events do not match "
                               f"the {jet_assoc.n_assoc} jet associations", key=c.jets_key)
@@ -259,24 +310,24 @@ def _explain_inputs(owner: str, jet_assoc: JetAssociations, fragments: list, fra
     _check_fragments(owner, jet_assoc, fragments, fragment_keys)
 
 
-#: fragment container-key sequence -> (distinct container keys, container id per fragment)
+#: fragment container-key sequence -> (the keys, container id per fragment)
 _CONTAINER_IDS: dict[tuple[str, ...], tuple[tuple[str, ...], np.ndarray]] = {}
 
 
-def _containers(fragments: list) -> tuple[tuple[str, ...], np.ndarray]:
-    """(container keys, container id per fragment), cached per fragment key sequence (the same
-    for every block of a run; a module-level cache, not state on the algorithm)."""
-    sig = tuple(f.container_key for f in fragments)
-    cached = _CONTAINER_IDS.get(sig)
+def _containers(keys: tuple[str, ...], owner: str) -> tuple[tuple[str, ...], np.ndarray]:
+    """(container keys, container id per fragment) of fragments of these containers, cached per
+    key sequence (the same for every block of a run; a module-level cache, not state on the
+    algorithm). Two fragments of one container would enter its objects twice: an error."""
+    cached = _CONTAINER_IDS.get(keys)
     if cached is not None:
         return cached
-    keys: list[str] = []
-    for key in sig:
-        if key not in keys:
-            keys.append(key)
-    ids = np.array([keys.index(key) for key in sig], dtype=np.int64)
+    if len(set(keys)) != len(keys):
+        twice = sorted({k for k in keys if keys.count(k) > 1})
+        raise SchemaError(f"{owner}: two fragments of {twice[0]!r} (fragments of {list(keys)}): each "
+                          f"container is associated once", key=twice[0])
+    ids = np.arange(len(keys), dtype=np.int64)
     ids.setflags(write=False)
-    cached = _CONTAINER_IDS[sig] = (tuple(keys), ids)
+    cached = _CONTAINER_IDS[keys] = (keys, ids)
     return cached
 
 
@@ -369,7 +420,6 @@ from .reco_columns import (build_map_fields, make_association_map, make_core_con
 from .reco_summary import METRecoSummary  # noqa: E402
 
 __all__ = ["JetAssociations", "ObjectAssociations", "METJetAssocTool", "METObjectAssociator",
-           "METObjectAssociatorGroup",
            "METElectronAssociator", "METPhotonAssociator", "METTauAssociator", "METMuonAssociator",
            "METAssocMapBuilder", "METSoftAssociator", "STANDARD_ASSOCIATORS", "build_map_fields",
            "soft_core_terms", "make_association_map", "make_core_container",

@@ -29,7 +29,7 @@ def build_map_fields(jet_assoc: JetAssociations, fragments: list[ObjectAssociati
     computed by the map builder's kernel (the jets are not an input: offsets with the association
     counts stand in for theirs). With more than 64 objects in an association, only ``status``,
     ``bad_assoc`` and ``bad_count`` are returned."""
-    container_keys, container_ids = _containers(fragments)
+    container_keys, container_ids = _containers(tuple(f.container_key for f in fragments), "build_map_fields")
     pflow = jet_assoc.pflow
     jet_offsets = jet_assoc.assoc_offsets - np.arange(jet_assoc.assoc_offsets.shape[0], dtype=np.int64)
     status, bad, bad_count, i64, i32, u8, u64, f32 = kern.association_map(

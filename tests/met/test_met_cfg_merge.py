@@ -69,7 +69,7 @@ def test_merged_reco_and_rebuild_equal_reco_to_a_file_then_rebuild(tmp_path):
     # one job: the reconstruction of both collections and the rebuild, each algorithm once
     names = [alg.name for alg in cfg.algorithms]
     assert len(names) == len(set(names))
-    assert {"METObjectAssociatorGroup_AntiKt4EMTopo", "METAssocMapBuilder_AntiKt4EMPFlow",
+    assert {"METAssocMapBuilder_AntiKt4EMTopo", "METAssocMapBuilder_AntiKt4EMPFlow",
             "METMakerAlg_AntiKt4EMPFlow"} <= set(names)
     assert [s.name for s in cfg.summaries] == ["METRecoSummary", "METRebuildSummary"]
 

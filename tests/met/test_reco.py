@@ -21,12 +21,18 @@ JETS = ("AntiKt4EMPFlow", "AntiKt4EMTopo")
 
 def run_chain(block: dict, jet_coll: str, **cfg) -> dict:
     """Run the configured chain in order, resolving declared keys like the framework does.
-    Adds "fields" (the map's arrays) and "soft" (soft_core_terms: sums and soft masks)."""
+    Adds every fragment under its met_object_assoc_key (those the map builder makes itself too),
+    "fragment_keys" (all, in association order), "fields" (the map's arrays) and "soft"
+    (soft_core_terms: sums and soft masks)."""
     store = dict(block)
     for alg in met_assoc_cfg(jet_coll, **cfg).algorithms:
         inputs = inputs_of(alg, store)
         if isinstance(alg, reco.METAssocMapBuilder):
-            store["soft"] = reco.soft_core_terms(inputs["jet_assoc"], inputs["fragments"],
+            own = alg.associate(inputs["jet_assoc"], inputs["objects"], inputs["signals"], inputs["tracks"])
+            keys = [K.met_object_assoc_key(jet_coll, key) for key in alg.key("objects")]
+            store.update(zip(keys, own))
+            store["fragment_keys"] = [*keys, *alg.key("fragments")]
+            store["soft"] = reco.soft_core_terms(inputs["jet_assoc"], [*own, *inputs["fragments"]],
                                                  inputs["signals"], inputs["tracks"])
         record_outputs(alg, store, alg.compute(**inputs))
     amap = store[K.met_assoc_key(jet_coll)]
@@ -317,7 +323,7 @@ def test_every_input_from_another_block_is_refused_with_a_named_error(jet_coll):
                 alg.compute(**{**inputs, "fragments": inputs["fragments"][:1] + [empty]})
             checked += 1
         record_outputs(alg, store, alg.compute(**inputs))
-    assert checked >= 17   # every container input of every algorithm, each fragment list
+    assert checked >= 15   # every container input of every algorithm (4 + 7 + 2), each fragment list
 
 
 @pytest.mark.parametrize("jet_coll", JETS)
@@ -329,7 +335,7 @@ def test_map_from_packed_buffers_equals_the_unpacked_kernel_fields(jet_coll):
     store = run_chain(make_block(events), jet_coll)
     amap = store[K.met_assoc_key(jet_coll)]
     builder = [a for a in met_assoc_cfg(jet_coll).algorithms if isinstance(a, reco.METAssocMapBuilder)][0]
-    fragments = [store[k] for k in builder.key("fragments")]
+    fragments = [store[k] for k in store["fragment_keys"]]
     fields = reco.build_map_fields(store[K.met_jet_assoc_key(jet_coll)], fragments,
                                    store[builder.key("signals")], store[builder.key("tracks")])
     assert amap.n_objects > 0 and amap.cal_key.shape[0] > 0
@@ -349,7 +355,7 @@ def test_the_map_builders_core_terms_equal_the_soft_associator_alone(jet_coll):
     store = run_chain(make_block([random_event(rng) for _ in range(7)]), jet_coll)
     builder = met_assoc_cfg(jet_coll).algorithms[-1]
     assert isinstance(builder, reco.METAssocMapBuilder) and builder.key("core") == K.met_core_key(jet_coll)
-    alone = reco.METSoftAssociator(jet_assoc=builder.key("jet_assoc"), fragments=builder.key("fragments"),
+    alone = reco.METSoftAssociator(jet_assoc=builder.key("jet_assoc"), fragments=store["fragment_keys"],
                                    signals=builder.key("signals"), core="SoftAlone")
     want = alone.compute(**inputs_of(alone, store))
     got = store[K.met_core_key(jet_coll)]
