@@ -9,7 +9,10 @@ thread allowed (parallel), each for at least `PROBE_BLOCKS` chains and `PROBE_MI
 compares the events per second of the two and keeps the faster (parallel only when
 `PARALLEL_MARGIN` faster) for `hold_ns` (first `HOLD_FIRST_NS`, 1 s); then it measures again.
 A choice confirmed by the next probe is held `HOLD_GROWTH` times as long (up to `HOLD_MAX_NS`),
-so a steady run spends little time in the slower setting. Serial comes first so that a run too short to finish a probe
+so a steady run spends little time in the slower setting. Parallel is held only once two
+probes in a row chose it: a probe is a few tens of milliseconds, and one that happened to
+include a stall of the serial chains (a row group read on demand) must not commit a short run
+to the slower setting for a second. Serial comes first so that a run too short to finish a probe
 runs as one thread would (never slower), and the time bound keeps a probe of very small chains
 from being decided by a millisecond of noise. The other threads wait (without the GIL) while one
 chain at a time runs, and still take any other work (sink encoding, tasks of blocks in task
@@ -18,8 +21,9 @@ mode).
 State: `limit` (chains allowed at once), `phase` (SERIAL / PARALLEL probe, or HOLD), `skip`
 (completions still ignored after a switch: chains started before it), `blocks`, `events`,
 `start_ns` (the phase's count and start), `serial_rate` (the serial probe's events per ns),
-`hold_ns` (how long the current choice is held), `chosen` (the last choice), `choices` (the
-history, for tests: (chains completed, limit) pairs).
+`hold_ns` (how long the current choice is held), `chosen` (the last choice), `candidate` (a
+switch to parallel that the next probe must confirm), `choices` (the history, for tests:
+(chains completed, limit) pairs).
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ class ChainConcurrency:
         self.phase = SERIAL if self.threads > 1 else HOLD
         self.hold_ns = self.HOLD_FIRST_NS
         self.chosen: int | None = None
+        self.candidate: int | None = None
         self.serial_rate = 0.0
         self.completed = 0
         self.choices: list[tuple[int, int]] = []
@@ -90,6 +95,12 @@ class ChainConcurrency:
             self._begin(self.threads)
             return
         choice = self.threads if rate > self.serial_rate * self.PARALLEL_MARGIN else 1
+        if choice > 1 and self.chosen != choice and self.candidate != choice:
+            self.candidate = choice   # a switch to parallel: held only if the next probe agrees
+            self.phase = SERIAL
+            self._begin(1)
+            return
+        self.candidate = None
         self.hold_ns = (min(self.hold_ns * self.HOLD_GROWTH, self.HOLD_MAX_NS)
                         if choice == self.chosen else self.HOLD_FIRST_NS)
         self.chosen = choice

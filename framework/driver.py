@@ -12,14 +12,18 @@ thread writing at a time; at most `max_unwritten` finished blocks wait for an ea
 (default: `UNWRITTEN_PER_SLOT` per slot) before no new block is started. The bound is generous
 because a thread that reads a column of the next row group while waiting holds its (earliest)
 block meanwhile; with a tight bound the other threads would stall. A thread that finds no task
-runs `idle_work` (the sinks' queued encoding) before it waits, and at the end every thread
-runs it until none is left: the last row group of an output is encoded by all threads.
+runs `idle_work` (the sinks' queued encoding, then the source's read-ahead) before it waits,
+and at the end every thread runs it until none is left: the last row group of an output is
+encoded by all threads. A waiting thread is woken for idle work that appears without a write
+queuing it when `idle_ready()` says so after a write (the source's next row group, while the
+blocks run one chain at a time: the chain thread then finds it decoded).
 
 State fields of `Driver`: `scheduler`, `cond` (the one lock, with its condition), `unwritten`
 (finished blocks in order, not yet claimed for writing), `writing` (blocks the thread now
 writing has claimed; 0 when none), `failure` (an error of a sink or of the driver itself),
-`solo` (one thread: no thread ever waits, so none is notified), `idle_work`, `writes` (`_write`
-calls so far) and `idle_empty_at` (the `writes` count at which idle work last found nothing).
+`solo` (one thread: no thread ever waits, so none is notified), `idle_work`, `idle_ready`,
+`waiting` (threads waiting on `cond`), `writes` (`_write` calls so far) and `idle_empty_at` (the
+`writes` count at which idle work last found nothing; -1 when `idle_ready` woke a thread).
 """
 
 from __future__ import annotations
@@ -36,17 +40,22 @@ OnBlock = Callable[[int, "EventContext | None"], None]
 
 def drive(scheduler: Scheduler, on_block: OnBlock,
           on_completion: Callable[[Completion], None] | None = None, *, threads: int = 1,
-          max_unwritten: int | None = None, idle_work: Callable[[], bool] | None = None) -> None:
+          max_unwritten: int | None = None, idle_work: Callable[[], bool] | None = None,
+          idle_ready: Callable[[], bool] | None = None) -> None:
     """Run the state machine to the end on `threads` threads (the caller's among them);
     `on_block(block, ctx)` gets finished blocks in event order (ctx None: a skipped block),
     `on_completion` every component execution (for the timeline); `idle_work()` is called by a
-    thread that has no task (e.g. the sinks' queued encoding), returning False when there is
-    nothing to do; at the end every thread calls it until it returns False."""
+    thread that has no task (e.g. the sinks' queued encoding, the source's read-ahead),
+    returning False when there is nothing to do; at the end every thread calls it until it
+    returns False. `idle_ready()`, checked after each write, says that idle work is there now:
+    a waiting thread is then woken for it (e.g. the next row group to read ahead while the
+    blocks run one chain at a time)."""
     threads = max(1, threads)
     if scheduler.threads != threads:
         scheduler.set_threads(threads)
     run = Driver(scheduler, on_block, on_completion,
-                 max_unwritten or Driver.UNWRITTEN_PER_SLOT * len(scheduler.slots), idle_work)
+                 max_unwritten or Driver.UNWRITTEN_PER_SLOT * len(scheduler.slots), idle_work,
+                 idle_ready)
     workers = [threading.Thread(target=run.loop, name=f"worker-{i}", daemon=True)
                for i in range(1, threads)]
     for thread in workers:
@@ -69,9 +78,13 @@ class Driver:
 
     def __init__(self, scheduler: Scheduler, on_block: OnBlock,
                  on_completion: Callable[[Completion], None] | None, max_unwritten: int,
-                 idle_work: Callable[[], bool] | None = None):
+                 idle_work: Callable[[], bool] | None = None,
+                 idle_ready: Callable[[], bool] | None = None):
         self.scheduler = scheduler
         self.idle_work = idle_work
+        self.idle_ready = idle_ready
+        #: threads waiting on `cond` (only they need a notify)
+        self.waiting = 0
         #: `_write` calls so far, and the count at which idle_work last found
         #: nothing: only a write queues more, so until the next one idle threads wait
         self.writes = 0
@@ -136,7 +149,9 @@ class Driver:
                                                     "blocks remain")
                         cond.notify_all()
                         return
+                    self.waiting += 1
                     cond.wait()
+                    self.waiting -= 1
                 takeable = sched.takeable() if not self.solo else 0
                 if takeable:   # more than this thread takes: wake one waiter per task
                     cond.notify(takeable)
@@ -202,6 +217,9 @@ class Driver:
             takeable = sched.takeable()
             if takeable:
                 self.cond.notify(takeable)
+            elif self.waiting and self.idle_ready is not None and self.idle_ready():
+                self.idle_empty_at = -1   # new idle work, although no write queued it
+                self.cond.notify(1)
 
     def abort(self, exc: BaseException) -> None:
         with self.cond:

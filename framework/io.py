@@ -38,6 +38,19 @@ class Source:
     def read(self, first: int, n: int) -> dict[str, Any]:
         raise NotImplementedError
 
+    def select_events(self, first: int, stop: int) -> None:
+        """Told before the run that it reads events [first, stop) (what `work` may read ahead)."""
+
+    def work(self) -> bool:
+        """Do one piece of work ahead of need (e.g. read a column of the next row group) on the
+        calling job thread, which has no task; False when there is none. Must be thread-safe."""
+        return False
+
+    def work_ready(self) -> bool:
+        """Whether `work` has something to do now: a cheap check, made after every block
+        written, that decides whether an idle job thread is woken for it."""
+        return False
+
     def input_paths(self) -> list[str]:
         """Files the source reads (an output of the run must be none of them)."""
         return []

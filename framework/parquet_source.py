@@ -38,7 +38,10 @@ class ParquetSource(Source):
     Parallel reading, on the job's own threads: a row group is read column by column (largest
     first), and every thread that needs it takes the next unread column, so T threads decode
     one row group about T times faster. A thread with no column left to take reads a column of
-    the next row group while it waits. So `--threads T` uses T cores, and one thread uses one.
+    the next row group while it waits, and a job thread with no task reads the row group after
+    the one being served (`work`: e.g. while tiny blocks run one chain at a time, the chain
+    thread then finds it decoded); neither reads past the run's last event (`select_events`).
+    So `--threads T` uses T cores, and one thread uses one.
     ``read_ahead`` > 0 starts that many background threads reading the next row groups ahead of
     the first request (more cores than job threads); ``arrow_threads=True`` lets Arrow decode
     each column on its own thread pool (likewise).
@@ -133,6 +136,9 @@ class ParquetSource(Source):
         self._cache_lock = threading.Lock()
         self._cache: dict[tuple[int, int], _RowGroup] = {}
         self._served_out: set[tuple[int, int]] = set()   # row groups whose rows were all handed out
+        #: the row group an idle job thread may read ahead (`work`), and the run's end event
+        self._ahead: tuple[int, int] | None = None
+        self._stop = self._starts[-1]
         self._ahead_queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._ahead_threads: list[threading.Thread] = []
         # parts of distributed outputs are hashed in file order on a background thread (hashlib
@@ -188,6 +194,40 @@ class ParquetSource(Source):
 
     def select(self, keys: Sequence[str]) -> None:
         self._selected = [k for k in self.keys() if k in set(keys)]
+
+    def select_events(self, first: int, stop: int) -> None:
+        self._stop = min(stop, self._starts[-1])
+
+    def work(self) -> bool:
+        """Read one column of the row group after the last one served from, if the run reads
+        it and the cache has room: a job thread with no task (e.g. while the blocks run one
+        chain at a time) so reads the next row group before a block needs it. False when there
+        is nothing to read ahead."""
+        with self._cache_lock:
+            key = self._ahead
+            if key is None:
+                return False
+            entry = self._cache.get(key)
+            if entry is None:
+                if key in self._served_out or len(self._cache) >= self.CACHED_ROW_GROUPS \
+                        or not self._in_run(key):
+                    self._ahead = None
+                    return False
+                entry = self._new_entry(key)
+            if not entry.pending:
+                self._ahead = None
+                return False
+        self._work(key, entry, limit=1)
+        return True
+
+    def work_ready(self) -> bool:
+        return self._ahead is not None
+
+    def _in_run(self, key: tuple[int, int]) -> bool:
+        """Whether the run reads events of row group `key` (a row group after the run's last
+        event is never read ahead)."""
+        file_index, rg_index = key
+        return self._starts[file_index] + self._rg_starts[file_index][rg_index] < self._stop
 
     # -- the shared row-group cache ------------------------------------------------------------
     def _next_key(self, key: tuple[int, int]) -> tuple[int, int] | None:
@@ -252,7 +292,7 @@ class ParquetSource(Source):
                         nxt = self._next_key(nxt)
                         continue
                     if target is None:
-                        if len(self._cache) >= self.CACHED_ROW_GROUPS:
+                        if len(self._cache) >= self.CACHED_ROW_GROUPS or not self._in_run(nxt):
                             return
                         target = self._new_entry(nxt)
                     if target.pending:
@@ -396,7 +436,10 @@ class ParquetSource(Source):
             self._count_served((file_index, rg_index), entry, rows)
 
     def _count_served(self, key: tuple[int, int], entry: "_RowGroup", rows: int) -> None:
-        """Count rows handed out; drop the row group once all are (caller holds the lock)."""
+        """Count rows handed out; drop the row group once all are (caller holds the lock). The
+        first rows served make the next row group the one to read ahead (`work`)."""
+        if not entry.served:
+            self._ahead = self._next_key(key)
         entry.served += rows
         if entry.served >= entry.rows and self._cache.get(key) is entry:
             del self._cache[key]

@@ -132,7 +132,7 @@ class EventBlocks(Sequence[tuple[int, int]]):
         self._segments = [(a, b) for a, b in zip(edges, edges[1:]) if b > a]
         self._ends = list(itertools.accumulate(-(-(b - a) // batch_size)
                                                for a, b in self._segments))
-        self.stop, self.batch_size = stop, batch_size
+        self.start, self.stop, self.batch_size = start, stop, batch_size
         self.n_events = max(0, stop - start)
         self._len = self._ends[-1] if self._ends else 0   # asked several times per block
 
@@ -315,6 +315,7 @@ def run_job(job: Job, options: RunOptions, stream: TextIO | None = None) -> RunR
         graph = prepare(job)
         blocks = event_blocks(job.source.n_events(), options.skip, options.events,
                               options.batch_size, source_file_events(job.source))
+        job.source.select_events(blocks.start, blocks.stop)
         check_paths(job, options)
     except BaseException:
         job.source.close()   # e.g. stops the hashing of a distributed input's parts
@@ -390,11 +391,12 @@ def run_job(job: Job, options: RunOptions, stream: TextIO | None = None) -> RunR
                         raise SinkError(f"sink {sink.name} failed after the last block: "
                                         f"{exc}") from exc
 
-        def sink_work() -> bool:
-            return any(sink.work() for sink in job.sinks)
+        def idle_work() -> bool:
+            """The sinks' queued encoding first (it frees memory), then the source's read-ahead."""
+            return any(sink.work() for sink in job.sinks) or job.source.work()
 
-        drive(scheduler, write_block, record, threads=threads,
-              idle_work=sink_work if job.sinks else None)
+        drive(scheduler, write_block, record, threads=threads, idle_work=idle_work,
+              idle_ready=job.source.work_ready)
     except BaseException as exc:
         errors.append(exc)
     finally:

@@ -130,6 +130,24 @@ def run_bench(args: argparse.Namespace, log: Callable[[str], None]) -> dict[str,
             shutil.rmtree(workdir, ignore_errors=True)
 
 
+def _run_order(cases: list[Case], bs: int) -> list[Case]:
+    """The order of a round's runs. The host's speed drifts by tens of percent over seconds, so
+    each goal's pair of runs (see `_measure`: a ratio of runs of the same round) should run
+    back to back: reco chain at T threads, the read-only pass from T threads down to 1, the
+    reco chain at 1 thread, its batch-1 row from 1 thread up, then every other row with its
+    thread variants back to back. So reco / read-only (each thread count), batch 1 / batched
+    and batch-1 T / 1 threads are neighbours, and the reco chain's T / 1 threads are a few
+    short runs apart."""
+    def pick(name: str, batch: int, descending: bool = False, only: Callable[[int], bool] = lambda t: True) -> list[Case]:
+        chosen = [c for c in cases if (c.row.name, c.row.batch_size) == (name, batch) and only(c.row.threads)]
+        return sorted(chosen, key=lambda c: c.row.threads, reverse=descending)
+
+    head = [*pick("reco chain", bs, True, lambda t: t > 1), *pick("read-only pass", bs, True),
+            *pick("reco chain", bs, only=lambda t: t == 1), *pick("reco chain", 1)]
+    taken = {id(c) for c in head}
+    return head + [c for c in cases if id(c) not in taken]
+
+
 def _run_in(workdir: str, args: argparse.Namespace, threads: list[int],
             log: Callable[[str], None]) -> dict[str, Any]:
     load_start = _load()
@@ -162,13 +180,14 @@ def _run_in(workdir: str, args: argparse.Namespace, threads: list[int],
     def opts(t: int, batch: int = bs, events: int | None = None) -> RunOptions:
         return RunOptions(threads=t, batch_size=batch, events=events, quiet=True, progress=False)
 
-    # the thread variants of a row run back to back (and its reference rows next to it), so
-    # that each round's ratios compare runs made moments apart (see `_measure`)
+    rg = args.row_group_size
+    n1 = min(-(-args.batch1_events // rg) * rg, n)   # whole row groups
     kinds: list[tuple[str, int, int, Callable[[], Job], Callable[[int], RunOptions]]] = [
         ("read-only pass", bs, n, lambda: read_only_job(raw, keys), opts),
         ("read-only pass, checksums unverified", bs, n,
          lambda: read_only_job(raw, keys, verify_checksums=False), opts),
         ("reco chain", bs, n, lambda: reco_job(raw, keys), opts),
+        ("reco chain", 1, n1, lambda: reco_job(raw, keys), lambda t: opts(t, 1, n1)),
         ("reco chain + Parquet output", bs, n,
          lambda: reco_job(raw, keys, os.path.join(workdir, "reco_io.parquet")), opts),
     ]
@@ -178,12 +197,9 @@ def _run_in(workdir: str, args: argparse.Namespace, threads: list[int],
             ("METMaker rebuild", bs, n, lambda: rebuild_job(reco_out, reco_keys), opts),
             ("full chain (reco + rebuild)", bs, n, lambda: rebuild_job(raw, keys), opts),
         ]
-    rg = args.row_group_size
-    n1 = min(-(-args.batch1_events // rg) * rg, n)   # whole row groups
     executions = OVERHEAD_BLOCKS * OVERHEAD_LAYERS * OVERHEAD_WIDTH
     demo_events = args.demo_events
     kinds += [
-        ("reco chain", 1, n1, lambda: reco_job(raw, keys), lambda t: opts(t, 1, n1)),
         ("framework overhead (trivial DAG)", 1, OVERHEAD_BLOCKS, overhead_job,
          lambda t: RunOptions(threads=t, batch_size=1, quiet=True, progress=False)),
         ("demo numba-kernel job", 128, demo_events, lambda: demo_job(demo_events),
@@ -192,6 +208,8 @@ def _run_in(workdir: str, args: argparse.Namespace, threads: list[int],
     ]
     cases = [Case(Row(name, t, batch, events), make, options(t))
              for name, batch, events, make, options in kinds for t in threads]
+    display = [c.row for c in cases]
+    cases = _run_order(cases, bs)
     read_ahead = getattr(args, "read_ahead", None)
     arrow_pool = getattr(args, "arrow_pool", False)
     for case in cases:
@@ -208,7 +226,7 @@ def _run_in(workdir: str, args: argparse.Namespace, threads: list[int],
                       key=lambda c: (c.row.threads, c.row.name))   # each thread count's two rows adjacent
         _measure(pair, extra, log, warm=False)
 
-    rows = [c.row for c in cases]
+    rows = display
     by = {(r.name, r.threads, r.batch_size): r for r in rows}
     for r in rows:
         ref = None

@@ -38,8 +38,9 @@ def _feed(policy, clock, ns_per_chain, blocks):
         policy.chain_done(10)
 
 
-def _probe(policy, clock, parallel_ns, serial_ns):
-    """Run one probe: the serial phase at `serial_ns` per chain, then the parallel one."""
+def _probe(policy, clock, parallel_ns, serial_ns, then=HOLD):
+    """Run one probe: the serial phase at `serial_ns` per chain, then the parallel one; `then`:
+    the phase after it (SERIAL: a switch to parallel, probed again before it is held)."""
     assert policy.phase == SERIAL and policy.limit == 1
     for phase, ns in ((SERIAL, serial_ns), (PARALLEL, parallel_ns)):
         fed = 0
@@ -51,7 +52,7 @@ def _probe(policy, clock, parallel_ns, serial_ns):
                                            -(-policy.PROBE_MIN_NS // int(ns)))
         if phase == SERIAL:
             assert policy.phase == PARALLEL and policy.limit == policy.threads
-    assert policy.phase == HOLD
+    assert policy.phase == then
 
 
 MS = 2_000_000   # ns per chain
@@ -79,8 +80,10 @@ def test_slow_parallel_chains_run_one_at_a_time_and_a_confirmed_choice_is_held_l
 def test_parallel_chains_that_gain_keep_every_thread_and_a_change_resets_the_hold():
     clock = FakeClock()
     policy = ChainConcurrency(4, clock)
-    _probe(policy, clock, parallel_ns=int(0.3 * MS), serial_ns=MS)   # chains leave the GIL
-    assert policy.limit == 4
+    _probe(policy, clock, parallel_ns=int(0.3 * MS), serial_ns=MS, then=SERIAL)   # chains leave the GIL
+    assert policy.limit == 1 and policy.candidate == 4 and policy.choices == []   # probed again first
+    _probe(policy, clock, parallel_ns=int(0.3 * MS), serial_ns=MS)
+    assert policy.limit == 4 and policy.hold_ns == ChainConcurrency.HOLD_FIRST_NS
     _hold(policy, clock, int(0.3 * MS))
     _probe(policy, clock, parallel_ns=int(0.3 * MS), serial_ns=MS)
     assert policy.hold_ns == ChainConcurrency.HOLD_GROWTH * ChainConcurrency.HOLD_FIRST_NS

@@ -73,6 +73,9 @@ class Sliceable:
     def __array__(self, dtype=None, copy=None):
         return self.values
 
+    def __add__(self, other):
+        return self.values + other
+
 
 def sliceable_decode(key, array):
     values = array.to_numpy()
@@ -342,3 +345,117 @@ def test_sorting_columns_survive_column_slices(tmp_path):
                           sorting_columns=[pq.SortingColumn(1)]) as writer:
         writer.write_table(table, row_group_size=100)
     assert out.read_bytes() == one.read_bytes()
+
+
+def test_idle_work_reads_the_next_row_group_within_the_run_only(tmp_path):
+    """`work()` (a job thread with no task) reads the row group after the one being served, one
+    column per call, never one after the run's last event, and only while the cache has room."""
+    path = str(tmp_path / "four.parquet")
+    pq.write_table(pa.table({"A": pa.array(np.arange(64), pa.int64()),
+                             "B": pa.array(np.arange(64) * 2, pa.int64())}), path, row_group_size=16)
+    Sliceable.decoded_rows = []
+    source = ParquetSource([path], decode=sliceable_decode)
+    source.select_events(0, 40)   # row groups 0-2 (event 32-39 is in row group 2)
+    assert not source.work_ready() and not source.work()   # nothing served yet
+    assert source.read(0, 1)["A"].values.tolist() == [0]
+    assert source.work_ready()
+    assert source.work() and source.work()   # row group 1, one column each
+    assert not source.work() and not source.work_ready()   # both read: nothing left
+    assert (0, 1) in source._cache and source._cache[(0, 1)].ready.is_set()
+    decoded = len(Sliceable.decoded_rows)
+    source.read(16, 16)   # all of row group 1: served from the cache, and row group 2 is next
+    assert len(Sliceable.decoded_rows) == decoded
+    while source.work():
+        pass
+    assert (0, 2) in source._cache
+    source.read(32, 1)    # row group 2's first rows: row group 3 would be next, but the run ends
+    assert not source.work() and (0, 3) not in source._cache and not source.work_ready()
+    source.close()
+
+
+def test_a_waiting_thread_helps_with_row_groups_of_the_run_only(tmp_path):
+    path = str(tmp_path / "a.parquet")
+    write(path, np.arange(0, 48), 16)
+    Sliceable.decoded_rows = []
+    source = ParquetSource([path], decode=sliceable_decode)
+    source.select_events(0, 16)
+    with source._cache_lock:
+        waiting = source._new_entry((0, 0))
+    source._help((0, 0), waiting)   # row groups 1 and 2 are not read by this run
+    assert Sliceable.decoded_rows == [] and list(source._cache) == [(0, 0)]
+    source.close()
+
+
+class _Tracing(ParquetSource):
+    """Records (row group, thread, inside work()) for every column read."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.readers = []
+
+    def _load_column(self, key, entry, column):
+        import threading
+
+        self.readers.append((key, threading.current_thread().name, getattr(self._local, "in_work", False)))
+        super()._load_column(key, entry, column)
+
+    def work(self):
+        self._local.in_work = True
+        try:
+            return super().work()
+        finally:
+            self._local.in_work = False
+
+
+def test_an_idle_thread_reads_ahead_while_chains_run_one_at_a_time(tmp_path):
+    """Batch size 1 on two threads, one chain at a time: the other thread, woken when a row
+    group starts being served, reads the next one (past the row groups that a thread waiting
+    for the first one reads), so the chain thread finds it decoded."""
+    import time
+
+    from metflow.framework import DataFlowGraph
+    from metflow.framework.driver import drive
+    from metflow.framework.scheduler import Scheduler
+
+    from metflow.framework import Algorithm, ReadHandleKey, WriteHandleKey
+
+    class Kernel(Algorithm):
+        """Leaves the GIL for a while, as the numba kernels of a chain do."""
+
+        numbers = ReadHandleKey("Plus")
+        result = WriteHandleKey("Done")
+
+        def compute(self, numbers):
+            time.sleep(0.0001)
+            return numbers
+
+    path = str(tmp_path / "rows.parquet")
+    write(path, np.arange(0, 1200), 100)   # more row groups than the cache holds
+    source = _Tracing([path], decode=sliceable_decode)
+    source.select_events(0, 1200)
+    graph = DataFlowGraph.build([AddConstant(source="Numbers"), Kernel()], source.keys())
+    sched = Scheduler(graph, source, [(i, 1) for i in range(1200)], [], n_slots=3, threads=2)
+    sched.concurrency.PARALLEL_MARGIN = float("inf")   # one chain at a time throughout
+    seen = []
+    drive(sched, lambda block, ctx: seen.append(block), threads=2, idle_work=source.work,
+          idle_ready=source.work_ready)
+    assert seen == list(range(1200))
+    assert sorted(key for key, _, _ in source.readers) == [(0, i) for i in range(12)]   # each once
+    ahead = [key for key, _, in_work in source.readers if in_work and key[1] >= ParquetSource.CACHED_ROW_GROUPS]
+    assert len(ahead) >= 4, source.readers
+
+
+@pytest.mark.parametrize("batch_size", [1, 7])
+def test_output_with_idle_read_ahead_equals_one_thread(tmp_path, batch_size):
+    path = str(tmp_path / "rows.parquet")
+    write(path, np.arange(0, 1200), 100)
+    outputs = []
+    for threads in (1, 2):
+        source = _Tracing([path], decode=sliceable_decode)
+        sink = Recorder(["Plus"])
+        run_job(Job(source=source, algorithms=[AddConstant(source="Numbers")], sinks=[sink]),
+                RunOptions(batch_size=batch_size, threads=threads, events=1000, progress=False))
+        outputs.append(sink.values("Plus").tolist())
+        # each row group of the run read once; none after its last event
+        assert sorted(key for key, _, _ in source.readers) == [(0, i) for i in range(10)]
+    assert outputs[0] == outputs[1] == list(range(1, 1001))
