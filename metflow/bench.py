@@ -133,17 +133,25 @@ def run_bench(args: argparse.Namespace, log: Callable[[str], None]) -> dict[str,
 def _run_order(cases: list[Case], bs: int) -> list[Case]:
     """The order of a round's runs. The host's speed drifts by tens of percent over seconds, so
     each goal's pair of runs (see `_measure`: a ratio of runs of the same round) should run
-    back to back: reco chain at T threads, the read-only pass from T threads down to 1, the
-    reco chain at 1 thread, its batch-1 row from 1 thread up, then every other row with its
-    thread variants back to back. So reco / read-only (each thread count), batch 1 / batched
-    and batch-1 T / 1 threads are neighbours, and the reco chain's T / 1 threads are a few
-    short runs apart."""
-    def pick(name: str, batch: int, descending: bool = False, only: Callable[[int], bool] = lambda t: True) -> list[Case]:
-        chosen = [c for c in cases if (c.row.name, c.row.batch_size) == (name, batch) and only(c.row.threads)]
+    back to back. With threads 1 and 2: read-only 2, unverified 2, unverified 1, read-only 1,
+    reco 1, reco 2, reco batch-1 1, reco batch-1 2, then every other row with its thread
+    variants back to back. So the page-checksum pairs, reco / read-only at 1 thread, the reco
+    chain's 2 / 1 threads and batch-1's 2 / 1 threads are neighbours; batch 1 / batched at one
+    thread and reco / read-only at 2 threads (goals with more margin) a run or a few apart."""
+    def pick(name: str, batch: int, threads: Callable[[int], bool], descending: bool = False) -> list[Case]:
+        chosen = [c for c in cases if (c.row.name, c.row.batch_size) == (name, batch) and threads(c.row.threads)]
         return sorted(chosen, key=lambda c: c.row.threads, reverse=descending)
 
-    head = [*pick("reco chain", bs, True, lambda t: t > 1), *pick("read-only pass", bs, True),
-            *pick("reco chain", bs, only=lambda t: t == 1), *pick("reco chain", 1)]
+    def one(t: int) -> bool:
+        return t == 1
+
+    def many(t: int) -> bool:
+        return t > 1
+
+    read, unverified = "read-only pass", "read-only pass, checksums unverified"
+    head = [*pick(read, bs, many, True), *pick(unverified, bs, many), *pick(unverified, bs, one),
+            *pick(read, bs, one), *pick("reco chain", bs, one), *pick("reco chain", bs, many),
+            *pick("reco chain", 1, lambda t: True)]
     taken = {id(c) for c in head}
     return head + [c for c in cases if id(c) not in taken]
 
