@@ -9,7 +9,9 @@ thread allowed (parallel), each for at least `PROBE_BLOCKS` chains and `PROBE_MI
 compares the events per second of the two and keeps the faster (parallel only when
 `PARALLEL_MARGIN` faster) for `hold_ns` (first `HOLD_FIRST_NS`, 1 s); then it measures again.
 A choice confirmed by the next probe is held `HOLD_GROWTH` times as long (up to `HOLD_MAX_NS`),
-so a steady run spends little time in the slower setting. Parallel is held only once two
+so a steady run spends little time in the slower setting. A parallel phase slower than
+serial after its `PROBE_BLOCKS` chains ends there (the choice is serial, which a wrong reading
+costs least). Parallel is held only once two
 probes in a row chose it: a probe is a few tens of milliseconds, and one that happened to
 include a stall of the serial chains (a row group read on demand) must not commit a short run
 to the slower setting for a second. Serial comes first so that a run too short to finish a probe
@@ -86,9 +88,9 @@ class ChainConcurrency:
         if self.blocks < self.PROBE_BLOCKS:
             return
         elapsed = self.clock() - self.start_ns
-        if elapsed < self.PROBE_MIN_NS:
-            return
         rate = self.events / max(elapsed, 1)
+        if elapsed < self.PROBE_MIN_NS and not (self.phase == PARALLEL and rate < self.serial_rate):
+            return   # (a parallel phase already slower than serial is not measured to the end)
         if self.phase == SERIAL:
             self.serial_rate = rate
             self.phase = PARALLEL

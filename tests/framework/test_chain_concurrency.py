@@ -159,3 +159,19 @@ def test_chains_that_sleep_outside_the_gil_run_in_parallel():
     """Chains waiting outside the GIL (here: sleeping) gain from threads: measured, kept."""
     sched, spans = _chain_intervals(150, 2, margin=1.10, probe_blocks=12)
     assert sched.concurrency.choices and sched.concurrency.choices[0][1] == 2
+
+
+def test_a_parallel_phase_already_slower_than_serial_ends_after_its_chains():
+    """Tiny GIL-bound chains: the parallel phase is not measured for its whole minimum time
+    once its chains run slower than serial ones; serial is chosen then."""
+    clock = FakeClock()
+    policy = ChainConcurrency(2, clock)
+    _feed(policy, clock, 50_000, policy.threads + 400)   # serial: 50 us per chain, past 20 ms
+    assert policy.phase == PARALLEL
+    _feed(policy, clock, 90_000, policy.threads + policy.PROBE_BLOCKS)   # 16 chains, 1.4 ms
+    assert policy.phase == HOLD and policy.limit == 1 and [c for _, c in policy.choices] == [1]
+    # a faster parallel phase is measured to its end, and probed twice before it is held
+    policy = ChainConcurrency(2, clock)
+    _feed(policy, clock, 50_000, policy.threads + 400)
+    _feed(policy, clock, 20_000, policy.threads + policy.PROBE_BLOCKS)
+    assert policy.phase == PARALLEL
