@@ -32,6 +32,7 @@ from .dataset import MANIFEST
 from .input_specs import expand_inputs
 from .paths import PathError, check_distinct_inputs, check_outputs, written_path
 from .driver import drive
+from .io import Source
 from .scheduler import PREPARE, READ, Completion, FailedBlock, Scheduler
 from .signals import Interrupted, StopRequest
 
@@ -395,8 +396,11 @@ def run_job(job: Job, options: RunOptions, stream: TextIO | None = None) -> RunR
             """The sinks' queued encoding first (it frees memory), then the source's read-ahead."""
             return any(sink.work() for sink in job.sinks) or job.source.work()
 
-        drive(scheduler, write_block, record, threads=threads, idle_work=idle_work,
-              idle_ready=job.source.work_ready)
+        # a source without read-ahead and no sink: no idle work, and no thread woken for it
+        reads_ahead = type(job.source).work is not Source.work
+        drive(scheduler, write_block, record, threads=threads,
+              idle_work=idle_work if job.sinks or reads_ahead else None,
+              idle_ready=job.source.work_ready if reads_ahead else None)
     except BaseException as exc:
         errors.append(exc)
     finally:
