@@ -42,9 +42,10 @@ class ParquetSink(Sink):
     #: encodes one itself (memory stays bounded when the other threads are busy)
     QUEUED_ROW_GROUPS = 1
     #: column slices per row group at most, encoded apart (by as many threads); the bytes do not
-    #: change. A slice holds whole top-level columns, so a met_reco output (two maps, two cores)
-    #: gets one slice per column: the last row group, encoded by every thread after the last
-    #: block, then splits 2-thread work evenly (measured: 2/1 thread 1.7 with 4 slices, 1.8-1.9)
+    #: change. A slice holds whole top-level columns: a met_reco output's 13 (the objects, maps
+    #: and cores) make 8 slices of 1-3 columns, so the last row group, encoded by every thread
+    #: after the last block, splits evenly over 2 threads (measured: reco + output 2/1 threads
+    #: 1.7 with 4 slices, 1.8-1.9 with 8)
     ENCODE_SLICES = 8
 
     def __init__(self, path: str, keys: Sequence[str], compression: str = "zstd",
