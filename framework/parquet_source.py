@@ -207,14 +207,8 @@ class ParquetSource(Source):
             key = self._ahead
             if key is None:
                 return False
-            entry = self._cache.get(key)
-            if entry is None:
-                if key in self._served_out or len(self._cache) >= self.CACHED_ROW_GROUPS \
-                        or not self._in_run(key):
-                    self._ahead = None
-                    return False
-                entry = self._new_entry(key)
-            if not entry.pending:
+            entry = None if key in self._served_out else self._entry_ahead(key)
+            if entry is None or not entry.pending:
                 self._ahead = None
                 return False
         self._work(key, entry, limit=1)
@@ -223,11 +217,15 @@ class ParquetSource(Source):
     def work_ready(self) -> bool:
         return self._ahead is not None
 
-    def _in_run(self, key: tuple[int, int]) -> bool:
-        """Whether the run reads events of row group `key` (a row group after the run's last
-        event is never read ahead)."""
-        file_index, rg_index = key
-        return self._starts[file_index] + self._rg_starts[file_index][rg_index] < self._stop
+    def _entry_ahead(self, key: tuple[int, int]) -> "_RowGroup | None":
+        """Row group `key`'s cache entry for reading it ahead of need, made if the cache has room
+        and the run reads its events; None otherwise (caller holds the lock)."""
+        entry = self._cache.get(key)
+        if entry is None and len(self._cache) < self.CACHED_ROW_GROUPS:
+            file_index, rg_index = key
+            if self._starts[file_index] + self._rg_starts[file_index][rg_index] < self._stop:
+                entry = self._new_entry(key)
+        return entry
 
     # -- the shared row-group cache ------------------------------------------------------------
     def _next_key(self, key: tuple[int, int]) -> tuple[int, int] | None:
@@ -292,9 +290,9 @@ class ParquetSource(Source):
                         nxt = self._next_key(nxt)
                         continue
                     if target is None:
-                        if len(self._cache) >= self.CACHED_ROW_GROUPS or not self._in_run(nxt):
+                        target = self._entry_ahead(nxt)
+                        if target is None:
                             return
-                        target = self._new_entry(nxt)
                     if target.pending:
                         break
                     nxt = self._next_key(nxt)

@@ -7,7 +7,7 @@ each associate one object collection. The map builder
 its own kernel call, as Athena's METAssociationTool runs its associator tools in turn: at batch
 size 1 every algorithm execution costs about as much as the association itself. An associator
 with its own compute runs as an algorithm of its own, and its fragment is an input of the map
-builder. Both give the same fragments, through :func:`associate`.
+builder. Both give the same fragments, through the same kernel (``object_associations_of``).
 """
 
 from __future__ import annotations

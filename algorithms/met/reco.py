@@ -212,11 +212,10 @@ class METAssocMapBuilder(_ResolvedConfig, Algorithm):
                       "associators' defaults: muons 0, the others 4 GeV)", unit="MeV")
 
     def _resolve(self) -> _MapConfig:
-        objects = self.key("objects")
         return _MapConfig(
-            resolve_associators(self.name, self.associators, (objects,) if isinstance(objects, str) else objects,
-                                self.min_pt, self.key("signals"), self.key("tracks")),
-            _fragment_keys(self), self.key("jets"), self.key("signals"), self.key("tracks"),
+            resolve_associators(self.name, self.associators, _keys(self, "objects"), self.min_pt,
+                                self.key("signals"), self.key("tracks")),
+            _keys(self, "fragments"), self.key("jets"), self.key("signals"), self.key("tracks"),
             self.key("assoc_map"), self.key("core"))
 
     def compute(self, jet_assoc, objects, fragments, jets, signals, tracks, ctx=None):
@@ -284,8 +283,9 @@ class METAssocMapBuilder(_ResolvedConfig, Algorithm):
                               f"the {jet_assoc.n_assoc} jet associations", key=c.jets_key)
 
 
-def _fragment_keys(alg: Algorithm) -> tuple[str, ...]:
-    keys = alg.key("fragments")
+def _keys(alg: Algorithm, attr: str) -> tuple[str, ...]:
+    """The key or keys of a list input, as a tuple."""
+    keys = alg.key(attr)
     return (keys,) if isinstance(keys, str) else tuple(keys)
 
 
@@ -383,7 +383,7 @@ class METSoftAssociator(_ResolvedConfig, Algorithm):
     core = WriteHandleKey(K.met_core_key(DEFAULT_JET_COLLECTION), doc="core soft terms")
 
     def _resolve(self) -> _SoftConfig:
-        return _SoftConfig(_fragment_keys(self), self.key("signals"), self.key("tracks"), self.key("core"))
+        return _SoftConfig(_keys(self, "fragments"), self.key("signals"), self.key("tracks"), self.key("core"))
 
     def compute(self, jet_assoc, fragments, signals, tracks):
         c = self._config()

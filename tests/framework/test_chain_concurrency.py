@@ -1,26 +1,14 @@
 """The number of chains run at once is measured and chosen (framework.chain_concurrency)."""
 
-import time
 
 
 import pytest
 
-from metflow.framework import Algorithm, DataFlowGraph, ReadHandleKey, WriteHandleKey
+from metflow.framework import DataFlowGraph
 from metflow.framework.chain_concurrency import HOLD, PARALLEL, SERIAL, ChainConcurrency
 from metflow.framework.driver import drive
 from metflow.framework.scheduler import Scheduler
-from toy import AddConstant, CountingSource
-
-
-class Sleeper(Algorithm):
-    """Waits outside the GIL for a fixed time (as a long numba kernel or an I/O wait would)."""
-
-    source = ReadHandleKey("C")
-    result = WriteHandleKey("Slept")
-
-    def compute(self, source):
-        time.sleep(0.0002)
-        return source
+from toy import AddConstant, CountingSource, Sleeper
 
 
 class FakeClock:

@@ -6,7 +6,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from metflow.framework import Job, ParquetSink, ParquetSource, RunOptions, SourceError, run_job
-from toy import AddConstant, CountingSource, Recorder
+from toy import AddConstant, CountingSource, Recorder, Sleeper
 
 
 def write(path, values, row_group_size):
@@ -411,29 +411,17 @@ def test_an_idle_thread_reads_ahead_while_chains_run_one_at_a_time(tmp_path):
     """Batch size 1 on two threads, one chain at a time: the other thread, woken when a row
     group starts being served, reads the next one (past the row groups that a thread waiting
     for the first one reads), so the chain thread finds it decoded."""
-    import time
-
     from metflow.framework import DataFlowGraph
     from metflow.framework.driver import drive
     from metflow.framework.scheduler import Scheduler
-
-    from metflow.framework import Algorithm, ReadHandleKey, WriteHandleKey
-
-    class Kernel(Algorithm):
-        """Leaves the GIL for a while, as the numba kernels of a chain do."""
-
-        numbers = ReadHandleKey("Plus")
-        result = WriteHandleKey("Done")
-
-        def compute(self, numbers):
-            time.sleep(0.0001)
-            return numbers
 
     path = str(tmp_path / "rows.parquet")
     write(path, np.arange(0, 1200), 100)   # more row groups than the cache holds
     source = _Tracing([path], decode=sliceable_decode)
     source.select_events(0, 1200)
-    graph = DataFlowGraph.build([AddConstant(source="Numbers"), Kernel()], source.keys())
+    # the sleeper leaves the GIL for a while, as the numba kernels of a chain do
+    graph = DataFlowGraph.build([AddConstant(source="Numbers"), Sleeper(source="Plus", seconds=0.0001)],
+                                source.keys())
     sched = Scheduler(graph, source, [(i, 1) for i in range(1200)], [], n_slots=3, threads=2)
     sched.concurrency.PARALLEL_MARGIN = float("inf")   # one chain at a time throughout
     seen = []

@@ -127,3 +127,16 @@ class FailingPhase(Algorithm):
     def finalize(self):
         if self.phase == "finalize":
             raise RuntimeError("injected finalize failure")
+
+
+class Sleeper(Algorithm):
+    """Waits outside the GIL for `seconds` (as a long numba kernel or an I/O wait would) and
+    passes its input on."""
+
+    source = ReadHandleKey("C")
+    result = WriteHandleKey("Slept")
+    seconds = Property(float, 0.0002)
+
+    def compute(self, source):
+        time.sleep(self.seconds)
+        return source
