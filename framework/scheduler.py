@@ -12,9 +12,12 @@ Policy
   - **chain mode**: the slot's whole chain (read, every algorithm in topological order, sink
     preparation) is one task, run by one thread; blocks still run concurrently (inter-event).
   A block runs as a chain when the run has one thread (nothing to gain from finer tasks), or
-  when the algorithms are tiny (`recent_ns`, the mean algorithm execution time of the last
-  finished block, under `TINY_TASK_NS`) and every component is thread-safe: handing a tiny
-  task to another thread costs more than the task. The first blocks of a threaded run, before
+  when the algorithms are tiny (`recent_ns` under `TINY_TASK_NS`) and every component is
+  thread-safe: handing a tiny task to another thread costs more than the task. `recent_ns` is
+  an algorithm execution's mean CPU time (the thread's, not the wall clock: a tiny task that
+  waits for the GIL behind another thread's must not look big, or the run would stay in task
+  mode because task mode is slow), the smaller of the last two finished blocks' (one block
+  slowed by a pause does not switch modes). The first blocks of a threaded run, before
   anything is measured, run in task mode. How many chains run at once is measured and chosen
   during the run (`framework.chain_concurrency`): GIL-bound chains run one at a time.
 * An algorithm (or source) whose class says `thread_safe = False` never has two executions in
@@ -34,7 +37,8 @@ State fields of `Scheduler`: `blocks` (list of (first, n)), `next_block` (next b
 `finished` (block index -> context, waiting for in-order write), `next_to_write`, `ready`
 (tasks ready to take, a heap by block), `deferred` (not-thread-safe tasks waiting for their
 component), `running_unsafe` (components with an execution in flight), `in_flight`, `failed`,
-`threads` (threads of the driver), `recent_ns` (see chain mode), `concurrency` (the limit on
+`threads` (threads of the driver), `recent_ns` and `last_block_ns` (the last finished block's
+mean; see chain mode), `concurrency` (the limit on
 chains at once) and `chains_running`, `stats` (component -> calls,
 total ns); fixed at construction: `chain_names` (the components of a chain, in order) and
 `chain_stats` (their `stats` entries).
@@ -84,12 +88,14 @@ class Task:
 
 class ChainRun:
     """What a chain task ran: `times[i]` and `times[i + 1]` bound step i, whose component is
-    `names[i]`; `error` is the last step's error, if it failed (the chain stopped there)."""
+    `names[i]`; `error` is the last step's error, if it failed (the chain stopped there);
+    `cpu_ns` the thread's CPU time in its algorithm steps (0 when not measured: one thread)."""
 
-    __slots__ = ("names", "times", "error")
+    __slots__ = ("names", "times", "error", "cpu_ns")
 
-    def __init__(self, names: list[str], times: list[int], error: BaseException | None):
-        self.names, self.times, self.error = names, times, error
+    def __init__(self, names: list[str], times: list[int], error: BaseException | None,
+                 cpu_ns: int = 0):
+        self.names, self.times, self.error, self.cpu_ns = names, times, error, cpu_ns
 
     @property
     def steps(self) -> list[tuple[str, int, int, BaseException | None]]:
@@ -108,6 +114,8 @@ class Completion:
     thread: str
     #: what a chain task ran (None for a single task)
     chain: ChainRun | None = None
+    #: the thread's CPU time in a single task (0 for a chain: see `ChainRun.cpu_ns`)
+    cpu_ns: int = 0
 
     def parts(self) -> list["Completion"]:
         """One completion per component execution (a chain task's steps expanded)."""
@@ -127,7 +135,7 @@ class SlotState:
     in_flight: int = 0
     failed: bool = False
     chain: bool = False       # the block runs as one chain task
-    alg_ns: int = 0           # algorithm time of the block so far (for `recent_ns`)
+    alg_ns: int = 0           # algorithm CPU time of the block so far (for `recent_ns`)
     alg_calls: int = 0
 
 
@@ -187,6 +195,7 @@ class Scheduler:
                            for name in graph.order]
         self.chain_names = [READ, *graph.order] + ([PREPARE] if prepare is not None else [])
         self.recent_ns: float | None = None
+        self.last_block_ns: float | None = None
         self.concurrency = ChainConcurrency(self.threads)
         self.chains_running = 0
         self.slots = [SlotState() for _ in range(max(1, n_slots))]
@@ -258,23 +267,26 @@ class Scheduler:
         """Read, every algorithm in topological order, then the preparation, on this thread;
         stops at the first error. One clock reading per step boundary."""
         clock = time.perf_counter_ns
+        cpu = time.thread_time_ns if self.threads > 1 else _no_cpu
         times = [clock()]
         mark = times.append
         try:
             self._read(ctx)
             mark(clock())
+            cpu_ns = cpu()
             for alg, check_outputs in self.chain_algs:
                 alg.execute(ctx)
                 if check_outputs:
                     self._check_outputs(alg, ctx)
                 mark(clock())
+            cpu_ns = cpu() - cpu_ns
             if self.prepare is not None:
                 self.prepare(ctx)
                 mark(clock())
         except BaseException as exc:  # noqa: BLE001 - the failed step's error
             mark(clock())
             return ChainRun(self.chain_names, times, exc)
-        return ChainRun(self.chain_names, times, None)
+        return ChainRun(self.chain_names, times, None, cpu_ns)
 
     # state transitions ------------------------------------------------------------------
     def start_blocks(self) -> None:
@@ -372,7 +384,7 @@ class Scheduler:
                 names = self.children[task.component]
                 state.remaining[task.component] = -1
                 state.pending -= 1
-                state.alg_ns += done.stop_ns - done.start_ns
+                state.alg_ns += done.cpu_ns
                 state.alg_calls += 1
                 if state.pending == 1 and self.prepare is not None:
                     self._push(self._prepare_task(task.slot, task.block))
@@ -395,7 +407,7 @@ class Scheduler:
             stat[1] += times[i + 1] - times[i]
         last_alg = min(n, len(self.chain_algs) + 1)   # steps 1 .. last_alg - 1 are algorithms
         if last_alg > 1:
-            state.alg_ns += times[last_alg] - times[1]
+            state.alg_ns += run.cpu_ns
             state.alg_calls += last_alg - 1
         if run.error is not None:
             self._fail(Task(task.block, task.slot, run.names[n - 1], _no_run), run.error)
@@ -457,10 +469,11 @@ class Scheduler:
 
     def _finish_slot(self, slot: int) -> None:
         state = self.slots[slot]
-        if not state.failed and state.alg_calls:
-            self.recent_ns = state.alg_ns / state.alg_calls
-        elif not state.failed:
-            self.recent_ns = 0.0   # no algorithm: nothing to run in parallel within a block
+        if not state.failed:
+            # no algorithm: nothing to run in parallel within a block
+            block_ns = state.alg_ns / state.alg_calls if state.alg_calls else 0.0
+            last, self.last_block_ns = self.last_block_ns, block_ns
+            self.recent_ns = block_ns if last is None else min(block_ns, last)
         self.finished[state.block] = None if state.failed else state.ctx
         state.ctx = None
         state.block = -1
@@ -489,17 +502,26 @@ def _no_run() -> None:
     """The run of a task record made after the fact (a step of a chain task)."""
 
 
+def _no_cpu() -> int:
+    return 0
+
+
 def run_task(task: Task, thread: str | None = None) -> Completion:
-    """Run one task on the calling thread; its error, if any, is kept in the completion."""
+    """Run one task on the calling thread; its error, if any, is kept in the completion, and
+    so is the thread's CPU time in it (a chain measures its own: `ChainRun.cpu_ns`)."""
     start = time.perf_counter_ns()
     error = None
     chain = None
+    single = task.component != CHAIN
+    cpu_start = time.thread_time_ns() if single else 0
     try:
-        if task.component == CHAIN:
-            chain = task.run()
-        else:
+        if single:
             task.run()
+        else:
+            chain = task.run()
     except BaseException as exc:  # noqa: BLE001 - handed to the scheduler with its traceback
         error = exc
-    return Completion(task, error, start, time.perf_counter_ns(),
-                      thread or threading.current_thread().name, chain)
+    stop = time.perf_counter_ns()
+    cpu_ns = time.thread_time_ns() - cpu_start if single else 0
+    return Completion(task, error, start, stop, thread or threading.current_thread().name,
+                      chain, cpu_ns)

@@ -110,11 +110,38 @@ def test_threaded_run_switches_to_chain_mode_for_tiny_tasks():
 
 def test_threaded_run_keeps_task_mode_for_large_tasks():
     source = CountingSource(6)
-    graph = DataFlowGraph.build([AddConstant(max_delay=0.004)], source.keys())
+    graph = DataFlowGraph.build([AddConstant(busy=0.002)], source.keys())
     sched = Scheduler(graph, source, [(i, 1) for i in range(6)], [], n_slots=3)
     chains = _chains(sched)
     drive(sched, lambda block, ctx: None, threads=2)
     assert chains == [] and sched.recent_ns > TINY_TASK_NS
+
+
+def test_tasks_are_sized_by_their_cpu_time_not_their_wall_time():
+    """A tiny task that waits (here: sleeps; in a run, for the GIL behind another thread's
+    task) is tiny: measured by wall time, task mode's own waits would keep a run of tiny
+    algorithms in task mode. The blocks then run as chains, with the results unchanged."""
+    source = CountingSource(8)
+    graph = DataFlowGraph.build([AddConstant(max_delay=0.004)], source.keys())
+    sched = Scheduler(graph, source, [(i, 1) for i in range(8)], [], n_slots=1)
+    chains, seen = _chains(sched), []
+    drive(sched, lambda block, ctx: seen.append(int(ctx.store.retrieve("Plus", "test")[0])),
+          threads=2)
+    assert seen == [i + 1 for i in range(8)]
+    # (block 0 runs in task mode, unmeasured, and a first call may be slow); by wall time
+    # (0-4 ms per call) nearly every block would run in task mode
+    assert sched.recent_ns < TINY_TASK_NS and len(chains) >= 5
+
+
+def test_one_slow_block_does_not_switch_to_task_mode():
+    """The size is the smaller of the last two blocks' means: one block slowed (a pause, the
+    host) keeps chain mode; two big blocks in a row switch to task mode."""
+    source = CountingSource(10)
+    graph = DataFlowGraph.build([AddConstant(busy=0.003, busy_on=[3, 6, 7])], source.keys())
+    sched = Scheduler(graph, source, [(i, 1) for i in range(10)], [], n_slots=1)
+    chains = _chains(sched)
+    drive(sched, lambda block, ctx: None, threads=2)
+    assert 4 in chains and 7 in chains and 8 not in chains
 
 
 def test_chain_failure_aborts_or_skips_like_a_task():

@@ -37,11 +37,17 @@ class AddConstant(Algorithm):
     value = Property(int, 1)
     max_delay = Property(float, 0.0, doc="seconds, random per call")
     fail_on = Property(int, -1, doc="raise when this event is in the block")
+    busy = Property(float, 0.0, doc="seconds of this thread's CPU time spent per call")
+    busy_on = Property(list, [], doc="blocks (first events) that spin; every block if empty")
 
     def compute(self, source, ctx):
         if self.max_delay > 0:
             rng = np.random.default_rng(ctx.first * 31 + len(self.name))
             time.sleep(rng.uniform(0, self.max_delay))
+        if self.busy > 0 and (not self.busy_on or ctx.first in self.busy_on):
+            stop = time.thread_time() + self.busy
+            while time.thread_time() < stop:
+                pass
         if ctx.first <= self.fail_on < ctx.first + ctx.n_events:
             raise ValueError(f"injected failure at event {self.fail_on}")
         return source + self.value
