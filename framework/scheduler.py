@@ -265,7 +265,8 @@ class Scheduler:
 
     def _run_chain(self, ctx: EventContext) -> ChainRun:
         """Read, every algorithm in topological order, then the preparation, on this thread;
-        stops at the first error. One clock reading per step boundary."""
+        stops at the first error. One clock reading per step boundary, and (threaded runs)
+        the thread's CPU time around the algorithm steps."""
         clock = time.perf_counter_ns
         cpu = time.thread_time_ns if self.threads > 1 else _no_cpu
         times = [clock()]
@@ -503,6 +504,7 @@ def _no_run() -> None:
 
 
 def _no_cpu() -> int:
+    """The CPU clock of a run with one thread, where nothing reads it (no system call)."""
     return 0
 
 
