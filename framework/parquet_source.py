@@ -41,7 +41,9 @@ class ParquetSource(Source):
     the next row group while it waits, and a job thread with no task reads the row group after
     the one being served (`work`: e.g. while tiny blocks run one chain at a time, the chain
     thread then finds it decoded); neither reads past the run's last event (`select_events`).
-    So `--threads T` uses T cores, and one thread uses one.
+    So `--threads T` uses T cores, and one thread uses one. With blocks of one event, the
+    decoding thread also takes the first one-event slice of each column it decoded whole, so
+    that a container's one-time preparation for such slices runs there.
     ``read_ahead`` > 0 starts that many background threads reading the next row groups ahead of
     the first request (more cores than job threads); ``arrow_threads=True`` lets Arrow decode
     each column on its own thread pool (likewise).
@@ -139,6 +141,7 @@ class ParquetSource(Source):
         #: the row group an idle job thread may read ahead (`work`), and the run's end event
         self._ahead: tuple[int, int] | None = None
         self._stop = self._starts[-1]
+        self._block_events = 0   # events of the last block read (1: prepare one-event slices)
         self._ahead_queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._ahead_threads: list[threading.Thread] = []
         # parts of distributed outputs are hashed in file order on a background thread (hashlib
@@ -409,7 +412,13 @@ class ParquetSource(Source):
             return None
         if callable(getattr(obj, "slice", None)) and getattr(obj, "n_events", None) == len(array):
             # read-only once, as the store would make each block: slices of it inherit that
-            return freeze(obj)
+            obj = freeze(obj)
+            if self._block_events == 1 and len(array):
+                # blocks of one event: a container may prepare such slices once per row group
+                # (e.g. cut its columns at every event); made here, on the decoding thread, it
+                # is made in parallel with the other columns and off the thread running blocks
+                obj.slice(0, 1)
+            return obj
         return None
 
     def _evict(self) -> None:
@@ -450,6 +459,7 @@ class ParquetSource(Source):
     def read_noted(self, first: int, n: int) -> tuple[dict[str, Any], Any]:
         """The block, and the result of :meth:`row_group_decoded` for its row group when the
         block lies in one row group (else None)."""
+        self._block_events = n
         if first < 0 or first + n > self._starts[-1]:
             raise SourceError(f"{self.name}: events [{first}, {first + n}) out of range "
                               f"(0..{self.n_events()})")

@@ -373,6 +373,39 @@ def test_idle_work_reads_the_next_row_group_within_the_run_only(tmp_path):
     source.close()
 
 
+def test_one_event_blocks_have_their_slicing_prepared_by_the_decoding_thread(tmp_path):
+    """With blocks of one event, a column decoded whole is sliced once (events [0, 1)) by the
+    thread that decodes it, so that a container's one-time preparation of one-event slices runs
+    there (in parallel across columns, or on an idle thread reading ahead), not on the thread
+    that runs the first block. Larger blocks prepare nothing."""
+    import threading
+
+    path = str(tmp_path / "two.parquet")
+    pq.write_table(pa.table({"A": pa.array(np.arange(32), pa.int64())}), path, row_group_size=16)
+    slicers: list[tuple[tuple[int, int], str]] = []
+
+    class Recording(Sliceable):
+        def slice(self, start, stop):
+            slicers.append(((start, stop), threading.current_thread().name))
+            return Recording(self.values[start:stop])
+
+    source = ParquetSource([path], decode=lambda key, array: Recording(array.to_numpy()))
+    assert source.read(0, 1)["A"].values.tolist() == [0]
+    assert slicers == [((0, 1), "MainThread")] * 2   # prepared while decoding, then the block
+    slicers.clear()
+    reader = threading.Thread(target=source.work, name="idle")   # row group 1, read ahead
+    reader.start()
+    reader.join()
+    assert slicers == [((0, 1), "idle")]
+    assert source.read(16, 1)["A"].values.tolist() == [16]
+    source.close()
+    slicers.clear()
+    source = ParquetSource([path], decode=lambda key, array: Recording(array.to_numpy()))
+    source.read(0, 4)
+    assert slicers == [((0, 4), "MainThread")]   # the block's own slice only
+    source.close()
+
+
 def test_a_waiting_thread_helps_with_row_groups_of_the_run_only(tmp_path):
     path = str(tmp_path / "a.parquet")
     write(path, np.arange(0, 48), 16)
