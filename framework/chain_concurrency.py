@@ -14,15 +14,19 @@ serial after its `PROBE_BLOCKS` chains ends there (the choice is serial, which a
 costs least). Parallel is held only once two
 probes in a row chose it: a probe is a few tens of milliseconds, and one that happened to
 include a stall of the serial chains (a row group read on demand) must not commit a short run
-to the slower setting for a second. Serial comes first so that a run too short to finish a probe
-runs as one thread would (never slower), and the time bound keeps a probe of very small chains
-from being decided by a millisecond of noise. The other threads wait (without the GIL) while one
+to the slower setting for a second. The confirming probe measures parallel first, then serial:
+a host whose speed drifts during both probes (it does, by tens of percent within a second)
+favours whichever phase comes second, so probes in the same order could confirm a drift, and
+probes in opposite orders cannot both. Serial comes first otherwise, so that a run too short to
+finish a probe runs as one thread would (never slower), and the time bound keeps a probe of
+very small chains from being decided by a millisecond of noise. The other threads wait (without the GIL) while one
 chain at a time runs, and still take any other work (sink encoding, tasks of blocks in task
 mode).
 
 State: `limit` (chains allowed at once), `phase` (SERIAL / PARALLEL probe, or HOLD), `skip`
 (completions still ignored after a switch: chains started before it), `blocks`, `events`,
-`start_ns` (the phase's count and start), `serial_rate` (the serial probe's events per ns),
+`start_ns` (the phase's count and start), `rates` (events per ns of the phases of the current
+probe measured so far, by limit),
 `hold_ns` (how long the current choice is held), `chosen` (the last choice), `candidate` (a
 switch to parallel that the next probe must confirm), `choices` (the history, for tests:
 (chains completed, limit) pairs).
@@ -57,10 +61,16 @@ class ChainConcurrency:
         self.hold_ns = self.HOLD_FIRST_NS
         self.chosen: int | None = None
         self.candidate: int | None = None
-        self.serial_rate = 0.0
+        self.rates: dict[int, float] = {}
         self.completed = 0
         self.choices: list[tuple[int, int]] = []
         self._begin(1)
+
+    def _probe(self, first: str) -> None:
+        """Start a probe with its `first` phase (SERIAL or PARALLEL)."""
+        self.rates = {}
+        self.phase = first
+        self._begin(1 if first == SERIAL else self.threads)
 
     def _begin(self, limit: int) -> None:
         self.limit = limit
@@ -82,25 +92,25 @@ class ChainConcurrency:
         self.events += events
         if self.phase == HOLD:
             if self.clock() - self.start_ns >= self.hold_ns:
-                self.phase = SERIAL
-                self._begin(1)
+                self._probe(SERIAL)
             return
         if self.blocks < self.PROBE_BLOCKS:
             return
         elapsed = self.clock() - self.start_ns
         rate = self.events / max(elapsed, 1)
-        if elapsed < self.PROBE_MIN_NS and not (self.phase == PARALLEL and rate < self.serial_rate):
+        serial_rate = self.rates.get(1)
+        losing = self.phase == PARALLEL and serial_rate is not None and rate < serial_rate
+        if elapsed < self.PROBE_MIN_NS and not losing:
             return   # (a parallel phase already slower than serial is not measured to the end)
-        if self.phase == SERIAL:
-            self.serial_rate = rate
-            self.phase = PARALLEL
-            self._begin(self.threads)
+        self.rates[self.limit] = rate
+        if len(self.rates) < 2:   # the probe's other phase
+            self.phase = PARALLEL if self.phase == SERIAL else SERIAL
+            self._begin(self.threads if self.phase == PARALLEL else 1)
             return
-        choice = self.threads if rate > self.serial_rate * self.PARALLEL_MARGIN else 1
+        choice = self.threads if self.rates[self.threads] > self.rates[1] * self.PARALLEL_MARGIN else 1
         if choice > 1 and self.chosen != choice and self.candidate != choice:
             self.candidate = choice   # a switch to parallel: held only if the next probe agrees
-            self.phase = SERIAL
-            self._begin(1)
+            self._probe(PARALLEL)
             return
         self.candidate = None
         self.hold_ns = (min(self.hold_ns * self.HOLD_GROWTH, self.HOLD_MAX_NS)

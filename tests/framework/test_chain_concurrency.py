@@ -26,20 +26,24 @@ def _feed(policy, clock, ns_per_chain, blocks):
         policy.chain_done(10)
 
 
-def _probe(policy, clock, parallel_ns, serial_ns, then=HOLD):
-    """Run one probe: the serial phase at `serial_ns` per chain, then the parallel one; `then`:
-    the phase after it (SERIAL: a switch to parallel, probed again before it is held)."""
-    assert policy.phase == SERIAL and policy.limit == 1
-    for phase, ns in ((SERIAL, serial_ns), (PARALLEL, parallel_ns)):
+def _probe(policy, clock, parallel_ns, serial_ns, then=HOLD, first=SERIAL):
+    """Run one probe: the serial phase at `serial_ns` per chain and the parallel one, `first`
+    first; `then`: the phase after it (PARALLEL: a switch to parallel, probed again, parallel
+    first, before it is held)."""
+    phases = [(SERIAL, serial_ns, 1), (PARALLEL, parallel_ns, policy.threads)]
+    if first == PARALLEL:
+        phases.reverse()
+    assert policy.phase == first and policy.limit == phases[0][2]
+    for i, (phase, ns, _) in enumerate(phases):
         fed = 0
-        while policy.phase == phase:
+        while policy.phase == phase and len(policy.rates) == i:   # (rates: the phases measured)
             _feed(policy, clock, ns, 1)
             fed += 1
         # the phase lasted its chains and its time, no more
         assert fed == policy.threads + max(policy.PROBE_BLOCKS,
                                            -(-policy.PROBE_MIN_NS // int(ns)))
-        if phase == SERIAL:
-            assert policy.phase == PARALLEL and policy.limit == policy.threads
+        if i == 0:
+            assert policy.phase == phases[1][0] and policy.limit == phases[1][2]
     assert policy.phase == then
 
 
@@ -68,9 +72,9 @@ def test_slow_parallel_chains_run_one_at_a_time_and_a_confirmed_choice_is_held_l
 def test_parallel_chains_that_gain_keep_every_thread_and_a_change_resets_the_hold():
     clock = FakeClock()
     policy = ChainConcurrency(4, clock)
-    _probe(policy, clock, parallel_ns=int(0.3 * MS), serial_ns=MS, then=SERIAL)   # chains leave the GIL
-    assert policy.limit == 1 and policy.candidate == 4 and policy.choices == []   # probed again first
-    _probe(policy, clock, parallel_ns=int(0.3 * MS), serial_ns=MS)
+    _probe(policy, clock, parallel_ns=int(0.3 * MS), serial_ns=MS, then=PARALLEL)   # chains leave the GIL
+    assert policy.candidate == 4 and policy.choices == []   # probed again first, parallel first
+    _probe(policy, clock, parallel_ns=int(0.3 * MS), serial_ns=MS, first=PARALLEL)
     assert policy.limit == 4 and policy.hold_ns == ChainConcurrency.HOLD_FIRST_NS
     _hold(policy, clock, int(0.3 * MS))
     _probe(policy, clock, parallel_ns=int(0.3 * MS), serial_ns=MS)
@@ -78,6 +82,20 @@ def test_parallel_chains_that_gain_keep_every_thread_and_a_change_resets_the_hol
     _hold(policy, clock, int(0.3 * MS))
     _probe(policy, clock, parallel_ns=MS, serial_ns=int(0.99 * MS))   # the load changed: serial
     assert policy.limit == 1 and policy.hold_ns == ChainConcurrency.HOLD_FIRST_NS
+
+
+def test_a_host_speeding_up_cannot_confirm_parallel_chains():
+    """Chains that gain nothing from parallelism, on a host getting 15 % faster per probe phase:
+    the first probe (serial, then parallel) sees parallel 18 % faster, a candidate; probed again
+    in the same order it would see the same and hold parallel. The confirming probe measures
+    parallel first, so the drift now favours serial: serial is held."""
+    clock = FakeClock()
+    policy = ChainConcurrency(2, clock)
+    _probe(policy, clock, parallel_ns=int(0.85 * MS), serial_ns=MS, then=PARALLEL)
+    assert policy.candidate == 2
+    _probe(policy, clock, parallel_ns=int(0.85 ** 2 * MS), serial_ns=int(0.85 ** 3 * MS),
+           first=PARALLEL)
+    assert policy.limit == 1 and [choice for _, choice in policy.choices] == [1]
 
 
 def test_a_gain_within_the_margin_is_a_tie_and_goes_to_one_thread():
