@@ -19,9 +19,9 @@ a host whose speed drifts during both probes (it does, by tens of percent within
 favours whichever phase comes second, so probes in the same order could confirm a drift, and
 probes in opposite orders cannot both. Serial comes first otherwise, so that a run too short to
 finish a probe runs as one thread would (never slower), and the time bound keeps a probe of
-very small chains from being decided by a millisecond of noise. The other threads wait (without the GIL) while one
-chain at a time runs, and still take any other work (sink encoding, tasks of blocks in task
-mode).
+very small chains from being decided by a millisecond of noise. The other threads wait (without
+the GIL) while one chain at a time runs, and still take any other work (sink encoding, tasks of
+blocks in task mode).
 
 State: `limit` (chains allowed at once), `phase` (SERIAL / PARALLEL probe, or HOLD), `skip`
 (completions still ignored after a switch: chains started before it), `blocks`, `events`,

@@ -406,6 +406,36 @@ def test_one_event_blocks_have_their_slicing_prepared_by_the_decoding_thread(tmp
     source.close()
 
 
+def test_a_failing_one_event_slice_fails_its_block_and_never_hangs_the_row_group(tmp_path):
+    """The slice the decoding thread takes for one-event blocks may fail: the row group is still
+    marked read, so a later read (or a thread waiting for it) goes on, and each block's own
+    slice raises."""
+    import threading
+
+    path = str(tmp_path / "one.parquet")
+    write(path, np.arange(8), 8)
+
+    class Broken(Sliceable):
+        def slice(self, start, stop):
+            raise ValueError("this container cannot be sliced")
+
+    source = ParquetSource([path], decode=lambda key, array: Broken(array.to_numpy()))
+    errors = []
+
+    def read_twice():
+        for first in (0, 1):
+            try:
+                source.read(first, 1)
+            except ValueError as exc:
+                errors.append(str(exc))
+
+    reader = threading.Thread(target=read_twice, daemon=True)
+    reader.start()
+    reader.join(30)
+    assert not reader.is_alive(), "the second read waits forever for the row group"
+    assert errors == ["this container cannot be sliced"] * 2
+
+
 def test_a_waiting_thread_helps_with_row_groups_of_the_run_only(tmp_path):
     path = str(tmp_path / "a.parquet")
     write(path, np.arange(0, 48), 16)
