@@ -69,8 +69,12 @@ class ChainConcurrency:
     def _probe(self, first: str) -> None:
         """Start a probe with its `first` phase (SERIAL or PARALLEL)."""
         self.rates = {}
-        self.phase = first
-        self._begin(1 if first == SERIAL else self.threads)
+        self._measure(first)
+
+    def _measure(self, phase: str) -> None:
+        """Start measuring probe phase `phase` at its limit (one chain, or every thread)."""
+        self.phase = phase
+        self._begin(1 if phase == SERIAL else self.threads)
 
     def _begin(self, limit: int) -> None:
         self.limit = limit
@@ -104,8 +108,7 @@ class ChainConcurrency:
             return   # (a parallel phase already slower than serial is not measured to the end)
         self.rates[self.limit] = rate
         if len(self.rates) < 2:   # the probe's other phase
-            self.phase = PARALLEL if self.phase == SERIAL else SERIAL
-            self._begin(self.threads if self.phase == PARALLEL else 1)
+            self._measure(PARALLEL if self.phase == SERIAL else SERIAL)
             return
         choice = self.threads if self.rates[self.threads] > self.rates[1] * self.PARALLEL_MARGIN else 1
         if choice > 1 and self.chosen != choice and self.candidate != choice:
