@@ -73,23 +73,18 @@ class Container:
     def __len__(self) -> int:
         return int(self.offsets[-1])
 
-    def column(self, name: str, default: Any = None) -> Any:
-        """Column ``name``, or ``default`` when there is none: how algorithms read a column
-        (a one-event slice then cuts only the columns it is asked for)."""
-        return self.columns.get(name, default)
-
     def __getitem__(self, name: str):
-        col = self.column(name)
-        if col is None:
+        try:
+            return self.columns[name]
+        except KeyError:
             raise KeyError(f"{self.key or self.schema.name} has no column {name!r}; "
-                           f"columns: {sorted(self.columns)}")
-        return col
+                           f"columns: {sorted(self.columns)}") from None
 
     def __contains__(self, name: str) -> bool:
-        return self.column(name) is not None
+        return name in self.columns
 
     def get(self, name: str, default=None):
-        return self.column(name, default)
+        return self.columns.get(name, default)
 
     @property
     def frozen(self) -> bool:
@@ -170,7 +165,7 @@ class Container:
         if stop == start + 1 and self._frozen and 0 <= start:   # one event (batch size 1)
             split = self.__dict__.get("_split")
             if split is None:   # threads may both build it: the same read-only arrays
-                split = self.__dict__["_split"] = EventSplit(self)
+                split = self.__dict__["_split"] = _EventSplit(self)
             if start < split.n_events:
                 return split.event(self, start)
         return self._slice(start, stop)
@@ -470,6 +465,58 @@ class Container:
 
 
 
+class _EventSplit:
+    """A frozen container cut into its events once, for slices of one event (batch size 1):
+    each event's offsets ``[0, n]`` and each list column's rebased offsets are views of arrays
+    computed here in one pass, so a one-event slice only takes views (no per-slice arithmetic
+    or freezing). The views equal what the general slice computes."""
+
+    def __init__(self, container: "Container"):
+        offsets = container.offsets
+        counts = np.diff(offsets)
+        self.n_events = counts.shape[0]
+        self.bounds = offsets.tolist()
+        event_offsets = np.zeros((self.n_events, 2), np.int64)
+        event_offsets[:, 1] = counts
+        event_offsets.setflags(write=False)
+        self.event_offsets = event_offsets
+        # list column: event e's rebased offsets sit at [lo + e, hi + e + 1) of one array
+        event_of_entry = np.repeat(np.arange(self.n_events), counts + 1)
+        entry_object = np.arange(event_of_entry.shape[0]) - event_of_entry
+        # (name, array) of a plain column; (name, None, rebased, first value per event, values)
+        # of a list column, in column order
+        self.columns: list[tuple] = []
+        for name, col in container.columns.items():
+            if col.__class__ is np.ndarray:
+                self.columns.append((name, col))
+            else:
+                first_value = col.offsets[offsets]
+                rebased = col.offsets[entry_object] - first_value[event_of_entry]
+                rebased.setflags(write=False)
+                self.columns.append((name, None, rebased, first_value.tolist(), col.values))
+
+    def event(self, container: "Container", i: int) -> "Container":
+        lo, hi = self.bounds[i], self.bounds[i + 1]
+        cols = {}
+        for entry in self.columns:
+            if entry[1] is not None:
+                cols[entry[0]] = entry[1][lo:hi]
+            else:
+                name, _, rebased, first_value, values = entry
+                sub = ListColumn.__new__(ListColumn)
+                sub.offsets = rebased[lo + i:hi + i + 1]
+                sub.values = values[first_value[i]:first_value[i + 1]]
+                cols[name] = sub
+        out = Container.__new__(Container)
+        out.schema = container.schema
+        out.key = container.key
+        out.offsets = self.event_offsets[i]
+        out.columns = cols
+        out.original = container.original
+        out._event_of = None
+        out._frozen = True
+        return out
+
 # ---------------------------------------------------------------------------------------------
 # builders for tests and small producers
 
@@ -502,7 +549,3 @@ def empty_container(schema: Schema, n_events: int, *, key: str | None = None) ->
     cols = {f.name: (ListColumn(np.zeros(1, np.int64), np.zeros(0, np.int32)) if f.kind == LINKS
                      else np.zeros(0, f.dtype)) for f in schema.fields if f.required}
     return Container(schema, np.zeros(n_events + 1, np.int64), cols, key=key)
-
-
-# one-event slices (batch size 1) subclass Container: imported once Container exists
-from metflow.edm.event_split import EventSplit  # noqa: E402

@@ -3,7 +3,8 @@ kernels, the checks behind their error messages and the resolved-configuration m
 
 from __future__ import annotations
 
-from typing import Any
+from operator import itemgetter
+from typing import Any, Callable
 
 import numpy as np
 
@@ -26,27 +27,24 @@ def _event_number(ctx: Any, ev: int) -> int:
 def _column(container: Container, name: str, key: str) -> Any:
     """Column ``name`` of ``container`` (a Container holds every column in its schema's dtype),
     or a SchemaError naming it."""
-    col = container.column(name)
+    col = container.columns.get(name)
     if col is None:
         raise SchemaError(f"column {name!r} is required by the MET associators", key=key, column=name)
     return col
 
 
-def _columns(*names: str) -> tuple[str, ...]:
-    """Several column names, read together by :func:`_gather`."""
-    return names
+def _columns(*names: str) -> Callable[[dict], tuple]:
+    """A getter of several columns at once (for :func:`_gather`)."""
+    return itemgetter(*names)
 
 
-def _gather(container: Container, names: tuple[str, ...], key: str) -> list:
-    """The columns ``names`` of ``container``, or a SchemaError naming the missing one."""
-    column = container.column
-    out = []
-    for name in names:
-        col = column(name)
-        if col is None:
-            raise SchemaError(f"column {name!r} is required by the MET associators", key=key, column=name)
-        out.append(col)
-    return out
+def _gather(container: Container, columns: Callable[[dict], tuple], key: str) -> tuple:
+    """The columns ``columns`` picks from ``container``, or a SchemaError naming the missing one."""
+    try:
+        return columns(container.columns)
+    except KeyError as exc:
+        name = exc.args[0]
+        raise SchemaError(f"column {name!r} is required by the MET associators", key=key, column=name) from None
 
 
 def _list_column(container: Container, name: str, key: str) -> tuple[np.ndarray, np.ndarray]:
@@ -83,7 +81,7 @@ def _signal_track_links(signals: Container, pflow: bool, key: str) -> np.ndarray
     PFlow mode."""
     if not pflow:
         return _NO_LINKS
-    track = signals.column("track")
+    track = signals.columns.get("track")
     if track is None:
         raise SchemaError("pflow=True needs PFO signals with a 'track' column; is this a "
                           "TopoCluster container? (set pflow=False for cluster jets)", key=key, column="track")

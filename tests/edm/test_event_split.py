@@ -1,9 +1,5 @@
 """A one-event slice of a frozen container (batch size 1) takes views of a per-container event
-split, each column when it is first read; it equals the general slice in every column, offset,
-dtype and read-only flag."""
-
-import copy
-import pickle
+split; it equals the general slice in every column, offset, dtype and read-only flag."""
 
 import numpy as np
 import pytest
@@ -58,6 +54,8 @@ def test_unfrozen_and_out_of_range_slices_take_the_general_path(block):
 
 
 def test_the_split_is_a_cache_not_pickled(block):
+    import pickle
+
     c = block["AntiKt4EMPFlowJets"].freeze()
     c.slice(0, 1)
     back = pickle.loads(pickle.dumps(c))
@@ -65,32 +63,3 @@ def test_the_split_is_a_cache_not_pickled(block):
     one = back.slice(1, 2)
     np.testing.assert_array_equal(one.columns["constituents"].offsets,
                                   c.slice(1, 2).columns["constituents"].offsets)
-
-
-def test_a_one_event_slice_cuts_only_the_columns_read(block):
-    jets = block["AntiKt4EMPFlowJets"].freeze()
-    one, general = jets.slice(2, 3), jets._slice(2, 3)
-    _same(one.column("px"), general.columns["px"])
-    lists = one.column("constituents")
-    _same(lists.offsets, general.columns["constituents"].offsets)
-    _same(lists.values, general.columns["constituents"].values)
-    assert one.column("no_such_column") is None and one.get("no_such_column", 7) == 7
-    assert "px" in one and "no_such_column" not in one and one["pz"] is one.column("pz")
-    assert "columns" not in one.__dict__   # the columns not read are not cut
-    with pytest.raises(KeyError, match="no_such_column"):
-        one["no_such_column"]
-    cols = one.columns   # the first use of the mapping cuts the rest, keeping those cut
-    assert list(cols) == list(general.columns) and len(cols) > 3
-    assert cols["px"] is one.column("px") and cols["constituents"] is lists
-    for name, col in general.columns.items():
-        if not isinstance(col, ListColumn):
-            _same(cols[name], col)
-
-
-def test_a_one_event_slice_pickles_and_copies_as_a_plain_container(block):
-    jets = block["AntiKt4EMPFlowJets"].freeze()
-    one = jets.slice(1, 2)
-    one.column("px")
-    for back in (pickle.loads(pickle.dumps(one)), copy.copy(one)):
-        assert type(back) is Container and back.frozen
-        assert back.equals(jets._slice(1, 2)) and list(back.columns) == list(jets.columns)
