@@ -366,9 +366,11 @@ def run_job(job: Job, options: RunOptions, stream: TextIO | None = None) -> RunR
             sink.open()
             opened.append(sink)
 
+        last_block = len(blocks) - 1
+
         def write_block(block: int, ctx: Any) -> None:
-            first, n = blocks[block]
             if ctx is not None:
+                first, n = ctx.first, ctx.n_events
                 for sink, payload, error in ctx.prepared or ():
                     try:
                         if error is not None:
@@ -381,8 +383,10 @@ def run_job(job: Job, options: RunOptions, stream: TextIO | None = None) -> RunR
                                         f"[{first}, {first + n}): {exc}") from exc
                 ctx.prepared = None
                 written[0] += n
+            else:   # a skipped block
+                first, n = blocks[block]
             progress.update(n)
-            if block == len(blocks) - 1:
+            if block == last_block:
                 for sink in job.sinks:
                     try:
                         sink.end_of_input()

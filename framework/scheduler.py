@@ -175,6 +175,8 @@ class Scheduler:
         self.source = source
         self.sinks = list(sinks)
         self.blocks = blocks if isinstance(blocks, Sequence) else list(blocks)
+        self.n_blocks = len(self.blocks)   # asked per block; a block sequence may compute it
+        self.source_name = getattr(source, "name", "")
         self.on_error = on_error
         self.stop = stop if stop is not None else StopRequest()
         self.prepare = prepare
@@ -292,14 +294,14 @@ class Scheduler:
     # state transitions ------------------------------------------------------------------
     def start_blocks(self) -> None:
         """Give free slots the next blocks and queue their source reads."""
-        while (self.free_slots and self.next_block < len(self.blocks) and self.error is None
+        while (self.free_slots and self.next_block < self.n_blocks and self.error is None
                and self.stop.signum is None):
             slot = self.free_slots.pop()
             block = self.next_block
             self.next_block += 1
             first, n = self.blocks[block]
             state = self.slots[slot]
-            state.ctx = EventContext(first, n, slot, getattr(self.source, "name", ""))
+            state.ctx = EventContext(first, n, slot, self.source_name)
             state.block = block
             state.failed = False
             state.alg_ns = state.alg_calls = 0
@@ -359,7 +361,7 @@ class Scheduler:
         self.in_flight -= 1
         if done.chain is not None or task.component == CHAIN:
             self.chains_running -= 1
-            self.concurrency.chain_done(self.blocks[task.block][1])
+            self.concurrency.chain_done(state.ctx.n_events)
         if done.chain is not None:
             self._complete_chain(task, done.chain)
             return
@@ -494,7 +496,7 @@ class Scheduler:
             return self.in_flight == 0
         if self.stop.signum is not None:   # every started block written
             return self.next_to_write == self.next_block
-        return self.next_to_write == len(self.blocks)
+        return self.next_to_write == self.n_blocks
 
 
 
