@@ -109,6 +109,10 @@ def parse_threads(text: str | None) -> list[int]:
 
 #: extra rounds of the read-only pair that measures the page-checksum cost, per `--repeat`
 CHECKSUM_EXTRA_ROUNDS = 2
+#: extra rounds, per `--repeat`, of the reco chain at one thread and at batch 1: the batch-1
+#: goals move most with a loaded machine (the Python-bound batch-1 chain slows more than the
+#: numba-bound batched one), so their medians take more rounds
+BATCH1_EXTRA_ROUNDS = 1
 
 
 def run_bench(args: argparse.Namespace, log: Callable[[str], None]) -> dict[str, Any]:
@@ -134,10 +138,10 @@ def _run_order(cases: list[Case], bs: int) -> list[Case]:
     """The order of a round's runs. The host's speed drifts by tens of percent over seconds, so
     each goal's pair of runs (see `_measure`: a ratio of runs of the same round) should run
     back to back. With threads 1 and 2: read-only 2, unverified 2, unverified 1, read-only 1,
-    reco 1, reco 2, reco batch-1 1, reco batch-1 2, then every other row with its thread
-    variants back to back. So the page-checksum pairs, reco / read-only at 1 thread, the reco
-    chain's 2 / 1 threads and batch-1's 2 / 1 threads are neighbours; batch 1 / batched at one
-    thread and reco / read-only at 2 threads (goals with more margin) a run or a few apart."""
+    reco 1, reco batch-1 1, reco batch-1 2, reco 2, then every other row with its thread
+    variants back to back. So the page-checksum pairs, reco / read-only at 1 thread, batch 1 /
+    batched and batch-1's 2 / 1 threads (the goals with the least margin) are neighbours; the
+    reco chain's 2 / 1 threads and reco / read-only at 2 threads a run or a few apart."""
     def pick(name: str, batch: int, threads: Callable[[int], bool], descending: bool = False) -> list[Case]:
         chosen = [c for c in cases if (c.row.name, c.row.batch_size) == (name, batch) and threads(c.row.threads)]
         return sorted(chosen, key=lambda c: c.row.threads, reverse=descending)
@@ -150,8 +154,8 @@ def _run_order(cases: list[Case], bs: int) -> list[Case]:
 
     read, unverified = "read-only pass", "read-only pass, checksums unverified"
     head = [*pick(read, bs, many, True), *pick(unverified, bs, many), *pick(unverified, bs, one),
-            *pick(read, bs, one), *pick("reco chain", bs, one), *pick("reco chain", bs, many),
-            *pick("reco chain", 1, lambda t: True)]
+            *pick(read, bs, one), *pick("reco chain", bs, one), *pick("reco chain", 1, lambda t: True),
+            *pick("reco chain", bs, many)]
     taken = {id(c) for c in head}
     return head + [c for c in cases if id(c) not in taken]
 
@@ -233,6 +237,11 @@ def _run_in(workdir: str, args: argparse.Namespace, threads: list[int],
         pair = sorted((c for c in cases if c.row.name in checksum_rows and c.row.batch_size == bs),
                       key=lambda c: (c.row.threads, c.row.name))   # each thread count's two rows adjacent
         _measure(pair, extra, log, warm=False)
+    extra = BATCH1_EXTRA_ROUNDS * args.repeat
+    batch1 = [c for c in cases if c.row.name == "reco chain" and (c.row.batch_size == 1 or c.row.threads == 1)]
+    if extra and len(batch1) > 1:
+        log(f"{extra} more rounds of the batch-1 rows and the batched reco chain at 1 thread")
+        _measure(batch1, extra, log, warm=False)   # in run order: batched 1, batch-1 1, 2, ...
 
     rows = display
     by = {(r.name, r.threads, r.batch_size): r for r in rows}

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from metflow.bench import CHECKSUM_EXTRA_ROUNDS, parse_threads
+from metflow.bench import BATCH1_EXTRA_ROUNDS, CHECKSUM_EXTRA_ROUNDS, parse_threads
 from metflow.cli import main
 
 EXPECTED_ROWS = {"read-only pass", "read-only pass, checksums unverified", "reco chain", "reco chain + Parquet output",
@@ -35,9 +35,12 @@ def test_bench_prints_table_and_writes_json(tmp_path, capsys):
             row = rows[(name, threads, 16)]
             assert row["events"] == 48 and row["wall_s"] > 0 and row["cpu_s"] >= 0
             assert row["events_per_s"] == pytest.approx(48 / row["wall_s"])
-            # the page-checksum pair gets CHECKSUM_EXTRA_ROUNDS more rounds per --repeat
+            # the page-checksum pair gets CHECKSUM_EXTRA_ROUNDS more rounds per --repeat, the
+            # reco chain at 1 thread (batch 1 / batched) BATCH1_EXTRA_ROUNDS
             checksum_pair = name.startswith("read-only pass") and "met_reco" not in name
-            assert len(row["runs_wall_s"]) == (1 + CHECKSUM_EXTRA_ROUNDS if checksum_pair else 1)
+            batched_reco1 = (name, threads) == ("reco chain", 1)
+            assert len(row["runs_wall_s"]) == (1 + CHECKSUM_EXTRA_ROUNDS if checksum_pair else
+                                               1 + BATCH1_EXTRA_ROUNDS if batched_reco1 else 1)
     reco1, read1 = rows[("reco chain", 1, 16)], rows[("read-only pass", 1, 16)]
     assert reco1["ratio"] == pytest.approx(reco1["wall_s"] / read1["wall_s"])
     assert rows[("reco chain", 2, 16)]["scaling"] == pytest.approx(
@@ -48,6 +51,11 @@ def test_bench_prints_table_and_writes_json(tmp_path, capsys):
     assert batch1["events"] == 32 and batch1["stats"]["METAssocMapBuilder_AntiKt4EMPFlow"]["calls"] == 32
     batch1_2 = rows[("reco chain", 2, 1)]   # batch 1 at every thread count, with its speed-up
     assert batch1_2["scaling"] == pytest.approx(batch1_2["events_per_s"] / batch1["events_per_s"])
+    # the batch-1 goals: the median of the same-round ratios over every round of their rows
+    assert len(batch1["runs_wall_s"]) == len(batch1_2["runs_wall_s"]) == 1 + BATCH1_EXTRA_ROUNDS
+    per_round = sorted(a / b * 32 / 48 for a, b in zip(reco1["runs_wall_s"], batch1["runs_wall_s"]))
+    assert summary_value(report, "batch1_vs_batched") == pytest.approx(
+        (per_round[0] + per_round[1]) / 2 if len(per_round) == 2 else per_round[len(per_round) // 2])
     summary = report["summary"]
     plain = rows[("read-only pass, checksums unverified", 1, 16)]
     same_round = sorted(x / y - 1 for x, y in zip(read1["runs_wall_s"], plain["runs_wall_s"]))
