@@ -138,10 +138,11 @@ def _run_order(cases: list[Case], bs: int) -> list[Case]:
     """The order of a round's runs. The host's speed drifts by tens of percent over seconds, so
     each goal's pair of runs (see `_measure`: a ratio of runs of the same round) should run
     back to back. With threads 1 and 2: read-only 2, unverified 2, unverified 1, read-only 1,
-    reco 1, reco batch-1 1, reco batch-1 2, reco 2, then every other row with its thread
-    variants back to back. So the page-checksum pairs, reco / read-only at 1 thread, batch 1 /
-    batched and batch-1's 2 / 1 threads (the goals with the least margin) are neighbours; the
-    reco chain's 2 / 1 threads and reco / read-only at 2 threads a run or a few apart."""
+    reco 1, reco 2, reco batch-1 1, reco batch-1 2, then every other row with its thread
+    variants back to back. So the page-checksum pairs, reco / read-only at 1 thread, the reco
+    chain's 2 / 1 threads and batch-1's 2 / 1 threads are neighbours; batch 1 / batched at one
+    thread (back to back in its extra rounds: `BATCH1_EXTRA_ROUNDS`) and reco / read-only at 2
+    threads a run or a few apart."""
     def pick(name: str, batch: int, threads: Callable[[int], bool], descending: bool = False) -> list[Case]:
         chosen = [c for c in cases if (c.row.name, c.row.batch_size) == (name, batch) and threads(c.row.threads)]
         return sorted(chosen, key=lambda c: c.row.threads, reverse=descending)
@@ -154,8 +155,8 @@ def _run_order(cases: list[Case], bs: int) -> list[Case]:
 
     read, unverified = "read-only pass", "read-only pass, checksums unverified"
     head = [*pick(read, bs, many, True), *pick(unverified, bs, many), *pick(unverified, bs, one),
-            *pick(read, bs, one), *pick("reco chain", bs, one), *pick("reco chain", 1, lambda t: True),
-            *pick("reco chain", bs, many)]
+            *pick(read, bs, one), *pick("reco chain", bs, one), *pick("reco chain", bs, many),
+            *pick("reco chain", 1, lambda t: True)]
     taken = {id(c) for c in head}
     return head + [c for c in cases if id(c) not in taken]
 
