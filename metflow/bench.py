@@ -113,6 +113,9 @@ CHECKSUM_EXTRA_ROUNDS = 2
 #: goals move most with a loaded machine (the Python-bound batch-1 chain slows more than the
 #: numba-bound batched one), so their medians take more rounds
 BATCH1_EXTRA_ROUNDS = 1
+#: extra rounds, per `--repeat`, of the trivial DAG's rows: a run of it lasts some 30 ms, and
+#: one slow moment of the machine moves its 2 / 1 threads ratio by tens of percent
+TRIVIAL_DAG_EXTRA_ROUNDS = 4
 
 
 def run_bench(args: argparse.Namespace, log: Callable[[str], None]) -> dict[str, Any]:
@@ -243,6 +246,11 @@ def _run_in(workdir: str, args: argparse.Namespace, threads: list[int],
     if extra and len(batch1) > 1:
         log(f"{extra} more rounds of the batch-1 rows and the batched reco chain at 1 thread")
         _measure(batch1, extra, log, warm=False)   # in run order: batched 1, batch-1 1, 2, ...
+    extra = TRIVIAL_DAG_EXTRA_ROUNDS * args.repeat
+    trivial = [c for c in cases if c.row.name == "framework overhead (trivial DAG)"]
+    if extra and len(trivial) > 1:
+        log(f"{extra} more rounds of the trivial DAG")
+        _measure(trivial, extra, log, warm=False)
 
     rows = display
     by = {(r.name, r.threads, r.batch_size): r for r in rows}

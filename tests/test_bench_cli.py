@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from metflow.bench import BATCH1_EXTRA_ROUNDS, CHECKSUM_EXTRA_ROUNDS, parse_threads
+from metflow.bench import BATCH1_EXTRA_ROUNDS, CHECKSUM_EXTRA_ROUNDS, TRIVIAL_DAG_EXTRA_ROUNDS, parse_threads
 from metflow.cli import main
 
 EXPECTED_ROWS = {"read-only pass", "read-only pass, checksums unverified", "reco chain", "reco chain + Parquet output",
@@ -53,6 +53,8 @@ def test_bench_prints_table_and_writes_json(tmp_path, capsys):
     assert batch1_2["scaling"] == pytest.approx(batch1_2["events_per_s"] / batch1["events_per_s"])
     # the batch-1 goals: the median of the same-round ratios over every round of their rows
     assert len(batch1["runs_wall_s"]) == len(batch1_2["runs_wall_s"]) == 1 + BATCH1_EXTRA_ROUNDS
+    trivial = [rows[("framework overhead (trivial DAG)", t, 1)] for t in (1, 2)]
+    assert [len(r["runs_wall_s"]) for r in trivial] == [1 + TRIVIAL_DAG_EXTRA_ROUNDS] * 2
     per_round = sorted(a / b * 32 / 48 for a, b in zip(reco1["runs_wall_s"], batch1["runs_wall_s"]))
     assert summary_value(report, "batch1_vs_batched") == pytest.approx(
         (per_round[0] + per_round[1]) / 2 if len(per_round) == 2 else per_round[len(per_round) // 2])
