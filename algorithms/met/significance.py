@@ -125,9 +125,18 @@ TST_CHI2_MAP_DESIGN_EFFECT: float = _chi2_map.DESIGN_EFFECT
 SIGNIFICANCE_SCHEMA = MET_SIGNIFICANCE_SCHEMA  # defined in the EDM, so files read back without this module
 
 def _map_arrays(table) -> tuple[np.ndarray, np.ndarray]:
+    """The map's knots and targets as float64 arrays from 0 (TST_CHI2_MAP's made once: the
+    conversion of its 400-entry tuples cost some 50 us per block)."""
+    if table is TST_CHI2_MAP:
+        return _TST_CHI2_ARRAYS
     knots, targets = table
     return (np.concatenate([[0.0], np.asarray(knots, np.float64)]),
             np.concatenate([[0.0], np.asarray(targets, np.float64)]))
+
+
+_TST_CHI2_ARRAYS = _map_arrays((_chi2_map.KNOTS, _chi2_map.CHI2_QUANTILES))
+for _array in _TST_CHI2_ARRAYS:
+    _array.setflags(write=False)
 
 
 def chi2_calibrate(s: np.ndarray, table=None) -> np.ndarray:
@@ -322,17 +331,15 @@ class METSignificance:
         arithmetic in the same order; arctan2, cos and sin stay in numpy); the numpy code
         (`covariance`, `significance`) serves the rest and every input the kernels do not take."""
         if self.soft_term_reso is None:
-            try:
-                rec = self._from_builder_kernels(met, total, hard_terms, soft_term, jet_term)
-            except (AttributeError, KeyError, TypeError, ValueError):
-                rec = None
+            rec = self._from_builder_kernels(met, total, hard_terms, soft_term, jet_term)
             if rec is not None:
                 return rec
         return self._from_builder_numpy(met, total, hard_terms, soft_term, jet_term)
 
     def _from_builder_kernels(self, met: Any, total: str, hard_terms: dict[str, ObjectType],
                               soft_term: str | None, jet_term: str) -> EventRecord | None:
-        """from_builder through the kernels; None where they cannot decide (numpy then)."""
+        """from_builder through the kernels; None where they cannot decide (numpy then): an
+        object type without a kernel model, or links whose arrays do not match the builder."""
         model = self.model
         params = _kernel_params(model)
         n_events = met.n_events
@@ -343,16 +350,18 @@ class METSignificance:
             if name not in links:
                 continue
             objects, weight = links[name]
-            kind = _SIG_KINDS[obj_type]
+            kind = _SIG_KINDS.get(obj_type)
+            if kind is None:
+                return None
             cols = objects.columns
-            px = cols["px"]
+            px = objects["px"]   # a missing column: a KeyError naming the container
             if weight.shape != px.shape or objects.offsets[-1] != px.shape[0] or \
                     objects.n_events != n_events:
                 return None
             energy = cols.get("e")
             muon_type = cols.get("type") if kind == kern.SIG_MUON else None
             status = kern.significance_term(
-                kind, objects.offsets, px, cols["py"], cols["pz"] if kind == kern.SIG_JET else px,
+                kind, objects.offsets, px, objects["py"], objects["pz"] if kind == kern.SIG_JET else px,
                 energy if energy is not None else px, energy is not None, weight,
                 muon_type if muon_type is not None else _NO_TYPE, params[kind], params[4],
                 params[5], cov, hard)

@@ -129,6 +129,26 @@ def test_significance_kernel_equals_numpy_path(reco_block, soft_terms):
         assert np.any(ref["s"] > 0)
 
 
+def test_significance_inputs_the_kernels_cannot_take_are_named_not_rerouted(reco_block):
+    """A hard term of a type without a resolution model, or objects without a column the
+    model reads, is an error naming it (no fallback chosen by catching the kernels' error)."""
+    block, store = reco_block
+    objects = {kind: _selection(kind).compute(block[OBJECT_KINDS[kind][0]])
+               for kind in ("electrons", "photons", "taus", "muons")}
+    met, _ = rebuild_event_met(METMaker(do_pflow=True), store[mk.met_assoc_key("AntiKt4EMPFlow")],
+                               store[mk.met_core_key("AntiKt4EMPFlow")],
+                               block[mk.jet_container_key("AntiKt4EMPFlow")], objects)
+    sig = METSignificance(track_soft_term=True)
+    with pytest.raises(ValueError, match="no pT resolution for object type"):
+        sig.from_builder(met, mk.FINAL_TRK, {**HARD, mk.REF_ELE: ObjectType.TrackParticle})
+    electrons, weight = met.links[mk.REF_ELE]
+    no_py = electrons.with_columns()
+    del no_py.columns["py"]
+    met.links[mk.REF_ELE] = (no_py, weight)
+    with pytest.raises(KeyError, match=f"{electrons.key}.* no column 'py'"):
+        sig.from_builder(met, mk.FINAL_TRK, HARD)
+
+
 def test_selection_kernel_leaves_an_eta_at_the_cut_undecided(reco_block):
     from metflow.algorithms.met import _maker_kernels as kern
     block, _ = reco_block
