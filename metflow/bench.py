@@ -116,6 +116,9 @@ BATCH1_EXTRA_ROUNDS = 1
 #: extra rounds, per `--repeat`, of the trivial DAG's rows: a run of it lasts some 30 ms, and
 #: one slow moment of the machine moves its 2 / 1 threads ratio by tens of percent
 TRIVIAL_DAG_EXTRA_ROUNDS = 4
+#: extra rounds, per `--repeat`, of METMaker rebuild at 1 thread: its goal is METMakerAlg's
+#: own speed (its least time over the runs), which one loaded moment slows by up to 40 %
+MAKER_EXTRA_ROUNDS = 2
 
 
 def run_bench(args: argparse.Namespace, log: Callable[[str], None]) -> dict[str, Any]:
@@ -246,6 +249,11 @@ def _run_in(workdir: str, args: argparse.Namespace, threads: list[int],
     if extra and len(batch1) > 1:
         log(f"{extra} more rounds of the batch-1 rows and the batched reco chain at 1 thread")
         _measure(batch1, extra, log, warm=False)   # in run order: batched 1, batch-1 1, 2, ...
+    extra = MAKER_EXTRA_ROUNDS * args.repeat
+    maker = [c for c in cases if c.row.name == "METMaker rebuild" and c.row.threads == 1]
+    if extra and maker:
+        log(f"{extra} more rounds of METMaker rebuild at 1 thread")
+        _measure(maker, extra, log, warm=False)
     extra = TRIVIAL_DAG_EXTRA_ROUNDS * args.repeat
     trivial = [c for c in cases if c.row.name == "framework overhead (trivial DAG)"]
     if extra and len(trivial) > 1:

@@ -27,6 +27,8 @@ class Row:
     cpu_s: float = 0.0
     runs_wall_s: list[float] = field(default_factory=list)
     stats: dict[str, tuple[int, int]] = field(default_factory=dict)
+    #: each step's least time over the runs (a step's own speed: noise only adds time)
+    best_step_ns: dict[str, int] = field(default_factory=dict)
     ratio: float | None = None            # wall / wall of the reference row
     reference: str | None = None
     scaling: float | None = None          # speed-up over the 1-thread row of the same chain
@@ -65,7 +67,7 @@ def _measure(cases: Sequence[Case], repeat: int, log: Callable[[str], None],
              warm: bool = True) -> None:
     """Warm each case once, then `repeat` interleaved rounds, every other one in reverse order
     (so that a steady drift of the machine's speed hits both rows of a pair alike); keep each
-    row's best wall time and every run's (`runs_wall_s[i]`: round i)."""
+    row's best wall time and every run's (`runs_wall_s[i]`: round i), and each step's best."""
     if warm:
         for case in cases:
             _timed_run(case)
@@ -77,6 +79,8 @@ def _measure(cases: Sequence[Case], repeat: int, log: Callable[[str], None],
             if wall < row.wall_s:
                 row.wall_s, row.cpu_s = wall, cpu
                 row.stats = {k: (int(c), int(ns)) for k, (c, ns) in result.stats.items()}
+            for k, (_, ns) in result.stats.items():
+                row.best_step_ns[k] = min(int(ns), row.best_step_ns.get(k, int(ns)))
         log(f"round {r + 1}/{repeat} done, load {_load()}")
 
 

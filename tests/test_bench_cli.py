@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from metflow.bench import BATCH1_EXTRA_ROUNDS, CHECKSUM_EXTRA_ROUNDS, TRIVIAL_DAG_EXTRA_ROUNDS, parse_threads
+from metflow.bench import (BATCH1_EXTRA_ROUNDS, CHECKSUM_EXTRA_ROUNDS, MAKER_EXTRA_ROUNDS,
+                           TRIVIAL_DAG_EXTRA_ROUNDS, parse_threads)
 from metflow.cli import main
 
 EXPECTED_ROWS = {"read-only pass", "read-only pass, checksums unverified", "reco chain", "reco chain + Parquet output",
@@ -39,8 +40,12 @@ def test_bench_prints_table_and_writes_json(tmp_path, capsys):
             # reco chain at 1 thread (batch 1 / batched) BATCH1_EXTRA_ROUNDS
             checksum_pair = name.startswith("read-only pass") and "met_reco" not in name
             batched_reco1 = (name, threads) == ("reco chain", 1)
+            maker1 = (name, threads) == ("METMaker rebuild", 1)
             assert len(row["runs_wall_s"]) == (1 + CHECKSUM_EXTRA_ROUNDS if checksum_pair else
-                                               1 + BATCH1_EXTRA_ROUNDS if batched_reco1 else 1)
+                                               1 + BATCH1_EXTRA_ROUNDS if batched_reco1 else
+                                               1 + MAKER_EXTRA_ROUNDS if maker1 else 1)
+            for step, ns in row["best_step_ns"].items():   # each step's least time over the runs
+                assert 0 <= ns <= row["stats"][step]["ns"]
     reco1, read1 = rows[("reco chain", 1, 16)], rows[("read-only pass", 1, 16)]
     assert reco1["ratio"] == pytest.approx(reco1["wall_s"] / read1["wall_s"])
     assert rows[("reco chain", 2, 16)]["scaling"] == pytest.approx(
@@ -71,6 +76,10 @@ def test_bench_prints_table_and_writes_json(tmp_path, capsys):
         assert summary[goal]["met"] == (summary[goal]["value"] <= summary[goal]["goal"]
                                         if summary[goal]["direction"] == "<=" else
                                         summary[goal]["value"] >= summary[goal]["goal"])
+    # METMakerAlg's speed: its least time over the rebuild runs at 1 thread
+    rebuild = rows[("METMaker rebuild", 1, 16)]
+    maker_ns = sum(ns for step, ns in rebuild["best_step_ns"].items() if step.startswith("METMakerAlg"))
+    assert summary_value(report, "maker_events_per_s_core") == pytest.approx(48 / (maker_ns / 1e9))
     assert 0 <= report["reco_kernel_share"]["kernel_share"] <= 1
     assert report["reco_kernel_share"]["kernels"] > 0
     # the verification's own time, measured directly in a 1-thread read-only pass
