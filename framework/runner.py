@@ -338,9 +338,14 @@ def run_job(job: Job, options: RunOptions, stream: TextIO | None = None) -> RunR
         (e.g. the conversion to Arrow). An error is kept and raised when the block's turn to be
         written comes, as if `write` had raised it."""
         prepared = []
+        store = ctx.store
+        view = store.view
         for sink, keys, requester in sink_keys:
             try:
-                data = {key: ctx.store.retrieve(key, requester) for key in keys}
+                try:   # the store's mapping at C speed; a missing key is named by retrieve()
+                    data = {key: view[key] for key in keys}
+                except KeyError:
+                    data = {key: store.retrieve(key, requester) for key in keys}
                 prepared.append((sink, sink.prepare(ctx.first, ctx.n_events, data), None))
             except BaseException as exc:  # noqa: BLE001 - raised in order by write_block
                 prepared.append((sink, None, exc))
