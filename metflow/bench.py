@@ -117,7 +117,7 @@ BATCH1_EXTRA_ROUNDS = 1
 #: one slow moment of the machine moves its 2 / 1 threads ratio by tens of percent
 TRIVIAL_DAG_EXTRA_ROUNDS = 4
 #: extra rounds, per `--repeat`, of METMaker rebuild at 1 thread: its goal is METMakerAlg's
-#: own speed (its least time over the runs), which one loaded moment slows by up to 40 %
+#: own speed (its least time over the runs), which a loaded moment slows by tens of percent
 MAKER_EXTRA_ROUNDS = 2
 
 

@@ -23,7 +23,8 @@ GOAL_SCALING_OUTPUT_2T = 1.6     # 2-thread speed-up of the reco chain + Parquet
 
 
 def _alg_ns(row: Row | None, prefix: str) -> int:
-    """The least time over the row's runs of its algorithms named `prefix`..."""
+    """The time of the row's algorithms whose names start with `prefix`, each its least over
+    the row's runs."""
     if row is None:
         return 0
     return sum(ns for k, ns in row.best_step_ns.items() if k.startswith(prefix))
@@ -35,8 +36,9 @@ def _paired(a: Row | None, b: Row | None, ratio: Any) -> float | None:
     which the best-of-N of each row on its own is not."""
     if a is None or b is None or not a.runs_wall_s or not b.runs_wall_s:
         return None
-    # rows measured in more rounds (the page-checksum pair, the batch-1 rows and the reco chain
-    # at 1 thread) pair their first rounds with a row measured in fewer: zip stops at the shorter
+    # rows measured in more rounds (the page-checksum pair, the batch-1 rows, the reco chain and
+    # METMaker rebuild at 1 thread) pair their first rounds with a row measured in fewer: zip
+    # stops at the shorter
     values = sorted(ratio(x, y) for x, y in zip(a.runs_wall_s, b.runs_wall_s))
     mid = len(values) // 2
     return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2

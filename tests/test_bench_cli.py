@@ -36,8 +36,9 @@ def test_bench_prints_table_and_writes_json(tmp_path, capsys):
             row = rows[(name, threads, 16)]
             assert row["events"] == 48 and row["wall_s"] > 0 and row["cpu_s"] >= 0
             assert row["events_per_s"] == pytest.approx(48 / row["wall_s"])
-            # the page-checksum pair gets CHECKSUM_EXTRA_ROUNDS more rounds per --repeat, the
-            # reco chain at 1 thread (batch 1 / batched) BATCH1_EXTRA_ROUNDS
+            # more rounds per --repeat: the page-checksum pair CHECKSUM_EXTRA_ROUNDS, the reco
+            # chain at 1 thread (batch 1 / batched) BATCH1_EXTRA_ROUNDS, METMaker rebuild at 1
+            # thread MAKER_EXTRA_ROUNDS
             checksum_pair = name.startswith("read-only pass") and "met_reco" not in name
             batched_reco1 = (name, threads) == ("reco chain", 1)
             maker1 = (name, threads) == ("METMaker rebuild", 1)
