@@ -234,31 +234,24 @@ def _run_in(workdir: str, args: argparse.Namespace, threads: list[int],
     for case in cases:
         case.make = _with_read_ahead(case.make, read_ahead, arrow_pool)
     _measure(cases, args.repeat, log)
-    # the smallest effect with a goal (page checksums, a few %) gets more rounds of its pair
-    # of rows, the two rows of one thread count back to back: the median of the same-round
-    # ratios then moves less with the machine
+    # goals that move most with the machine get more rounds of their rows, each goal's rows
+    # back to back (the constants say why); a goal needs its pair of rows (METMaker: its one)
     checksum_rows = ("read-only pass", "read-only pass, checksums unverified")
-    extra = CHECKSUM_EXTRA_ROUNDS * args.repeat
-    if extra:
-        log(f"{extra} more rounds of the page-checksum pair")
-        pair = sorted((c for c in cases if c.row.name in checksum_rows and c.row.batch_size == bs),
-                      key=lambda c: (c.row.threads, c.row.name))   # each thread count's two rows adjacent
-        _measure(pair, extra, log, warm=False)
-    extra = BATCH1_EXTRA_ROUNDS * args.repeat
-    batch1 = [c for c in cases if c.row.name == "reco chain" and (c.row.batch_size == 1 or c.row.threads == 1)]
-    if extra and len(batch1) > 1:
-        log(f"{extra} more rounds of the batch-1 rows and the batched reco chain at 1 thread")
-        _measure(batch1, extra, log, warm=False)   # in run order: batched 1, batch-1 1, 2, ...
-    extra = MAKER_EXTRA_ROUNDS * args.repeat
-    maker = [c for c in cases if c.row.name == "METMaker rebuild" and c.row.threads == 1]
-    if extra and maker:
-        log(f"{extra} more rounds of METMaker rebuild at 1 thread")
-        _measure(maker, extra, log, warm=False)
-    extra = TRIVIAL_DAG_EXTRA_ROUNDS * args.repeat
-    trivial = [c for c in cases if c.row.name == "framework overhead (trivial DAG)"]
-    if extra and len(trivial) > 1:
-        log(f"{extra} more rounds of the trivial DAG")
-        _measure(trivial, extra, log, warm=False)
+    for rounds, what, rows_needed, chosen in (
+            (CHECKSUM_EXTRA_ROUNDS, "the page-checksum pair", 2,
+             sorted((c for c in cases if c.row.name in checksum_rows and c.row.batch_size == bs),
+                    key=lambda c: (c.row.threads, c.row.name))),   # each thread count's two rows adjacent
+            (BATCH1_EXTRA_ROUNDS, "the batch-1 rows and the batched reco chain at 1 thread", 2,
+             # in run order: the batched chain at 1 thread, then batch 1 at 1, 2, ... threads
+             [c for c in cases if c.row.name == "reco chain" and (c.row.batch_size == 1 or c.row.threads == 1)]),
+            (MAKER_EXTRA_ROUNDS, "METMaker rebuild at 1 thread", 1,
+             [c for c in cases if c.row.name == "METMaker rebuild" and c.row.threads == 1]),
+            (TRIVIAL_DAG_EXTRA_ROUNDS, "the trivial DAG", 2,
+             [c for c in cases if c.row.name == "framework overhead (trivial DAG)"])):
+        extra = rounds * args.repeat
+        if extra and len(chosen) >= rows_needed:
+            log(f"{extra} more rounds of {what}")
+            _measure(chosen, extra, log, warm=False)
 
     rows = display
     by = {(r.name, r.threads, r.batch_size): r for r in rows}
