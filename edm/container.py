@@ -481,8 +481,7 @@ class _EventSplit:
         event_offsets.setflags(write=False)
         self.event_offsets = event_offsets
         # list column: event e's rebased offsets sit at [lo + e, hi + e + 1) of one array
-        event_of_entry = np.repeat(np.arange(self.n_events), counts + 1)
-        entry_object = np.arange(event_of_entry.shape[0]) - event_of_entry
+        event_of_entry = entry_object = None   # made for the first list column (as long as the objects)
         # (name, array) of a plain column; (name, None, rebased, first value per event, values)
         # of a list column, in column order
         self.columns: list[tuple] = []
@@ -490,6 +489,9 @@ class _EventSplit:
             if col.__class__ is np.ndarray:
                 self.columns.append((name, col))
             else:
+                if event_of_entry is None:
+                    event_of_entry = np.repeat(np.arange(self.n_events), counts + 1)
+                    entry_object = np.arange(event_of_entry.shape[0]) - event_of_entry
                 first_value = col.offsets[offsets]
                 rebased = col.offsets[entry_object] - first_value[event_of_entry]
                 rebased.setflags(write=False)

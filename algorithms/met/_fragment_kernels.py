@@ -53,7 +53,7 @@ def _add_vec(target, a, px, py, pz, e):
 FRAGMENT_HEADER = 5
 
 
-@kernel
+@kernel(inline="always")
 def fragment_segments(n_events, n_sel, n_piece, n_const):
     """Start of each column in a packed fragment: obj_offsets, obj_index, piece_offsets,
     piece_assoc, const_offsets, const_kind, const_index, and the end."""
@@ -69,13 +69,13 @@ def fragment_segments(n_events, n_sel, n_piece, n_const):
     return out
 
 
-@kernel
+@kernel(inline="always")
 def _copy_into(out, start, values):
     for i in range(values.shape[0]):
         out[start + i] = values[i]
 
 
-@kernel
+@kernel(inline="always")
 def pack_fragment(object_type, obj_offsets, obj_index, piece_offsets, piece_assoc, const_offsets, const_kind,
                   const_index):
     """One associator's output in one int64 buffer (one array to return, freeze, concatenate):
@@ -99,7 +99,7 @@ def pack_fragment(object_type, obj_offsets, obj_index, piece_offsets, piece_asso
     return out
 
 
-@kernel
+@kernel(inline="always")
 def unpack_fragments(packed, n_fragments):
     """Concatenation of :func:`pack_fragment` buffers -> block-wide piece columns.
 

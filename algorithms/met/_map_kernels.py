@@ -198,7 +198,7 @@ def identify_overlaps(assoc_offsets, piece_order, piece_assoc, piece_obj_contain
             cal_offsets, cal_key, cal, trk_offsets, trk_key, trk, n_ovl, n_cal, n_trk)
 
 
-@kernel
+@kernel(inline="always")
 def _soft_sums(sig_offsets, sig_px, sig_py, sig_e, sig_track, trk_offsets, trk_px, trk_py,
               track_accepted, sig_assoc, trk_assoc, misc_kind, misc_index, pflow):
     """Core soft terms per event: signals and accepted tracks in no association.
@@ -251,7 +251,7 @@ def _soft_sums(sig_offsets, sig_px, sig_py, sig_e, sig_track, trk_offsets, trk_p
     return soft, sig_soft, trk_soft
 
 
-@kernel
+@kernel(inline="always")
 def inputs_match(assoc_offsets, sig_assoc, trk_assoc, sig_offsets, trk_offsets, packed, n_fragments):
     """Whether the jet associations (``assoc_offsets``, ``sig_assoc``, ``trk_assoc``), the signals,
     the tracks and the packed fragments cover the same events and objects."""
@@ -267,7 +267,7 @@ def inputs_match(assoc_offsets, sig_assoc, trk_assoc, sig_offsets, trk_offsets, 
     return pos == packed.shape[0]
 
 
-@kernel
+@kernel(inline="always")
 def _ordered_pieces(assoc_offsets, sig_assoc, trk_assoc, jet_offsets, packed, frag_container, sig_offsets,
                     trk_offsets):
     """Input checks of :func:`association_map` and the fragments' pieces in association order.
@@ -329,7 +329,7 @@ def _ordered_pieces(assoc_offsets, sig_assoc, trk_assoc, jet_offsets, packed, fr
     return (OK, -1, 0, p_cont, p_obj, p_type, piece_assoc, p_const, const_kind, const_index, order, max_ovl)
 
 
-@kernel
+@kernel(inline="always")
 def _signal_tracks(pflow, sig_offsets, sig_track, trk_offsets, n_signals):
     """Block-global track index of each signal: the PFO's track (links are event-local), or -1
     for every cluster."""
