@@ -109,10 +109,13 @@ def parse_threads(text: str | None) -> list[int]:
 
 #: extra rounds of the read-only pair that measures the page-checksum cost, per `--repeat`
 CHECKSUM_EXTRA_ROUNDS = 2
-#: extra rounds, per `--repeat`, of the reco chain at one thread and at batch 1: the batch-1
-#: goals move most with a loaded machine (the Python-bound batch-1 chain slows more than the
-#: numba-bound batched one), so their medians take more rounds
-BATCH1_EXTRA_ROUNDS = 1
+#: extra rounds, per `--repeat`, of the read-only pass, the reco chain and its batch-1 rows
+#: (every thread count): the batch-1 goals move most with a loaded machine (the Python-bound
+#: batch-1 chain slows more than the numba-bound batched one), and the 2-thread goals with a
+#: second core that another job shares, so their medians take more rounds
+RECO_EXTRA_ROUNDS = 1
+#: extra rounds, per `--repeat`, of the reco chain + Parquet output's rows (its 2 / 1 threads)
+OUTPUT_EXTRA_ROUNDS = 1
 #: extra rounds, per `--repeat`, of the trivial DAG's rows: a run of it lasts some 30 ms, and
 #: one slow moment of the machine moves its 2 / 1 threads ratio by tens of percent
 TRIVIAL_DAG_EXTRA_ROUNDS = 4
@@ -140,6 +143,13 @@ def run_bench(args: argparse.Namespace, log: Callable[[str], None]) -> dict[str,
             shutil.rmtree(workdir, ignore_errors=True)
 
 
+def _rows(cases: list[Case], name: str, batch: int,
+          threads: Callable[[int], bool] = lambda t: True) -> list[Case]:
+    """The cases of one row name and batch size (those of `threads`), by thread count."""
+    return sorted((c for c in cases if (c.row.name, c.row.batch_size) == (name, batch) and threads(c.row.threads)),
+                  key=lambda c: c.row.threads)
+
+
 def _run_order(cases: list[Case], bs: int) -> list[Case]:
     """The order of a round's runs. The host's speed drifts by tens of percent over seconds, so
     each goal's pair of runs (see `_measure`: a ratio of runs of the same round) should run
@@ -147,11 +157,10 @@ def _run_order(cases: list[Case], bs: int) -> list[Case]:
     reco 1, reco 2, reco batch-1 1, reco batch-1 2, then every other row with its thread
     variants back to back. So the page-checksum pairs, reco / read-only at 1 thread, the reco
     chain's 2 / 1 threads and batch-1's 2 / 1 threads are neighbours; batch 1 / batched at one
-    thread (back to back in its extra rounds: `BATCH1_EXTRA_ROUNDS`) and reco / read-only at 2
+    thread (back to back in its extra rounds: `RECO_EXTRA_ROUNDS`) and reco / read-only at 2
     threads a run or a few apart."""
     def pick(name: str, batch: int, threads: Callable[[int], bool], descending: bool = False) -> list[Case]:
-        chosen = [c for c in cases if (c.row.name, c.row.batch_size) == (name, batch) and threads(c.row.threads)]
-        return sorted(chosen, key=lambda c: c.row.threads, reverse=descending)
+        return _rows(cases, name, batch, threads)[::-1 if descending else 1]
 
     def one(t: int) -> bool:
         return t == 1
@@ -237,21 +246,30 @@ def _run_in(workdir: str, args: argparse.Namespace, threads: list[int],
     # goals that move most with the machine get more rounds of their rows, each goal's rows
     # back to back (the constants say why); a goal needs its pair of rows (METMaker: its one)
     checksum_rows = ("read-only pass", "read-only pass, checksums unverified")
-    for rounds, what, rows_needed, chosen in (
-            (CHECKSUM_EXTRA_ROUNDS, "the page-checksum pair", 2,
+
+    # the reco group, each goal's pair adjacent: read-only and reco at each thread count > 1
+    # (descending: reco / read-only), reco then read-only at 1 thread (reco 2 / 1 threads, reco /
+    # read-only), batch 1 at 1, 2, ... threads (batch 1 / batched two runs after the batched
+    # chain at 1 thread, batch-1 2 / 1 threads)
+    read, reco = _rows(cases, "read-only pass", bs), _rows(cases, "reco chain", bs)
+    reco_group = ([c for pair in zip(read[:0:-1], reco[:0:-1]) for c in pair] + [reco[0], read[0]]
+                  + _rows(cases, "reco chain", 1))
+    for group, rounds, what, rows_needed, chosen in (
+            ("checksum", CHECKSUM_EXTRA_ROUNDS, "the page-checksum pair", 2,
              sorted((c for c in cases if c.row.name in checksum_rows and c.row.batch_size == bs),
-                    key=lambda c: (c.row.threads, c.row.name))),   # each thread count's two rows adjacent
-            (BATCH1_EXTRA_ROUNDS, "the batch-1 rows and the batched reco chain at 1 thread", 2,
-             # in run order: the batched chain at 1 thread, then batch 1 at 1, 2, ... threads
-             [c for c in cases if c.row.name == "reco chain" and (c.row.batch_size == 1 or c.row.threads == 1)]),
-            (MAKER_EXTRA_ROUNDS, "METMaker rebuild at 1 thread", 1,
-             [c for c in cases if c.row.name == "METMaker rebuild" and c.row.threads == 1]),
-            (TRIVIAL_DAG_EXTRA_ROUNDS, "the trivial DAG", 2,
-             [c for c in cases if c.row.name == "framework overhead (trivial DAG)"])):
+                    key=lambda c: (c.row.threads, c.row.name))),
+            ("reco", RECO_EXTRA_ROUNDS, "the read-only pass, the reco chain and its batch-1 rows", 2,
+             reco_group),
+            ("output", OUTPUT_EXTRA_ROUNDS, "the reco chain + Parquet output", 2,
+             _rows(cases, "reco chain + Parquet output", bs)),
+            ("maker", MAKER_EXTRA_ROUNDS, "METMaker rebuild at 1 thread", 1,
+             _rows(cases, "METMaker rebuild", bs, lambda t: t == 1)),
+            ("trivial", TRIVIAL_DAG_EXTRA_ROUNDS, "the trivial DAG", 2,
+             _rows(cases, "framework overhead (trivial DAG)", 1))):
         extra = rounds * args.repeat
         if extra and len(chosen) >= rows_needed:
             log(f"{extra} more rounds of {what}")
-            _measure(chosen, extra, log, warm=False)
+            _measure(chosen, extra, log, warm=False, group=group)
 
     rows = display
     by = {(r.name, r.threads, r.batch_size): r for r in rows}

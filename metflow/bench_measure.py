@@ -26,6 +26,9 @@ class Row:
     wall_s: float = float("inf")
     cpu_s: float = 0.0
     runs_wall_s: list[float] = field(default_factory=list)
+    #: the round of each run ("main 1", ... or an extra group's "<group> 1", ...): goal ratios
+    #: pair two rows' runs of the same round
+    runs_round: list[str] = field(default_factory=list)
     stats: dict[str, tuple[int, int]] = field(default_factory=dict)
     #: each step's least time over the runs (a step's own speed: noise only adds time)
     best_step_ns: dict[str, int] = field(default_factory=dict)
@@ -64,10 +67,11 @@ def _timed_run(case: Case) -> tuple[float, float, Any]:
 
 
 def _measure(cases: Sequence[Case], repeat: int, log: Callable[[str], None],
-             warm: bool = True) -> None:
+             warm: bool = True, group: str = "main") -> None:
     """Warm each case once, then `repeat` interleaved rounds, every other one in reverse order
     (so that a steady drift of the machine's speed hits both rows of a pair alike); keep each
-    row's best wall time and every run's (`runs_wall_s[i]`: round i), and each step's best."""
+    row's best wall time and every run's with its round (`runs_round`: "<group> <i>"), and each
+    step's best."""
     if warm:
         for case in cases:
             _timed_run(case)
@@ -76,6 +80,7 @@ def _measure(cases: Sequence[Case], repeat: int, log: Callable[[str], None],
             wall, cpu, result = _timed_run(case)
             row = case.row
             row.runs_wall_s.append(wall)
+            row.runs_round.append(f"{group} {r + 1}")
             if wall < row.wall_s:
                 row.wall_s, row.cpu_s = wall, cpu
                 row.stats = {k: (int(c), int(ns)) for k, (c, ns) in result.stats.items()}

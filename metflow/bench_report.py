@@ -36,10 +36,14 @@ def _paired(a: Row | None, b: Row | None, ratio: Any) -> float | None:
     which the best-of-N of each row on its own is not."""
     if a is None or b is None or not a.runs_wall_s or not b.runs_wall_s:
         return None
-    # rows measured in more rounds (the page-checksum pair, the batch-1 rows, the reco chain and
-    # METMaker rebuild at 1 thread) pair their first rounds with a row measured in fewer: zip
-    # stops at the shorter
-    values = sorted(ratio(x, y) for x, y in zip(a.runs_wall_s, b.runs_wall_s))
+    if a.runs_round and b.runs_round:   # the rounds both rows ran in (extra rounds: see bench.py)
+        b_of_round = dict(zip(b.runs_round, b.runs_wall_s))
+        values = sorted(ratio(x, b_of_round[r]) for r, x in zip(a.runs_round, a.runs_wall_s)
+                        if r in b_of_round)
+    else:   # rows without round names: run i of each
+        values = sorted(ratio(x, y) for x, y in zip(a.runs_wall_s, b.runs_wall_s))
+    if not values:
+        return None
     mid = len(values) // 2
     return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
 

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from metflow.bench import (BATCH1_EXTRA_ROUNDS, CHECKSUM_EXTRA_ROUNDS, MAKER_EXTRA_ROUNDS,
+from metflow.bench import (CHECKSUM_EXTRA_ROUNDS, MAKER_EXTRA_ROUNDS, OUTPUT_EXTRA_ROUNDS, RECO_EXTRA_ROUNDS,
                            TRIVIAL_DAG_EXTRA_ROUNDS, parse_threads)
 from metflow.cli import main
 
@@ -36,15 +36,17 @@ def test_bench_prints_table_and_writes_json(tmp_path, capsys):
             row = rows[(name, threads, 16)]
             assert row["events"] == 48 and row["wall_s"] > 0 and row["cpu_s"] >= 0
             assert row["events_per_s"] == pytest.approx(48 / row["wall_s"])
-            # more rounds per --repeat: the page-checksum pair CHECKSUM_EXTRA_ROUNDS, the reco
-            # chain at 1 thread (batch 1 / batched) BATCH1_EXTRA_ROUNDS, METMaker rebuild at 1
-            # thread MAKER_EXTRA_ROUNDS
-            checksum_pair = name.startswith("read-only pass") and "met_reco" not in name
-            batched_reco1 = (name, threads) == ("reco chain", 1)
-            maker1 = (name, threads) == ("METMaker rebuild", 1)
-            assert len(row["runs_wall_s"]) == (1 + CHECKSUM_EXTRA_ROUNDS if checksum_pair else
-                                               1 + BATCH1_EXTRA_ROUNDS if batched_reco1 else
-                                               1 + MAKER_EXTRA_ROUNDS if maker1 else 1)
+            # more rounds per --repeat: the page-checksum pair CHECKSUM_EXTRA_ROUNDS, the
+            # read-only pass and the reco chain RECO_EXTRA_ROUNDS, the reco chain + Parquet
+            # output OUTPUT_EXTRA_ROUNDS, METMaker rebuild at 1 thread MAKER_EXTRA_ROUNDS
+            extra = {"checksum": CHECKSUM_EXTRA_ROUNDS if name.startswith("read-only pass")
+                     and "met_reco" not in name else 0,
+                     "reco": RECO_EXTRA_ROUNDS if name in ("read-only pass", "reco chain") else 0,
+                     "output": OUTPUT_EXTRA_ROUNDS if name == "reco chain + Parquet output" else 0,
+                     "maker": MAKER_EXTRA_ROUNDS if (name, threads) == ("METMaker rebuild", 1) else 0}
+            assert row["runs_round"] == ["main 1"] + [f"{group} {i}" for group, n in extra.items()
+                                                      for i in range(1, n + 1)]
+            assert len(row["runs_wall_s"]) == len(row["runs_round"])
             for step, ns in row["best_step_ns"].items():   # each step's least time over the runs
                 assert 0 <= ns <= row["stats"][step]["ns"]
     reco1, read1 = rows[("reco chain", 1, 16)], rows[("read-only pass", 1, 16)]
@@ -58,7 +60,8 @@ def test_bench_prints_table_and_writes_json(tmp_path, capsys):
     batch1_2 = rows[("reco chain", 2, 1)]   # batch 1 at every thread count, with its speed-up
     assert batch1_2["scaling"] == pytest.approx(batch1_2["events_per_s"] / batch1["events_per_s"])
     # the batch-1 goals: the median of the same-round ratios over every round of their rows
-    assert len(batch1["runs_wall_s"]) == len(batch1_2["runs_wall_s"]) == 1 + BATCH1_EXTRA_ROUNDS
+    assert batch1["runs_round"] == batch1_2["runs_round"] == ["main 1"] + [
+        f"reco {i}" for i in range(1, RECO_EXTRA_ROUNDS + 1)]
     trivial = [rows[("framework overhead (trivial DAG)", t, 1)] for t in (1, 2)]
     assert [len(r["runs_wall_s"]) for r in trivial] == [1 + TRIVIAL_DAG_EXTRA_ROUNDS] * 2
     per_round = sorted(a / b * 32 / 48 for a, b in zip(reco1["runs_wall_s"], batch1["runs_wall_s"]))
@@ -66,8 +69,12 @@ def test_bench_prints_table_and_writes_json(tmp_path, capsys):
         (per_round[0] + per_round[1]) / 2 if len(per_round) == 2 else per_round[len(per_round) // 2])
     summary = report["summary"]
     plain = rows[("read-only pass, checksums unverified", 1, 16)]
-    same_round = sorted(x / y - 1 for x, y in zip(read1["runs_wall_s"], plain["runs_wall_s"]))
-    assert summary_value(report, "checksum_read_cost_1t") == pytest.approx(same_round[1])
+    # the rounds both rows ran in: the main ones and the page-checksum pair's (not the reco group's)
+    plain_of = dict(zip(plain["runs_round"], plain["runs_wall_s"]))
+    same_round = sorted(x / plain_of[r] - 1 for r, x in zip(read1["runs_round"], read1["runs_wall_s"])
+                        if r in plain_of)
+    assert len(same_round) == 1 + CHECKSUM_EXTRA_ROUNDS
+    assert summary_value(report, "checksum_read_cost_1t") == pytest.approx(same_round[len(same_round) // 2])
     assert report["summary"]["checksum_read_cost_1t"]["best"] == pytest.approx(
         read1["wall_s"] / plain["wall_s"] - 1)
     for goal in ("reco_vs_read_only", "reco_scaling_2t", "kernel_job_scaling_2t", "batch1_vs_batched",
@@ -144,6 +151,13 @@ def test_goal_ratios_are_medians_of_the_same_rounds_ratios():
     # a row measured in more rounds pairs its first rounds with the other's
     assert _paired(one, row("x", 1, [0.5]), lambda x, y: x / y) == pytest.approx(2.0)
     assert _paired(one, Row("x", 1, 16, 100), lambda x, y: x / y) is None
+    # rows with named rounds pair the rounds both ran in, whatever their position
+    named = Row("reco chain", 1, 16, 100, runs_wall_s=[1.0, 9.0, 3.0],
+                runs_round=["main 1", "checksum 1", "reco 1"])
+    other = Row("reco chain", 2, 16, 100, runs_wall_s=[0.5, 1.0], runs_round=["main 1", "reco 1"])
+    assert _paired(named, other, lambda x, y: x / y) == pytest.approx(2.5)   # 2 and 3 (not 9)
+    alone = Row("x", 1, 16, 100, runs_wall_s=[1.0], runs_round=["trivial 1"])
+    assert _paired(named, alone, lambda x, y: x / y) is None
     by = {(r.name, r.threads, r.batch_size): r for r in (one, two)}
     summary = _summary(by, [1, 2], 16, 100, None)
     assert summary["reco_scaling_2t"]["value"] == pytest.approx(1.0 / 0.6)
