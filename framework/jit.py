@@ -106,8 +106,10 @@ class CompileMonitor:
 def kernel(fn: Any = None, *, inline: str | None = None) -> Any:
     """The project's numba decorator, one spelling for every kernel: nopython mode, the GIL
     released (blocks run on several threads at once), machine code cached on disk beside the
-    module and recompiled when any metflow kernel source changes (``metflow._kernel_cache``). ``@kernel`` or ``@kernel(inline="always")`` (a small helper inlined into its
-    callers). numba is imported on first use."""
+    module and recompiled when any metflow kernel source changes (``metflow._kernel_cache``).
+    ``@kernel`` or ``@kernel(inline="always")``: a helper inlined into the kernels that call it
+    (numba's IR inlining; a call between kernels reference-counts every array it passes and
+    returns). numba is imported on first use."""
     import numba
 
     from metflow import _kernel_cache
