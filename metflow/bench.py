@@ -157,8 +157,8 @@ def _run_order(cases: list[Case], bs: int) -> list[Case]:
     reco 1, reco 2, reco batch-1 1, reco batch-1 2, then every other row with its thread
     variants back to back. So the page-checksum pairs, reco / read-only at 1 thread, the reco
     chain's 2 / 1 threads and batch-1's 2 / 1 threads are neighbours; batch 1 / batched at one
-    thread (back to back in its extra rounds: `RECO_EXTRA_ROUNDS`) and reco / read-only at 2
-    threads a run or a few apart."""
+    thread and reco / read-only at 2 threads a run or a few apart (the extra rounds of
+    `RECO_EXTRA_ROUNDS` have their own order, in `_run_in`)."""
     def pick(name: str, batch: int, threads: Callable[[int], bool], descending: bool = False) -> list[Case]:
         return _rows(cases, name, batch, threads)[::-1 if descending else 1]
 
@@ -257,7 +257,7 @@ def _run_in(workdir: str, args: argparse.Namespace, threads: list[int],
     for group, rounds, what, rows_needed, chosen in (
             ("checksum", CHECKSUM_EXTRA_ROUNDS, "the page-checksum pair", 2,
              sorted((c for c in cases if c.row.name in checksum_rows and c.row.batch_size == bs),
-                    key=lambda c: (c.row.threads, c.row.name))),
+                    key=lambda c: (c.row.threads, c.row.name))),   # each thread count's two rows adjacent
             ("reco", RECO_EXTRA_ROUNDS, "the read-only pass, the reco chain and its batch-1 rows", 2,
              reco_group),
             ("output", OUTPUT_EXTRA_ROUNDS, "the reco chain + Parquet output", 2,
