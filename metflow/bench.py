@@ -244,10 +244,8 @@ def _run_in(workdir: str, args: argparse.Namespace, threads: list[int],
         case.make = _with_read_ahead(case.make, read_ahead, arrow_pool)
     _measure(cases, args.repeat, log)
     # goals that move most with the machine get more rounds of their rows, each goal's rows
-    # back to back (the constants say why); a goal needs its pair of rows (METMaker: its one)
-    checksum_rows = ("read-only pass", "read-only pass, checksums unverified")
-
-    # the reco group, each goal's pair adjacent: read-only and reco at each thread count > 1
+    # back to back (the constants say why); a goal needs its pair of rows (METMaker: its one).
+    # The reco group, each goal's pair adjacent: read-only and reco at each thread count > 1
     # (descending: reco / read-only), reco then read-only at 1 thread (reco 2 / 1 threads, reco /
     # read-only), batch 1 at 1, 2, ... threads (batch 1 / batched two runs after the batched
     # chain at 1 thread, batch-1 2 / 1 threads)
@@ -256,7 +254,7 @@ def _run_in(workdir: str, args: argparse.Namespace, threads: list[int],
                   + _rows(cases, "reco chain", 1))
     for group, rounds, what, rows_needed, chosen in (
             ("checksum", CHECKSUM_EXTRA_ROUNDS, "the page-checksum pair", 2,
-             sorted((c for c in cases if c.row.name in checksum_rows and c.row.batch_size == bs),
+             sorted(read + _rows(cases, "read-only pass, checksums unverified", bs),
                     key=lambda c: (c.row.threads, c.row.name))),   # each thread count's two rows adjacent
             ("reco", RECO_EXTRA_ROUNDS, "the read-only pass, the reco chain and its batch-1 rows", 2,
              reco_group),
